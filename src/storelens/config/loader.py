@@ -1,0 +1,127 @@
+"""Load a store YAML file and turn every problem into a message naming file, line and field.
+
+PyYAML's node tree keeps the position of every key and value; pydantic reports the path of every
+invalid field. Walking one with the other gives "store.yaml:14:7 cameras[0].fps: Input should be
+greater than 0", which is what a person editing the file needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from storelens.config.schema import StoreConfig
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    file: str
+    line: int  # 1-based
+    column: int  # 1-based
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; ``issues`` lists every problem found."""
+
+    def __init__(self, issues: Sequence[ConfigIssue]) -> None:
+        self.issues = list(issues)
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+def _field_path(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _locate(root: yaml.Node | None, loc: Sequence[int | str]) -> tuple[yaml.Node | None, bool]:
+    """Follow a pydantic error location through the YAML node tree.
+
+    Returns the deepest node reached and whether the full path was found (a missing field points
+    at its parent mapping)."""
+    node = root
+    for part in loc:
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            for key_node, value_node in node.value:
+                if key_node.value == part:
+                    node = value_node
+                    break
+            else:
+                return node, False
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node = node.value[part]
+        else:
+            return node, False
+    return node, True
+
+
+def _key_node(root: yaml.Node | None, loc: Sequence[int | str]) -> yaml.Node | None:
+    """The key node for a mapping entry (an unknown key is best reported at the key itself)."""
+    if not loc or not isinstance(loc[-1], str):
+        return None
+    parent, found = _locate(root, loc[:-1])
+    if not found or not isinstance(parent, yaml.MappingNode):
+        return None
+    for key_node, _ in parent.value:
+        if key_node.value == loc[-1]:
+            return key_node
+    return None
+
+
+def parse_config(text: str, filename: str = "<string>", base_dir: Path | None = None) -> StoreConfig:
+    """Parse YAML text into a validated :class:`StoreConfig` or raise :class:`ConfigError`."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data: Any = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise ConfigError([ConfigIssue(filename, line, col, "", f"YAML syntax: {exc.problem}")]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([ConfigIssue(filename, 1, 1, "", "the file must be a YAML mapping (key: value)")])
+    try:
+        cfg = StoreConfig.model_validate(data)
+    except ValidationError as exc:
+        issues: list[ConfigIssue] = []
+        for err in exc.errors(include_url=False):
+            loc = [p for p in err["loc"] if isinstance(p, int | str)]
+            # pydantic appends the union member / literal name for some errors; drop what is not in YAML
+            node, found = _locate(root, loc)
+            if err["type"] == "extra_forbidden":
+                node = _key_node(root, loc) or node
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "missing":
+                msg = "required field is missing"
+            elif not found and err["type"] != "extra_forbidden":
+                pass
+            mark = node.start_mark if node is not None else None
+            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            issues.append(ConfigIssue(filename, line, col, _field_path(loc), msg))
+        raise ConfigError(issues) from None
+    cfg.base_dir = base_dir
+    return cfg
+
+
+def load_config(path: str | Path) -> StoreConfig:
+    """Read and validate a store config file; relative paths inside resolve against its folder."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(str(p), 1, 1, "", f"cannot read file: {exc.strerror}")]) from None
+    return parse_config(text, filename=str(p), base_dir=p.resolve().parent)

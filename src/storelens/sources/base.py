@@ -1,0 +1,39 @@
+"""The FrameSource protocol: anything that yields frames for one camera."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from storelens.core.types import Frame
+
+StatusCallback = Callable[[str, float, dict[str, Any]], None]
+"""Called as (event_type, wall_time, payload) for camera.offline / camera.online / camera.frame_corrupt."""
+
+
+@dataclass(slots=True)
+class SourceStats:
+    """Counters a source keeps so the service can show camera health."""
+
+    decoded: int = 0
+    emitted: int = 0
+    dropped: int = 0  # skipped by fps sampling or because the consumer was behind
+    corrupt: int = 0
+    reconnects: int = 0
+    online: bool = False
+    last_frame_wall_time: float | None = None
+    last_error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    camera_id: str
+    stats: SourceStats
+
+    def frames(self) -> Iterator[Frame]:
+        """Yield analysed frames until the source ends (files) or close() is called (streams)."""
+        ...
+
+    def close(self) -> None: ...
