@@ -7,6 +7,7 @@ greater than 0", which is what a person editing the file needs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,16 @@ class ConfigError(ValueError):
     def __init__(self, issues: Sequence[ConfigIssue]) -> None:
         self.issues = list(issues)
         super().__init__("\n".join(str(i) for i in self.issues))
+
+
+_PATH_PREFIX = re.compile(r"^([A-Za-z_]\w*(?:\[\d+\])*(?:\.[A-Za-z_]\w*(?:\[\d+\])*)*): (.+)$", re.S)
+
+
+def _parse_path(path: str) -> list[int | str]:
+    out: list[int | str] = []
+    for name, index in re.findall(r"([A-Za-z_]\w*)|\[(\d+)\]", path):
+        out.append(int(index) if index else name)
+    return out
 
 
 def _field_path(loc: Sequence[int | str]) -> str:
@@ -100,15 +111,16 @@ def parse_config(text: str, filename: str = "<string>", base_dir: Path | None = 
         issues: list[ConfigIssue] = []
         for err in exc.errors(include_url=False):
             loc = [p for p in err["loc"] if isinstance(p, int | str)]
-            # pydantic appends the union member / literal name for some errors; drop what is not in YAML
-            node, found = _locate(root, loc)
+            msg = err["msg"].removeprefix("Value error, ")
+            prefixed = _PATH_PREFIX.match(msg)
+            if prefixed:  # a cross-field rule names the field it is about: "zones[0].camera: ..."
+                loc = [*loc, *_parse_path(prefixed.group(1))]
+                msg = prefixed.group(2)
+            node, _ = _locate(root, loc)
             if err["type"] == "extra_forbidden":
                 node = _key_node(root, loc) or node
-            msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "missing":
                 msg = "required field is missing"
-            elif not found and err["type"] != "extra_forbidden":
-                pass
             mark = node.start_mark if node is not None else None
             line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
             issues.append(ConfigIssue(filename, line, col, _field_path(loc), msg))

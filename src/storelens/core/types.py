@@ -87,7 +87,7 @@ class Frame:
 
 
 def _as(arr: Any, dtype: type, name: str, shape_tail: tuple[int, ...], n: int | None) -> np.ndarray:
-    out = np.asarray(arr, dtype=dtype)
+    out: np.ndarray = np.asarray(arr, dtype=dtype)
     if out.ndim == 1 and shape_tail and out.size == 0:
         out = out.reshape((0, *shape_tail))
     if out.shape[1:] != shape_tail:
@@ -258,7 +258,7 @@ class Tracks:
 
     def replace(self, **changes: Any) -> Tracks:
         """A copy with some columns replaced (the object itself is frozen)."""
-        fields = {
+        fields: dict[str, Any] = {
             "xyxy": self.xyxy,
             "score": self.score,
             "class_id": self.class_id,

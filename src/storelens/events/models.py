@@ -8,6 +8,7 @@ track id, never a person's identity.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -48,6 +49,9 @@ class EventType(StrEnum):
     FRAME_CORRUPT = "camera.frame_corrupt"
 
 
+_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
 def new_event_id() -> str:
     return uuid.uuid4().hex
 
@@ -69,8 +73,7 @@ class Event(BaseModel):
     @field_validator("type")
     @classmethod
     def _dotted(cls, v: str) -> str:
-        parts = v.split(".")
-        if len(parts) < 2 or not all(p and p.replace("_", "").isalnum() for p in parts):
+        if not _TYPE_RE.match(v):
             raise ValueError(f"event type must be dotted lowercase words, got {v!r}")
         return v
 

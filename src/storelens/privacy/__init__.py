@@ -1,1 +1,1 @@
-
+"""Privacy: redaction on the frame path."""

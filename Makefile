@@ -1,0 +1,55 @@
+# storelens: `make demo` and `make test` work on a fresh machine (they create .venv themselves).
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+RUNTIME_STAMP := $(VENV)/.stamp-runtime
+DEV_STAMP := $(VENV)/.stamp-dev
+
+.PHONY: demo test lint format bench venv dev clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml bench/requirements-baselines.txt | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps -r bench/requirements-baselines.txt
+	touch $@ $(RUNTIME_STAMP)
+
+venv: $(RUNTIME_STAMP)
+dev: $(DEV_STAMP)
+
+## Run the whole pipeline on the bundled demo store (SQLite, no services needed).
+demo: $(RUNTIME_STAMP)
+	$(BIN)/storelens demo
+
+## The whole test suite (integration tests need PostgreSQL, Mosquitto, NATS: .ci/run starts them).
+test: $(DEV_STAMP)
+	$(BIN)/pytest -q
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+format: $(DEV_STAMP)
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+## Benchmarks: each prints ours next to a named baseline from the same run, with ratios.
+bench: $(DEV_STAMP)
+	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/detector.py
+	$(BIN)/python bench/tracking.py
+	$(BIN)/python bench/analytics.py
+	$(BIN)/python bench/expressions.py
+	$(BIN)/python bench/interaction.py
+	$(BIN)/python bench/intent.py
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

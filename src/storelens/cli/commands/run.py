@@ -1,0 +1,141 @@
+"""`storelens run STORE.yaml` and `storelens demo`: analyse a store's cameras end to end."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from storelens.config import ConfigError, StoreConfig, load_config
+from storelens.config.schema import CameraConfig
+from storelens.pipeline.camera import FrameResult
+from storelens.pipeline.run import RunOutputs, run_store
+
+console = Console(stderr=False)
+
+
+def demo_config_path() -> Path:
+    """The bundled demo store, found next to the source tree (or via $STORELENS_DEMO)."""
+    import os
+
+    env = os.environ.get("STORELENS_DEMO")
+    if env:
+        return Path(env)
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "examples" / "demo" / "store.yaml"
+        if candidate.is_file():
+            return candidate
+    raise typer.BadParameter("cannot find examples/demo/store.yaml; set STORELENS_DEMO to its path")
+
+
+def _print_summary(out: RunOutputs) -> None:
+    s = out.summary
+    visits = s["visits"]
+    console.print(f"\n[bold]Store {s['store_id']}[/bold]: {visits['count']} visit(s)")
+    table = Table(title="Zones", show_lines=False)
+    for col in ("zone", "kind", "visitors", "stays", "median dwell s", "p90 dwell s", "max dwell s", "total s"):
+        table.add_column(col, justify="right" if col not in ("zone", "kind") else "left")
+    for z in s["zones"]:
+        d = z["dwell"]
+        table.add_row(
+            z["name"],
+            z["kind"],
+            str(z["visitors"]),
+            str(d.get("count", 0)),
+            str(d.get("median_s", "-")),
+            str(d.get("p90_s", "-")),
+            str(d.get("max_s", "-")),
+            str(d.get("total_s", "-")),
+        )
+    console.print(table)
+    perf = Table(title="Cameras")
+    for col in ("camera", "frames", "media s", "wall s", "analysed fps", "stage median ms"):
+        perf.add_column(col)
+    for cam_id, c in s["cameras"].items():
+        stages = ", ".join(f"{k} {v}" for k, v in c["stage_median_ms"].items())
+        perf.add_row(cam_id, str(c["frames_analysed"]), str(c["media_s"]), str(c["wall_s"]), str(c["analysed_fps"]),
+                     stages)
+    console.print(perf)
+    console.print("\n[bold]Outputs[/bold]")
+    console.print(f"  folder          {out.out_dir}")
+    console.print(f"  database        {out.database_url}")
+    if out.events_jsonl:
+        console.print(f"  events (JSONL)  {out.events_jsonl}")
+    for cam_id, path in out.videos.items():
+        console.print(f"  video {cam_id:<10}{path}")
+    for name, path in out.images.items():
+        console.print(f"  image {name:<10}{path}")
+    console.print(f"  summary         {out.summary_json}")
+
+
+def _execute(cfg: StoreConfig, out: Path | None, max_frames: int | None, no_video: bool) -> RunOutputs:
+    out_dir = out or Path("out") / cfg.store_id
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[fps]:.1f} fps"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not sys.stdout.isatty() and not console.is_terminal,
+    )
+
+    def factory(cam: CameraConfig, expected: int | None) -> Callable[[FrameResult], None]:
+        total = min(expected, max_frames) if expected and max_frames else expected or max_frames
+        task = progress.add_task(cam.id, total=total, fps=0.0)
+        state = {"n": 0, "t0": None}
+
+        def tick(result: FrameResult) -> None:
+            import time
+
+            if state["t0"] is None:
+                state["t0"] = time.perf_counter()
+            state["n"] += 1
+            el = time.perf_counter() - state["t0"]
+            progress.update(task, advance=1, fps=state["n"] / el if el > 0 else 0.0)
+
+        return tick
+
+    with progress:
+        result = run_store(cfg, out_dir, progress=factory, max_frames=max_frames, annotate=False if no_video else None)
+    if not progress.disable:
+        pass
+    else:
+        console.print(f"analysed {sum(s.frames for s in result.stats.values())} frame(s)")
+    return result
+
+
+def run(
+    config: Path = typer.Argument(..., help="Store YAML file"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default ./out/<store_id>)"),
+    max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames"),
+    no_video: bool = typer.Option(False, "--no-video", help="Skip the annotated video"),
+) -> None:
+    """Analyse a store's cameras: events to the database and JSONL, annotated video, summary."""
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            typer.echo(str(issue), err=True)
+        raise typer.Exit(code=2) from None
+    _print_summary(_execute(cfg, out, max_frames, no_video))
+
+
+def demo(
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default ./out/demo)"),
+    max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames"),
+) -> None:
+    """Run the bundled demo store (a real CC-BY shop clip) end to end, with SQLite; no services needed."""
+    cfg = load_config(demo_config_path())
+    _print_summary(_execute(cfg, out, max_frames, no_video=False))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("demo")(demo)

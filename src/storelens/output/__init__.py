@@ -1,0 +1,1 @@
+"""Outputs: annotated video, summaries."""

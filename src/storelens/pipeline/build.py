@@ -1,0 +1,161 @@
+"""Wire one camera from its config: source, detector, tracker, stitcher, stages, outputs."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from storelens.config.schema import CameraConfig, StoreConfig
+from storelens.core.types import Frame
+from storelens.events.bus import EventBus
+from storelens.output.annotate import Annotator
+from storelens.output.video import VideoWriter
+from storelens.pipeline.camera import CameraPipeline, FrameResult, Stage
+from storelens.sources.base import FrameSource
+
+log = logging.getLogger(__name__)
+
+
+def scale_camera_geometry(store: StoreConfig, camera_id: str, scale: float) -> StoreConfig:
+    """A copy of ``store`` whose image-space zones and lines on ``camera_id`` are scaled.
+
+    Zones are drawn in the camera's native pixels; a source that downscales frames (max_width)
+    produces tracks in the smaller pixels, so the geometry must follow."""
+    if abs(scale - 1.0) < 1e-9:
+        return store
+    data = store.model_dump()
+    for z in data["zones"]:
+        if z["space"] == "image" and z["camera"] == camera_id:
+            z["points"] = [(x * scale, y * scale) for x, y in z["points"]]
+    for ln in data["lines"]:
+        if ln["space"] == "image" and ln["camera"] == camera_id:
+            ln["a"] = (ln["a"][0] * scale, ln["a"][1] * scale)
+            ln["b"] = (ln["b"][0] * scale, ln["b"][1] * scale)
+    scaled = StoreConfig.model_validate(data)
+    scaled.base_dir = store.base_dir
+    return scaled
+
+
+def make_stages(store: StoreConfig, camera_id: str) -> list[Stage]:
+    """The analytics stages for one camera, in the order they must run."""
+    from storelens.pipeline.stages import ZoneStage
+
+    return [ZoneStage(store, camera_id)]
+
+
+@dataclass
+class BuiltCamera:
+    camera: CameraConfig
+    pipeline: CameraPipeline
+    source: FrameSource
+    video_path: Path | None = None
+    expected_frames: int | None = None
+    _writer: VideoWriter | None = None
+    _annotator: Annotator | None = None
+    _closed: bool = field(default=False, repr=False)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None:
+            self._writer.close()
+
+    def source_stats(self) -> dict[str, Any]:
+        s = self.source.stats
+        return {
+            "decoded": s.decoded,
+            "emitted": s.emitted,
+            "dropped": s.dropped,
+            "corrupt": s.corrupt,
+            "reconnects": s.reconnects,
+            "last_error": s.last_error,
+        }
+
+    def stage_summaries(self) -> dict[str, Any]:
+        return {st.name: st.summary() for st in self.pipeline.stages}
+
+    def write_images(self, out_dir: Path) -> dict[str, Path]:
+        """Images some stages render at the end (heat maps); name -> path."""
+        out: dict[str, Path] = {}
+        for st in self.pipeline.stages:
+            writer = getattr(st, "write_images", None)
+            if writer is not None:
+                out.update(writer(out_dir))
+        return out
+
+
+def _expected_frames(cam: CameraConfig, store: StoreConfig) -> int | None:
+    """Frames a file source will yield at the analysed fps (for the progress bar)."""
+    if "://" in cam.source or cam.source.startswith("webcam:") or cam.loop:
+        return None
+    path = store.resolve_path(cam.source)
+    if not path.is_file():
+        return None
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            if stream.duration is not None and stream.time_base is not None:
+                seconds = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                seconds = container.duration / 1e6
+            else:
+                return None
+            rate = float(stream.average_rate or cam.fps)
+            return int(seconds * min(rate, cam.fps)) or None
+    except Exception:  # the progress bar is a nicety; the source itself reports real errors
+        return None
+
+
+def build_camera(store: StoreConfig, cam: CameraConfig, bus: EventBus, video_dir: Path | None) -> BuiltCamera:
+    from storelens.sources.factory import open_source
+    from storelens.tracking import make_tracker
+    from storelens.vision.detector import YoloDetector
+
+    detector = YoloDetector(store.detector, base_dir=store.base_dir)
+    tracker = make_tracker(store.tracker)
+    stitcher = None
+    if store.tracker.stitching:
+        from storelens.tracking.stitching import VisitStitcher
+
+        stitcher = VisitStitcher()
+
+    holder: dict[str, Any] = {}
+
+    def stage_factory(frame: Frame) -> list[Stage]:
+        native = holder["source"].stats.extra.get("native_width")
+        scale = frame.width / float(native) if native else 1.0
+        scaled = scale_camera_geometry(store, cam.id, scale)
+        if holder.get("annotator") is not None:
+            holder["annotator"].zones = scaled.zones_for(cam.id)
+        return make_stages(scaled, cam.id)
+
+    observers = []
+    writer = annotator = None
+    video_path = None
+    if video_dir is not None:
+        video_path = video_dir / f"{cam.id}_annotated.mp4"
+        writer = VideoWriter(video_path, fps=cam.fps)
+        annotator = Annotator(store.zones_for(cam.id))
+        holder["annotator"] = annotator
+
+        def write_frame(result: FrameResult, w: VideoWriter = writer, a: Annotator = annotator) -> None:
+            w.write(a.draw(result))
+
+        observers.append(write_frame)
+    pipeline = CameraPipeline(store, cam, detector, tracker, stage_factory, bus, stitcher=stitcher, observers=observers)
+    source = open_source(cam, store.base_dir, on_status=pipeline.status_event)
+    holder["source"] = source
+    return BuiltCamera(
+        camera=cam,
+        pipeline=pipeline,
+        source=source,
+        video_path=video_path,
+        expected_frames=_expected_frames(cam, store),
+        _writer=writer,
+        _annotator=annotator,
+    )

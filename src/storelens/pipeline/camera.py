@@ -1,0 +1,230 @@
+"""The per-camera loop: frames → detections → tracks (→ visits) → analytics stages → events.
+
+The loop is deliberately plain: every stage is an object with an ``update`` method, called once
+per analysed frame in a fixed order, so a stage sees the events the earlier stages emitted in the
+same frame (intent needs the zone exit that just happened, not the one from the previous frame).
+Per-stage wall time is measured here so the benchmark and the service report the same numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from storelens.config.schema import CameraConfig, StoreConfig
+from storelens.core.types import Detections, Frame, Tracks
+from storelens.events.bus import EventBus
+from storelens.events.models import Event, EventType
+from storelens.sources.base import FrameSource
+from storelens.tracking.base import Tracker
+from storelens.vision.base import Detector
+
+log = logging.getLogger(__name__)
+
+
+class Stage(Protocol):
+    """An analytics stage. ``events`` holds what earlier stages emitted in this frame."""
+
+    name: str
+
+    def update(self, frame: Frame, tracks: Tracks, events: Sequence[Event]) -> list[Event]: ...
+
+    def close(self, pts: float, wall_time: float, events: Sequence[Event]) -> list[Event]: ...
+
+    def summary(self) -> dict[str, Any]: ...
+
+
+class Stitcher(Protocol):
+    def update(self, tracks: Tracks, timestamp: float, image: Any = None) -> Tracks: ...
+
+    def pop_finished(self, timestamp: float) -> list[Any]: ...
+
+    def flush(self) -> list[Any]: ...
+
+
+@dataclass(slots=True)
+class FrameResult:
+    frame: Frame
+    detections: Detections
+    tracks: Tracks
+    events: list[Event]
+    timings_ms: dict[str, float]
+
+
+Observer = Callable[[FrameResult], None]
+
+
+@dataclass(slots=True)
+class RunStats:
+    frames: int = 0
+    detections: int = 0
+    events: int = 0
+    visits: int = 0
+    wall_s: float = 0.0
+    media_s: float = 0.0
+    stage_ms: dict[str, list[float]] = field(default_factory=dict)
+
+    def add_timings(self, timings: dict[str, float]) -> None:
+        for k, v in timings.items():
+            self.stage_ms.setdefault(k, []).append(v)
+
+    def median_ms(self) -> dict[str, float]:
+        return {k: float(np.median(v)) for k, v in self.stage_ms.items() if v}
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_s if self.wall_s > 0 else 0.0
+
+
+class CameraPipeline:
+    """Runs one camera's frames through detection, tracking and the analytics stages."""
+
+    def __init__(
+        self,
+        store: StoreConfig,
+        camera: CameraConfig,
+        detector: Detector,
+        tracker: Tracker,
+        stages: Sequence[Stage] | Callable[[Frame], Sequence[Stage]],
+        bus: EventBus,
+        stitcher: Stitcher | None = None,
+        observers: Iterable[Observer] = (),
+    ) -> None:
+        self.store = store
+        self.camera = camera
+        self.detector = detector
+        self.tracker = tracker
+        self.stitcher = stitcher
+        # Stages may be built lazily from the first frame: zones are drawn in the camera's native
+        # pixels and must be scaled when the source downscales frames.
+        self._stage_factory = stages if callable(stages) else None
+        self.stages: list[Stage] = [] if callable(stages) else list(stages)
+        self.bus = bus
+        self.observers = list(observers)
+        self.stats = RunStats()
+        self._active_subjects: dict[int, float] = {}  # subject id -> first pts (visits without stitching)
+        self._wall_offset = 0.0  # wall_time - pts of the latest frame, to date visit summaries
+        self._last_pts = 0.0
+
+    # -- events helpers -------------------------------------------------------------------------
+    def _event(self, type_: str | EventType, wall_time: float, **kw: Any) -> Event:
+        return Event.at(type_, self.store.store_id, wall_time, camera_id=self.camera.id, **kw)
+
+    def status_event(self, type_: str, wall_time: float, payload: dict[str, Any]) -> None:
+        """Source status callback (camera.offline / camera.online / camera.frame_corrupt)."""
+        self.bus.publish(self._event(type_, wall_time, **payload))
+
+    def _visit_events(self, tracks: Tracks, frame: Frame) -> list[Event]:
+        out: list[Event] = []
+        for sid in tracks.subject_id.tolist():
+            if sid not in self._active_subjects:
+                self._active_subjects[sid] = frame.pts
+                out.append(self._event(EventType.VISIT_STARTED, frame.wall_time, subject=sid))
+        if self.stitcher is not None:
+            for visit in self.stitcher.pop_finished(frame.pts):
+                out.append(self._visit_ended(visit))
+        return out
+
+    def _visit_ended(self, visit: Any) -> Event:
+        self._active_subjects.pop(int(visit.visit_id), None)
+        self.stats.visits += 1
+        return self._event(
+            EventType.VISIT_ENDED,
+            float(visit.ended_ts) + self._wall_offset,
+            subject=int(visit.visit_id),
+            duration_s=round(float(visit.ended_ts - visit.started_ts), 3),
+            fragments=int(visit.fragments),
+            confidence=round(float(visit.confidence), 3),
+        )
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def process(self, frame: Frame) -> FrameResult:
+        if self._stage_factory is not None:
+            self.stages = list(self._stage_factory(frame))
+            self._stage_factory = None
+        t0 = time.perf_counter()
+        detections = self.detector.detect(frame.image)
+        t1 = time.perf_counter()
+        tracks = self.tracker.update(detections, frame.pts, frame.image)
+        if self.stitcher is not None:
+            tracks = self.stitcher.update(tracks, frame.pts, frame.image)
+        t2 = time.perf_counter()
+        self._wall_offset = frame.wall_time - frame.pts
+        self._last_pts = frame.pts
+        events = self._visit_events(tracks, frame)
+        timings = {"detect": (t1 - t0) * 1e3, "track": (t2 - t1) * 1e3}
+        for stage in self.stages:
+            ts = time.perf_counter()
+            events.extend(stage.update(frame, tracks, events))
+            timings[stage.name] = (time.perf_counter() - ts) * 1e3
+        self.bus.publish_all(events)
+        result = FrameResult(frame, detections, tracks, events, timings)
+        for obs in self.observers:
+            obs(result)
+        self.stats.frames += 1
+        self.stats.detections += len(detections)
+        self.stats.events += len(events)
+        self.stats.add_timings(timings)
+        return result
+
+    def finish(self) -> list[Event]:
+        """End of stream: close open stays and visits so nothing in progress is lost."""
+        pts, wall = self._last_pts, self._last_pts + self._wall_offset
+        events: list[Event] = []
+        for stage in self.stages:
+            events.extend(stage.close(pts, wall, events))
+        if self.stitcher is not None:
+            for visit in self.stitcher.flush():
+                events.append(self._visit_ended(visit))
+        for sid, first in list(self._active_subjects.items()):  # visits without stitching
+            self.stats.visits += 1
+            events.append(
+                self._event(
+                    EventType.VISIT_ENDED, wall, subject=sid, duration_s=round(pts - first, 3), fragments=1
+                )
+            )
+        self._active_subjects.clear()
+        self.bus.publish_all(events)
+        self.stats.events += len(events)
+        return events
+
+    def run(
+        self,
+        source: FrameSource,
+        stop: threading.Event | None = None,
+        on_frame: Callable[[FrameResult], None] | None = None,
+        max_frames: int | None = None,
+    ) -> RunStats:
+        """Consume a source until it ends, ``stop`` is set or ``max_frames`` were analysed."""
+        started = time.perf_counter()
+        first_pts: float | None = None
+        frames = source.frames()
+        try:
+            while stop is None or not stop.is_set():
+                td = time.perf_counter()
+                try:
+                    frame = next(frames)
+                except StopIteration:
+                    break
+                decode_ms = (time.perf_counter() - td) * 1e3
+                if first_pts is None:
+                    first_pts = frame.pts
+                result = self.process(frame)
+                result.timings_ms["decode"] = decode_ms
+                self.stats.stage_ms.setdefault("decode", []).append(decode_ms)
+                self.stats.media_s = frame.pts - first_pts
+                if on_frame is not None:
+                    on_frame(result)
+                if max_frames is not None and self.stats.frames >= max_frames:
+                    break
+        finally:
+            source.close()
+            self.finish()
+            self.stats.wall_s = time.perf_counter() - started
+        return self.stats

@@ -1,0 +1,134 @@
+"""Run a whole store config over its cameras and leave the outputs in one folder.
+
+This is what `storelens run` and `storelens demo` call: it wires sources, detector, tracker and
+analytics stages per camera, the event sinks (SQLite database and JSONL by default), the annotated
+(redacted) video and the summary, and returns where each output is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from storelens.config.schema import CameraConfig, StoreConfig
+from storelens.events.bus import EventBus
+from storelens.pipeline.build import build_camera
+from storelens.pipeline.camera import FrameResult, RunStats
+from storelens.pipeline.summary import SummaryCollector
+from storelens.sinks.base import EventSink
+
+log = logging.getLogger(__name__)
+
+ProgressFactory = Callable[[CameraConfig, int | None], Callable[[FrameResult], None]]
+
+
+@dataclass
+class RunOutputs:
+    out_dir: Path
+    database_url: str
+    events_jsonl: Path | None
+    summary_json: Path
+    videos: dict[str, Path] = field(default_factory=dict)
+    images: dict[str, Path] = field(default_factory=dict)
+    stats: dict[str, RunStats] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def default_database_url(out_dir: Path) -> str:
+    return f"sqlite:///{(out_dir / 'storelens.db').resolve()}"
+
+
+def open_sinks(cfg: StoreConfig, out_dir: Path) -> tuple[list[EventSink], str, Path | None]:
+    """The run's event sinks: the database (always) and the JSONL file (unless turned off)."""
+    from storelens.sinks.database import DatabaseSink
+    from storelens.sinks.jsonl import JsonlSink
+
+    url = cfg.output.database_url or default_database_url(out_dir)
+    sinks: list[EventSink] = [DatabaseSink(url)]
+    jsonl = None
+    if cfg.output.jsonl:
+        jsonl = out_dir / "events.jsonl"
+        sinks.append(JsonlSink(jsonl))
+    return sinks, url, jsonl
+
+
+def run_store(
+    cfg: StoreConfig,
+    out_dir: Path,
+    *,
+    progress: ProgressFactory | None = None,
+    max_frames: int | None = None,
+    annotate: bool | None = None,
+    stop: threading.Event | None = None,
+) -> RunOutputs:
+    """Analyse every enabled camera of ``cfg`` until its source ends (or ``stop``)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    bus = EventBus()
+    collector = SummaryCollector(cfg)
+    bus.subscribe(collector)
+    sinks, url, jsonl = open_sinks(cfg, out_dir)
+    for sink in sinks:
+        bus.subscribe(lambda e, s=sink: s.write([e]))
+    outputs = RunOutputs(out_dir=out_dir, database_url=url, events_jsonl=jsonl, summary_json=out_dir / "summary.json")
+    do_annotate = cfg.output.annotated_video if annotate is None else annotate
+    cameras = [c for c in cfg.cameras if c.enabled]
+    built = [build_camera(cfg, cam, bus, out_dir if do_annotate else None) for cam in cameras]
+    started = time.time()
+    try:
+        threads: list[threading.Thread] = []
+        for b in built:
+            on_frame = progress(b.camera, b.expected_frames) if progress is not None else None
+
+            def work(b: Any = b, on_frame: Any = on_frame) -> None:
+                try:
+                    outputs.stats[b.camera.id] = b.pipeline.run(b.source, stop=stop, on_frame=on_frame,
+                                                                max_frames=max_frames)
+                finally:
+                    b.close()
+
+            if len(built) == 1:
+                work()
+            else:
+                t = threading.Thread(target=work, name=f"camera-{b.camera.id}", daemon=True)
+                t.start()
+                threads.append(t)
+        for t in threads:
+            t.join()
+    finally:
+        for sink in sinks:
+            sink.close()
+    for b in built:
+        if b.video_path is not None:
+            outputs.videos[b.camera.id] = b.video_path
+        outputs.images.update(b.write_images(out_dir))
+    summary = collector.to_dict()
+    summary["cameras"] = {
+        b.camera.id: {
+            "frames_analysed": outputs.stats[b.camera.id].frames if b.camera.id in outputs.stats else 0,
+            "media_s": round(outputs.stats[b.camera.id].media_s, 2) if b.camera.id in outputs.stats else 0,
+            "wall_s": round(outputs.stats[b.camera.id].wall_s, 2) if b.camera.id in outputs.stats else 0,
+            "analysed_fps": round(outputs.stats[b.camera.id].fps, 2) if b.camera.id in outputs.stats else 0,
+            "stage_median_ms": {k: round(v, 2) for k, v in outputs.stats[b.camera.id].median_ms().items()}
+            if b.camera.id in outputs.stats
+            else {},
+            "source": b.source_stats(),
+            "stages": b.stage_summaries(),
+        }
+        for b in built
+    }
+    summary["run"] = {"started": started, "wall_s": round(time.time() - started, 2)}
+    summary["outputs"] = {
+        "database": url,
+        "events_jsonl": str(jsonl) if jsonl else None,
+        "videos": {k: str(v) for k, v in outputs.videos.items()},
+        "images": {k: str(v) for k, v in outputs.images.items()},
+    }
+    outputs.summary = summary
+    outputs.summary_json.write_text(json.dumps(summary, indent=2, default=str))
+    return outputs

@@ -1,0 +1,99 @@
+"""The one redaction function every outgoing frame passes through.
+
+Any frame that leaves the pipeline (annotated video, live view, snapshot, debug image) must be
+produced by :func:`redact`. Heads are located from the pose keypoints (nose, eyes, ears) and, when
+the keypoints are missing or too uncertain, the top of the person box is blurred instead: failing
+towards blurring too much is the privacy-safe direction. Face boxes from a face detector, when the
+caller has them, are blurred as well, and configured privacy-mask polygons are filled solid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from storelens.core.types import KP
+
+HEAD_POINTS = (KP["nose"], KP["left_eye"], KP["right_eye"], KP["left_ear"], KP["right_ear"])
+SHOULDERS = (KP["left_shoulder"], KP["right_shoulder"])
+
+
+def head_boxes(
+    xyxy: npt.NDArray[np.float32],
+    keypoints: npt.NDArray[np.float32] | None,
+    min_visibility: float = 0.3,
+    pad: float = 0.35,
+) -> npt.NDArray[np.float32]:
+    """One square head box per person (xyxy, frame pixels).
+
+    With at least two visible head keypoints the box is centred on them and sized from their
+    spread, the shoulder width and the person box width (whichever is largest, so a profile view
+    whose eyes are close together still gets a full head). Otherwise the top 30% of the person box
+    is used, full width: a person whose head we cannot place is still blurred.
+    """
+    n = len(xyxy)
+    out = np.zeros((n, 4), np.float32)
+    for i in range(n):
+        x1, y1, x2, y2 = (float(v) for v in xyxy[i])
+        bw, bh = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
+        fallback = (x1, y1, x2, y1 + 0.3 * bh)
+        if keypoints is None:
+            out[i] = fallback
+            continue
+        kp = keypoints[i]
+        vis = kp[list(HEAD_POINTS), 2] >= min_visibility
+        if vis.sum() < 2:
+            out[i] = fallback
+            continue
+        pts = kp[list(HEAD_POINTS)][vis, :2]
+        cx, cy = pts.mean(axis=0)
+        spread = float(np.ptp(pts, axis=0).max())
+        sh = kp[list(SHOULDERS)]
+        shoulder_w = float(abs(sh[0, 0] - sh[1, 0])) if (sh[:, 2] >= min_visibility).all() else 0.0
+        size = max(spread * 2.2, shoulder_w * 0.75, bw * 0.45, 8.0) * (1 + pad)
+        out[i] = (cx - size / 2, cy - size / 2, cx + size / 2, cy + size / 2)
+    return out
+
+
+def _blur_region(image: npt.NDArray[np.uint8], box: Sequence[float]) -> None:
+    h, w = image.shape[:2]
+    x1, y1 = max(int(np.floor(box[0])), 0), max(int(np.floor(box[1])), 0)
+    x2, y2 = min(int(np.ceil(box[2])), w), min(int(np.ceil(box[3])), h)
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        return
+    roi = image[y1:y2, x1:x2]
+    # Pixelate then blur: pixelation alone can be partly inverted, blur alone keeps contours at
+    # small kernel sizes. Block size scales with the region so large faces get no more detail.
+    bs = max(4, min(x2 - x1, y2 - y1) // 6)
+    small = cv2.resize(roi, (max(1, (x2 - x1) // bs), max(1, (y2 - y1) // bs)), interpolation=cv2.INTER_AREA)
+    coarse = cv2.resize(small, (x2 - x1, y2 - y1), interpolation=cv2.INTER_NEAREST)
+    k = (max(3, bs) // 2) * 2 + 1
+    image[y1:y2, x1:x2] = cv2.GaussianBlur(coarse, (k, k), 0)
+
+
+def redact(
+    image: npt.NDArray[np.uint8],
+    person_xyxy: npt.NDArray[np.float32],
+    keypoints: npt.NDArray[np.float32] | None = None,
+    face_xyxy: npt.NDArray[np.float32] | None = None,
+    masks: Sequence[Sequence[tuple[float, float]]] = (),
+) -> npt.NDArray[np.uint8]:
+    """Return a redacted copy of ``image`` (BGR): heads and faces blurred, masks filled.
+
+    The input is never modified, so an unredacted frame cannot leak through aliasing."""
+    out = image.copy()
+    for poly in masks:
+        pts = np.round(np.asarray(poly, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
+        cv2.fillPoly(out, [pts], (0, 0, 0))
+    if len(person_xyxy):
+        for box in head_boxes(np.asarray(person_xyxy, np.float32), keypoints):
+            _blur_region(out, box)
+    if face_xyxy is not None:
+        for box in np.asarray(face_xyxy, np.float32).reshape(-1, 4):
+            x1, y1, x2, y2 = box
+            px, py = 0.25 * (x2 - x1), 0.25 * (y2 - y1)
+            _blur_region(out, (x1 - px, y1 - py, x2 + px, y2 + py))
+    return out
