@@ -95,10 +95,13 @@ class Annotator:
                 if subj == format_subject(sid)
             ]
             lines = [label, *timers]
+            top = y1 - 6 - 16 * (len(lines) - 1)
+            if top < 14:  # no room above the box (person at the top edge): write inside it
+                top = y1 + 18
             for j, text in enumerate(lines):
-                yy = max(14, y1 - 6 - 16 * (len(lines) - 1 - j))
-                cv2.putText(img, text, (x1, yy), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-                cv2.putText(img, text, (x1, yy), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+                yy = top + 16 * j
+                cv2.putText(img, text, (x1 + 2, yy), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+                cv2.putText(img, text, (x1 + 2, yy), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
             if tracks.keypoints is not None and not coasting:
                 for x, y, v in tracks.keypoints[i, 5:]:  # body only: head points are not drawn
                     if v >= 0.5:

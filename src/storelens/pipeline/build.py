@@ -14,6 +14,7 @@ from storelens.output.annotate import Annotator
 from storelens.output.video import VideoWriter
 from storelens.pipeline.camera import CameraPipeline, FrameResult, Stage
 from storelens.sources.base import FrameSource
+from storelens.vision.base import Detector
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +112,21 @@ def _expected_frames(cam: CameraConfig, store: StoreConfig) -> int | None:
         return None
 
 
-def build_camera(store: StoreConfig, cam: CameraConfig, bus: EventBus, video_dir: Path | None) -> BuiltCamera:
+def build_camera(
+    store: StoreConfig,
+    cam: CameraConfig,
+    bus: EventBus,
+    video_dir: Path | None,
+    *,
+    detector: Detector | None = None,
+) -> BuiltCamera:
+    """Everything one camera needs; ``detector`` may be injected (benchmarks, shared GPU sessions)."""
     from storelens.sources.factory import open_source
-    from storelens.tracking import make_tracker
+    from storelens.tracking.registry import make_tracker
     from storelens.vision.detector import YoloDetector
 
-    detector = YoloDetector(store.detector, base_dir=store.base_dir)
+    if detector is None:
+        detector = YoloDetector(store.detector, base_dir=store.base_dir)
     tracker = make_tracker(store.tracker)
     stitcher = None
     if store.tracker.stitching:

@@ -165,8 +165,11 @@ class CameraPipeline:
             timings[stage.name] = (time.perf_counter() - ts) * 1e3
         self.bus.publish_all(events)
         result = FrameResult(frame, detections, tracks, events, timings)
-        for obs in self.observers:
-            obs(result)
+        if self.observers:
+            to = time.perf_counter()
+            for obs in self.observers:
+                obs(result)
+            timings["output"] = (time.perf_counter() - to) * 1e3
         self.stats.frames += 1
         self.stats.detections += len(detections)
         self.stats.events += len(events)
@@ -185,9 +188,7 @@ class CameraPipeline:
         for sid, first in list(self._active_subjects.items()):  # visits without stitching
             self.stats.visits += 1
             events.append(
-                self._event(
-                    EventType.VISIT_ENDED, wall, subject=sid, duration_s=round(pts - first, 3), fragments=1
-                )
+                self._event(EventType.VISIT_ENDED, wall, subject=sid, duration_s=round(pts - first, 3), fragments=1)
             )
         self._active_subjects.clear()
         self.bus.publish_all(events)

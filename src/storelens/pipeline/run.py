@@ -87,8 +87,9 @@ def run_store(
 
             def work(b: Any = b, on_frame: Any = on_frame) -> None:
                 try:
-                    outputs.stats[b.camera.id] = b.pipeline.run(b.source, stop=stop, on_frame=on_frame,
-                                                                max_frames=max_frames)
+                    outputs.stats[b.camera.id] = b.pipeline.run(
+                        b.source, stop=stop, on_frame=on_frame, max_frames=max_frames
+                    )
                 finally:
                     b.close()
 
