@@ -2,12 +2,15 @@
 
 Synchronous on purpose: handlers are expected to be cheap (append to a buffer); anything slow
 (database, broker, webhook) is a sink that buffers and flushes in batches from its own thread, so a
-slow consumer never blocks the frame loop.
+slow consumer never blocks the frame loop. Publishing is serialised by a lock because events come
+from several threads (camera loops, live sources' reader threads reporting camera.offline while no
+frame is flowing), and handlers may then assume they are never called concurrently.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -29,13 +32,19 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subs: list[_Subscription] = []
+        self._lock = threading.RLock()
         self.published = 0
         self.handler_errors = 0
 
     def subscribe(self, handler: Handler, types: Iterable[str] | None = None) -> None:
-        self._subs.append(_Subscription(handler, tuple(types) if types is not None else None))
+        with self._lock:
+            self._subs.append(_Subscription(handler, tuple(types) if types is not None else None))
 
     def publish(self, event: Event) -> None:
+        with self._lock:
+            self._publish(event)
+
+    def _publish(self, event: Event) -> None:
         self.published += 1
         for sub in self._subs:
             if sub.prefixes is not None and not event.type.startswith(sub.prefixes):
@@ -47,5 +56,6 @@ class EventBus:
                 log.exception("event handler %r failed on %s", sub.handler, event.type)
 
     def publish_all(self, events: Iterable[Event]) -> None:
-        for e in events:
-            self.publish(e)
+        with self._lock:
+            for e in events:
+                self._publish(e)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,13 @@ class BuiltCamera:
         return out
 
 
+def _video_observer(writer: VideoWriter, annotator: Annotator) -> Callable[[FrameResult], None]:
+    def write_frame(result: FrameResult) -> None:
+        writer.write(annotator.draw(result))
+
+    return write_frame
+
+
 def _expected_frames(cam: CameraConfig, store: StoreConfig) -> int | None:
     """Frames a file source will yield at the analysed fps (for the progress bar)."""
     if "://" in cam.source or cam.source.startswith("webcam:") or cam.loop:
@@ -144,7 +152,7 @@ def build_camera(
             holder["annotator"].zones = scaled.zones_for(cam.id)
         return make_stages(scaled, cam.id)
 
-    observers = []
+    observers: list[Callable[[FrameResult], None]] = []
     writer = annotator = None
     video_path = None
     if video_dir is not None:
@@ -153,10 +161,7 @@ def build_camera(
         annotator = Annotator(store.zones_for(cam.id))
         holder["annotator"] = annotator
 
-        def write_frame(result: FrameResult, w: VideoWriter = writer, a: Annotator = annotator) -> None:
-            w.write(a.draw(result))
-
-        observers.append(write_frame)
+        observers.append(_video_observer(writer, annotator))
     pipeline = CameraPipeline(store, cam, detector, tracker, stage_factory, bus, stitcher=stitcher, observers=observers)
     source = open_source(cam, store.base_dir, on_status=pipeline.status_event)
     holder["source"] = source

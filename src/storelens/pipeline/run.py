@@ -18,6 +18,7 @@ from typing import Any
 
 from storelens.config.schema import CameraConfig, StoreConfig
 from storelens.events.bus import EventBus
+from storelens.events.models import Event
 from storelens.pipeline.build import build_camera
 from storelens.pipeline.camera import FrameResult, RunStats
 from storelens.pipeline.summary import SummaryCollector
@@ -58,6 +59,13 @@ def open_sinks(cfg: StoreConfig, out_dir: Path) -> tuple[list[EventSink], str, P
     return sinks, url, jsonl
 
 
+def _writer_for(sink: EventSink) -> Callable[[Event], None]:
+    def write(event: Event) -> None:
+        sink.write([event])
+
+    return write
+
+
 def run_store(
     cfg: StoreConfig,
     out_dir: Path,
@@ -74,7 +82,7 @@ def run_store(
     bus.subscribe(collector)
     sinks, url, jsonl = open_sinks(cfg, out_dir)
     for sink in sinks:
-        bus.subscribe(lambda e, s=sink: s.write([e]))
+        bus.subscribe(_writer_for(sink))
     outputs = RunOutputs(out_dir=out_dir, database_url=url, events_jsonl=jsonl, summary_json=out_dir / "summary.json")
     do_annotate = cfg.output.annotated_video if annotate is None else annotate
     cameras = [c for c in cfg.cameras if c.enabled]

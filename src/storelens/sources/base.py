@@ -37,3 +37,13 @@ class FrameSource(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class SourceError(RuntimeError):
+    """A source cannot be opened or read at all (missing file, unreadable container, bad URL).
+
+    Raised only for problems a retry cannot fix; a live camera that is merely unreachable is not an
+    error but an outage, reported through ``camera.offline`` while the source keeps retrying. The
+    message always names the path or (credential-redacted) URL and the reason, because it is shown
+    to the person who wrote the store config.
+    """

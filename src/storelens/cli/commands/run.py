@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,8 +59,9 @@ def _print_summary(out: RunOutputs) -> None:
         perf.add_column(col)
     for cam_id, c in s["cameras"].items():
         stages = ", ".join(f"{k} {v}" for k, v in c["stage_median_ms"].items())
-        perf.add_row(cam_id, str(c["frames_analysed"]), str(c["media_s"]), str(c["wall_s"]), str(c["analysed_fps"]),
-                     stages)
+        perf.add_row(
+            cam_id, str(c["frames_analysed"]), str(c["media_s"]), str(c["wall_s"]), str(c["analysed_fps"]), stages
+        )
     console.print(perf)
     console.print("\n[bold]Outputs[/bold]")
     console.print(f"  folder          {out.out_dir}")
@@ -71,6 +73,21 @@ def _print_summary(out: RunOutputs) -> None:
     for name, path in out.images.items():
         console.print(f"  image {name:<10}{path}")
     console.print(f"  summary         {out.summary_json}")
+
+
+class _FpsCounter:
+    """Analysed frames per second since the first frame (what the progress bar shows)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.t0: float | None = None
+
+    def tick(self) -> float:
+        now = time.perf_counter()
+        if self.t0 is None:
+            self.t0 = now
+        self.n += 1
+        return self.n / (now - self.t0) if now > self.t0 else 0.0
 
 
 def _execute(cfg: StoreConfig, out: Path | None, max_frames: int | None, no_video: bool) -> RunOutputs:
@@ -89,24 +106,16 @@ def _execute(cfg: StoreConfig, out: Path | None, max_frames: int | None, no_vide
     def factory(cam: CameraConfig, expected: int | None) -> Callable[[FrameResult], None]:
         total = min(expected, max_frames) if expected and max_frames else expected or max_frames
         task = progress.add_task(cam.id, total=total, fps=0.0)
-        state = {"n": 0, "t0": None}
+        counter = _FpsCounter()
 
         def tick(result: FrameResult) -> None:
-            import time
-
-            if state["t0"] is None:
-                state["t0"] = time.perf_counter()
-            state["n"] += 1
-            el = time.perf_counter() - state["t0"]
-            progress.update(task, advance=1, fps=state["n"] / el if el > 0 else 0.0)
+            progress.update(task, advance=1, fps=counter.tick())
 
         return tick
 
     with progress:
         result = run_store(cfg, out_dir, progress=factory, max_frames=max_frames, annotate=False if no_video else None)
-    if not progress.disable:
-        pass
-    else:
+    if progress.disable:
         console.print(f"analysed {sum(s.frames for s in result.stats.values())} frame(s)")
     return result
 
