@@ -42,9 +42,13 @@ def scale_camera_geometry(store: StoreConfig, camera_id: str, scale: float) -> S
 
 def make_stages(store: StoreConfig, camera_id: str) -> list[Stage]:
     """The analytics stages for one camera, in the order they must run."""
-    from storelens.pipeline.stages import ZoneStage
+    from storelens.config.schema import ZoneKind
+    from storelens.pipeline.stages import InteractionStageAdapter, ZoneStage
 
-    return [ZoneStage(store, camera_id)]
+    stages: list[Stage] = [ZoneStage(store, camera_id)]
+    if any(z.kind in (ZoneKind.SHELF, ZoneKind.DISPLAY) for z in store.zones_for(camera_id)):
+        stages.append(InteractionStageAdapter(store, camera_id))
+    return stages
 
 
 @dataclass
@@ -130,17 +134,13 @@ def build_camera(
 ) -> BuiltCamera:
     """Everything one camera needs; ``detector`` may be injected (benchmarks, shared GPU sessions)."""
     from storelens.sources.factory import open_source
-    from storelens.tracking.registry import make_tracker
+    from storelens.tracking.registry import make_stitcher, make_tracker
     from storelens.vision.detector import YoloDetector
 
     if detector is None:
         detector = YoloDetector(store.detector, base_dir=store.base_dir)
     tracker = make_tracker(store.tracker)
-    stitcher = None
-    if store.tracker.stitching:
-        from storelens.tracking.stitching import VisitStitcher
-
-        stitcher = VisitStitcher()
+    stitcher = make_stitcher(store.tracker)
 
     holder: dict[str, Any] = {}
 

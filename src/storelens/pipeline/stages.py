@@ -31,3 +31,23 @@ class ZoneStage:
 
     def summary(self) -> dict[str, Any]:
         return {"occupancy_at_end": self.analytics.occupancy()}
+
+
+class InteractionStageAdapter:
+    """Reaches, pick-ups, attention and shelf state for the camera's shelf/display zones."""
+
+    name = "interaction"
+
+    def __init__(self, store: StoreConfig, camera_id: str) -> None:
+        from storelens.interaction.stage import InteractionStage
+
+        self.stage = InteractionStage(store, camera_id)
+
+    def update(self, frame: Frame, tracks: Tracks, events: Sequence[Event]) -> list[Event]:
+        return self.stage.update(frame.image, tracks, frame.pts, frame.wall_time)
+
+    def close(self, pts: float, wall_time: float, events: Sequence[Event]) -> list[Event]:
+        return self.stage.close(pts, wall_time)
+
+    def summary(self) -> dict[str, Any]:
+        return {zone: s.to_dict() for zone, s in self.stage.stats().items()}

@@ -19,9 +19,7 @@ from storelens.core.types import Detections, Tracks
 
 @runtime_checkable
 class Tracker(Protocol):
-    def update(
-        self, detections: Detections, timestamp: float, image: npt.NDArray[np.uint8] | None = None
-    ) -> Tracks:
+    def update(self, detections: Detections, timestamp: float, image: npt.NDArray[np.uint8] | None = None) -> Tracks:
         """Advance one frame; returns the confirmed tracks visible (or coasting) in it."""
         ...
 
