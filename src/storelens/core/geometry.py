@@ -83,3 +83,39 @@ def iou_matrix(a: FloatArray, b: FloatArray) -> npt.NDArray[np.float64]:
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(union > 0, inter / union, 0.0)
     return np.asarray(out)
+
+
+class PolygonSet:
+    """Many polygons tested against many points in one pass: (N, Z) membership.
+
+    Per-frame zone checks are dominated by call overhead, not arithmetic (50 points x 30 edges is
+    nothing), so all zones' edges are stacked once and the even-odd crossing counts are summed per
+    polygon with one ``np.add.reduceat``. Same rule as :func:`points_in_polygon`; NaN points are
+    outside everything.
+    """
+
+    def __init__(self, polygons: Sequence[FloatArray | Sequence[Sequence[float]]]) -> None:
+        polys = [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in polygons]
+        self.count = len(polys)
+        if not polys:
+            self._starts = np.zeros(0, dtype=np.intp)
+            return
+        x1 = np.concatenate([p[:, 0] for p in polys])
+        y1 = np.concatenate([p[:, 1] for p in polys])
+        x2 = np.concatenate([np.roll(p[:, 0], -1) for p in polys])
+        y2 = np.concatenate([np.roll(p[:, 1], -1) for p in polys])
+        dy = y2 - y1
+        self._x1, self._y1, self._y2 = x1, y1, y2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self._k = np.where(dy != 0, (x2 - x1) / np.where(dy != 0, dy, 1.0), 0.0)
+        self._starts = np.cumsum([0] + [len(p) for p in polys[:-1]]).astype(np.intp)
+
+    def contains(self, points: FloatArray) -> npt.NDArray[np.bool_]:
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        if len(pts) == 0 or self.count == 0:
+            return np.zeros((len(pts), self.count), dtype=bool)
+        x, y = pts[:, 0:1], pts[:, 1:2]
+        crosses = (self._y1 > y) != (self._y2 > y)
+        hits = crosses & (x < self._x1 + (y - self._y1) * self._k)
+        counts = np.add.reduceat(hits.view(np.uint8).astype(np.int32), self._starts, axis=1)
+        return np.asarray(counts % 2 == 1)

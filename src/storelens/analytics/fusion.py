@@ -1,0 +1,142 @@
+"""Multi-camera fusion on the floor: where two cameras overlap, one shopper is one subject.
+
+Each camera's tracker numbers its own people; two cameras covering the same aisle would double
+every count and every heat-map cell. Once both are calibrated, their sightings share floor
+coordinates, and the same person appears at (almost) the same floor point at the same time. The
+fusion links each (camera, subject) to a store-level subject:
+
+* a (camera, subject) seen before keeps its store subject (so fusion is stable over time);
+* a new one joins the nearest store subject currently seen by *another* camera within
+  ``max_distance_m`` (optimal assignment, not greedy, so two people side by side are not swapped),
+  and never one its own camera already sees (one camera never sees one person twice);
+* otherwise it starts a new store subject (a random short-lived id);
+* members of one store subject that drift more than twice the gate apart are split again.
+
+The store subject's position is the mean of its members' current floor points. The output is a
+:class:`Tracks` whose boxes are zero-size boxes at the floor point (floor-space measures read
+``floor_xy``; nothing reads those boxes), with ``visit_id`` = ``track_id`` = the store subject.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import linear_sum_assignment
+
+from storelens.config.schema import FusionConfig
+from storelens.core.types import Tracks
+
+__all__ = ["StoreFusion"]
+
+_BIG = 1e9
+
+
+@dataclass(slots=True)
+class _Obs:
+    camera: str
+    subject: int
+    x: float
+    y: float
+
+
+class StoreFusion:
+    def __init__(self, cfg: FusionConfig | None = None, *, link_ttl_s: float = 30.0, seed: int | None = None) -> None:
+        self.cfg = cfg or FusionConfig()
+        self.link_ttl_s = link_ttl_s
+        self._latest: dict[str, tuple[float, npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
+        self._link: dict[tuple[str, int], int] = {}
+        self._link_seen: dict[tuple[str, int], float] = {}
+        self._gpos: dict[int, tuple[float, float, float]] = {}  # store subject -> (wall, x, y)
+        self._rng = np.random.default_rng(seed) if seed is not None else None
+
+    def _new_id(self) -> int:
+        if self._rng is not None:
+            return int(self._rng.integers(1, 2**47))
+        return secrets.randbits(47) | 1
+
+    def update(self, camera_id: str, tracks: Tracks, wall_time: float) -> None:
+        """Record a camera's latest tracks (they need ``floor_xy``: run its FloorMapper first)."""
+        if tracks.floor_xy is None:
+            if len(tracks):
+                raise ValueError(f"camera {camera_id!r}: tracks have no floor_xy; calibrate the camera")
+            xy = np.zeros((0, 2))
+        else:
+            xy = np.asarray(tracks.floor_xy, dtype=np.float64)
+        self._latest[camera_id] = (wall_time, np.asarray(tracks.subject_id, dtype=np.int64), xy)
+
+    def fused(self, wall_time: float) -> Tracks:
+        cfg = self.cfg
+        obs: list[_Obs] = []
+        for cam, (t, subj, xy) in sorted(self._latest.items()):
+            if wall_time - t > cfg.max_age_s:
+                continue
+            ok = np.isfinite(xy).all(axis=1)
+            obs.extend(_Obs(cam, int(s), float(p[0]), float(p[1])) for s, p in zip(subj[ok], xy[ok], strict=True))
+        members: dict[int, list[_Obs]] = {}
+        unlinked: list[_Obs] = []
+        for o in obs:
+            g = self._link.get((o.camera, o.subject))
+            if g is None:
+                unlinked.append(o)
+            else:
+                members.setdefault(g, []).append(o)
+        # split members that drifted apart: the first camera's sighting keeps the id
+        for g, ms in list(members.items()):
+            if len(ms) < 2:
+                continue
+            ref = ms[0]
+            keep = [ref]
+            for o in ms[1:]:
+                if np.hypot(o.x - ref.x, o.y - ref.y) > 2 * cfg.max_distance_m:
+                    del self._link[(o.camera, o.subject)]
+                    unlinked.append(o)
+                else:
+                    keep.append(o)
+            members[g] = keep
+        # Camera by camera, so two cameras that both see a new person in the same frame agree:
+        # the first creates the store subject, the second joins it.
+        for cam in sorted({o.camera for o in unlinked}):
+            mine = [o for o in unlinked if o.camera == cam]
+            cands = [g for g, ms in members.items() if ms and all(o.camera != cam for o in ms)]
+            assigned: dict[int, int] = {}
+            if cands:
+                cand_pos = np.asarray([np.mean([[o.x, o.y] for o in members[g]], axis=0) for g in cands])
+                mine_pos = np.asarray([[o.x, o.y] for o in mine], dtype=np.float64)
+                dist = np.hypot(
+                    mine_pos[:, None, 0] - cand_pos[None, :, 0], mine_pos[:, None, 1] - cand_pos[None, :, 1]
+                )
+                cost = np.where(dist <= cfg.max_distance_m, dist, _BIG)
+                rows, cols = linear_sum_assignment(cost)
+                assigned = {int(r): int(c) for r, c in zip(rows, cols, strict=True) if cost[r, c] < _BIG}
+            for i, o in enumerate(mine):
+                g = cands[assigned[i]] if i in assigned else self._new_id()
+                self._link[(o.camera, o.subject)] = g
+                members.setdefault(g, []).append(o)
+        for o in obs:
+            self._link_seen[(o.camera, o.subject)] = wall_time
+        for key in [k for k, t in self._link_seen.items() if wall_time - t > self.link_ttl_s]:
+            self._link_seen.pop(key, None)
+            self._link.pop(key, None)
+        ids = [g for g, ms in members.items() if ms]
+        if not ids:
+            return Tracks.empty().replace(floor_xy=np.zeros((0, 2), np.float32), visit_id=np.zeros(0, np.int64))
+        pos = np.asarray([np.mean([[o.x, o.y] for o in members[g]], axis=0) for g in ids], dtype=np.float64)
+        for g, (x, y) in zip(ids, pos.tolist(), strict=True):
+            self._gpos[g] = (wall_time, x, y)
+        for g in [g for g, v in self._gpos.items() if wall_time - v[0] > self.link_ttl_s]:
+            del self._gpos[g]
+        n = len(ids)
+        gid = np.asarray(ids, dtype=np.int64)
+        return Tracks(
+            xyxy=np.concatenate([pos, pos], axis=1).astype(np.float32),
+            score=np.ones(n, np.float32),
+            class_id=np.zeros(n, np.int32),
+            track_id=gid,
+            detection_index=np.full(n, -1, np.int32),
+            visit_id=gid,
+            floor_xy=pos.astype(np.float32),
+            data={"cameras": np.asarray([len({o.camera for o in members[g]}) for g in ids], dtype=np.int32)},
+        )
