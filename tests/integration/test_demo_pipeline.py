@@ -69,3 +69,21 @@ def test_annotated_video_has_every_analysed_frame(demo_run: tuple[Path, dict]) -
     with av.open(str(out / "counter-cam_annotated.mp4")) as c:
         n = sum(1 for _ in c.decode(video=0))
     assert n == summary["cameras"]["counter-cam"]["frames_analysed"] >= 1300
+
+
+def test_each_reader_attends_the_counter_top(demo_run: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
+    # every one of the six stands facing the counter top and reads: one attention episode each
+    _, summary = demo_run
+    top = summary["cameras"]["counter-cam"]["stages"]["interaction"]["counter-top"]
+    assert top["attention_episodes"] == len(STAND_S), top
+    assert 0.6 * sum(STAND_S) <= top["attention_s"] <= 1.3 * sum(STAND_S), top
+
+
+def test_heat_maps_are_written(demo_run: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
+    out, summary = demo_run
+    for name in ("heatmap_traffic", "heatmap_dwell"):
+        path = Path(summary["outputs"]["images"][name])
+        assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    behaviour = summary["cameras"]["counter-cam"]["stages"]["behaviour"]
+    counter = next(z for z in behaviour["zones"] if z["zone"] == "counter")
+    assert counter["visits"] == len(STAND_S)

@@ -43,9 +43,9 @@ def scale_camera_geometry(store: StoreConfig, camera_id: str, scale: float) -> S
 def make_stages(store: StoreConfig, camera_id: str) -> list[Stage]:
     """The analytics stages for one camera, in the order they must run."""
     from storelens.config.schema import ZoneKind
-    from storelens.pipeline.stages import InteractionStageAdapter, ZoneStage
+    from storelens.pipeline.stages import BehaviourStageAdapter, InteractionStageAdapter
 
-    stages: list[Stage] = [ZoneStage(store, camera_id)]
+    stages: list[Stage] = [BehaviourStageAdapter(store, camera_id)]
     if any(z.kind in (ZoneKind.SHELF, ZoneKind.DISPLAY) for z in store.zones_for(camera_id)):
         stages.append(InteractionStageAdapter(store, camera_id))
     return stages

@@ -34,44 +34,98 @@ def demo_config_path() -> Path:
     raise typer.BadParameter("cannot find examples/demo/store.yaml; set STORELENS_DEMO to its path")
 
 
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
+    table = Table(title=title)
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _fmt(value: object, spec: str = "{}") -> str:
+    if value is None:
+        return "-"
+    try:
+        return spec.format(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def _print_summary(out: RunOutputs) -> None:
     s = out.summary
     visits = s["visits"]
     console.print(f"\n[bold]Store {s['store_id']}[/bold]: {visits['count']} visit(s)")
-    table = Table(title="Zones", show_lines=False)
-    for col in ("zone", "kind", "visitors", "stays", "median dwell s", "p90 dwell s", "max dwell s", "total s"):
-        table.add_column(col, justify="right" if col not in ("zone", "kind") else "left")
-    for z in s["zones"]:
-        d = z["dwell"]
-        table.add_row(
-            z["name"],
-            z["kind"],
-            str(z["visitors"]),
-            str(d.get("count", 0)),
-            str(d.get("median_s", "-")),
-            str(d.get("p90_s", "-")),
-            str(d.get("max_s", "-")),
-            str(d.get("total_s", "-")),
+    for cam_id, cam in s["cameras"].items():
+        behaviour = cam["stages"].get("behaviour", {})
+        rows = [
+            [
+                z.get("name", z.get("zone", "?")),
+                _fmt(z.get("visits")),
+                _fmt(z.get("median_dwell_s"), "{:.1f}"),
+                _fmt(z.get("p90_dwell_s"), "{:.1f}"),
+                _fmt(z.get("revisits")),
+                _fmt(z.get("lingering")),
+                _fmt(z.get("peak_occupancy")),
+            ]
+            for z in behaviour.get("zones", [])
+        ]
+        console.print(
+            _table(
+                f"Zones ({cam_id})",
+                ["zone", "visits", "median dwell s", "p90 dwell s", "revisits", "lingering", "peak occupancy"],
+                rows,
+            )
         )
-    console.print(table)
-    perf = Table(title="Cameras")
-    for col in ("camera", "frames", "media s", "wall s", "analysed fps", "stage median ms"):
-        perf.add_column(col)
-    for cam_id, c in s["cameras"].items():
-        stages = ", ".join(f"{k} {v}" for k, v in c["stage_median_ms"].items())
-        perf.add_row(
-            cam_id, str(c["frames_analysed"]), str(c["media_s"]), str(c["wall_s"]), str(c["analysed_fps"]), stages
-        )
-    console.print(perf)
+        lines = behaviour.get("lines", [])
+        if lines:
+            console.print(
+                _table("Footfall", ["line", "in", "out"], [[ln["name"], str(ln["in"]), str(ln["out"])] for ln in lines])
+            )
+        interaction = cam["stages"].get("interaction", {})
+        if interaction:
+            rows = [
+                [
+                    zid,
+                    str(st["reaches"]),
+                    str(st["picks"]),
+                    str(st["returns"]),
+                    str(st["attention_episodes"]),
+                    _fmt(st["attention_s"], "{:.1f}"),
+                    str(st["engagements"]),
+                ]
+                for zid, st in interaction.items()
+            ]
+            console.print(
+                _table(
+                    f"Shelves and displays ({cam_id})",
+                    ["zone", "reaches", "picks", "returns", "attention", "attention s", "engaged"],
+                    rows,
+                )
+            )
+    perf_rows = [
+        [
+            cam_id,
+            str(c["frames_analysed"]),
+            str(c["media_s"]),
+            str(c["wall_s"]),
+            str(c["analysed_fps"]),
+            ", ".join(f"{k} {v}" for k, v in c["stage_median_ms"].items()),
+        ]
+        for cam_id, c in s["cameras"].items()
+    ]
+    console.print(
+        _table("Cameras", ["camera", "frames", "media s", "wall s", "analysed fps", "stage median ms"], perf_rows)
+    )
     console.print("\n[bold]Outputs[/bold]")
     console.print(f"  folder          {out.out_dir}")
     console.print(f"  database        {out.database_url}")
     if out.events_jsonl:
         console.print(f"  events (JSONL)  {out.events_jsonl}")
     for cam_id, path in out.videos.items():
-        console.print(f"  video {cam_id:<10}{path}")
+        console.print(f"  video           {path}  ({cam_id})")
     for name, path in out.images.items():
-        console.print(f"  image {name:<10}{path}")
+        console.print(f"  {name:<16}{path}")
     console.print(f"  summary         {out.summary_json}")
 
 
