@@ -85,5 +85,5 @@ def test_heat_maps_are_written(demo_run: tuple[Path, dict]) -> None:  # type: ig
         path = Path(summary["outputs"]["images"][name])
         assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     behaviour = summary["cameras"]["counter-cam"]["stages"]["behaviour"]
-    counter = next(z for z in behaviour["zones"] if z["zone"] == "counter")
+    counter = next(z for z in behaviour["zones"] if z["zone_id"] == "counter")
     assert counter["visits"] == len(STAND_S)
