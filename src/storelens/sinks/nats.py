@@ -1,0 +1,407 @@
+"""NATS JetStream sink and consumer: the transport from edge nodes to the central service.
+
+Subjects: ``<prefix>.<store>.<camera or _store>.<event type>``; the dotted type extends the
+hierarchy, e.g. ``storelens.s1.cam1.zone.entered``, so a consumer can filter on
+``storelens.s1.>`` or ``storelens.*.*.zone.>``. Tokens are sanitised (``.``, ``*``, ``>`` and
+whitespace become ``_``) so an id can never change the hierarchy or act as a wildcard.
+
+The stream (``STORELENS`` by default, subjects ``<prefix>.>``) is created if missing and updated if
+its retention/de-dup settings differ, so starting many nodes is idempotent. Every message carries
+``Nats-Msg-Id = event id``: JetStream drops a re-publish of the same event inside the stream's
+duplicate window, which turns the sink's at-least-once retries into exactly-once storage.
+
+The sink runs its own asyncio loop in a thread (the pipeline is synchronous): ``write`` puts records
+into a bounded :class:`~storelens.sinks.outbox.MessageOutbox` and the loop publishes them with
+acknowledgement, up to ``concurrency`` in flight. A publish that fails (server down, no ack in time)
+goes back to the outbox and the loop backs off; nats-py reconnects by itself, and undelivered
+messages are spooled to disk on close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+import re
+import ssl
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NatsClient
+from nats.js.api import StreamConfig
+
+from storelens.config.schema import NatsConfig, TlsConfig
+from storelens.events.models import Event
+from storelens.sinks.buffer import Backoff
+from storelens.sinks.mqtt import default_state_dir
+from storelens.sinks.outbox import MessageOutbox, Record
+from storelens.storage.serialize import event_json
+
+log = logging.getLogger(__name__)
+
+_BAD_TOKEN = re.compile(r"[.*>\s\x00]")
+MSG_ID = "Nats-Msg-Id"
+
+
+def subject_token(value: str) -> str:
+    return _BAD_TOKEN.sub("_", value) or "_"
+
+
+def event_subject(prefix: str, event: Event) -> str:
+    kind = ".".join(subject_token(p) for p in event.type.split("."))
+    return f"{prefix}.{subject_token(event.store_id)}.{subject_token(event.camera_id or '_store')}.{kind}"
+
+
+def _ssl_context(tls: TlsConfig) -> ssl.SSLContext | None:
+    if not tls.enabled:
+        return None
+    ctx = ssl.create_default_context(cafile=tls.ca_file)
+    if tls.cert_file and tls.key_file:
+        ctx.load_cert_chain(tls.cert_file, tls.key_file)
+    if tls.insecure:
+        ctx.check_hostname = False
+    return ctx
+
+
+def connect_options(config: NatsConfig) -> dict[str, Any]:
+    """Keyword arguments for ``nats.connect`` from the config (secrets read from the environment)."""
+    opts: dict[str, Any] = {
+        "servers": list(config.servers),
+        "connect_timeout": 2,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 1,
+        "allow_reconnect": True,
+    }
+    if config.user:
+        opts["user"] = config.user
+    for key, env in (("password", config.password_env), ("token", config.token_env)):
+        if env:
+            value = os.environ.get(env)
+            if value is None:
+                raise ValueError(f"nats.{key}_env: environment variable {env} is not set")
+            opts[key] = value
+    if config.creds_file:
+        opts["user_credentials"] = config.creds_file
+    ctx = _ssl_context(config.tls)
+    if ctx is not None:
+        opts["tls"] = ctx
+    return opts
+
+
+async def ensure_stream(nc: NatsClient, config: NatsConfig) -> None:
+    """Create the stream, or bring an existing one to the configured settings (idempotent)."""
+    js = nc.jetstream()
+    want = StreamConfig(
+        name=config.stream,
+        subjects=[f"{config.subject_prefix}.>"],
+        max_age=config.max_age_s,
+        duplicate_window=config.duplicate_window_s,
+    )
+    try:
+        info = await js.stream_info(config.stream)
+    except nats.js.errors.NotFoundError:
+        await js.add_stream(want)
+        log.info("nats: created stream %s (%s.>)", config.stream, config.subject_prefix)
+        return
+    have = info.config
+    if (
+        list(have.subjects or []) != want.subjects
+        or have.max_age != want.max_age
+        or have.duplicate_window != want.duplicate_window
+    ):
+        await js.update_stream(want)
+        log.info("nats: updated stream %s", config.stream)
+
+
+@dataclass(frozen=True, slots=True)
+class NatsSinkStats:
+    connected: bool
+    published: int
+    duplicates: int
+    pending: int  # waiting in the outbox or awaiting an acknowledgement
+    failures: int
+    dropped: int
+    last_error: str | None
+
+
+class NatsSink:
+    """Publish events to JetStream with acknowledgement and de-duplication (see module docstring)."""
+
+    name = "nats"
+
+    def __init__(
+        self,
+        config: NatsConfig,
+        *,
+        spool_dir: str | Path | None = None,
+        concurrency: int = 64,
+        retry_initial_s: float = 0.5,
+        retry_max_s: float = 15.0,
+    ) -> None:
+        self.config = config
+        self.concurrency = concurrency
+        self._types = tuple(config.types)
+        spool = Path(spool_dir or config.spool_dir or default_state_dir("nats", config.stream))
+        self.outbox = MessageOutbox(spool, name="nats", max_total=config.outbox_max)
+        self._backoff = Backoff(retry_initial_s, retry_max_s)
+        self._opts = connect_options(config)
+        self._cond = threading.Condition()
+        self._closing = False
+        self._inflight = 0
+        self._published = 0
+        self._duplicates = 0
+        self._failures = 0
+        self._last_error: str | None = None
+        self._nc: NatsClient | None = None
+        self._loop = asyncio.new_event_loop()
+        self._wake: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._thread_main, name="storelens-nats", daemon=True)
+        self._thread.start()
+
+    # ----------------------------------------------------------------------------- protocol
+    def write(self, events: Sequence[Event]) -> None:
+        records: list[Record] = [
+            {"id": e.id, "subject": event_subject(self.config.subject_prefix, e), "payload": event_json(e)}
+            for e in events
+            if not self._types or e.type.startswith(self._types)
+        ]
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("NatsSink is closed")
+        self.outbox.put(records)
+        self._poke()
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        self.wait_delivered(timeout_s)
+
+    def wait_delivered(self, timeout_s: float) -> bool:
+        """Wait until everything written so far is acknowledged by JetStream; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        self._poke()
+        with self._cond:
+            while len(self.outbox) or self._inflight:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.1))
+        return True
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        with self._cond:
+            if self._closing:
+                return
+        self.wait_delivered(timeout_s if self.stats().connected else 0.0)
+        with self._cond:
+            self._closing = True
+        self._poke()
+        self._thread.join(timeout_s + 5)
+        left = self.outbox.persist()
+        if left:
+            log.warning("nats: %d undelivered message(s) kept in %s", left, self.outbox.spool.directory)
+
+    def stats(self) -> NatsSinkStats:
+        nc = self._nc
+        with self._cond:
+            return NatsSinkStats(
+                connected=bool(nc is not None and nc.is_connected),
+                published=self._published,
+                duplicates=self._duplicates,
+                pending=len(self.outbox) + self._inflight,
+                failures=self._failures,
+                dropped=self.outbox.dropped,
+                last_error=self._last_error,
+            )
+
+    # ---------------------------------------------------------------------------------- loop
+    def _poke(self) -> None:
+        wake = self._wake
+        if wake is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # loop already stopped
+                self._loop.call_soon_threadsafe(wake.set)
+
+    def _thread_main(self) -> None:
+        loop = self._loop
+        try:
+            loop.run_until_complete(self._main())
+        finally:
+            # nats-py leaves reader/flusher tasks behind after close: cancel them before closing
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for t in pending:
+                t.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.close()
+
+    def _error(self, exc: BaseException | str) -> None:
+        with self._cond:
+            self._failures += 1
+            self._last_error = str(exc) or type(exc).__name__
+
+    async def _connect(self) -> NatsClient:
+        async def on_error(exc: Exception) -> None:
+            log.debug("nats: %s", exc)
+
+        while True:
+            try:
+                nc = await nats.connect(error_cb=on_error, **self._opts)
+                await ensure_stream(nc, self.config)
+                self._backoff.reset()
+                return nc
+            except (TimeoutError, nats.errors.Error, nats.js.errors.Error, OSError) as exc:
+                self._error(exc)
+                delay = self._backoff.next_delay()
+                log.warning("nats: cannot connect to %s (%s); retry in %.1f s", self.config.servers, exc, delay)
+                if await self._sleep_or_close(delay):
+                    raise asyncio.CancelledError from None
+
+    async def _sleep_or_close(self, delay: float) -> bool:
+        """Sleep up to ``delay`` (woken early by writes/close); True when closing."""
+        assert self._wake is not None
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=delay)
+        with self._cond:
+            return self._closing
+
+    async def _main(self) -> None:
+        self._wake = asyncio.Event()
+        try:
+            self._nc = await self._connect()
+        except asyncio.CancelledError:
+            return
+        js = self._nc.jetstream()
+        sem = asyncio.Semaphore(self.concurrency)
+        try:
+            while True:
+                with self._cond:
+                    closing = self._closing
+                batch = self.outbox.take(self.concurrency * 4)
+                if not batch:
+                    if closing:
+                        break
+                    self._wake.clear()
+                    if not len(self.outbox):
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._wake.wait(), timeout=0.5)
+                    continue
+                with self._cond:
+                    self._inflight += len(batch)
+
+                async def send(rec: Record) -> Record | None:
+                    async with sem:
+                        try:
+                            ack = await js.publish(
+                                rec["subject"],
+                                rec["payload"].encode(),
+                                timeout=self.config.ack_timeout_s,
+                                headers={MSG_ID: rec["id"]},
+                            )
+                        except (TimeoutError, nats.errors.Error, nats.js.errors.Error, OSError) as exc:
+                            self._error(exc)
+                            return rec
+                        with self._cond:
+                            self._published += 1
+                            self._duplicates += int(bool(ack.duplicate))
+                        return None
+
+                failed = [r for r in await asyncio.gather(*(send(r) for r in batch)) if r is not None]
+                if failed:
+                    self.outbox.requeue(failed)
+                with self._cond:
+                    self._inflight -= len(batch)
+                    self._cond.notify_all()
+                if failed:
+                    delay = self._backoff.next_delay()
+                    log.warning(
+                        "nats: %d publish(es) failed (%s); retry in %.1f s", len(failed), self._last_error, delay
+                    )
+                    if await self._sleep_or_close(delay):
+                        break
+                else:
+                    self._backoff.reset()
+        finally:
+            with self._cond:
+                self._cond.notify_all()
+            try:
+                await self._nc.drain()
+            except Exception:  # server already gone: just drop the connection
+                with contextlib.suppress(Exception):
+                    await self._nc.close()
+
+
+EventHandler = Callable[[Event], Awaitable[None] | None]
+
+
+async def consume_events(
+    config: NatsConfig,
+    handler: EventHandler,
+    *,
+    durable: str = "storelens-central",
+    filter_subject: str | None = None,
+    batch: int = 256,
+    stop: asyncio.Event | None = None,
+    max_events: int | None = None,
+    idle_timeout_s: float | None = None,
+    nc: NatsClient | None = None,
+) -> int:
+    """Pull events from the stream into ``handler`` until ``stop`` is set, ``max_events`` were
+    handled, or nothing arrived for ``idle_timeout_s``; returns the number handled.
+
+    A durable pull consumer keeps its position on the server, so a restarted central service
+    resumes where it stopped. A message is acknowledged only after ``handler`` returns (sync or
+    async), so a crash means redelivery, not loss: handlers must be idempotent (the database sink
+    is, by event id). A handler error NAKs the message for redelivery; a message that is not a
+    valid event is terminated (logged) so it cannot block the stream.
+    """
+    own = nc is None
+    client = nc or await nats.connect(**connect_options(config))
+    try:
+        await ensure_stream(client, config)
+        js = client.jetstream()
+        sub = await js.pull_subscribe(
+            filter_subject or f"{config.subject_prefix}.>", durable=durable, stream=config.stream
+        )
+        handled = 0
+        last = time.monotonic()
+        while not (stop is not None and stop.is_set()):
+            if max_events is not None and handled >= max_events:
+                break
+            if idle_timeout_s is not None and time.monotonic() - last > idle_timeout_s:
+                break
+            want = batch if max_events is None else min(batch, max_events - handled)
+            try:
+                msgs = await sub.fetch(want, timeout=0.5)
+            except (TimeoutError, nats.errors.TimeoutError):
+                continue
+            for msg in msgs:
+                try:
+                    event = Event.model_validate_json(msg.data)
+                except ValueError as exc:
+                    log.error("nats: message on %s is not an event (%s); terminated", msg.subject, exc)
+                    await msg.term()
+                    continue
+                try:
+                    result = handler(event)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    log.exception("nats: handler failed on event %s; will be redelivered", event.id)
+                    await msg.nak(delay=1.0)
+                    continue
+                await msg.ack()
+                handled += 1
+            last = time.monotonic()
+        await sub.unsubscribe()
+        return handled
+    finally:
+        if own:
+            await client.drain()

@@ -1,0 +1,232 @@
+"""Time-bucketed aggregates, maintained incrementally as events are stored.
+
+Only events that were *newly* inserted feed the aggregates (see ``insert_events``), and the
+per-batch deltas are added with one ``INSERT ... ON CONFLICT DO UPDATE`` per bucket row, in the
+same transaction as the events. So a replayed batch changes nothing and a crash between the two
+cannot leave them disagreeing. Sums and maxima are the only statistics kept because both combine
+exactly: an hourly row can be rebuilt from its 5-minute rows, and averages are ``total / count``.
+
+Payload keys read (the analytics modules produce them): dwell seconds from ``dwell_s`` on
+``zone.exited``, people from ``occupancy`` (or ``count``) on ``occupancy.changed``, queue length from ``length`` on
+``queue.updated``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from storelens.events.models import Event, EventType
+from storelens.storage.events import Executor, dialect_insert, dialect_name
+from storelens.storage.models import AGGREGATES
+
+STORE_WIDE = ""
+"""``zone_id`` of the store-level row in each bucket."""
+
+DEFAULT_BUCKETS_S: tuple[int, ...] = (300, 3600)
+
+DWELL_KEYS = ("dwell_s", "dwell_seconds")
+OCCUPANCY_KEYS = ("occupancy", "count")
+QUEUE_KEYS = ("length", "queue_length")
+
+_SUM_FIELDS = (
+    "events",
+    "entries",
+    "exits",
+    "dwell_count",
+    "dwell_total_s",
+    "visits_started",
+    "visits_ended",
+)
+_MAX_FIELDS = ("dwell_max_s", "occupancy_max", "queue_max")
+
+
+@dataclass(slots=True)
+class AggregateDelta:
+    """What one batch adds to one (store, zone, bucket) row."""
+
+    events: int = 0
+    entries: int = 0
+    exits: int = 0
+    dwell_count: int = 0
+    dwell_total_s: float = 0.0
+    dwell_max_s: float = 0.0
+    visits_started: int = 0
+    visits_ended: int = 0
+    occupancy_max: int = 0
+    queue_max: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    """One stored bucket row, as the API returns it."""
+
+    store_id: str
+    zone_id: str
+    bucket_start: datetime
+    bucket_s: int
+    events: int
+    entries: int
+    exits: int
+    dwell_count: int
+    dwell_total_s: float
+    dwell_max_s: float
+    visits_started: int
+    visits_ended: int
+    occupancy_max: int
+    queue_max: int
+
+    @property
+    def dwell_mean_s(self) -> float | None:
+        return self.dwell_total_s / self.dwell_count if self.dwell_count else None
+
+
+AggKey = tuple[str, str, datetime, int]
+
+
+def bucket_start(ts: datetime, bucket_s: int) -> datetime:
+    """Floor ``ts`` to a multiple of ``bucket_s`` since the UNIX epoch (UTC)."""
+    if bucket_s <= 0:
+        raise ValueError(f"bucket size must be positive, got {bucket_s}")
+    epoch = int(ts.timestamp() // bucket_s) * bucket_s
+    return datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def _number(payload: dict[str, Any], keys: Sequence[str]) -> float | None:
+    """The first key holding a finite real number (numpy scalars included, booleans not)."""
+    for k in keys:
+        v = payload.get(k)
+        if v is None or isinstance(v, bool):
+            continue
+        if type(v) is float or type(v) is int or isinstance(v, numbers.Real):
+            f = float(v)
+            if math.isfinite(f):
+                return f
+    return None
+
+
+def _merge(into: AggregateDelta, d: AggregateDelta) -> None:
+    for f in _SUM_FIELDS:
+        setattr(into, f, getattr(into, f) + getattr(d, f))
+    for f in _MAX_FIELDS:
+        setattr(into, f, max(getattr(into, f), getattr(d, f)))
+
+
+def compute_deltas(events: Iterable[Event], buckets_s: Sequence[int]) -> dict[AggKey, AggregateDelta]:
+    """Pure: the per-(store, zone, bucket) increments a set of new events implies.
+
+    Events are first summed per slot of ``gcd(buckets_s)`` seconds (one dict update per event), then
+    the few slot rows are rolled up into each bucket size: every bucket size is a multiple of the
+    gcd, so a slot lies inside exactly one bucket of each size.
+    """
+    sizes = sorted(set(buckets_s))
+    if not sizes:
+        return {}
+    if sizes[0] <= 0:
+        raise ValueError(f"bucket sizes must be positive, got {buckets_s}")
+    g = math.gcd(*sizes)
+    slots: dict[tuple[str, str, int], AggregateDelta] = {}
+
+    def get(store: str, zone: str, slot: int) -> AggregateDelta:
+        key = (store, zone, slot)
+        d = slots.get(key)
+        if d is None:
+            d = slots[key] = AggregateDelta()
+        return d
+
+    for e in events:
+        slot = int(e.ts.timestamp() // g)
+        store_row = get(e.store_id, STORE_WIDE, slot)
+        store_row.events += 1
+        zone_row = None
+        if e.zone_id:
+            zone_row = get(e.store_id, e.zone_id, slot)
+            zone_row.events += 1
+        t = e.type
+        if t == EventType.ZONE_ENTERED and zone_row is not None:
+            zone_row.entries += 1
+        elif t == EventType.ZONE_EXITED and zone_row is not None:
+            zone_row.exits += 1
+            dwell = _number(e.payload, DWELL_KEYS)
+            if dwell is not None and dwell >= 0:
+                zone_row.dwell_count += 1
+                zone_row.dwell_total_s += dwell
+                zone_row.dwell_max_s = max(zone_row.dwell_max_s, dwell)
+        elif t == EventType.VISIT_STARTED:
+            store_row.visits_started += 1
+        elif t == EventType.VISIT_ENDED:
+            store_row.visits_ended += 1
+        elif t == EventType.OCCUPANCY_CHANGED:
+            n = _number(e.payload, OCCUPANCY_KEYS)
+            if n is not None:
+                row = zone_row or store_row
+                row.occupancy_max = max(row.occupancy_max, int(n))
+        elif t == EventType.QUEUE_UPDATED:
+            n = _number(e.payload, QUEUE_KEYS)
+            if n is not None:
+                row = zone_row or store_row
+                row.queue_max = max(row.queue_max, int(n))
+
+    out: dict[AggKey, AggregateDelta] = {}
+    for (store, zone, slot), d in slots.items():
+        for size in sizes:
+            epoch = (slot * g) // size * size
+            key = (store, zone, datetime.fromtimestamp(epoch, tz=UTC), size)
+            acc = out.get(key)
+            if acc is None:
+                out[key] = AggregateDelta(**_delta_dict(d))
+            else:
+                _merge(acc, d)
+    return out
+
+
+def apply_deltas(conn: Executor, deltas: dict[AggKey, AggregateDelta]) -> None:
+    """Add deltas to the stored rows (creating them as needed) in the caller's transaction."""
+    if not deltas:
+        return
+    table = AGGREGATES
+    rows = [
+        {"store_id": k[0], "zone_id": k[1], "bucket_start": k[2], "bucket_s": k[3], **_delta_dict(d)}
+        for k, d in sorted(deltas.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], kv[0][3]))
+    ]
+    greatest = sa.func.greatest if dialect_name(conn) == "postgresql" else sa.func.max
+    ins = dialect_insert(conn, table)
+    excluded = ins.excluded
+    set_: dict[str, Any] = {f: table.c[f] + excluded[f] for f in _SUM_FIELDS}
+    set_.update({f: greatest(table.c[f], excluded[f]) for f in _MAX_FIELDS})
+    stmt = ins.on_conflict_do_update(index_elements=["store_id", "zone_id", "bucket_start", "bucket_s"], set_=set_)
+    conn.execute(stmt, rows)
+
+
+def _delta_dict(d: AggregateDelta) -> dict[str, Any]:
+    return {f.name: getattr(d, f.name) for f in fields(d)}
+
+
+def query_aggregates(
+    conn: Executor,
+    *,
+    store_id: str,
+    bucket_s: int = 3600,
+    zone_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 10_000,
+) -> list[Aggregate]:
+    """Stored buckets of one size, oldest first. ``zone_id=''`` selects the store-wide rows;
+    ``None`` returns every zone's rows and the store-wide ones."""
+    c = AGGREGATES.c
+    where: list[sa.ColumnElement[bool]] = [c.store_id == store_id, c.bucket_s == bucket_s]
+    if zone_id is not None:
+        where.append(c.zone_id == zone_id)
+    if since is not None:
+        where.append(c.bucket_start >= since)
+    if until is not None:
+        where.append(c.bucket_start < until)
+    stmt = sa.select(AGGREGATES).where(*where).order_by(c.bucket_start, c.zone_id).limit(limit)
+    return [Aggregate(**row._mapping) for row in conn.execute(stmt)]

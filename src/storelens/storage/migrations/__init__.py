@@ -1,0 +1,1 @@
+"""Alembic migrations for the storelens schema (a package so the files ship in the wheel)."""

@@ -1,0 +1,270 @@
+"""Visit repository and the projection that builds visits from events.
+
+A visit row is built from the event stream (so edge nodes only need to ship events):
+``visit.started`` creates it, ``zone.exited`` adds dwell to its zone, ``intent.changed`` appends to
+its intent timeline, and ``visit.ended`` closes it and, when its payload carries the tracker's final
+figures (``fragments``, ``confidence``, ``path``, ``dwell_by_zone``, ``intent_timeline``,
+``is_staff``), those replace the incremental ones because they are authoritative.
+
+``upsert_visit`` is also public for a pipeline that prefers to write whole visits directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from storelens.events.models import Event, EventType
+from storelens.storage.aggregates import DWELL_KEYS
+from storelens.storage.events import Executor, dialect_insert, dialect_name
+from storelens.storage.models import VISITS
+from storelens.storage.serialize import json_dumps
+
+_VISIT_COLUMNS = (
+    "camera_id",
+    "started_at",
+    "ended_at",
+    "fragments",
+    "confidence",
+    "path",
+    "dwell_by_zone",
+    "intent_timeline",
+    "is_staff",
+)
+
+
+@dataclass(slots=True)
+class Visit:
+    """A shopper visit as stored. ``path`` is a list of ``[t, x, y]`` (floor metres or pixels, as the
+    pipeline recorded it); ``intent_timeline`` a list of ``{"ts", "state", "score"}``."""
+
+    store_id: str
+    id: str
+    started_at: datetime
+    camera_id: str | None = None
+    ended_at: datetime | None = None
+    fragments: int = 1
+    confidence: float | None = None
+    path: list[Any] = field(default_factory=list)
+    dwell_by_zone: dict[str, float] = field(default_factory=dict)
+    intent_timeline: list[Any] = field(default_factory=list)
+    is_staff: bool = False
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.ended_at is None else (self.ended_at - self.started_at).total_seconds()
+
+    def as_row(self) -> dict[str, Any]:
+        return {"store_id": self.store_id, "id": self.id, **{c: getattr(self, c) for c in _VISIT_COLUMNS}}
+
+
+def _from_row(row: Any) -> Visit:
+    m = row._mapping
+    return Visit(
+        store_id=m["store_id"],
+        id=m["id"],
+        started_at=m["started_at"],
+        camera_id=m["camera_id"],
+        ended_at=m["ended_at"],
+        fragments=m["fragments"],
+        confidence=m["confidence"],
+        path=list(m["path"] or []),
+        dwell_by_zone=dict(m["dwell_by_zone"] or {}),
+        intent_timeline=list(m["intent_timeline"] or []),
+        is_staff=bool(m["is_staff"]),
+    )
+
+
+def upsert_visits(conn: Executor, visits: Sequence[Visit]) -> None:
+    """Insert or fully replace visits (keyed by store and visit id)."""
+    if not visits:
+        return
+    table = VISITS
+    ins = dialect_insert(conn, table)
+    set_: dict[str, Any] = {c: ins.excluded[c] for c in _VISIT_COLUMNS}
+    set_["updated_at"] = sa.func.now()
+    stmt = ins.on_conflict_do_update(index_elements=["store_id", "id"], set_=set_)
+    conn.execute(stmt, [v.as_row() for v in visits])
+
+
+def upsert_visit(conn: Executor, visit: Visit) -> None:
+    upsert_visits(conn, [visit])
+
+
+def get_visit(conn: Executor, store_id: str, visit_id: str) -> Visit | None:
+    c = VISITS.c
+    row = conn.execute(sa.select(VISITS).where(c.store_id == store_id, c.id == visit_id)).first()
+    return None if row is None else _from_row(row)
+
+
+def list_visits(
+    conn: Executor,
+    *,
+    store_id: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    include_staff: bool = False,
+    limit: int = 1000,
+) -> list[Visit]:
+    """Visits that started in [since, until), oldest first."""
+    c = VISITS.c
+    where: list[sa.ColumnElement[bool]] = [c.store_id == store_id]
+    if since is not None:
+        where.append(c.started_at >= since)
+    if until is not None:
+        where.append(c.started_at < until)
+    if not include_staff:
+        where.append(c.is_staff == sa.false())
+    stmt = sa.select(VISITS).where(*where).order_by(c.started_at, c.id).limit(limit)
+    return [_from_row(r) for r in conn.execute(stmt)]
+
+
+_LIFECYCLE = (EventType.VISIT_STARTED.value, EventType.VISIT_ENDED.value)
+
+# In-place JSON updates of open visits, so a zone exit or an intent change costs one small UPDATE
+# instead of reading and rewriting the visit (whose timeline grows with every change).
+_DWELL_SQL = {  # params: (path or zone, dwell, store, visit)
+    "sqlite": (
+        "UPDATE visits SET dwell_by_zone = json_set(dwell_by_zone, ?1,"
+        " COALESCE(json_extract(dwell_by_zone, ?1), 0) + ?2), updated_at = CURRENT_TIMESTAMP"
+        " WHERE store_id = ?3 AND id = ?4 AND ended_at IS NULL"
+    ),
+    # PostgreSQL: one statement for the batch; params (stores[], visits[], {zone: dwell} per visit[])
+    "postgresql": (
+        "UPDATE visits AS v SET dwell_by_zone = v.dwell_by_zone || (SELECT jsonb_object_agg(k,"
+        " COALESCE((v.dwell_by_zone ->> k)::float8, 0) + x::float8) FROM jsonb_each_text(u.inc) AS e(k, x)),"
+        " updated_at = now() FROM unnest(%s::varchar[], %s::varchar[], %s::text[]::jsonb[]) AS u(store, visit, inc)"
+        " WHERE v.store_id = u.store AND v.id = u.visit AND v.ended_at IS NULL"
+    ),
+}
+_TIMELINE_SQL = {  # params: (entries JSON array, store, visit)
+    # stored JSON text is compact ('[...]'), so appending a batch is a string splice
+    "sqlite": (
+        "UPDATE visits SET intent_timeline = CASE WHEN intent_timeline IS NULL OR intent_timeline = '[]'"
+        " THEN ?1 ELSE substr(intent_timeline, 1, length(intent_timeline) - 1) || ',' || substr(?1, 2)"
+        " END, updated_at = CURRENT_TIMESTAMP WHERE store_id = ?2 AND id = ?3"
+    ),
+    "postgresql": (
+        "UPDATE visits AS v SET intent_timeline = v.intent_timeline || u.entries, updated_at = now()"
+        " FROM unnest(%s::varchar[], %s::varchar[], %s::text[]::jsonb[]) AS u(store, visit, entries)"
+        " WHERE v.store_id = u.store AND v.id = u.visit"
+    ),
+}
+
+
+def project_visits(conn: Executor, events: Sequence[Event]) -> int:
+    """Fold new events into the visits table; returns the number of statements' target rows.
+
+    Order of application within a batch: ``visit.started`` (creates rows), then zone dwell and
+    intent changes (in-place JSON updates of open visits), then ``visit.ended`` (read-modify-write,
+    its payload's final figures win). Events of a batch arrive in that order in reality, since a
+    visit's exits are emitted before the visit ends.
+    """
+    relevant = [e for e in events if e.subject]
+    if not relevant:
+        return 0
+    started = sorted((e for e in relevant if e.type == EventType.VISIT_STARTED), key=lambda e: (e.ts, e.id))
+    ended = sorted((e for e in relevant if e.type == EventType.VISIT_ENDED), key=lambda e: (e.ts, e.id))
+    touched = _fold_lifecycle(conn, started)
+
+    dialect = dialect_name(conn)
+    dwell: dict[tuple[str, str, str], float] = {}
+    timeline: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for e in sorted(relevant, key=lambda x: (x.ts, x.id)):
+        assert e.subject is not None
+        if e.type == EventType.ZONE_EXITED and e.zone_id:
+            d = next((float(e.payload[k]) for k in DWELL_KEYS if _is_num(e.payload.get(k))), None)
+            if d is not None and d >= 0:
+                key = (e.store_id, e.subject, e.zone_id)
+                dwell[key] = dwell.get(key, 0.0) + d
+        elif e.type == EventType.INTENT_CHANGED:
+            entry = {"ts": e.ts.isoformat(), "state": e.payload.get("state"), "score": e.payload.get("score")}
+            timeline.setdefault((e.store_id, e.subject), []).append(entry)
+    # raw driver statements: these run once per (visit, zone) per batch, the hot part of ingest
+    connection = conn.connection() if isinstance(conn, Session) else conn
+    if dwell:
+        if dialect == "sqlite":
+            dparams: list[Any] = [('$."' + z.replace('"', '\\"') + '"', d, st, v) for (st, v, z), d in dwell.items()]
+            connection.exec_driver_sql(_DWELL_SQL[dialect], dparams)
+        else:
+            per_visit: dict[tuple[str, str], dict[str, float]] = {}
+            for (st, v, z), d in dwell.items():
+                per_visit.setdefault((st, v), {})[z] = d
+            keys = list(per_visit)
+            connection.exec_driver_sql(
+                _DWELL_SQL[dialect],
+                ([k[0] for k in keys], [k[1] for k in keys], [json_dumps(per_visit[k]) for k in keys]),
+            )
+    if timeline:
+        if dialect == "sqlite":
+            tparams: list[Any] = [(json_dumps(items), st, v) for (st, v), items in timeline.items()]
+            connection.exec_driver_sql(_TIMELINE_SQL[dialect], tparams)
+        else:
+            keys2 = list(timeline)
+            connection.exec_driver_sql(
+                _TIMELINE_SQL[dialect],
+                ([k[0] for k in keys2], [k[1] for k in keys2], [json_dumps(timeline[k]) for k in keys2]),
+            )
+    touched += _fold_lifecycle(conn, ended)
+    return touched + len(dwell) + len(timeline)
+
+
+def _fold_lifecycle(conn: Executor, events: Sequence[Event]) -> int:
+    """Read-modify-write the visits these start/end events touch (rare: two events per visit)."""
+    if not events:
+        return 0
+    keys = sorted({(e.store_id, e.subject) for e in events if e.subject})
+    c = VISITS.c
+    current: dict[tuple[str, str], Visit] = {}
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        for row in conn.execute(sa.select(VISITS).where(sa.tuple_(c.store_id, c.id).in_(chunk))):
+            v = _from_row(row)
+            current[(v.store_id, v.id)] = v
+    changed: dict[tuple[str, str], Visit] = {}
+    for e in events:
+        assert e.subject is not None
+        key = (e.store_id, e.subject)
+        found = current.get(key)
+        if found is None:
+            found = current[key] = Visit(store_id=e.store_id, id=e.subject, started_at=e.ts, camera_id=e.camera_id)
+        _apply(found, e)
+        changed[key] = found
+    upsert_visits(conn, list(changed.values()))
+    return len(changed)
+
+
+def _apply(v: Visit, e: Event) -> None:
+    p = e.payload
+    if e.type == EventType.VISIT_STARTED:
+        v.started_at = min(v.started_at, e.ts)
+        v.camera_id = v.camera_id or e.camera_id
+    elif e.type == EventType.VISIT_ENDED:
+        v.ended_at = e.ts if v.ended_at is None else max(v.ended_at, e.ts)
+        if isinstance(p.get("started_at"), str):
+            with contextlib.suppress(ValueError):
+                v.started_at = min(v.started_at, datetime.fromisoformat(p["started_at"]))
+        if isinstance(p.get("fragments"), int):
+            v.fragments = p["fragments"]
+        if _is_num(p.get("confidence")):
+            v.confidence = float(p["confidence"])
+        if isinstance(p.get("path"), list):
+            v.path = p["path"]
+        if isinstance(p.get("dwell_by_zone"), dict):
+            v.dwell_by_zone = {str(k): float(x) for k, x in p["dwell_by_zone"].items() if _is_num(x)}
+        if isinstance(p.get("intent_timeline"), list):
+            v.intent_timeline = p["intent_timeline"]
+        if isinstance(p.get("is_staff"), bool):
+            v.is_staff = p["is_staff"]
+
+
+def _is_num(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(float(x))

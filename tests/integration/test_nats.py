@@ -1,0 +1,201 @@
+"""NATS JetStream sink and consumer against real nats-server instances.
+
+The shared server (127.0.0.1:4222) is used with a unique stream and subject prefix per test (the
+stream is deleted afterwards); the outage test runs a private nats-server on a free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nats
+import pytest
+
+from storelens.config.schema import NatsConfig
+from storelens.events.models import Event
+from storelens.sinks.nats import NatsSink, consume_events, ensure_stream, event_subject
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+SHARED = "nats://127.0.0.1:4222"
+
+
+def _cfg(servers: list[str] | None = None) -> NatsConfig:
+    tag = uuid.uuid4().hex[:10]
+    return NatsConfig(
+        enabled=True,
+        servers=servers or [SHARED],
+        stream=f"SLTEST_{tag}",
+        subject_prefix=f"sltest_{tag}",
+        duplicate_window_s=120,
+        max_age_s=3600,
+        ack_timeout_s=2,
+    )
+
+
+async def _delete_stream(cfg: NatsConfig) -> None:
+    nc = await nats.connect(servers=cfg.servers, connect_timeout=2)
+    try:
+        await nc.jetstream().delete_stream(cfg.stream)
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+def cfg() -> Iterator[NatsConfig]:
+    c = _cfg()
+    yield c
+    with contextlib.suppress(Exception):  # the test may not have created it
+        asyncio.run(_delete_stream(c))
+
+
+def _events(n: int, cam: str = "cam1", start: int = 0) -> list[Event]:
+    t = datetime(2025, 3, 1, tzinfo=UTC).timestamp()
+    return [
+        Event.at("zone.entered", "s1", t + i, camera_id=cam, zone_id="z1", subject=i) for i in range(start, start + n)
+    ]
+
+
+def _consume_all(cfg: NatsConfig, **kw: object) -> list[Event]:
+    got: list[Event] = []
+    asyncio.run(consume_events(cfg, got.append, idle_timeout_s=2.0, **kw))  # type: ignore[arg-type]
+    return got
+
+
+def test_consumer_receives_every_event_exactly_once(cfg: NatsConfig, tmp_path: Path) -> None:
+    events = _events(500)
+    sink = NatsSink(cfg, spool_dir=tmp_path / "spool")
+    try:
+        sink.write(events)
+        sink.write(events[:100])  # at-least-once retry of the same events: JetStream drops them by msg id
+        assert sink.wait_delivered(30)
+        st = sink.stats()
+        assert (st.published, st.duplicates, st.pending) == (600, 100, 0)
+    finally:
+        sink.close()
+    got = _consume_all(cfg, durable="central")
+    counts = Counter(e.id for e in got)
+    assert set(counts) == {e.id for e in events} and max(counts.values()) == 1
+    assert got[0] == events[0]  # payloads round-trip as Events
+    # a durable consumer resumes where it stopped: nothing is delivered twice
+    assert _consume_all(cfg, durable="central") == []
+
+
+def test_subject_hierarchy_and_filtering(cfg: NatsConfig, tmp_path: Path) -> None:
+    odd = Event.at("queue.updated", "s1", 0.0, camera_id="cam.2*x", zone_id="q", length=1)
+    assert event_subject(cfg.subject_prefix, odd) == f"{cfg.subject_prefix}.s1.cam_2_x.queue.updated"
+    sink = NatsSink(cfg, spool_dir=tmp_path / "spool")
+    try:
+        sink.write([*_events(10, cam="cam1"), *_events(7, cam="cam2", start=100), odd])
+        assert sink.wait_delivered(30)
+    finally:
+        sink.close()
+    cam2 = _consume_all(cfg, durable="cam2", filter_subject=f"{cfg.subject_prefix}.s1.cam2.>")
+    queues = _consume_all(cfg, durable="queues", filter_subject=f"{cfg.subject_prefix}.*.*.queue.>")
+    assert {e.camera_id for e in cam2} == {"cam2"} and len(cam2) == 7
+    assert [e.id for e in queues] == [odd.id]
+
+
+def test_stream_setup_is_idempotent_and_updates_settings(cfg: NatsConfig) -> None:
+    async def run() -> float:
+        nc = await nats.connect(servers=cfg.servers)
+        try:
+            await ensure_stream(nc, cfg)
+            await ensure_stream(nc, cfg)
+            changed = cfg.model_copy(update={"duplicate_window_s": 60.0})
+            await ensure_stream(nc, changed)
+            info = await nc.jetstream().stream_info(cfg.stream)
+            return float(info.config.duplicate_window or 0)
+        finally:
+            await nc.close()
+
+    assert asyncio.run(run()) == 60.0
+
+
+def test_failed_handler_gets_the_event_again(cfg: NatsConfig, tmp_path: Path) -> None:
+    events = _events(20)
+    sink = NatsSink(cfg, spool_dir=tmp_path / "spool")
+    sink.write(events)
+    assert sink.wait_delivered(30)
+    sink.close()
+    failed_once: set[str] = set()
+    handled: list[str] = []
+
+    async def handler(e: Event) -> None:
+        if e.subject in ("3", "11") and e.id not in failed_once:
+            failed_once.add(e.id)
+            raise RuntimeError("database busy")
+        handled.append(e.id)
+
+    n = asyncio.run(consume_events(cfg, handler, durable="retry", idle_timeout_s=3.0))
+    assert n == 20 and sorted(handled) == sorted(e.id for e in events) and len(failed_once) == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PrivateNats:
+    def __init__(self, store: Path) -> None:
+        if shutil.which("nats-server") is None:
+            pytest.fail("nats-server is not installed")
+        self.port = _free_port()
+        self.store = store
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["nats-server", "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+
+def test_server_outage_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    server = PrivateNats(tmp_path / "js")
+    server.start()
+    cfg = _cfg([f"nats://127.0.0.1:{server.port}"])
+    sink = NatsSink(cfg, spool_dir=tmp_path / "spool", retry_initial_s=0.2, retry_max_s=1.0)
+    events = _events(300)
+    try:
+        sink.write(events[:100])
+        assert sink.wait_delivered(30)
+        server.stop()
+        sink.write(events[100:])
+        time.sleep(1.0)
+        assert sink.stats().pending > 0  # waiting in the outbox, not lost
+        server.start()
+        assert sink.wait_delivered(60)
+        sink.close()
+        got = _consume_all(cfg, durable="central")
+        assert Counter(e.id for e in got) == Counter(e.id for e in events)
+    finally:
+        sink.close()
+        server.stop()

@@ -1,0 +1,172 @@
+"""The storage layer on a real PostgreSQL (127.0.0.1:5432): each test gets a fresh database.
+
+Same repository code as the SQLite unit tests; here the PostgreSQL specifics are checked too:
+JSONB, timestamptz, ON CONFLICT from concurrent writers, the migration advisory lock.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from storelens.events.models import Event
+from storelens.sinks.database import DatabaseSink
+from storelens.storage import (
+    count_events,
+    get_visit,
+    head_revision,
+    insert_events,
+    open_database,
+    query_aggregates,
+    query_events,
+    store_events,
+)
+from storelens.storage.models import load_all_models
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+ADMIN_URL = os.environ.get("STORELENS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+T0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
+
+
+def _admin() -> sa.Engine:
+    return sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A new, empty database for one test, dropped afterwards (even if the test fails)."""
+    name = f"sl_test_{uuid.uuid4().hex[:12]}"
+    admin = _admin()
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL not reachable at {ADMIN_URL} (start it: see RECIPES.md): {exc}")
+    url = sa.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def ev(etype: str, sec: float, /, *, zone: str | None = None, subject: str | None = None, **p: object) -> Event:
+    return Event(
+        type=etype,
+        store_id="s1",
+        ts=T0 + timedelta(seconds=sec),
+        camera_id="cam1",
+        zone_id=zone,
+        subject=subject,
+        payload=dict(p),
+    )
+
+
+def test_migrations_up_from_empty_match_the_models(pg_url: str) -> None:
+    with open_database(pg_url) as db:
+        assert db.dialect == "postgresql"
+        assert db.schema_revision() == head_revision()
+        with db.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), load_all_models())
+            assert diff == []
+            assert (
+                conn.exec_driver_sql(
+                    "SELECT data_type FROM information_schema.columns"
+                    " WHERE table_name='events' AND column_name='payload'"
+                ).scalar()
+                == "jsonb"
+            )
+    with open_database(pg_url) as db:  # second start: no-op, data kept
+        assert db.schema_revision() == head_revision()
+
+
+def test_concurrent_first_starts_migrate_once(pg_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            open_database(pg_url).close()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_idempotent_writes_pagination_and_aggregates(pg_url: str) -> None:
+    events = [
+        ev("zone.exited", i * 0.5, zone=f"z{i % 2}", subject=f"v{i % 3}", dwell_s=float(i % 5)) for i in range(101)
+    ]
+    with open_database(pg_url) as db:
+        with db.begin() as conn:
+            assert store_events(conn, events).inserted == 101
+        with db.begin() as conn:
+            result = store_events(conn, [*events[50:], ev("visit.started", 0, subject="v1")])
+            assert (result.inserted, result.duplicates) == (1, 51)
+        with db.begin() as conn:
+            assert count_events(conn) == 102
+            assert count_events(conn, types=["zone."], zone_id="z1") == 50
+            seen, cursor = [], None
+            while True:
+                page = query_events(conn, zone_id="z0", limit=9, cursor=cursor, descending=True)
+                seen += page.items
+                if (cursor := page.next_cursor) is None:
+                    break
+            expected = sorted((e for e in events if e.zone_id == "z0"), key=lambda e: (e.ts, e.id), reverse=True)
+            assert [e.id for e in seen] == [e.id for e in expected]
+            assert seen[0].payload == expected[0].payload and seen[0].ts == expected[0].ts
+            agg = query_aggregates(conn, store_id="s1", bucket_s=3600, zone_id="z0")
+            assert sum(a.exits for a in agg) == 51
+            assert sum(a.dwell_total_s for a in agg) == sum(e.payload["dwell_s"] for e in events if e.zone_id == "z0")
+            visit = get_visit(conn, "s1", "v1")
+            assert visit is not None and visit.started_at == T0
+
+
+def test_racing_writers_store_and_count_each_event_once(pg_url: str) -> None:
+    events = [ev("zone.entered", i, zone="z1") for i in range(400)]
+    with open_database(pg_url) as db:
+        barrier = threading.Barrier(3)
+
+        def write() -> None:
+            barrier.wait()
+            for i in range(0, 400, 50):
+                with db.begin() as conn:
+                    store_events(conn, events[i : i + 50])
+
+        threads = [threading.Thread(target=write) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with db.begin() as conn:
+            assert count_events(conn) == 400
+            agg = query_aggregates(conn, store_id="s1", bucket_s=300, zone_id="z1")
+            assert sum(a.entries for a in agg) == 400
+
+
+def test_database_sink_into_postgres(pg_url: str, tmp_path: Path) -> None:
+    events = [ev("zone.entered", i * 0.01, zone="z1") for i in range(3000)]
+    sink = DatabaseSink(pg_url, batch_size=500, flush_interval_s=0.05, spool_dir=tmp_path / "spool")
+    sink.write(events)
+    sink.write(events[:700])
+    assert sink.drain(60)
+    sink.close()
+    assert (sink.stats().inserted, sink.stats().duplicates, sink.stats().spooled) == (3000, 700, 0)
+    with open_database(pg_url) as db, db.begin() as conn:
+        assert count_events(conn) == 3000
+        assert insert_events(conn, events[:10]) == []
