@@ -23,6 +23,7 @@ from storelens.pipeline.build import build_camera
 from storelens.pipeline.camera import FrameResult, RunStats
 from storelens.pipeline.summary import SummaryCollector
 from storelens.sinks.base import EventSink
+from storelens.sinks.factory import build_sinks
 
 log = logging.getLogger(__name__)
 
@@ -39,24 +40,6 @@ class RunOutputs:
     images: dict[str, Path] = field(default_factory=dict)
     stats: dict[str, RunStats] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
-
-
-def default_database_url(out_dir: Path) -> str:
-    return f"sqlite:///{(out_dir / 'storelens.db').resolve()}"
-
-
-def open_sinks(cfg: StoreConfig, out_dir: Path) -> tuple[list[EventSink], str, Path | None]:
-    """The run's event sinks: the database (always) and the JSONL file (unless turned off)."""
-    from storelens.sinks.database import DatabaseSink
-    from storelens.sinks.jsonl import JsonlSink
-
-    url = cfg.output.database_url or default_database_url(out_dir)
-    sinks: list[EventSink] = [DatabaseSink(url)]
-    jsonl = None
-    if cfg.output.jsonl:
-        jsonl = out_dir / "events.jsonl"
-        sinks.append(JsonlSink(jsonl))
-    return sinks, url, jsonl
 
 
 def _writer_for(sink: EventSink) -> Callable[[Event], None]:
@@ -80,7 +63,8 @@ def run_store(
     bus = EventBus()
     collector = SummaryCollector(cfg)
     bus.subscribe(collector)
-    sinks, url, jsonl = open_sinks(cfg, out_dir)
+    sink_set = build_sinks(cfg, out_dir)
+    sinks, url, jsonl = sink_set.sinks, sink_set.database_url, sink_set.jsonl_path
     for sink in sinks:
         bus.subscribe(_writer_for(sink))
     outputs = RunOutputs(out_dir=out_dir, database_url=url, events_jsonl=jsonl, summary_json=out_dir / "summary.json")
@@ -110,8 +94,7 @@ def run_store(
         for t in threads:
             t.join()
     finally:
-        for sink in sinks:
-            sink.close()
+        sink_set.close()
     for b in built:
         if b.video_path is not None:
             outputs.videos[b.camera.id] = b.video_path

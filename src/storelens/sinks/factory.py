@@ -1,0 +1,82 @@
+"""Build the event sinks a store config asks for, in one place (run, demo and serve share it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from storelens.config.schema import StoreConfig
+from storelens.sinks.base import EventSink
+
+
+@dataclass
+class SinkSet:
+    sinks: list[EventSink] = field(default_factory=list)
+    database_url: str = ""
+    jsonl_path: Path | None = None
+
+    def close(self) -> None:
+        """Close every sink (each flushes what it holds); one failing close does not skip the rest."""
+        errors: list[BaseException] = []
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # keep closing the others, then report
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
+def default_database_url(out_dir: Path) -> str:
+    return f"sqlite:///{(out_dir / 'storelens.db').resolve()}"
+
+
+def build_sinks(cfg: StoreConfig, out_dir: Path, *, jsonl: bool | None = None) -> SinkSet:
+    """The database sink (always), JSONL (unless off), and MQTT / NATS / webhooks when configured.
+
+    Each network sink keeps its own on-disk spool under ``out_dir/spool`` so that a broker outage
+    loses nothing."""
+    from storelens.sinks.database import DatabaseSink
+
+    url = cfg.output.database_url or default_database_url(out_dir)
+    spool = out_dir / "spool"
+    st = cfg.storage
+    out = SinkSet(database_url=url)
+    out.sinks.append(
+        DatabaseSink(
+            url,
+            batch_size=st.batch_size,
+            flush_interval_s=st.flush_interval_s,
+            spool_dir=st.spool_dir,  # default: next to the database
+            spool_max_events=st.spool_max_events,
+            retry_initial_s=st.retry_initial_s,
+            retry_max_s=st.retry_max_s,
+            buckets_s=st.aggregate_buckets_s,
+        )
+    )
+    if cfg.output.jsonl if jsonl is None else jsonl:
+        from storelens.sinks.jsonl import JsonlSink
+
+        out.jsonl_path = out_dir / "events.jsonl"
+        out.sinks.append(JsonlSink(out.jsonl_path))
+    if cfg.mqtt.enabled:
+        from storelens.sinks.mqtt import MqttSink
+
+        out.sinks.append(
+            MqttSink(
+                cfg.mqtt,
+                store_id=cfg.store_id,
+                cameras=[c.id for c in cfg.cameras],
+                zones=cfg.zones,
+                spool_dir=spool / "mqtt",
+            )
+        )
+    if cfg.nats.enabled:
+        from storelens.sinks.nats import NatsSink
+
+        out.sinks.append(NatsSink(cfg.nats, spool_dir=spool / "nats"))
+    if cfg.webhooks.subscriptions:
+        from storelens.sinks.webhook import WebhookSink
+
+        out.sinks.append(WebhookSink(url, cfg.webhooks))
+    return out
