@@ -453,7 +453,7 @@ class IntentConfig(StrictModel):
         default=True, description="Emit intent.changed when the state stays but its category changes"
     )
     calibration_file: str | None = Field(
-        default=None, description="Learned weights (JSON from `storelens simulate --calibrate`); overrides rules"
+        default=None, description="Learned weights (JSON from `storelens simulate --fit-weights`); overrides rules"
     )
 
     @model_validator(mode="after")

@@ -19,6 +19,8 @@ from storelens.core.types import KP
 
 HEAD_POINTS = (KP["nose"], KP["left_eye"], KP["right_eye"], KP["left_ear"], KP["right_ear"])
 SHOULDERS = (KP["left_shoulder"], KP["right_shoulder"])
+BLOCKS_PER_SIDE = 4
+"""Pixelation blocks across the shorter side of a blurred region."""
 
 
 def head_boxes(
@@ -66,11 +68,15 @@ def _blur_region(image: npt.NDArray[np.uint8], box: Sequence[float]) -> None:
         return
     roi = image[y1:y2, x1:x2]
     # Pixelate then blur: pixelation alone can be partly inverted, blur alone keeps contours at
-    # small kernel sizes. Block size scales with the region so large faces get no more detail.
-    bs = max(4, min(x2 - x1, y2 - y1) // 6)
+    # small kernel sizes. At most ``BLOCKS_PER_SIDE`` blocks span the region whatever its size (a
+    # 6x6 mosaic of a face still reads as a face to a face detector, and mosaics of 8x8 and more
+    # have been re-identified by trained models), and the blur kernel spans half the region, so
+    # what is left is a smooth colour gradient with no facial layout.
+    side = min(x2 - x1, y2 - y1)
+    bs = max(2, -(-side // BLOCKS_PER_SIDE))
     small = cv2.resize(roi, (max(1, (x2 - x1) // bs), max(1, (y2 - y1) // bs)), interpolation=cv2.INTER_AREA)
     coarse = cv2.resize(small, (x2 - x1, y2 - y1), interpolation=cv2.INTER_NEAREST)
-    k = (max(3, bs) // 2) * 2 + 1
+    k = (max(3, side // 2) // 2) * 2 + 1
     image[y1:y2, x1:x2] = cv2.GaussianBlur(coarse, (k, k), 0)
 
 
@@ -85,8 +91,10 @@ def redact(
 
     The input is never modified, so an unredacted frame cannot leak through aliasing."""
     out = image.copy()
-    for poly in masks:
-        pts = np.round(np.asarray(poly, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
+    polys = [np.round(np.asarray(poly, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2) for poly in masks]
+    # Masks are filled before blurring (so a blur next to a mask cannot spread masked pixels
+    # outside it) and again after (so a blur cannot smear neighbouring pixels into the mask).
+    for pts in polys:  # one by one: a single call with overlapping polygons leaves holes
         cv2.fillPoly(out, [pts], (0, 0, 0))
     if len(person_xyxy):
         for box in head_boxes(np.asarray(person_xyxy, np.float32), keypoints):
@@ -96,4 +104,6 @@ def redact(
             x1, y1, x2, y2 = box
             px, py = 0.25 * (x2 - x1), 0.25 * (y2 - y1)
             _blur_region(out, (x1 - px, y1 - py, x2 + px, y2 + py))
+    for pts in polys:  # one by one: a single call with overlapping polygons leaves holes
+        cv2.fillPoly(out, [pts], (0, 0, 0))
     return out

@@ -1,0 +1,65 @@
+"""`storelens serve STORE.yaml`: the camera pipelines and the API in one process."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+
+from storelens.config import ConfigError, load_config
+
+log = logging.getLogger(__name__)
+
+
+def serve(
+    config: Path = typer.Argument(..., help="Store YAML file (zone edits through the API are written back to it)"),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on"),
+    port: int = typer.Option(8080, "--port", min=1, max=65535, help="TCP port"),
+    db: str | None = typer.Option(
+        None, "--db", help="Database URL or SQLite path (default: output.database_url, else ./out/<store>/storelens.db)"
+    ),
+    loop: bool = typer.Option(False, "--loop", help="Replay file sources forever (demos)"),
+    no_pipelines: bool = typer.Option(False, "--no-pipelines", help="Serve stored data only; run no camera"),
+    no_realtime: bool = typer.Option(
+        False, "--no-realtime", help="Analyse file sources as fast as possible instead of at their own pace"
+    ),
+    max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop each camera after N frames"),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level"),
+) -> None:
+    """Run the store's camera pipelines and serve the REST + WebSocket API (/api/v1, /metrics)."""
+    import uvicorn
+
+    from storelens.service import ServiceSettings, create_app
+    from storelens.sinks.factory import default_database_url
+
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            typer.echo(str(issue), err=True)
+        raise typer.Exit(code=2) from None
+    url = db or cfg.output.database_url or default_database_url(Path("out") / cfg.store_id)
+    settings = ServiceSettings(
+        store=cfg,
+        config_path=config,
+        database_url=url,
+        run_pipelines=not no_pipelines,
+        loop_sources=loop,
+        realtime=not no_realtime,
+        max_frames=max_frames,
+    )
+    try:
+        app = create_app(settings)
+    except Exception as exc:  # e.g. database unreachable or its schema newer than this code
+        typer.echo(f"cannot start: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(
+        f"storelens serving store {cfg.store_id!r} on http://{host}:{port}/api/v1 "
+        f"(docs /api/v1/docs, metrics /metrics, database {app.state.deps.db.url})"
+    )
+    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="websockets")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)

@@ -1,0 +1,322 @@
+"""Streaming CSV and Parquet export of events, visits and aggregates for a time range.
+
+An export is a generator of byte chunks: rows are read in keyset pages (one short read
+transaction per page, so a month-long export never holds a lock or a snapshot open for minutes)
+and each page is encoded and handed out before the next is read. Memory therefore stays at one
+page however large the range, which is what lets the API stream a year of events through a
+``StreamingResponse`` and the CLI write it to a file.
+
+Parquet is written with one row group per page through a sink that hands out what pyarrow has
+written so far; the footer comes last, as the format requires. JSON columns (payload, path, ...)
+are exported as JSON text in both formats, so the files open in any tool without a nested schema.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from storelens.storage.database import Database
+from storelens.storage.events import query_events
+from storelens.storage.models import AGGREGATES, VISITS
+from storelens.storage.serialize import json_dumps
+
+Dataset = Literal["events", "visits", "aggregates"]
+Format = Literal["csv", "parquet"]
+DATASETS: tuple[Dataset, ...] = ("events", "visits", "aggregates")
+FORMATS: tuple[Format, ...] = ("csv", "parquet")
+PAGE = 5000
+
+Row = dict[str, Any]
+
+_TS = pa.timestamp("us", tz="UTC")
+
+SCHEMAS: dict[Dataset, pa.Schema] = {
+    "events": pa.schema(
+        [
+            ("id", pa.string()),
+            ("type", pa.string()),
+            ("store_id", pa.string()),
+            ("camera_id", pa.string()),
+            ("zone_id", pa.string()),
+            ("subject", pa.string()),
+            ("ts", _TS),
+            ("payload", pa.string()),
+        ]
+    ),
+    "visits": pa.schema(
+        [
+            ("id", pa.string()),
+            ("store_id", pa.string()),
+            ("camera_id", pa.string()),
+            ("started_at", _TS),
+            ("ended_at", _TS),
+            ("duration_s", pa.float64()),
+            ("fragments", pa.int32()),
+            ("confidence", pa.float64()),
+            ("is_staff", pa.bool_()),
+            ("dwell_by_zone", pa.string()),
+            ("intent_timeline", pa.string()),
+            ("path", pa.string()),
+        ]
+    ),
+    "aggregates": pa.schema(
+        [
+            ("store_id", pa.string()),
+            ("zone_id", pa.string()),
+            ("bucket_start", _TS),
+            ("bucket_s", pa.int32()),
+            ("events", pa.int64()),
+            ("entries", pa.int64()),
+            ("exits", pa.int64()),
+            ("dwell_count", pa.int64()),
+            ("dwell_total_s", pa.float64()),
+            ("dwell_mean_s", pa.float64()),
+            ("dwell_max_s", pa.float64()),
+            ("visits_started", pa.int64()),
+            ("visits_ended", pa.int64()),
+            ("occupancy_max", pa.int64()),
+            ("queue_max", pa.int64()),
+        ]
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ExportQuery:
+    """What to export: one store, one dataset, a time range (``since`` inclusive, ``until`` not).
+
+    Events are selected by ``ts``, visits by ``started_at``, aggregates by ``bucket_start`` (of the
+    ``bucket_s`` size)."""
+
+    store_id: str
+    dataset: Dataset
+    since: datetime | None = None
+    until: datetime | None = None
+    bucket_s: int = 3600
+    page: int = PAGE
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r} (choose from {', '.join(DATASETS)})")
+        if self.since is not None and self.until is not None and self.until <= self.since:
+            raise ValueError("until must be after since")
+        if not 1 <= self.page <= 10_000:
+            raise ValueError("page must be in [1, 10000]")
+
+
+# ------------------------------------------------------------------------------------ reading
+
+
+def _event_pages(db: Database, q: ExportQuery) -> Iterator[list[Row]]:
+    cursor: str | None = None
+    while True:
+        with db.engine.connect() as conn:
+            page = query_events(conn, store_id=q.store_id, since=q.since, until=q.until, cursor=cursor, limit=q.page)
+        if page.items:
+            yield [
+                {
+                    "id": e.id,
+                    "type": e.type,
+                    "store_id": e.store_id,
+                    "camera_id": e.camera_id,
+                    "zone_id": e.zone_id,
+                    "subject": e.subject,
+                    "ts": e.ts,
+                    "payload": json_dumps(e.payload),
+                }
+                for e in page.items
+            ]
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def _visit_pages(db: Database, q: ExportQuery) -> Iterator[list[Row]]:
+    c = VISITS.c
+    base: list[sa.ColumnElement[bool]] = [c.store_id == q.store_id]
+    if q.since is not None:
+        base.append(c.started_at >= q.since)
+    if q.until is not None:
+        base.append(c.started_at < q.until)
+    after: tuple[datetime, str] | None = None
+    while True:
+        where = list(base)
+        if after is not None:
+            where.append(sa.or_(c.started_at > after[0], sa.and_(c.started_at == after[0], c.id > after[1])))
+        stmt = sa.select(VISITS).where(*where).order_by(c.started_at, c.id).limit(q.page)
+        with db.engine.connect() as conn:
+            rows = [r._mapping for r in conn.execute(stmt)]
+        if not rows:
+            return
+        out: list[Row] = []
+        for m in rows:
+            ended = m["ended_at"]
+            out.append(
+                {
+                    "id": m["id"],
+                    "store_id": m["store_id"],
+                    "camera_id": m["camera_id"],
+                    "started_at": m["started_at"],
+                    "ended_at": ended,
+                    "duration_s": None if ended is None else (ended - m["started_at"]).total_seconds(),
+                    "fragments": m["fragments"],
+                    "confidence": m["confidence"],
+                    "is_staff": bool(m["is_staff"]),
+                    "dwell_by_zone": json_dumps(m["dwell_by_zone"] or {}),
+                    "intent_timeline": json_dumps(m["intent_timeline"] or []),
+                    "path": json_dumps(m["path"] or []),
+                }
+            )
+        yield out
+        if len(rows) < q.page:
+            return
+        after = (rows[-1]["started_at"], rows[-1]["id"])
+
+
+def _aggregate_pages(db: Database, q: ExportQuery) -> Iterator[list[Row]]:
+    c = AGGREGATES.c
+    base: list[sa.ColumnElement[bool]] = [c.store_id == q.store_id, c.bucket_s == q.bucket_s]
+    if q.since is not None:
+        base.append(c.bucket_start >= q.since)
+    if q.until is not None:
+        base.append(c.bucket_start < q.until)
+    after: tuple[datetime, str] | None = None
+    while True:
+        where = list(base)
+        if after is not None:
+            where.append(sa.or_(c.bucket_start > after[0], sa.and_(c.bucket_start == after[0], c.zone_id > after[1])))
+        stmt = sa.select(AGGREGATES).where(*where).order_by(c.bucket_start, c.zone_id).limit(q.page)
+        with db.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(stmt)]
+        if not rows:
+            return
+        for r in rows:
+            r["dwell_mean_s"] = r["dwell_total_s"] / r["dwell_count"] if r["dwell_count"] else None
+        yield rows
+        if len(rows) < q.page:
+            return
+        after = (rows[-1]["bucket_start"], rows[-1]["zone_id"])
+
+
+_READERS: dict[Dataset, Callable[[Database, ExportQuery], Iterator[list[Row]]]] = {
+    "events": _event_pages,
+    "visits": _visit_pages,
+    "aggregates": _aggregate_pages,
+}
+
+
+def iter_pages(db: Database, q: ExportQuery) -> Iterator[list[Row]]:
+    """The dataset's rows in pages of at most ``q.page``, in a stable order (keyset pagination)."""
+    return _READERS[q.dataset](db, q)
+
+
+# ----------------------------------------------------------------------------------- encoding
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def stream_csv(pages: Iterator[list[Row]], columns: Sequence[str]) -> Iterator[bytes]:
+    """UTF-8 CSV: the header, then one chunk per page (empty cells for nulls, ISO 8601 times)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    yield buf.getvalue().encode()
+    for page in pages:
+        buf.seek(0)
+        buf.truncate()
+        writer.writerows([_csv_cell(row.get(c)) for c in columns] for row in page)
+        yield buf.getvalue().encode()
+
+
+class _ChunkSink(io.RawIOBase):
+    """A write-only file that keeps what was written until :meth:`take` hands it out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._chunks: list[bytes] = []
+        self._pos = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        b = bytes(data)
+        self._chunks.append(b)
+        self._pos += len(b)
+        return len(b)
+
+    def tell(self) -> int:
+        return self._pos
+
+    def take(self) -> bytes:
+        out = b"".join(self._chunks)
+        self._chunks.clear()
+        return out
+
+
+def stream_parquet(pages: Iterator[list[Row]], schema: pa.Schema) -> Iterator[bytes]:
+    """Parquet (zstd), one row group per page, handed out as each row group is written."""
+    sink = _ChunkSink()
+    writer = pq.ParquetWriter(sink, schema, compression="zstd")
+    try:
+        for page in pages:
+            table = pa.Table.from_pylist(page, schema=schema)
+            writer.write_table(table)
+            chunk = sink.take()
+            if chunk:
+                yield chunk
+    finally:
+        writer.close()
+    tail = sink.take()
+    if tail:
+        yield tail
+
+
+def stream_export(db: Database, q: ExportQuery, fmt: Format) -> Iterator[bytes]:
+    """The export as byte chunks (see the module docstring)."""
+    schema = SCHEMAS[q.dataset]
+    pages = iter_pages(db, q)
+    if fmt == "csv":
+        return stream_csv(pages, schema.names)
+    if fmt == "parquet":
+        return stream_parquet(pages, schema)
+    raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+
+
+def media_type(fmt: Format) -> str:
+    return "text/csv; charset=utf-8" if fmt == "csv" else "application/vnd.apache.parquet"
+
+
+def export_to_file(db: Database, q: ExportQuery, fmt: Format, path: str | Path) -> int:
+    """Write an export to ``path`` (via a temporary file, so a failed export leaves no partial
+    file behind); returns the bytes written."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    size = 0
+    try:
+        with tmp.open("wb") as fh:
+            for chunk in stream_export(db, q, fmt):
+                fh.write(chunk)
+                size += len(chunk)
+        tmp.replace(out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return size

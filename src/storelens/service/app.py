@@ -1,0 +1,120 @@
+"""The FastAPI app factory: versioned routes, injected dependencies, errors that say what is wrong.
+
+``create_app(settings, deps)`` builds an app around a :class:`~storelens.service.deps.ServiceDeps`
+(``ServiceDeps.build(settings)`` when none is given). The app's lifespan starts the camera
+pipelines and, on shutdown, stops them before closing the sinks and the database, so the last
+events of every camera are stored.
+
+Everything lives under ``/api/v1`` (OpenAPI at ``/api/v1/openapi.json``, interactive docs at
+``/api/v1/docs``) except Prometheus' conventional ``/metrics``. Each router is included with the
+role it needs in :data:`ROUTER_ROLES`, the one place issue 9's authentication plugs into.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+import storelens
+from storelens.service.deps import Role, ServiceDeps, ServiceSettings, require_role
+from storelens.service.routers import (
+    aggregates,
+    alerts,
+    cameras,
+    events,
+    exports,
+    health,
+    heatmaps,
+    metrics,
+    pos,
+    promotions,
+    stores,
+    stream,
+    visits,
+    webhooks,
+    zones,
+)
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+ROUTER_ROLES: list[tuple[APIRouter, Role]] = [
+    (stores.router, "viewer"),
+    (cameras.router, "viewer"),
+    (zones.router, "viewer"),  # writes additionally require "admin"
+    (events.router, "viewer"),
+    (visits.router, "viewer"),
+    (aggregates.router, "viewer"),
+    (heatmaps.router, "viewer"),
+    (alerts.router, "viewer"),
+    (promotions.router, "viewer"),
+    (pos.router, "analyst"),
+    (exports.router, "analyst"),
+    (webhooks.router, "admin"),  # delivery rows show receiver URLs
+]
+"""Router -> role needed for every route in it (issue 9 enforces it through ``deps.authorize``)."""
+
+
+def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """A database that cannot be reached is an outage (503, retry later), not a server bug."""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    log.warning("database error on %s %s: %s", request.method, request.url.path, first)
+    return JSONResponse({"detail": "database unavailable; retry later"}, status_code=503, headers={"Retry-After": "5"})
+
+
+def create_app(settings: ServiceSettings, deps: ServiceDeps | None = None) -> FastAPI:
+    """Build the app. ``deps`` defaults to ``ServiceDeps.build(settings)`` (database, sink, runner)."""
+    service = deps if deps is not None else ServiceDeps.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        try:
+            yield
+        finally:
+            service.close()
+
+    app = FastAPI(
+        title="storelens API",
+        version=storelens.__version__,
+        description="Privacy-first retail video analytics: events, visits, aggregates, heat maps, alerts, POS.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.deps = service
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
+        )
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        service.metrics.http_latency.labels(request.method, template).observe(time.perf_counter() - started)
+        service.metrics.http_requests.labels(request.method, template, str(response.status_code)).inc()
+        return response
+
+    app.add_exception_handler(sa.exc.OperationalError, _database_unavailable)
+    app.add_exception_handler(sa.exc.InterfaceError, _database_unavailable)
+
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(health.router)
+    for router, role in ROUTER_ROLES:
+        api.include_router(router, dependencies=[Depends(require_role(role))])
+    api.include_router(stream.router)
+    app.include_router(api)
+    app.include_router(metrics.router)
+    return app

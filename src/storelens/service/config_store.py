@@ -1,0 +1,218 @@
+"""The live store config and zone edits, persisted to the store's YAML file.
+
+Zones are part of the store config (the file `storelens run` and `storelens serve` read), so the API
+edits that file rather than a database table: one source of truth, reviewable in version control,
+and a restart can never resurrect a deleted zone from a stale copy. Every edit is validated as a
+whole new :class:`StoreConfig` (unique ids, camera references, floor zones need a calibrated camera,
+queue pairs refer to existing zones) before anything is written.
+
+Writing replaces only the ``zones:`` block of the YAML text (located with PyYAML's node marks), so
+every other section keeps its formatting and comments; comments *inside* the zones block are not
+kept. The new text is parsed again with the normal loader and written atomically (temporary file,
+fsync, rename), so a crash mid-write leaves the old file intact. Without a file (``path=None``,
+e.g. an app built from a config object in tests) edits live in memory only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from storelens.config.loader import ConfigError, parse_config
+from storelens.config.schema import StoreConfig, ZoneConfig
+
+ChangeListener = Callable[[StoreConfig, list[str]], None]
+
+
+class ZoneNotFound(KeyError):
+    pass
+
+
+class ZoneConflict(ValueError):
+    pass
+
+
+class ZoneInvalid(ValueError):
+    """The edit would make the store config invalid; ``errors`` are the messages."""
+
+    def __init__(self, errors: Sequence[str]) -> None:
+        self.errors = list(errors)
+        super().__init__("; ".join(self.errors))
+
+
+def _validation_messages(exc: ValidationError) -> list[str]:
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        out.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+    return out
+
+
+def _num(v: float) -> float | int:
+    f = float(v)
+    return int(f) if f.is_integer() and abs(f) < 1e15 else f
+
+
+def zone_yaml(zones: Sequence[ZoneConfig]) -> str:
+    """The ``zones:`` block as YAML (defaults left out, points as one flow list per zone)."""
+    if not zones:
+        return "zones: []\n"
+    lines = ["zones:"]
+    for z in zones:
+        data: dict[str, Any] = z.model_dump(mode="json", exclude_defaults=True)
+        data["id"] = z.id
+        points = data.pop("points", [list(p) for p in z.points])
+        first = True
+        for key in ("id", *[k for k in data if k != "id"]):
+            text = yaml.safe_dump({key: data[key]}, default_flow_style=True, sort_keys=False, width=1_000_000)
+            text = text.strip()
+            if text.startswith("{") and text.endswith("}"):
+                text = text[1:-1]
+            lines.append(("  - " if first else "    ") + text)
+            first = False
+        lines.append("    points: " + json.dumps([[_num(x), _num(y)] for x, y in points]))
+    return "\n".join(lines) + "\n"
+
+
+def replace_zones_block(text: str, zones: Sequence[ZoneConfig]) -> str:
+    """``text`` with its top-level ``zones:`` entry replaced (or appended when absent)."""
+    block = zone_yaml(zones)
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if not isinstance(root, yaml.MappingNode):
+        raise ValueError("the store config is not a YAML mapping")
+    for key, value in root.value:
+        if key.value != "zones":
+            continue
+        if key.start_mark.column != 0:
+            raise ValueError("the top-level 'zones' key must start at column 0 to be edited")
+        lines = text.splitlines(keepends=True)
+        start = key.start_mark.line
+        end_line = value.end_mark.line
+        end_col = value.end_mark.column
+        # a block node's end mark is the start of the next token: exclude that line unless the
+        # value ends inside it (flow style such as `zones: []`)
+        end = end_line + 1 if end_col > 0 and end_line < len(lines) else end_line
+        end = min(end, len(lines))
+        # keep comments and blank lines that precede the next section
+        while end > start + 1 and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
+            end -= 1
+        return "".join(lines[:start]) + block + "".join(lines[end:])
+    sep = "" if text.endswith("\n") or not text else "\n"
+    return f"{text}{sep}\n{block}"
+
+
+class StoreConfigStore:
+    """Thread-safe holder of the current config; zone CRUD with validation and persistence."""
+
+    def __init__(self, store: StoreConfig, path: Path | None = None) -> None:
+        self._store = store
+        self.path = path
+        self._lock = threading.Lock()
+        self._listeners: list[ChangeListener] = []
+
+    @property
+    def current(self) -> StoreConfig:
+        return self._store
+
+    def on_change(self, listener: ChangeListener) -> None:
+        self._listeners.append(listener)
+
+    def zones(self) -> list[ZoneConfig]:
+        return list(self._store.zones)
+
+    def zone(self, zone_id: str) -> ZoneConfig:
+        for z in self._store.zones:
+            if z.id == zone_id:
+                return z
+        raise ZoneNotFound(zone_id)
+
+    # ---------------------------------------------------------------------------------- edits
+    def create_zone(self, zone: ZoneConfig) -> ZoneConfig:
+        with self._lock:
+            if any(z.id == zone.id for z in self._store.zones):
+                raise ZoneConflict(f"zone {zone.id!r} already exists (use PUT to replace it)")
+            self._commit([*self._store.zones, zone], {zone.camera} if zone.camera else None)
+        return zone
+
+    def replace_zone(self, zone_id: str, zone: ZoneConfig) -> ZoneConfig:
+        with self._lock:
+            old = next((z for z in self._store.zones if z.id == zone_id), None)
+            if old is None:
+                raise ZoneNotFound(zone_id)
+            if zone.id != zone_id:
+                raise ZoneInvalid([f"id: the body's id {zone.id!r} differs from the path's {zone_id!r}"])
+            zones = [zone if z.id == zone_id else z for z in self._store.zones]
+            self._commit(
+                zones, {c for c in (old.camera, zone.camera) if c} if old.space == zone.space == "image" else None
+            )
+        return zone
+
+    def delete_zone(self, zone_id: str) -> None:
+        with self._lock:
+            old = next((z for z in self._store.zones if z.id == zone_id), None)
+            if old is None:
+                raise ZoneNotFound(zone_id)
+            refs = self._references(zone_id)
+            if refs:
+                raise ZoneConflict(f"zone {zone_id!r} is referenced by {', '.join(refs)}; change those first")
+            self._commit([z for z in self._store.zones if z.id != zone_id], {old.camera} if old.camera else None)
+
+    def _references(self, zone_id: str) -> list[str]:
+        s = self._store
+        refs = [
+            f"behaviour.queues[{i}]"
+            for i, q in enumerate(s.behaviour.queues)
+            if zone_id in (q.queue_zone, q.checkout_zone)
+        ]
+        if zone_id in s.interaction.attention.camera_facing_zones:
+            refs.append("interaction.attention.camera_facing_zones")
+        if zone_id in s.interaction.inventory.expected_picks_per_hour:
+            refs.append("interaction.inventory.expected_picks_per_hour")
+        return refs
+
+    def _commit(self, zones: list[ZoneConfig], cameras: set[str] | None) -> None:
+        """Validate the whole config with ``zones``, persist it, swap it in, tell the listeners.
+        ``cameras``: the cameras whose geometry changed (None: every camera, for floor zones)."""
+        data = self._store.model_dump(mode="python")
+        data["zones"] = [z.model_dump(mode="python") for z in zones]
+        try:
+            new = StoreConfig.model_validate(data)
+        except ValidationError as exc:
+            raise ZoneInvalid(_validation_messages(exc)) from None
+        new.base_dir = self._store.base_dir
+        if self.path is not None:
+            new = self._persist(new)
+        self._store = new
+        changed = sorted(cameras) if cameras is not None else [c.id for c in new.cameras]
+        for listener in self._listeners:
+            listener(new, changed)
+
+    def _persist(self, new: StoreConfig) -> StoreConfig:
+        assert self.path is not None
+        text = self.path.read_text(encoding="utf-8")
+        updated = replace_zones_block(text, new.zones)
+        try:
+            reparsed = parse_config(updated, filename=str(self.path), base_dir=self.path.resolve().parent)
+        except ConfigError as exc:  # should not happen after model validation; never write it
+            raise ZoneInvalid([str(i) for i in exc.issues]) from None
+        if [z.model_dump() for z in reparsed.zones] != [z.model_dump() for z in new.zones]:
+            raise ZoneInvalid(["internal error: the written zones would not read back identically"])
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(updated)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return reparsed

@@ -1,0 +1,95 @@
+"""``/alerts``: list and acknowledge staff/inventory alerts."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query
+
+from storelens.events.models import Event, EventType
+from storelens.service.deps import Conn, Deps, require_role, time_range
+from storelens.service.schemas.actions import AckIn, AlertOut, AlertState
+from storelens.service.schemas.common import ERROR_RESPONSES, ErrorBody
+from storelens.storage.records import Alert, acknowledge_alert, get_alert, list_alerts
+
+router = APIRouter(prefix="/alerts", tags=["alerts"], responses=ERROR_RESPONSES)
+
+
+def alert_out(a: Alert) -> AlertOut:
+    return AlertOut(
+        id=a.id,
+        camera_id=a.camera_id,
+        zone_id=a.zone_id,
+        subject=a.subject,
+        kind=a.kind,
+        severity=a.severity,
+        message=a.message,
+        state=a.state,
+        escalations=a.escalations,
+        raised_at=a.raised_at,
+        acknowledged_at=a.acknowledged_at,
+        acknowledged_by=a.acknowledged_by,
+        closed_at=a.closed_at,
+        payload=a.payload,
+    )
+
+
+@router.get("", response_model=list[AlertOut], summary="List alerts, newest first")
+def alerts(
+    deps: Deps,
+    conn: Conn,
+    state: list[AlertState] | None = Query(None, description="Only these states (repeat for several)"),
+    since: datetime | None = Query(None, description="Raised at or after (ISO 8601)"),
+    until: datetime | None = Query(None, description="Raised before (ISO 8601)"),
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[AlertOut]:
+    s, u = time_range(since, until)
+    rows = list_alerts(conn, store_id=deps.store.store_id, states=state, since=s, until=u, limit=limit)
+    return [alert_out(a) for a in rows]
+
+
+@router.get("/{alert_id}", response_model=AlertOut, summary="One alert")
+def alert(deps: Deps, conn: Conn, alert_id: str = Path(max_length=64)) -> AlertOut:
+    a = get_alert(conn, alert_id)
+    if a is None or a.store_id != deps.store.store_id:
+        raise HTTPException(404, detail=f"unknown alert {alert_id!r}")
+    return alert_out(a)
+
+
+@router.post(
+    "/{alert_id}/ack",
+    response_model=AlertOut,
+    dependencies=[Depends(require_role("viewer"))],
+    responses={409: {"model": ErrorBody, "description": "The alert is closed"}},
+    summary="Acknowledge an alert",
+)
+def acknowledge(deps: Deps, alert_id: str = Path(max_length=64), body: AckIn | None = Body(None)) -> AlertOut:
+    """Marks the alert acknowledged at once and publishes ``alert.acknowledged`` (WebSocket clients,
+    MQTT/webhooks see it; the database projection of the event is idempotent)."""
+    ack = body or AckIn()
+    now = datetime.now(UTC)
+    with deps.db.begin() as conn:
+        a = get_alert(conn, alert_id)
+        if a is None or a.store_id != deps.store.store_id:
+            raise HTTPException(404, detail=f"unknown alert {alert_id!r}")
+        if a.state == "closed":
+            raise HTTPException(409, detail=f"alert {alert_id!r} is closed and cannot be acknowledged")
+        acknowledge_alert(conn, alert_id, by=ack.by, at=now)
+        updated = get_alert(conn, alert_id)
+    assert updated is not None
+    payload: dict[str, object] = {"alert_id": alert_id, "by": ack.by}
+    if ack.note:
+        payload["note"] = ack.note
+    deps.bus.publish(
+        Event.at(
+            EventType.ALERT_ACKNOWLEDGED,
+            deps.store.store_id,
+            time.time(),
+            camera_id=a.camera_id,
+            zone_id=a.zone_id,
+            subject=a.subject,
+            **payload,
+        )
+    )
+    return alert_out(updated)

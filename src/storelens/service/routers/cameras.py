@@ -1,0 +1,60 @@
+"""``/cameras``: configuration and live status (fps, last frame, lag, drops, errors)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Path
+
+from storelens.config.schema import CameraConfig
+from storelens.service.deps import Deps
+from storelens.service.routers._lookup import require_camera
+from storelens.service.runner import CameraStatus
+from storelens.service.schemas.common import ERROR_RESPONSES
+from storelens.service.schemas.stores import CameraOut, CameraStatusOut
+from storelens.sources.status import redact_url
+
+router = APIRouter(prefix="/cameras", tags=["cameras"], responses=ERROR_RESPONSES)
+
+
+def status_out(s: CameraStatus) -> CameraStatusOut:
+    return CameraStatusOut(
+        state=s.state,
+        online=s.online,
+        fps=s.fps,
+        frames=s.frames,
+        last_frame_time=s.last_frame_time,
+        lag_s=s.lag_s,
+        dropped_frames=s.dropped_frames,
+        corrupt_frames=s.corrupt_frames,
+        reconnects=s.reconnects,
+        restarts=s.restarts,
+        errors=s.errors,
+        last_error=s.last_error,
+        stage_ms=s.stage_ms,
+    )
+
+
+def camera_out(deps: Deps, cam: CameraConfig) -> CameraOut:
+    status = None
+    runner = deps.runner
+    if runner is not None and cam.id in runner.camera_ids():
+        status = status_out(runner.camera_status(cam.id))
+    return CameraOut(
+        id=cam.id,
+        name=cam.name,
+        enabled=cam.enabled,
+        source=redact_url(cam.source),
+        fps_target=cam.fps,
+        zones=[z.id for z in deps.store.zones_for(cam.id)],
+        status=status,
+    )
+
+
+@router.get("", response_model=list[CameraOut], summary="List cameras with their status")
+def list_cameras(deps: Deps) -> list[CameraOut]:
+    return [camera_out(deps, c) for c in deps.store.cameras]
+
+
+@router.get("/{camera_id}", response_model=CameraOut, summary="One camera with its status")
+def get_camera(deps: Deps, camera_id: str = Path(max_length=64)) -> CameraOut:
+    require_camera(deps.store, camera_id)
+    return camera_out(deps, deps.store.camera(camera_id))

@@ -1,0 +1,65 @@
+"""``/heatmaps/{camera_id}``: traffic or dwell per cell for a time range, as a JSON grid or a PNG.
+
+Served from the live per-camera accumulators (:mod:`storelens.service.heatmaps`, built on
+:mod:`storelens.analytics.heatmap`): the maps cover what this process analysed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, Response
+
+from storelens.service.deps import Deps, time_range
+from storelens.service.heatmaps import render_png
+from storelens.service.routers._lookup import require_camera
+from storelens.service.schemas.analytics import HeatmapGridOut, HeatmapOut
+from storelens.service.schemas.common import ERROR_RESPONSES
+
+router = APIRouter(prefix="/heatmaps", tags=["heatmaps"], responses=ERROR_RESPONSES)
+
+
+@router.get(
+    "/{camera_id}",
+    response_model=HeatmapOut,
+    summary="Heat map of one camera (JSON grid or PNG)",
+    responses={200: {"content": {"image/png": {}}, "description": "JSON grid, or PNG with format=png"}},
+)
+def heatmap(
+    deps: Deps,
+    camera_id: str = Path(max_length=64),
+    metric: Literal["traffic", "dwell"] = Query("traffic", description="Unique visits or seconds per cell"),
+    format: Literal["json", "png"] = Query("json"),
+    since: datetime | None = Query(None, description="Buckets starting at or after (ISO 8601)"),
+    until: datetime | None = Query(None, description="Buckets starting before (ISO 8601)"),
+) -> HeatmapOut | Response:
+    s, u = time_range(since, until)
+    require_camera(deps.store, camera_id)
+    view = deps.heatmaps.view(camera_id, s, u)
+    if view is None:
+        why = "it has analysed no frame yet" if deps.runner is not None else "this process runs no pipelines"
+        raise HTTPException(404, detail=f"no heat-map data for camera {camera_id!r}: {why}")
+    if format == "png":
+        return Response(render_png(view, metric), media_type="image/png")
+    values = view.traffic if metric == "traffic" else view.dwell
+    g = view.grid
+    return HeatmapOut(
+        camera_id=camera_id,
+        metric=metric,
+        since=s,
+        until=u,
+        bucket_s=view.bucket_s,
+        grid=HeatmapGridOut(
+            space="floor" if g.space == "floor" else "image",
+            unit="m" if g.space == "floor" else "px",
+            x0=g.x0,
+            y0=g.y0,
+            cell=g.cell,
+            nx=g.nx,
+            ny=g.ny,
+        ),
+        values=[[round(float(v), 3) for v in row] for row in values],
+        max=round(float(values.max()), 3) if values.size else 0.0,
+        total=round(float(values.sum()), 3),
+    )

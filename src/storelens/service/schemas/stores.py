@@ -1,0 +1,46 @@
+"""Stores and cameras."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from storelens.service.schemas.common import ApiModel
+
+
+class StoreOut(ApiModel):
+    id: str
+    name: str | None
+    timezone: str
+    cameras: list[str] = Field(description="Camera ids")
+    zones: list[str] = Field(description="Zone ids")
+    lines: list[str] = Field(description="Counting line ids")
+    aggregate_buckets_s: list[int] = Field(description="Stored aggregate bucket sizes (seconds)")
+
+
+class CameraStatusOut(ApiModel):
+    state: Literal["starting", "running", "restarting", "finished", "stopped", "disabled"]
+    online: bool
+    fps: float = Field(description="Analysed frames per second over the last 5 s")
+    frames: int
+    last_frame_time: datetime | None
+    lag_s: float | None = Field(description="Now minus the last frame's capture time")
+    dropped_frames: int
+    corrupt_frames: int
+    reconnects: int
+    restarts: int
+    errors: int
+    last_error: str | None
+    stage_ms: dict[str, float] = Field(description="Mean per-frame milliseconds per stage (last 50 frames)")
+
+
+class CameraOut(ApiModel):
+    id: str
+    name: str | None
+    enabled: bool
+    source: str = Field(description="Source with any credentials masked")
+    fps_target: float
+    zones: list[str]
+    status: CameraStatusOut | None = Field(description="Null when this process runs no pipelines")
