@@ -43,6 +43,7 @@ REASON_COASTING = "coasting"  # the tracker predicted the box; the person was no
 REASON_NO_FACE = "no_face"
 REASON_TOO_SMALL = "face_too_small"
 REASON_NOT_FRONTAL = "not_frontal"
+REASON_FACING_AWAY = "facing_away"  # the pose model sees no nose or eye: a face box there is a false find
 REASON_DEFERRED = "deferred"  # more people than emotion.max_faces: read on a later frame
 
 
@@ -202,6 +203,13 @@ class EmotionStage:
         front = face_frontality(attached.keypoints)
         quality = reading_quality(size, front, self.cfg.full_quality_face_px)
         readable = (size >= self.cfg.min_face_px) & (front >= self.cfg.min_frontality)
+        facing_away = np.zeros(len(attached), dtype=bool)
+        if tracks.keypoints is not None:
+            # BlazeFace finds "faces" on the backs of heads now and then; the pose keypoints of the
+            # same person say whether any facial feature is visible at all.
+            face_vis = tracks.keypoints[attached.track_row][:, :3, 2].max(axis=1)
+            facing_away = face_vis < self.cfg.min_face_keypoint_visibility
+            readable &= ~facing_away
         probs = np.zeros((len(attached), len(EXPRESSION_LABELS)), np.float32)
         if readable.any():
             r = attached[readable]
@@ -216,7 +224,12 @@ class EmotionStage:
                 p, q, reason = probs[k], float(quality[k]), None
             else:
                 p, q = None, 0.0
-                reason = REASON_TOO_SMALL if size[k] < self.cfg.min_face_px else REASON_NOT_FRONTAL
+                if facing_away[k]:
+                    reason = REASON_FACING_AWAY
+                elif size[k] < self.cfg.min_face_px:
+                    reason = REASON_TOO_SMALL
+                else:
+                    reason = REASON_NOT_FRONTAL
             out[row] = ExpressionReading(
                 row=row,
                 track_id=int(tracks.track_id[row]),

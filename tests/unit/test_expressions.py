@@ -30,6 +30,7 @@ from storelens.core.types import KP, NUM_KEYPOINTS, Tracks
 from storelens.emotion import (
     REASON_COASTING,
     REASON_DEFERRED,
+    REASON_FACING_AWAY,
     REASON_NOT_FRONTAL,
     REASON_TOO_SMALL,
     EmotionStage,
@@ -168,6 +169,20 @@ def test_stage_reads_frontal_face_and_gates_turned_one(stage: EmotionStage) -> N
     assert woman.probs is None and woman.reason == REASON_NOT_FRONTAL and woman.label == "unknown"
     assert woman.face_xyxy is not None  # found, just not readable
     assert sorted(stage.last_faces.track_row.tolist()) == [0, 1]
+
+
+def test_face_is_not_read_when_the_pose_sees_no_facial_feature(stage: EmotionStage) -> None:
+    # The demo clip showed BlazeFace finding "faces" on the backs of heads; the pose keypoints of the
+    # same person (nose and eyes invisible) must veto the reading.
+    img = head_pose_frame(27)
+    tracks = tracks_for(27)
+    assert tracks.keypoints is not None
+    hidden = tracks.keypoints.copy()
+    hidden[1, :3, 2] = 0.05  # the man: nose and eyes not visible to the pose model
+    readings = stage.process(img, tracks.replace(keypoints=hidden), ts=1.0)
+    man = readings[1]
+    assert man.probs is None and man.reason == REASON_FACING_AWAY and man.label == "unknown"
+    assert man.face_xyxy is not None  # still found (and blurred by the redaction), just not read
 
 
 def test_frame_search_attaches_faces_to_people(detectors: list[FaceDetector], classifier: ExpressionClassifier) -> None:

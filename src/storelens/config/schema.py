@@ -610,6 +610,13 @@ class EmotionConfig(StrictModel):
     min_face_px: int = Field(default=24, ge=8, le=1024, description="Smaller faces (frame pixels) are 'unknown'")
     full_quality_face_px: int = Field(default=40, ge=8, le=2048, description="Faces this big get full quality")
     min_frontality: float = Field(default=0.35, ge=0.0, le=1.0, description="Less frontal faces are 'unknown'")
+    min_face_keypoint_visibility: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="The pose model must see the nose or an eye at least this well: a 'face' found on the back "
+        "of a head (seen on the demo clip) is 'unknown', not read",
+    )
     align_margin: float = Field(default=1.0, ge=0.5, le=2.0, description="Expression crop side / face box size")
     flip_average: bool = Field(default=False, description="Average the model over the mirrored crop too")
     max_faces: int = Field(

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from storelens.config.schema import CameraConfig, StoreConfig
 from storelens.core.types import Frame
 from storelens.events.bus import EventBus
@@ -43,11 +45,13 @@ def scale_camera_geometry(store: StoreConfig, camera_id: str, scale: float) -> S
 def make_stages(store: StoreConfig, camera_id: str) -> list[Stage]:
     """The analytics stages for one camera, in the order they must run."""
     from storelens.config.schema import ZoneKind
-    from storelens.pipeline.stages import BehaviourStageAdapter, InteractionStageAdapter
+    from storelens.pipeline.stages import BehaviourStageAdapter, EmotionStageAdapter, InteractionStageAdapter
 
     stages: list[Stage] = [BehaviourStageAdapter(store, camera_id)]
     if any(z.kind in (ZoneKind.SHELF, ZoneKind.DISPLAY) for z in store.zones_for(camera_id)):
         stages.append(InteractionStageAdapter(store, camera_id))
+    if store.emotion.enabled:
+        stages.append(EmotionStageAdapter(store, camera_id))
     return stages
 
 
@@ -93,9 +97,14 @@ class BuiltCamera:
         return out
 
 
-def _video_observer(writer: VideoWriter, annotator: Annotator) -> Callable[[FrameResult], None]:
+def _video_observer(
+    writer: VideoWriter, annotator: Annotator, pipeline: CameraPipeline
+) -> Callable[[FrameResult], None]:
     def write_frame(result: FrameResult) -> None:
-        writer.write(annotator.draw(result))
+        # faces found by the emotion stage are blurred too (on top of the keypoint head boxes)
+        faces = [st.face_boxes() for st in pipeline.stages if hasattr(st, "face_boxes")]
+        face_xyxy = np.concatenate(faces) if faces else None
+        writer.write(annotator.draw(result, face_xyxy=face_xyxy))
 
     return write_frame
 
@@ -152,7 +161,7 @@ def build_camera(
             holder["annotator"].zones = scaled.zones_for(cam.id)
         return make_stages(scaled, cam.id)
 
-    observers: list[Callable[[FrameResult], None]] = []
+    pipeline = CameraPipeline(store, cam, detector, tracker, stage_factory, bus, stitcher=stitcher)
     writer = annotator = None
     video_path = None
     if video_dir is not None:
@@ -160,9 +169,7 @@ def build_camera(
         writer = VideoWriter(video_path, fps=cam.fps)
         annotator = Annotator(store.zones_for(cam.id))
         holder["annotator"] = annotator
-
-        observers.append(_video_observer(writer, annotator))
-    pipeline = CameraPipeline(store, cam, detector, tracker, stage_factory, bus, stitcher=stitcher, observers=observers)
+        pipeline.observers.append(_video_observer(writer, annotator, pipeline))
     source = open_source(cam, store.base_dir, on_status=pipeline.status_event)
     holder["source"] = source
     return BuiltCamera(

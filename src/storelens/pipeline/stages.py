@@ -15,7 +15,7 @@ import numpy as np
 from storelens.analytics.zones import ZoneAnalytics
 from storelens.config.schema import StoreConfig
 from storelens.core.types import Frame, Tracks
-from storelens.events.models import Event
+from storelens.events.models import Event, EventType
 from storelens.privacy.redact import redact
 
 
@@ -87,3 +87,69 @@ class InteractionStageAdapter:
 
     def summary(self) -> dict[str, Any]:
         return {zone: s.to_dict() for zone, s in self.stage.stats().items()}
+
+
+class EmotionStageAdapter:
+    """Facial expressions per visit; ``expression.summary`` at every zone exit.
+
+    Runs after the behaviour stage so it sees this frame's ``zone.exited`` events. Face crops exist
+    only inside :meth:`EmotionStage.process`; what is kept per visit is a smoothed distribution."""
+
+    name = "emotion"
+
+    def __init__(self, store: StoreConfig, camera_id: str) -> None:
+        from storelens.emotion import EmotionStage, tracker_from_config
+
+        self.store_id = store.store_id
+        self.camera_id = camera_id
+        self.stage = EmotionStage(store.emotion, person_class=store.detector.person_class)
+        self.tracker = tracker_from_config(store.emotion)
+        self.readings = 0
+        self.unknown = 0
+        self.summaries = 0
+
+    def face_boxes(self) -> np.ndarray:
+        """The faces found in the last frame (for the redaction of outgoing frames)."""
+        return np.asarray(self.stage.last_faces.xyxy, dtype=np.float32)
+
+    def _summaries(self, events: Sequence[Event]) -> list[Event]:
+        from storelens.analytics.expressions import summary_payload
+
+        out: list[Event] = []
+        for e in events:
+            if e.type == EventType.VISIT_ENDED and e.subject is not None:
+                self.tracker.forget(int(e.subject, 16))
+            if e.type != EventType.ZONE_EXITED or e.subject is None:
+                continue
+            state = self.tracker.current(int(e.subject, 16))
+            if state is None:
+                continue
+            self.summaries += 1
+            out.append(
+                Event(
+                    type=EventType.EXPRESSION_SUMMARY,
+                    store_id=self.store_id,
+                    ts=e.ts,
+                    camera_id=e.camera_id,
+                    zone_id=e.zone_id,
+                    subject=e.subject,
+                    payload={"dwell_s": e.payload.get("dwell_s"), **summary_payload(state)},
+                )
+            )
+        return out
+
+    def update(self, frame: Frame, tracks: Tracks, events: Sequence[Event]) -> list[Event]:
+        from storelens.emotion import feed_tracker
+
+        readings = self.stage.process(frame.image, tracks, frame.pts)
+        for r in readings.values():
+            self.readings += 1
+            self.unknown += r.probs is None
+        feed_tracker(self.tracker, tracks, readings, frame.pts)
+        return self._summaries(events)
+
+    def close(self, pts: float, wall_time: float, events: Sequence[Event]) -> list[Event]:
+        return self._summaries(events)
+
+    def summary(self) -> dict[str, Any]:
+        return {"readings": self.readings, "unknown": self.unknown, "expression_summaries": self.summaries}
