@@ -245,10 +245,14 @@ def query_events(
     )
     if cursor is not None:
         cts, cid = decode_cursor(cursor)
+        # Written as a range on ts plus a tie-break so the (store_id, ts, id) index serves it as a
+        # range scan; the equivalent "ts > t OR (ts = t AND id > i)" makes both SQLite and
+        # PostgreSQL re-scan from the first row on every page (measured: 530 ms vs 5.5 ms at row
+        # 900k of 1M, bench/api.py).
         if descending:
-            where.append(sa.or_(c.ts < cts, sa.and_(c.ts == cts, c.id < cid)))
+            where.append(sa.and_(c.ts <= cts, sa.or_(c.ts < cts, c.id < cid)))
         else:
-            where.append(sa.or_(c.ts > cts, sa.and_(c.ts == cts, c.id > cid)))
+            where.append(sa.and_(c.ts >= cts, sa.or_(c.ts > cts, c.id > cid)))
     order = (c.ts.desc(), c.id.desc()) if descending else (c.ts.asc(), c.id.asc())
     stmt = sa.select(EVENTS).where(*where).order_by(*order).limit(limit + 1)
     rows = conn.execute(stmt).all()

@@ -87,6 +87,7 @@ class EventRow(Base):
     __table_args__ = (
         # keyset pagination walks (ts, id); the others serve the common API filters
         sa.Index("ix_events_ts_id", "ts", "id"),
+        sa.Index("ix_events_store_ts_id", "store_id", "ts", "id"),
         sa.Index("ix_events_store_type_ts", "store_id", "type", "ts"),
         sa.Index("ix_events_zone_ts", "zone_id", "ts"),
         sa.Index("ix_events_camera_ts", "camera_id", "ts"),

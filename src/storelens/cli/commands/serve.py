@@ -30,6 +30,7 @@ def serve(
     """Run the store's camera pipelines and serve the REST + WebSocket API (/api/v1, /metrics)."""
     import uvicorn
 
+    from storelens.security.integration import install_security, uvicorn_tls_kwargs
     from storelens.service import ServiceSettings, create_app
     from storelens.sinks.factory import default_database_url
 
@@ -51,14 +52,19 @@ def serve(
     )
     try:
         app = create_app(settings)
-    except Exception as exc:  # e.g. database unreachable or its schema newer than this code
+        # Authentication, roles, audit, CSRF, security headers and retention are always on in
+        # `serve` (create users with `storelens user add`); TLS when the config names a cert/key.
+        install_security(app, app.state.deps.db, settings)
+        tls = uvicorn_tls_kwargs(cfg)
+    except Exception as exc:  # e.g. database unreachable, schema newer than this code, bad TLS files
         typer.echo(f"cannot start: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(code=1) from None
+    scheme = "https" if tls else "http"
     typer.echo(
-        f"storelens serving store {cfg.store_id!r} on http://{host}:{port}/api/v1 "
+        f"storelens serving store {cfg.store_id!r} on {scheme}://{host}:{port}/api/v1 "
         f"(docs /api/v1/docs, metrics /metrics, database {app.state.deps.db.url})"
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="websockets")
+    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="websockets", **tls)
 
 
 def register(app: typer.Typer) -> None:
