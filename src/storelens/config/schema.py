@@ -654,10 +654,6 @@ class StorageConfig(StrictModel):
         max_length=8,
         description="Time-bucket sizes (seconds) of the incremental aggregates",
     )
-    retention_days: float | None = Field(
-        default=30, gt=0, le=3650, description="Delete events and visits older than this (None = keep)"
-    )
-    aggregates_retention_days: float | None = Field(default=400, gt=0, le=36500)
 
     @field_validator("aggregate_buckets_s")
     @classmethod

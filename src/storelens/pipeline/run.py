@@ -18,12 +18,10 @@ from typing import Any
 
 from storelens.config.schema import CameraConfig, StoreConfig
 from storelens.events.bus import EventBus
-from storelens.events.models import Event
 from storelens.pipeline.build import build_camera
 from storelens.pipeline.camera import FrameResult, RunStats
 from storelens.pipeline.summary import SummaryCollector
-from storelens.sinks.base import EventSink
-from storelens.sinks.factory import build_sinks
+from storelens.sinks.factory import build_sinks, sink_handler
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +38,6 @@ class RunOutputs:
     images: dict[str, Path] = field(default_factory=dict)
     stats: dict[str, RunStats] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
-
-
-def _writer_for(sink: EventSink) -> Callable[[Event], None]:
-    def write(event: Event) -> None:
-        sink.write([event])
-
-    return write
 
 
 def run_store(
@@ -66,7 +57,7 @@ def run_store(
     sink_set = build_sinks(cfg, out_dir)
     sinks, url, jsonl = sink_set.sinks, sink_set.database_url, sink_set.jsonl_path
     for sink in sinks:
-        bus.subscribe(_writer_for(sink))
+        bus.subscribe(sink_handler(sink, cfg))
     outputs = RunOutputs(out_dir=out_dir, database_url=url, events_jsonl=jsonl, summary_json=out_dir / "summary.json")
     do_annotate = cfg.output.annotated_video if annotate is None else annotate
     cameras = [c for c in cfg.cameras if c.enabled]

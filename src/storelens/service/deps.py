@@ -35,6 +35,7 @@ from storelens.service.metrics import ServiceMetrics
 from storelens.service.runner import StoreRunner
 from storelens.service.ws import StreamHub
 from storelens.sinks.base import EventSink
+from storelens.sinks.factory import sink_handler
 from storelens.storage.database import Database, open_database
 
 log = logging.getLogger(__name__)
@@ -99,9 +100,15 @@ class ServiceDeps:
     def __post_init__(self) -> None:
         self.metrics = ServiceMetrics(self.bus, self.hub, lambda: self.runner, lambda: list(self.sinks))
         self.bus.subscribe(self.metrics.count_event)
-        self.bus.subscribe(self.hub.publish_event)
+        store = self.config.current
+        if store.privacy.aggregate_only:
+            from storelens.privacy.policy import aggregate_only_handler
+
+            self.bus.subscribe(aggregate_only_handler(self.hub.publish_event))
+        else:
+            self.bus.subscribe(self.hub.publish_event)
         for sink in self.sinks:
-            self.bus.subscribe(_sink_writer(sink))
+            self.bus.subscribe(sink_handler(sink, store))
         if self.runner is not None:
             self.runner.add_observer(self.hub.publish_overlay)
             self.runner.add_observer(self.heatmaps.observe)
@@ -192,14 +199,6 @@ def default_state_dir(settings: ServiceSettings) -> Path:
     if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
         return Path(url[len("sqlite:///") :]).expanduser().resolve().parent
     return Path("out") / settings.store.store_id
-
-
-def _sink_writer(sink: EventSink) -> Callable[[Any], None]:
-    def write(event: Any) -> None:
-        sink.write([event])
-
-    write.__name__ = f"write_{getattr(sink, 'name', 'sink')}"
-    return write
 
 
 # ------------------------------------------------------------------------- FastAPI dependencies

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from storelens.config.schema import StoreConfig
+from storelens.events.models import Event
 from storelens.sinks.base import EventSink
 
 
@@ -25,6 +27,21 @@ class SinkSet:
                 errors.append(exc)
         if errors:
             raise errors[0]
+
+
+def sink_handler(sink: EventSink, store: StoreConfig) -> Callable[[Event], None]:
+    """The bus handler that feeds ``sink``; in aggregate-only mode it sees anonymised events only
+    (no visit or track ids, no paths), so no per-visit record leaves the pipeline."""
+
+    def write(event: Event) -> None:
+        sink.write([event])
+
+    write.__name__ = f"write_{getattr(sink, 'name', 'sink')}"
+    if store.privacy.aggregate_only:
+        from storelens.privacy.policy import aggregate_only_handler
+
+        return aggregate_only_handler(write)
+    return write
 
 
 def default_database_url(out_dir: Path) -> str:
