@@ -80,7 +80,7 @@ def test_each_reader_attends_the_counter_top(demo_run: tuple[Path, dict]) -> Non
 
 
 def test_heat_maps_are_written(demo_run: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
-    out, summary = demo_run
+    _, summary = demo_run
     for name in ("heatmap_traffic", "heatmap_dwell"):
         path = Path(summary["outputs"]["images"][name])
         assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

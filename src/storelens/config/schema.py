@@ -475,13 +475,17 @@ def _needs_target(endpoint: str, target: str | None, what: str) -> None:
         raise ValueError(f"{what}: webhook target must be an http(s) URL, got {target!r}")
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+ALL_WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
 class QuietHoursConfig(StrictModel):
     """A daily window (store local time) with no promotions; ``end`` before ``start`` wraps midnight."""
 
     start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, store local time")
     end: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, store local time")
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
-        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+    days: list[Weekday] = Field(
+        default_factory=lambda: list(ALL_WEEKDAYS),
         min_length=1,
         description="Days the window starts on",
     )

@@ -55,9 +55,7 @@ class Annotator:
             elif e.type == EventType.ZONE_EXITED:
                 self._in_zone.pop(key, None)
 
-    def draw(
-        self, result: FrameResult, face_xyxy: npt.NDArray[np.float32] | None = None
-    ) -> npt.NDArray[np.uint8]:
+    def draw(self, result: FrameResult, face_xyxy: npt.NDArray[np.float32] | None = None) -> npt.NDArray[np.uint8]:
         self._follow_events(result)
         frame, tracks, dets = result.frame, result.tracks, result.detections
         # Redact with every detection (not only confirmed tracks) so a new arrival is blurred too.
@@ -90,9 +88,7 @@ class Annotator:
             cv2.rectangle(img, (x1, y1), (x2, y2), colour, 1 if coasting else 2, cv2.LINE_AA)
             label = f"#{format_subject(sid)[-4:]}"
             timers = [
-                f"{zid} {now - t0:.0f}s"
-                for (subj, zid), t0 in self._in_zone.items()
-                if subj == format_subject(sid)
+                f"{zid} {now - t0:.0f}s" for (subj, zid), t0 in self._in_zone.items() if subj == format_subject(sid)
             ]
             lines = [label, *timers]
             top = y1 - 6 - 16 * (len(lines) - 1)
