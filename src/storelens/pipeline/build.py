@@ -45,13 +45,21 @@ def scale_camera_geometry(store: StoreConfig, camera_id: str, scale: float) -> S
 def make_stages(store: StoreConfig, camera_id: str) -> list[Stage]:
     """The analytics stages for one camera, in the order they must run."""
     from storelens.config.schema import ZoneKind
-    from storelens.pipeline.stages import BehaviourStageAdapter, EmotionStageAdapter, InteractionStageAdapter
+    from storelens.pipeline.stages import (
+        BehaviourStageAdapter,
+        EmotionStageAdapter,
+        IntentStageAdapter,
+        InteractionStageAdapter,
+    )
 
     stages: list[Stage] = [BehaviourStageAdapter(store, camera_id)]
     if any(z.kind in (ZoneKind.SHELF, ZoneKind.DISPLAY) for z in store.zones_for(camera_id)):
         stages.append(InteractionStageAdapter(store, camera_id))
-    if store.emotion.enabled:
-        stages.append(EmotionStageAdapter(store, camera_id))
+    emotion = EmotionStageAdapter(store, camera_id) if store.emotion.enabled else None
+    if emotion is not None:
+        stages.append(emotion)
+    if store.intent.enabled:
+        stages.append(IntentStageAdapter(store, camera_id, emotion))
     return stages
 
 
@@ -159,7 +167,12 @@ def build_camera(
         scaled = scale_camera_geometry(store, cam.id, scale)
         if holder.get("annotator") is not None:
             holder["annotator"].zones = scaled.zones_for(cam.id)
-        return make_stages(scaled, cam.id)
+        stages = make_stages(scaled, cam.id)
+        for st in stages:
+            subscribe = getattr(st, "subscribe", None)
+            if subscribe is not None:
+                subscribe(bus)
+        return stages
 
     pipeline = CameraPipeline(store, cam, detector, tracker, stage_factory, bus, stitcher=stitcher)
     writer = annotator = None

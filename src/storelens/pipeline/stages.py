@@ -6,6 +6,7 @@ the image too, emotion wants faces); the adapters here are the only place that k
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ import numpy as np
 from storelens.analytics.zones import ZoneAnalytics
 from storelens.config.schema import StoreConfig
 from storelens.core.types import Frame, Tracks
-from storelens.events.models import Event, EventType
+from storelens.events.bus import EventBus
+from storelens.events.models import Event, EventType, format_subject
 from storelens.privacy.redact import redact
 
 
@@ -153,3 +155,61 @@ class EmotionStageAdapter:
 
     def summary(self) -> dict[str, Any]:
         return {"readings": self.readings, "unknown": self.unknown, "expression_summaries": self.summaries}
+
+
+class IntentStageAdapter:
+    """Intent per visit from this frame's tracks and events, then the actions it triggers.
+
+    Runs last: it consumes what the behaviour, interaction and emotion stages emitted in the same
+    frame, so an ``intent.changed`` is emitted in the frame whose evidence completed it. The running
+    expression value of each visible visit is fed every frame (not only at zone exits)."""
+
+    name = "intent"
+
+    def __init__(self, store: StoreConfig, camera_id: str, emotion: EmotionStageAdapter | None = None) -> None:
+        from storelens.actions.dispatcher import ActionEngine
+        from storelens.intent.engine import IntentEngine
+
+        self.camera_id = camera_id
+        self.engine = IntentEngine(store.store_id, store.intent, zones=store.zones, base_dir=store.base_dir)
+        self.actions = ActionEngine.from_store(store)
+        self.emotion = emotion
+        self.changes = 0
+        self.actions_emitted = 0
+
+    def subscribe(self, bus: EventBus) -> None:
+        """Acknowledgements made elsewhere (the API publishes ``alert.acknowledged``) stop this
+        camera's escalation timers for the alert."""
+        bus.subscribe(self._on_ack, types=[str(EventType.ALERT_ACKNOWLEDGED)])
+
+    def _on_ack(self, event: Event) -> None:
+        from storelens.actions.alerts import AlertError
+
+        alert_id, by = event.payload.get("alert_id"), event.payload.get("by")
+        if isinstance(alert_id, str) and isinstance(by, str):
+            with contextlib.suppress(AlertError):  # another camera's alert, or our own event coming back
+                self.actions.acknowledge(alert_id, by, now=event.ts.timestamp())
+
+    def _feed_affect(self, tracks: Tracks, now: float) -> None:
+        if self.emotion is None:
+            return
+        for sid in tracks.subject_id.tolist():
+            state = self.emotion.tracker.current(int(sid))
+            if state is not None and state.n_readings:
+                self.engine.observe_affect(format_subject(int(sid)), now, state.affect_scores, state.affect_confidence)
+
+    def update(self, frame: Frame, tracks: Tracks, events: Sequence[Event]) -> list[Event]:
+        now = frame.wall_time
+        self._feed_affect(tracks, now)
+        intent = self.engine.update_tracks(tracks, now, events, camera_id=self.camera_id)
+        acted = self.actions.process(now, [*events, *intent])
+        self.changes += sum(1 for e in intent if e.type == EventType.INTENT_CHANGED)
+        self.actions_emitted += len(acted)
+        return [*intent, *acted]
+
+    def close(self, pts: float, wall_time: float, events: Sequence[Event]) -> list[Event]:
+        intent = self.engine.close(wall_time)
+        return [*intent, *self.actions.process(wall_time, [*events, *intent])]
+
+    def summary(self) -> dict[str, Any]:
+        return {"intent_changes": self.changes, "action_events": self.actions_emitted}

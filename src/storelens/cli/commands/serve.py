@@ -32,6 +32,7 @@ def serve(
 
     from storelens.security.integration import install_security, uvicorn_tls_kwargs
     from storelens.service import ServiceSettings, create_app
+    from storelens.service.dashboard import dashboard_router, dashboard_rules
     from storelens.sinks.factory import default_database_url
 
     try:
@@ -52,9 +53,10 @@ def serve(
     )
     try:
         app = create_app(settings)
+        app.include_router(dashboard_router())
         # Authentication, roles, audit, CSRF, security headers and retention are always on in
         # `serve` (create users with `storelens user add`); TLS when the config names a cert/key.
-        install_security(app, app.state.deps.db, settings)
+        install_security(app, app.state.deps.db, settings, extra_rules=dashboard_rules())
         tls = uvicorn_tls_kwargs(cfg)
     except Exception as exc:  # e.g. database unreachable, schema newer than this code, bad TLS files
         typer.echo(f"cannot start: {type(exc).__name__}: {exc}", err=True)
@@ -62,7 +64,7 @@ def serve(
     scheme = "https" if tls else "http"
     typer.echo(
         f"storelens serving store {cfg.store_id!r} on {scheme}://{host}:{port}/api/v1 "
-        f"(docs /api/v1/docs, metrics /metrics, database {app.state.deps.db.url})"
+        f"(dashboard /, docs /api/v1/docs, metrics /metrics, database {app.state.deps.db.url})"
     )
     uvicorn.run(app, host=host, port=port, log_level=log_level, ws="websockets", **tls)
 

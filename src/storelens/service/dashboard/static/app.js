@@ -1,0 +1,1162 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// storelens dashboard: one page for a store manager, built only on the public API.
+//
+// Panels refresh on their own clocks (cameras every few seconds, alerts and range data less often,
+// and soon after the live stream reports something that changes them). The live stream
+// (/api/v1/stream) carries events for the feed and per-camera overlay metadata (boxes and random
+// short-lived ids, never an image), and reconnects with jittered exponential backoff. Any text
+// that comes from the API is inserted as text (see dom.js), never as markup.
+
+import { api, ApiError, csrfToken, query, streamUrl } from "./api.js";
+import {
+  byId,
+  colourFor,
+  fmtAgo,
+  fmtDuration,
+  fmtInt,
+  fmtNumber,
+  fmtTime,
+  h,
+  parseTime,
+  percentile,
+  replace,
+} from "./dom.js";
+
+const CAMERA_REFRESH_MS = 5_000;
+const ALERT_REFRESH_MS = 15_000;
+const RANGE_REFRESH_MS = 60_000;
+const LIVE_REFRESH_DELAY_MS = 3_000; // after a zone/alert event: the database sink writes in batches
+const OVERLAY_STALE_MS = 3_000;
+const FEED_MAX = 200;
+const EVENT_PAGE = 1000;
+const EVENT_PAGES_MAX = 10; // zone statistics read at most 10,000 stays per refresh
+const RECONNECT_MAX_S = 30;
+
+/** Event categories offered as filter chips, in this order (others are added when seen). */
+const CATEGORIES = [
+  "visit",
+  "zone",
+  "line",
+  "occupancy",
+  "queue",
+  "shelf",
+  "product",
+  "attention",
+  "expression",
+  "intent",
+  "alert",
+  "promotion",
+  "inventory",
+  "camera",
+];
+
+/** Why per-visit panels are empty for a viewer (the server's role table: events, visits and the
+ * live stream need analyst). */
+const NEEDS_ANALYST = "needs the analyst role";
+
+const RANGES = {
+  hour: "the last hour",
+  today: "today",
+  all: "all stored data",
+};
+
+const state = {
+  store: null,
+  cameras: [],
+  zones: [],
+  range: "today",
+  feed: [], // newest first
+  hiddenCategories: new Set(),
+  categoryCounts: new Map(),
+  intents: new Map(), // subject -> { state, ts }
+  intentSince: null,
+  overlays: new Map(), // camera id -> { msg, at }
+  canvases: new Map(), // camera id -> { canvas, caption }
+  heatUrls: [],
+  rangeToken: 0,
+  apiDown: false,
+  user: null, // { username, role } when signed in with a session; null without authentication
+};
+
+/** Whether this user may read per-visit data (events, visits, the live stream). Unknown (no
+ * authentication on this server) means yes; a refused request still shows its own message. */
+function perVisitAllowed() {
+  return !state.user || state.user.role !== "viewer";
+}
+
+// ------------------------------------------------------------------------------- banners
+
+const banners = new Map();
+
+function setBanner(key, level, text) {
+  banners.set(key, { level, text });
+  renderBanners();
+}
+
+function clearBanner(key) {
+  if (banners.delete(key)) renderBanners();
+}
+
+function renderBanners() {
+  const nodes = [];
+  for (const [key, { level, text }] of banners) {
+    nodes.push(
+      h(
+        "div",
+        { class: `banner banner-${level}`, role: level === "error" ? "alert" : "status", dataset: { key } },
+        text,
+      ),
+    );
+  }
+  replace(byId("banners"), nodes);
+}
+
+function setPill(id, level, text) {
+  const pill = byId(id);
+  pill.className = `pill pill-${level}`;
+  pill.textContent = text;
+}
+
+/** Record the outcome of a refresh: any outage shows the API banner, any success clears it. */
+function apiOk() {
+  if (state.apiDown) {
+    state.apiDown = false;
+    clearBanner("api");
+    recoverSoon(); // panels that failed during the outage reload now, not on their next tick
+  }
+  setPill("api-pill", "ok", "API");
+}
+
+function apiFailed(err, what) {
+  if (err instanceof ApiError && err.status === 401) return; // redirecting to /login
+  if (err instanceof ApiError && err.outage) {
+    state.apiDown = true;
+    const why = err.status === 0 ? "the server does not answer" : err.detail;
+    setBanner("api", "error", `storelens API unavailable (${why}). Showing the last data received; retrying…`);
+    setPill("api-pill", "bad", "API down");
+  } else if (!(err instanceof ApiError)) {
+    console.warn(`dashboard: ${what} failed`, err);
+  }
+}
+
+/** A panel's message for an error it cannot show data through. */
+function errorText(err, what) {
+  if (err instanceof ApiError) {
+    if (err.status === 403) return `Your role cannot see ${what}.`;
+    if (err.outage) return `Cannot load ${what}: the API is unavailable.`;
+    return `Cannot load ${what}: ${err.detail}`;
+  }
+  return `Cannot load ${what}.`;
+}
+
+/** Run a refresher unless the previous run is still going (slow API: don't pile up requests). */
+function guarded(fn) {
+  let running = false;
+  return async (...args) => {
+    if (running) return;
+    running = true;
+    try {
+      await fn(...args);
+    } finally {
+      running = false;
+    }
+  };
+}
+
+/** Call `fn` once, `delay` ms after the first of a burst of requests: a steady stream of live
+ * events gives one refresh per `delay`, never none (a debounce would starve in a busy store). */
+function coalesced(fn, delay) {
+  let timer = null;
+  return () => {
+    if (timer !== null) return;
+    timer = setTimeout(() => {
+      timer = null;
+      fn();
+    }, delay);
+  };
+}
+
+/** Call `fn` once, `delay` ms after the last request (window resizes). */
+function debounced(fn, delay) {
+  let timer = null;
+  return () => {
+    clearTimeout(timer);
+    timer = setTimeout(fn, delay);
+  };
+}
+
+// --------------------------------------------------------------------------------- range
+
+function bucketSizes() {
+  const sizes = state.store?.aggregate_buckets_s?.length ? [...state.store.aggregate_buckets_s] : [300, 3600];
+  return sizes.sort((a, b) => a - b);
+}
+
+/** Midnight of today in the store's time zone (the browser's when the zone is unknown). */
+function startOfToday(timeZone, now = new Date()) {
+  try {
+    const fmt = new Intl.DateTimeFormat("en-CA", {
+      timeZone,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+    });
+    const part = Object.fromEntries(fmt.formatToParts(now).map((p) => [p.type, Number(p.value)]));
+    const wallAsUtc = Date.UTC(part.year, part.month - 1, part.day, part.hour, part.minute, part.second);
+    const offsetMs = wallAsUtc - Math.floor(now.getTime() / 1000) * 1000;
+    // on a daylight-saving day the offset at midnight differs by an hour: one bucket's error at most
+    return new Date(Date.UTC(part.year, part.month - 1, part.day) - offsetMs);
+  } catch {
+    const d = new Date(now);
+    d.setHours(0, 0, 0, 0);
+    return d;
+  }
+}
+
+/** since (Date|null), aggregate bucket size and a label for the selected range. */
+function rangeWindow() {
+  const sizes = bucketSizes();
+  const now = Date.now();
+  if (state.range === "hour") {
+    const b = sizes[0] * 1000;
+    return { since: new Date(Math.floor((now - 3600_000) / b) * b), bucket: sizes[0], label: RANGES.hour };
+  }
+  if (state.range === "today") {
+    const since = startOfToday(state.store?.timezone);
+    // the coarsest bucket up to an hour that starts exactly at midnight (fewer rows to add up)
+    const aligned = sizes.filter((s) => s <= 3600 && since.getTime() % (s * 1000) === 0);
+    return { since, bucket: aligned.length ? aligned[aligned.length - 1] : sizes[0], label: RANGES.today };
+  }
+  return { since: null, bucket: sizes[sizes.length - 1], label: RANGES.all };
+}
+
+function setRange(range, { push = true } = {}) {
+  if (!(range in RANGES)) range = "today";
+  state.range = range;
+  for (const btn of byId("range").querySelectorAll("button[data-range]")) {
+    btn.setAttribute("aria-checked", String(btn.dataset.range === range));
+  }
+  if (push) {
+    const url = new URL(location.href);
+    url.searchParams.set("range", range);
+    history.replaceState(null, "", url);
+  }
+}
+
+// ------------------------------------------------------------------------------- store
+
+async function loadStore() {
+  const stores = await api("/stores");
+  state.store = stores[0] ?? null;
+  if (!state.store) {
+    replace(byId("store-meta"), "This service serves no store.");
+    return;
+  }
+  const s = state.store;
+  byId("store-name").textContent = s.name || s.id;
+  document.title = `${s.name || s.id} · storelens`;
+  replace(
+    byId("store-meta"),
+    `${s.id} · ${s.timezone} · ${s.cameras.length} camera${s.cameras.length === 1 ? "" : "s"} · ` +
+      `${s.zones.length} zone${s.zones.length === 1 ? "" : "s"}`,
+  );
+}
+
+async function loadZones() {
+  state.zones = await api("/zones");
+}
+
+// ----------------------------------------------------------------------------- cameras
+
+function cameraBadge(cam) {
+  const st = cam.status;
+  if (!st) return { online: false, label: "No pipeline", detail: "this service serves stored data only" };
+  if (st.online) return { online: true, label: "Online", detail: st.state };
+  return { online: false, label: "Offline", detail: st.state };
+}
+
+function cameraTile(cam) {
+  const st = cam.status;
+  const badge = cameraBadge(cam);
+  const stats = st
+    ? [
+        ["FPS", fmtNumber(st.fps, 1)],
+        ["Last frame", fmtAgo(st.last_frame_time), st.last_frame_time ? fmtTime(st.last_frame_time) : null],
+        ["Dropped frames", fmtInt(st.dropped_frames)],
+        ["Frames analysed", fmtInt(st.frames)],
+      ]
+    : [["Source", cam.source]];
+  return h(
+    "article",
+    {
+      class: `tile ${badge.online ? "tile-online" : "tile-offline"}`,
+      dataset: { camera: cam.id, state: st ? st.state : "none", online: String(badge.online) },
+    },
+    h(
+      "div",
+      { class: "tile-head" },
+      h("h3", { title: cam.id }, cam.name || cam.id),
+      h("span", { class: `status ${badge.online ? "status-on" : "status-off"}` }, badge.label),
+    ),
+    h("p", { class: "muted small" }, `${cam.id} · ${badge.detail}${cam.enabled ? "" : " · disabled"}`),
+    h(
+      "dl",
+      { class: "stats" },
+      stats.map(([k, v, title]) => h("div", { title: title ?? null }, h("dt", {}, k), h("dd", {}, v))),
+    ),
+    st && st.last_error ? h("p", { class: "tile-error", title: st.last_error }, st.last_error) : null,
+  );
+}
+
+const refreshCameras = guarded(async () => {
+  try {
+    state.cameras = await api("/cameras");
+    apiOk();
+  } catch (err) {
+    apiFailed(err, "cameras");
+    if (!state.cameras.length) replace(byId("cameras"), h("p", { class: "empty error" }, errorText(err, "cameras")));
+    return;
+  }
+  const tiles = state.cameras.map(cameraTile);
+  replace(byId("cameras"), tiles.length ? tiles : h("p", { class: "empty" }, "No cameras are configured."));
+  byId("cameras-updated").textContent = `updated ${fmtTime(new Date())}`;
+  ensureOverlayCanvases();
+});
+
+// ------------------------------------------------------------------------- live overlay
+
+function ensureOverlayCanvases() {
+  if (!perVisitAllowed()) return;
+  const ids = state.cameras.filter((c) => c.enabled).map((c) => c.id);
+  const same = ids.length === state.canvases.size && ids.every((id) => state.canvases.has(id));
+  if (same) {
+    for (const id of ids) if (!state.overlays.has(id)) drawOverlay(id); // status text may have changed
+    return;
+  }
+  state.canvases.clear();
+  const figures = ids.map((id) => {
+    const cam = state.cameras.find((c) => c.id === id);
+    const canvas = h("canvas", {
+      class: "overlay",
+      width: 640,
+      height: 360,
+      dataset: { camera: id, frame: "", objects: "0" },
+      "aria-label": `Live positions seen by ${cam.name || id}`,
+      role: "img",
+    });
+    const caption = h("figcaption", { class: "muted small" }, waitingText(id));
+    state.canvases.set(id, { canvas, caption });
+    return h(
+      "figure",
+      { class: "overlay-figure" },
+      h("div", { class: "overlay-title" }, cam.name || id),
+      canvas,
+      caption,
+    );
+  });
+  replace(byId("overlays"), figures.length ? figures : h("p", { class: "empty" }, "No enabled cameras."));
+  for (const id of ids) drawOverlay(id);
+}
+
+function drawOverlay(cameraId) {
+  const entry = state.canvases.get(cameraId);
+  if (!entry) return;
+  const { canvas, caption } = entry;
+  const live = state.overlays.get(cameraId);
+  const msg = live?.msg;
+  const width = msg?.width || 16;
+  const height = msg?.height || 9;
+  const cssWidth = canvas.clientWidth || 480;
+  const dpr = window.devicePixelRatio || 1;
+  const pxW = Math.round(cssWidth * dpr);
+  const pxH = Math.round((cssWidth * height * dpr) / width);
+  if (canvas.width !== pxW || canvas.height !== pxH) {
+    canvas.width = pxW;
+    canvas.height = pxH;
+  }
+  canvas.style.aspectRatio = `${width} / ${height}`;
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.fillStyle = "#101820";
+  ctx.fillRect(0, 0, pxW, pxH);
+  if (!msg) {
+    const text = waitingText(cameraId);
+    caption.textContent = "";
+    canvas.setAttribute("aria-label", text);
+    ctx.fillStyle = "rgba(255,255,255,0.55)";
+    ctx.font = `${Math.round(14 * dpr)}px system-ui, sans-serif`;
+    ctx.textAlign = "center";
+    ctx.fillText(text, pxW / 2, pxH / 2, pxW - 20 * dpr);
+    ctx.textAlign = "start";
+    return;
+  }
+  const scale = pxW / width;
+  ctx.setTransform(scale, 0, 0, scale, 0, 0);
+  const stale = Date.now() - live.at > OVERLAY_STALE_MS;
+  ctx.globalAlpha = stale ? 0.35 : 1;
+  // the camera's zones, for orientation (image-space polygons are in the frame's pixels)
+  ctx.lineWidth = 1.5 / scale;
+  ctx.font = `${12 / scale}px system-ui, sans-serif`;
+  for (const zone of state.zones) {
+    if (zone.space !== "image" || zone.camera !== cameraId || zone.points.length < 3) continue;
+    ctx.strokeStyle = "rgba(255,255,255,0.45)";
+    ctx.fillStyle = "rgba(255,255,255,0.06)";
+    ctx.beginPath();
+    zone.points.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+    ctx.closePath();
+    ctx.fill();
+    ctx.stroke();
+    ctx.fillStyle = "rgba(255,255,255,0.7)";
+    ctx.fillText(zone.name || zone.id, zone.points[0][0] + 4 / scale, zone.points[0][1] + 14 / scale);
+  }
+  for (const obj of msg.objects) {
+    const [x1, y1, x2, y2] = obj.box;
+    const colour = colourFor(obj.id);
+    ctx.strokeStyle = colour;
+    ctx.lineWidth = 2.5 / scale;
+    ctx.setLineDash(obj.coasting ? [6 / scale, 4 / scale] : []);
+    ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    ctx.setLineDash([]);
+    const label = String(obj.id).slice(0, 12); // the same short id as in the event feed
+    const tw = ctx.measureText(label).width + 8 / scale;
+    const th = 16 / scale;
+    ctx.fillStyle = colour;
+    ctx.fillRect(x1, Math.max(0, y1 - th), tw, th);
+    ctx.fillStyle = "#fff";
+    ctx.fillText(label, x1 + 4 / scale, Math.max(0, y1 - th) + 12 / scale);
+  }
+  ctx.globalAlpha = 1;
+  canvas.setAttribute("aria-label", `Live positions seen by camera ${cameraId}`);
+  canvas.dataset.frame = String(msg.frame);
+  canvas.dataset.objects = String(msg.objects.length);
+  const people = `${msg.objects.length} ${msg.objects.length === 1 ? "person" : "people"}`;
+  caption.textContent = stale
+    ? `No live frames for ${fmtDuration((Date.now() - live.at) / 1000, 0)} (last: frame ${msg.frame}, ${people})`
+    : `Frame ${msg.frame} · ${fmtTime(msg.ts)} · ${people}`;
+}
+
+/** What the live view says before any overlay arrived, from the camera's last known status. */
+function waitingText(cameraId) {
+  const st = state.cameras.find((c) => c.id === cameraId)?.status;
+  if (!st) return "This service runs no camera pipelines: there is no live view.";
+  if (st.online) return "Waiting for live frames…";
+  return `Camera offline (${st.state}): no live frames.`;
+}
+
+function handleOverlay(msg) {
+  if (!msg || typeof msg.camera_id !== "string" || !Array.isArray(msg.objects)) return;
+  state.overlays.set(msg.camera_id, { msg, at: Date.now() });
+  if (!state.canvases.has(msg.camera_id)) return;
+  requestAnimationFrame(() => drawOverlay(msg.camera_id));
+}
+
+// ------------------------------------------------------------------------------- zones
+
+/** Every event of `types` since `since`, following the cursor, at most EVENT_PAGES_MAX pages. */
+async function fetchEvents(types, since) {
+  const items = [];
+  let cursor = null;
+  for (let page = 0; page < EVENT_PAGES_MAX; page++) {
+    const res = await api(`/events${query({ type: types, since, limit: EVENT_PAGE, cursor })}`);
+    items.push(...res.items);
+    cursor = res.next_cursor;
+    if (!cursor) return { items, truncated: false };
+  }
+  return { items, truncated: true };
+}
+
+/** Most stays overlapping at one instant, from zone.exited events (entered_at .. ts). */
+function peakOverlap(stays) {
+  const edges = [];
+  for (const [start, end] of stays) {
+    edges.push([start, 1], [end, -1]);
+  }
+  edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]); // an exit before an entry at the same instant
+  let now = 0;
+  let peak = 0;
+  for (const [, d] of edges) {
+    now += d;
+    peak = Math.max(peak, now);
+  }
+  return peak;
+}
+
+function zoneStats(aggRows, stayEvents) {
+  const stats = new Map();
+  const get = (id) => {
+    if (!stats.has(id)) stats.set(id, { entries: 0, dwell: [], stays: [], revisits: 0, occupancyMax: 0 });
+    return stats.get(id);
+  };
+  for (const zone of state.zones) get(zone.id);
+  for (const row of aggRows) {
+    if (!row.zone_id) continue;
+    const z = get(row.zone_id);
+    z.entries += row.entries;
+    z.occupancyMax = Math.max(z.occupancyMax, row.occupancy_max);
+  }
+  for (const e of stayEvents ?? []) {
+    if (!e.zone_id) continue;
+    const z = get(e.zone_id);
+    if (e.type === "zone.revisited") {
+      z.revisits += 1;
+      continue;
+    }
+    const dwell = Number(e.payload?.dwell_s ?? e.payload?.dwell_seconds);
+    if (Number.isFinite(dwell)) z.dwell.push(dwell);
+    const end = parseTime(e.ts);
+    const start =
+      parseTime(e.payload?.entered_at) ?? (end && Number.isFinite(dwell) ? new Date(end - dwell * 1000) : null);
+    if (start && end) z.stays.push([start.getTime(), end.getTime()]);
+  }
+  for (const z of stats.values()) {
+    z.dwell.sort((a, b) => a - b);
+    z.occupancyMax = Math.max(z.occupancyMax, peakOverlap(z.stays));
+  }
+  return stats;
+}
+
+function renderZones(stats, detailed, note) {
+  const names = new Map(state.zones.map((z) => [z.id, z]));
+  const ids = [...stats.keys()].sort((a, b) => {
+    const za = names.get(a);
+    const zb = names.get(b);
+    return (za ? 0 : 1) - (zb ? 0 : 1) || (za?.name || a).localeCompare(zb?.name || b);
+  });
+  if (!ids.length) {
+    replace(byId("zones-body"), h("tr", {}, h("td", { colspan: 6, class: "empty" }, "No zones are configured.")));
+  } else {
+    replace(
+      byId("zones-body"),
+      ids.map((id) => {
+        const z = stats.get(id);
+        const zone = names.get(id);
+        const dash = "—";
+        return h(
+          "tr",
+          { dataset: { zone: id } },
+          h(
+            "th",
+            { scope: "row" },
+            h("span", { class: "zone-name" }, zone?.name || id),
+            h("span", { class: "muted small" }, zone ? ` ${id} · ${zone.kind}` : ` ${id} · removed`),
+          ),
+          h("td", { class: "num", dataset: { col: "visits" } }, fmtInt(z.entries)),
+          h("td", { class: "num" }, detailed ? fmtDuration(percentile(z.dwell, 50)) : dash),
+          h("td", { class: "num" }, detailed ? fmtDuration(percentile(z.dwell, 90)) : dash),
+          h("td", { class: "num" }, detailed ? fmtInt(z.revisits) : dash),
+          h("td", { class: "num" }, fmtInt(z.occupancyMax)),
+        );
+      }),
+    );
+  }
+  byId("zones-note").textContent = note;
+}
+
+async function refreshZones(win, token) {
+  let agg;
+  try {
+    agg = await api(`/aggregates${query({ level: "zones", bucket_s: win.bucket, since: win.since, limit: 10000 })}`);
+  } catch (err) {
+    apiFailed(err, "zone aggregates");
+    if (token === state.rangeToken) {
+      replace(
+        byId("zones-body"),
+        h("tr", {}, h("td", { colspan: 6, class: "empty error" }, errorText(err, "zone statistics"))),
+      );
+    }
+    return;
+  }
+  // median/p90 dwell, revisits and overlapping stays need the individual stays (analyst role)
+  let stays = null;
+  let detailNote = "";
+  if (!perVisitAllowed()) {
+    detailNote = ` Dwell percentiles and revisits: your role ${NEEDS_ANALYST}.`;
+  } else {
+    try {
+      const res = await fetchEvents(["zone.exited", "zone.revisited"], win.since);
+      stays = res.items;
+      if (res.truncated) detailNote = ` Dwell percentiles from the first ${fmtInt(stays.length)} stays.`;
+    } catch (err) {
+      apiFailed(err, "zone stays");
+      detailNote =
+        err instanceof ApiError && err.status === 403
+          ? ` Dwell percentiles and revisits: your role ${NEEDS_ANALYST}.`
+          : ` ${errorText(err, "stays")}`;
+    }
+  }
+  if (token !== state.rangeToken) return;
+  const partial = agg.truncated ? " Too many rows: totals are partial." : "";
+  const note = `${win.label[0].toUpperCase()}${win.label.slice(1)}.${partial}${detailNote}`;
+  renderZones(zoneStats(agg.items, stays), stays !== null, note);
+}
+
+// ---------------------------------------------------------------------------- heat maps
+
+function releaseHeatUrls() {
+  for (const url of state.heatUrls) URL.revokeObjectURL(url);
+  state.heatUrls = [];
+}
+
+async function heatImage(cameraId, metric, win) {
+  const blob = await api(
+    `/heatmaps/${encodeURIComponent(cameraId)}${query({ format: "png", metric, since: win.since })}`,
+    {
+      as: "blob",
+    },
+  );
+  const url = URL.createObjectURL(blob);
+  state.heatUrls.push(url);
+  const img = h("img", {
+    src: url,
+    alt: `${metric} heat map of ${cameraId} for ${win.label}`,
+    dataset: { camera: cameraId, metric },
+  });
+  return img;
+}
+
+async function refreshHeatmaps(win, token) {
+  const cams = state.cameras.filter((c) => c.enabled);
+  if (!cams.length) {
+    replace(byId("heatmaps"), h("p", { class: "empty" }, "No enabled cameras."));
+    return;
+  }
+  const previous = state.heatUrls;
+  state.heatUrls = []; // heatImage() collects this refresh's object URLs here
+  const figures = await Promise.all(
+    cams.map(async (cam) => {
+      const title = h("div", { class: "overlay-title" }, cam.name || cam.id);
+      if (!cam.status) {
+        return h(
+          "figure",
+          { class: "heat" },
+          title,
+          h("p", { class: "empty" }, "Heat maps need this service to run the camera pipelines."),
+        );
+      }
+      if (!cam.status.frames) {
+        return h("figure", { class: "heat" }, title, h("p", { class: "empty" }, "No frames analysed yet."));
+      }
+      try {
+        const imgs = await Promise.all(["traffic", "dwell"].map((m) => heatImage(cam.id, m, win)));
+        return h(
+          "figure",
+          { class: "heat" },
+          title,
+          h(
+            "div",
+            { class: "heat-pair" },
+            imgs.map((img) => h("div", {}, img, h("figcaption", { class: "muted small" }, img.dataset.metric))),
+          ),
+        );
+      } catch (err) {
+        apiFailed(err, "heat maps");
+        return h("figure", { class: "heat" }, title, h("p", { class: "empty error" }, errorText(err, "this heat map")));
+      }
+    }),
+  );
+  if (token !== state.rangeToken) {
+    releaseHeatUrls();
+    state.heatUrls = previous;
+    return;
+  }
+  replace(byId("heatmaps"), figures);
+  for (const url of previous) URL.revokeObjectURL(url);
+}
+
+// ------------------------------------------------------------------------------- intent
+
+function barFill(percent) {
+  const fill = h("span", { class: "bar-fill" });
+  fill.style.width = `${Math.max(4, percent)}%`;
+  return fill;
+}
+
+function renderIntents(note) {
+  const counts = new Map();
+  for (const { state: s } of state.intents.values()) counts.set(s, (counts.get(s) ?? 0) + 1);
+  const el = byId("intents");
+  if (note) {
+    replace(el, h("p", { class: "empty" }, note));
+    return;
+  }
+  if (!counts.size) {
+    replace(el, h("p", { class: "empty" }, `No intent changes for ${rangeWindow().label}.`));
+    return;
+  }
+  const max = Math.max(...counts.values());
+  const rows = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  replace(
+    el,
+    h(
+      "ul",
+      { class: "bars" },
+      rows.map(([name, n]) =>
+        h(
+          "li",
+          { dataset: { intent: name } },
+          h("span", { class: "bar-label" }, name),
+          h("span", { class: "bar" }, barFill((100 * n) / max)),
+          h("span", { class: "bar-value" }, fmtInt(n)),
+        ),
+      ),
+    ),
+  );
+}
+
+function noteIntent(event) {
+  if (!event.subject || typeof event.payload?.state !== "string") return;
+  const ts = parseTime(event.ts);
+  if (state.intentSince && ts && ts < state.intentSince) return;
+  const prev = state.intents.get(event.subject);
+  if (prev && ts && prev.ts && prev.ts > ts) return;
+  state.intents.set(event.subject, { state: event.payload.state, ts });
+}
+
+async function refreshIntents(win, token) {
+  if (!perVisitAllowed()) {
+    renderIntents(`Intent states: your role ${NEEDS_ANALYST}.`);
+    return;
+  }
+  try {
+    const res = await fetchEvents(["intent.changed"], win.since);
+    if (token !== state.rangeToken) return;
+    state.intents = new Map();
+    state.intentSince = win.since;
+    for (const e of res.items) noteIntent(e);
+    renderIntents(null);
+  } catch (err) {
+    apiFailed(err, "intent events");
+    if (token === state.rangeToken) renderIntents(errorText(err, "intent states"));
+  }
+}
+
+// ------------------------------------------------------------------------------- alerts
+
+function alertItem(a) {
+  const open = a.state === "open" || a.state === "escalated";
+  const where = [a.camera_id, a.zone_id].filter(Boolean).join(" · ");
+  const ackInfo =
+    a.state === "acknowledged"
+      ? `Acknowledged ${a.acknowledged_by ? `by ${a.acknowledged_by} ` : ""}at ${fmtTime(a.acknowledged_at)}`
+      : null;
+  const button = open
+    ? h(
+        "button",
+        { type: "button", class: "ack", dataset: { alert: a.id }, onclick: (e) => acknowledge(a.id, e.currentTarget) },
+        "Acknowledge",
+      )
+    : null;
+  return h(
+    "li",
+    {
+      class: `alert sev-${String(a.severity).toLowerCase()} state-${a.state}`,
+      dataset: { alert: a.id, state: a.state },
+    },
+    h(
+      "div",
+      { class: "alert-head" },
+      h("span", { class: "alert-kind" }, a.kind),
+      h("span", { class: `state-badge state-${a.state}` }, a.state),
+    ),
+    a.message ? h("p", { class: "alert-msg" }, a.message) : null,
+    h(
+      "p",
+      { class: "muted small" },
+      [
+        a.severity,
+        `raised ${fmtTime(a.raised_at)}`,
+        where || null,
+        a.escalations ? `escalated ×${a.escalations}` : null,
+      ]
+        .filter(Boolean)
+        .join(" · "),
+    ),
+    ackInfo ? h("p", { class: "small ack-info" }, ackInfo) : null,
+    h("p", { class: "alert-error small", hidden: true }),
+    button,
+  );
+}
+
+function renderAlerts(alerts) {
+  const order = { escalated: 0, open: 1, acknowledged: 2 };
+  alerts.sort((a, b) => (order[a.state] ?? 3) - (order[b.state] ?? 3) || b.raised_at.localeCompare(a.raised_at));
+  const pending = alerts.filter((a) => a.state === "open" || a.state === "escalated").length;
+  byId("alerts-count").textContent = pending ? `${pending} open` : "";
+  byId("alerts-count").className = pending ? "badge badge-alert" : "badge";
+  replace(
+    byId("alerts"),
+    alerts.length ? alerts.map(alertItem) : h("li", { class: "empty" }, "No open alerts. All quiet."),
+  );
+}
+
+const refreshAlerts = guarded(async () => {
+  const win = rangeWindow();
+  try {
+    const active = await api(`/alerts${query({ state: ["open", "escalated"], limit: 100 })}`);
+    // acknowledged ones stay visible for the selected range so a colleague sees who took it
+    const acked = await api(`/alerts${query({ state: "acknowledged", since: win.since, limit: 20 })}`);
+    apiOk();
+    renderAlerts([...active, ...acked]);
+  } catch (err) {
+    apiFailed(err, "alerts");
+    replace(byId("alerts"), h("li", { class: "empty error" }, errorText(err, "alerts")));
+  }
+});
+
+async function acknowledge(alertId, button) {
+  const item = button.closest("li");
+  const errorEl = item?.querySelector(".alert-error");
+  button.disabled = true;
+  button.textContent = "Acknowledging…";
+  try {
+    const updated = await api(`/alerts/${encodeURIComponent(alertId)}/ack`, { method: "POST", body: {} });
+    item?.replaceWith(alertItem(updated));
+    const pending = byId("alerts").querySelectorAll('li[data-state="open"], li[data-state="escalated"]').length;
+    byId("alerts-count").textContent = pending ? `${pending} open` : "";
+  } catch (err) {
+    apiFailed(err, "acknowledge");
+    button.disabled = false;
+    button.textContent = "Acknowledge";
+    if (errorEl) {
+      errorEl.hidden = false;
+      errorEl.textContent =
+        err instanceof ApiError && err.status === 409
+          ? "This alert was closed meanwhile."
+          : errorText(err, "the acknowledgement");
+    }
+  }
+}
+
+// --------------------------------------------------------------------------- event feed
+
+function categoryOf(type) {
+  return String(type).split(".", 1)[0];
+}
+
+function shortValue(v) {
+  if (v === null || v === undefined) return "—";
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(2);
+  const s = typeof v === "string" ? v : JSON.stringify(v);
+  return s.length > 60 ? `${s.slice(0, 57)}…` : s;
+}
+
+/** One line about what the event says (type-specific where it helps a manager). */
+function summary(e) {
+  const p = e.payload || {};
+  switch (e.type) {
+    case "zone.exited":
+      return `dwell ${fmtDuration(Number(p.dwell_s ?? p.dwell_seconds))}`;
+    case "visit.ended":
+      return `visit ${fmtDuration(Number(p.duration_s))}`;
+    case "intent.changed":
+      return `${p.previous ?? "—"} → ${p.state}${Number.isFinite(p.score) ? ` (${p.score.toFixed(2)})` : ""}`;
+    case "queue.updated":
+      return `queue length ${shortValue(p.length ?? p.queue_length)}`;
+    case "occupancy.changed":
+      return `occupancy ${shortValue(p.occupancy ?? p.count)}`;
+    case "camera.offline":
+    case "camera.online":
+      return [p.reason, p.error].filter(Boolean).map(shortValue).join(": ");
+    default:
+      if (e.type.startsWith("alert."))
+        return [p.severity, p.message || p.kind || p.rule].filter(Boolean).map(shortValue).join(": ");
+  }
+  return Object.entries(p)
+    .filter(([, v]) => v === null || typeof v !== "object")
+    .slice(0, 3)
+    .map(([k, v]) => `${k} ${shortValue(v)}`)
+    .join(" · ");
+}
+
+function feedItem(e) {
+  const where = [e.camera_id, e.zone_id].filter(Boolean).join(" · ");
+  return h(
+    "li",
+    { class: `event cat-${categoryOf(e.type)}`, dataset: { type: e.type, id: e.id } },
+    h("time", { datetime: e.ts, title: e.ts }, fmtTime(e.ts)),
+    h("span", { class: "etype" }, e.type),
+    where ? h("span", { class: "where" }, where) : null,
+    e.subject ? h("span", { class: "subject", title: "random, short-lived visit id" }, `#${e.subject}`) : null,
+    h("span", { class: "summary" }, summary(e)),
+  );
+}
+
+function chip(category, label, pressed, onclick, count) {
+  return h(
+    "button",
+    { type: "button", class: `chip cat-${category}`, "aria-pressed": String(pressed), dataset: { category }, onclick },
+    label,
+    count === undefined ? null : h("span", { class: "chip-count" }, fmtInt(count)),
+  );
+}
+
+/** Filter chips: "All" plus one per event category seen (the order of CATEGORIES first). */
+function renderChips() {
+  const seen = [...state.categoryCounts.keys()];
+  const cats = [
+    ...CATEGORIES.filter((c) => state.categoryCounts.has(c)),
+    ...seen.filter((c) => !CATEGORIES.includes(c)).sort(),
+  ];
+  const all = chip("all", "All", state.hiddenCategories.size === 0, () => {
+    state.hiddenCategories.clear();
+    renderFeed();
+  });
+  const chips = cats.map((c) =>
+    chip(
+      c,
+      c,
+      !state.hiddenCategories.has(c),
+      () => {
+        if (state.hiddenCategories.has(c)) state.hiddenCategories.delete(c);
+        else state.hiddenCategories.add(c);
+        renderFeed();
+      },
+      state.categoryCounts.get(c),
+    ),
+  );
+  replace(byId("chips"), all, chips);
+}
+
+let feedScheduled = false;
+
+function renderFeed() {
+  feedScheduled = false;
+  renderChips();
+  const shown = state.feed.filter((e) => !state.hiddenCategories.has(categoryOf(e.type)));
+  const el = byId("feed");
+  if (!shown.length) {
+    const text = state.feed.length
+      ? "No events of the selected types yet."
+      : "No events yet. Live events appear here as they happen.";
+    replace(el, h("li", { class: "empty" }, text));
+  } else {
+    replace(el, shown.map(feedItem));
+  }
+  byId("feed-count").textContent = state.feed.length ? `${shown.length} of ${state.feed.length} shown` : "";
+}
+
+function scheduleFeed() {
+  if (feedScheduled) return;
+  feedScheduled = true;
+  requestAnimationFrame(renderFeed);
+}
+
+/** Newest first by event time (then id), so backfilled and live events interleave correctly. */
+function newerFirst(a, b) {
+  return (parseTime(b.ts)?.getTime() ?? 0) - (parseTime(a.ts)?.getTime() ?? 0) || (a.id < b.id ? 1 : -1);
+}
+
+function addToFeed(event) {
+  if (state.feed.some((e) => e.id === event.id)) return;
+  let i = 0; // live events are nearly always the newest: the scan stops at once
+  while (i < state.feed.length && newerFirst(state.feed[i], event) < 0) i++;
+  state.feed.splice(i, 0, event);
+  if (state.feed.length > FEED_MAX) state.feed.length = FEED_MAX;
+  const cat = categoryOf(event.type);
+  state.categoryCounts.set(cat, (state.categoryCounts.get(cat) ?? 0) + 1);
+  scheduleFeed();
+}
+
+async function backfillFeed() {
+  try {
+    const res = await api(`/events${query({ order: "desc", limit: 50 })}`);
+    for (const e of res.items) addToFeed(e);
+  } catch (err) {
+    // a viewer may not read stored events (403): the feed then shows live events only
+    apiFailed(err, "recent events");
+  }
+}
+
+// ------------------------------------------------------------------------------ stream
+
+const stream = { socket: null, attempt: 0, timer: null, countdown: null, everOpen: false };
+// live zone events refresh the zone table only: heat maps are re-rendered on their own clock
+const refreshSoonZones = coalesced(() => refreshZoneTable(), LIVE_REFRESH_DELAY_MS);
+const refreshSoonAlerts = coalesced(() => refreshAlerts(), LIVE_REFRESH_DELAY_MS);
+
+function handleEvent(event) {
+  if (!event || typeof event.type !== "string") return;
+  addToFeed(event);
+  if (event.type === "intent.changed") {
+    noteIntent(event);
+    renderIntents(null);
+  }
+  if (event.type.startsWith("alert.")) refreshSoonAlerts();
+  if (event.type === "zone.exited" || event.type === "zone.entered" || event.type === "zone.revisited")
+    refreshSoonZones();
+}
+
+function onStreamMessage(text) {
+  let msg;
+  try {
+    msg = JSON.parse(text);
+  } catch {
+    return;
+  }
+  switch (msg.kind) {
+    case "hello": {
+      const reconnected = stream.everOpen;
+      stream.attempt = 0;
+      stream.everOpen = true;
+      clearInterval(stream.countdown);
+      clearBanner("stream");
+      setPill("live-pill", "ok", "Live");
+      document.body.dataset.stream = "open";
+      if (reconnected) refreshAll(); // catch up on what happened while disconnected
+      break;
+    }
+    case "event":
+      handleEvent(msg.event);
+      break;
+    case "overlay":
+      handleOverlay(msg);
+      break;
+    case "dropped":
+      setBanner(
+        "dropped",
+        "warn",
+        `${fmtInt(msg.count)} live messages were skipped (slow connection); panels catch up on their next refresh.`,
+      );
+      setTimeout(() => clearBanner("dropped"), 15_000);
+      break;
+    case "error":
+      setBanner("stream-error", "error", `Live stream refused: ${[].concat(msg.detail).map(shortValue).join("; ")}`);
+      break;
+    default:
+      break;
+  }
+}
+
+function connectStream() {
+  clearTimeout(stream.timer);
+  let socket;
+  try {
+    socket = new WebSocket(streamUrl({ overlay: "true" }));
+  } catch {
+    scheduleReconnect("could not be opened");
+    return;
+  }
+  stream.socket = socket;
+  socket.addEventListener("message", (m) => onStreamMessage(m.data));
+  socket.addEventListener("close", (e) => {
+    if (stream.socket !== socket) return;
+    stream.socket = null;
+    document.body.dataset.stream = "closed";
+    scheduleReconnect(e.code === 1008 ? `was refused (${e.reason || "policy"})` : "is disconnected");
+  });
+}
+
+function scheduleReconnect(why) {
+  stream.attempt += 1;
+  const base = Math.min(RECONNECT_MAX_S, 2 ** Math.min(stream.attempt - 1, 5));
+  const delayS = base * (0.75 + Math.random() * 0.5); // jitter: many dashboards don't reconnect in step
+  const at = Date.now() + delayS * 1000;
+  setPill("live-pill", "bad", "Live: reconnecting");
+  const show = () => {
+    const left = Math.max(0, Math.ceil((at - Date.now()) / 1000));
+    setBanner("stream", "warn", `Live stream ${why}; reconnecting in ${left} s (attempt ${stream.attempt}).`);
+  };
+  show();
+  clearInterval(stream.countdown);
+  stream.countdown = setInterval(show, 1000);
+  stream.timer = setTimeout(() => {
+    clearInterval(stream.countdown);
+    setBanner("stream", "warn", `Live stream ${why}; reconnecting now (attempt ${stream.attempt})…`);
+    connectStream();
+  }, delayS * 1000);
+}
+
+// ------------------------------------------------------------------------------- driver
+
+const refreshRange = guarded(async () => {
+  const token = ++state.rangeToken;
+  const win = rangeWindow();
+  await Promise.all([refreshZones(win, token), refreshHeatmaps(win, token), refreshIntents(win, token)]);
+});
+
+const recoverSoon = coalesced(() => refreshAll(), 0);
+
+const refreshZoneTable = guarded(async () => {
+  await refreshZones(rangeWindow(), state.rangeToken); // a newer full refresh discards this one
+});
+
+async function refreshAll() {
+  try {
+    if (!state.store) await loadStore();
+    await loadZones();
+    apiOk();
+  } catch (err) {
+    apiFailed(err, "store");
+  }
+  await refreshCameras();
+  await Promise.all([refreshRange(), refreshAlerts()]);
+}
+
+function wireControls() {
+  for (const btn of byId("range").querySelectorAll("button[data-range]")) {
+    btn.addEventListener("click", () => {
+      if (btn.dataset.range === state.range) return;
+      setRange(btn.dataset.range);
+      refreshRange();
+      refreshAlerts();
+    });
+  }
+  byId("refresh").addEventListener("click", () => refreshAll());
+  window.addEventListener(
+    "resize",
+    debounced(() => state.canvases.forEach((_, id) => drawOverlay(id)), 150),
+  );
+}
+
+/** Who is signed in. Only asked when a session's CSRF cookie exists: a server without
+ * authentication has no /auth/me, and asking would only log a 404. */
+async function loadIdentity() {
+  if (!csrfToken()) return;
+  try {
+    state.user = await api("/auth/me");
+  } catch (err) {
+    apiFailed(err, "identity");
+    return;
+  }
+  byId("user").hidden = false;
+  byId("user-name").textContent = `${state.user.username} · ${state.user.role}`;
+  byId("logout").addEventListener("click", async () => {
+    try {
+      await api("/auth/logout", { method: "POST" });
+    } catch (err) {
+      apiFailed(err, "sign-out");
+    }
+    location.assign("/login");
+  });
+}
+
+function showLiveForbidden() {
+  const text = `Live events and the live view: your role ${NEEDS_ANALYST}.`;
+  setPill("live-pill", "wait", "Live: not permitted");
+  replace(byId("feed"), h("li", { class: "empty" }, text));
+  replace(byId("overlays"), h("p", { class: "empty" }, text));
+  document.body.dataset.stream = "forbidden";
+}
+
+async function main() {
+  setRange(new URLSearchParams(location.search).get("range") || "today", { push: false });
+  wireControls();
+  renderFeed();
+  await loadIdentity();
+  const live = perVisitAllowed();
+  if (live) connectStream();
+  await refreshAll();
+  if (live) await backfillFeed();
+  else showLiveForbidden();
+  document.body.dataset.ready = "1";
+  setInterval(refreshCameras, CAMERA_REFRESH_MS);
+  setInterval(refreshAlerts, ALERT_REFRESH_MS);
+  setInterval(refreshRange, RANGE_REFRESH_MS);
+  setInterval(() => state.canvases.forEach((_, id) => drawOverlay(id)), 1000);
+}
+
+main();

@@ -1,0 +1,258 @@
+"""Fixtures for browser tests: the real service on a free port, the system Chromium, one page per test.
+
+The service is the production app (``create_app`` + the dashboard router) with a SQLite database in
+a temporary folder and the real camera pipeline (detector, tracker, zones) on the bundled demo clip.
+To keep the run short the clip is analysed at 5 fps (every other frame) for 120 frames: 24 s of
+video, in which the first shopper walks along the walkway, stands at the counter and leaves.
+
+The pipeline waits at a gate until a test opens it (or asks for the finished run), so a page can be
+connected *before* the first frame: the test of the live overlay then sees overlays arrive, however
+fast or slow this machine analyses frames.
+
+Chromium is Debian's (``apt-get install chromium``, see scripts/install-system-deps.sh), driven by
+Playwright without ``playwright install`` (which would download a browser and fails here).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from argon2 import PasswordHasher, Type
+from fastapi import FastAPI, Request, Response
+from playwright.sync_api import BrowserContext, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Response as PageResponse
+
+from storelens.config import load_config
+from storelens.pipeline.build import BuiltCamera, build_camera
+from storelens.security.integration import install_security
+from storelens.security.users import create_user
+from storelens.service import ServiceDeps, ServiceSettings, create_app
+from storelens.service.dashboard import dashboard_router, dashboard_rules
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "examples" / "demo" / "store.yaml"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+STRICT_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+"""The policy issue 9's security layer sends: pages are tested under it, so an inline script, a
+foreign origin or an inline event handler shows up as a console error (every test checks those)."""
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID)  # tests only
+DEMO_FPS = 5.0
+DEMO_FRAMES = 120
+PIPELINE_TIMEOUT_S = 240.0
+
+
+@dataclass
+class LiveServer:
+    """The running service: its URL, its injected dependencies, and the pipeline gate."""
+
+    url: str
+    deps: ServiceDeps
+    gate: threading.Event
+    server: uvicorn.Server
+    thread: threading.Thread
+    frames: int = DEMO_FRAMES
+
+    def start_pipeline(self) -> None:
+        self.gate.set()
+
+    def finish_pipeline(self) -> None:
+        """Open the gate, wait until the camera analysed its frames, and flush events to the database."""
+        self.gate.set()
+        runner = self.deps.runner
+        assert runner is not None
+        assert runner.join(PIPELINE_TIMEOUT_S), f"the demo camera did not finish {DEMO_FRAMES} frames"
+        self.deps.flush()
+
+
+def _gated_build(gate: threading.Event) -> Any:
+    def build(*args: Any, **kwargs: Any) -> BuiltCamera:
+        if not gate.wait(PIPELINE_TIMEOUT_S):
+            raise RuntimeError("e2e: the pipeline gate was never opened")
+        return build_camera(*args, **kwargs)
+
+    return build
+
+
+@dataclass
+class Served:
+    """An app served by uvicorn in a thread, on a port the OS picked."""
+
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+    sock: socket.socket
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(60)
+        self.sock.close()
+
+
+def serve(app: FastAPI, name: str) -> Served:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))  # the OS picks a free port; uvicorn serves on this very socket
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"{name}: uvicorn did not start within 30 s")
+        time.sleep(0.05)
+    return Served(f"http://127.0.0.1:{sock.getsockname()[1]}", server, thread, sock)
+
+
+def with_strict_csp(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def strict_csp(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("content-security-policy", STRICT_CSP)
+        return response
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    cfg = load_config(DEMO)
+    cfg = cfg.model_copy(update={"cameras": [c.model_copy(update={"fps": DEMO_FPS}) for c in cfg.cameras]})
+    data = tmp_path_factory.mktemp("e2e-service")
+    settings = ServiceSettings(
+        store=cfg,
+        database_url=f"sqlite:///{data / 'storelens.db'}",
+        realtime=False,
+        max_frames=DEMO_FRAMES,
+        overlay_max_hz=10.0,
+    )
+    gate = threading.Event()
+    deps = ServiceDeps.build(settings, runner_kwargs={"build": _gated_build(gate)})
+    app = create_app(settings, deps)
+    app.include_router(dashboard_router())
+    with_strict_csp(app)
+    served = serve(app, "e2e-uvicorn")
+    try:
+        yield LiveServer(served.url, deps, gate, served.server, served.thread)
+    finally:
+        gate.set()  # a camera still waiting must not hold the shutdown
+        served.stop()
+
+
+@dataclass
+class SecureServer:
+    """The service as ``storelens serve`` runs it: security layer on (sessions, CSRF, roles, the
+    real security headers), the dashboard's routes public. No pipelines: stored data only."""
+
+    url: str
+    deps: ServiceDeps
+    passwords: dict[str, str]  # user name -> password; the user name is the role
+
+
+@pytest.fixture(scope="session")
+def secure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureServer]:
+    data = tmp_path_factory.mktemp("e2e-secure")
+    settings = ServiceSettings(
+        store=load_config(DEMO), database_url=f"sqlite:///{data / 'storelens.db'}", run_pipelines=False
+    )
+    deps = ServiceDeps.build(settings)
+    app = create_app(settings, deps)
+    app.include_router(dashboard_router())
+    install_security(app, deps.db, settings, hasher=FAST_HASHER, extra_rules=dashboard_rules(), run_retention=False)
+    passwords = {}
+    for role in ("viewer", "analyst"):
+        passwords[role] = f"e2e pass {uuid.uuid4().hex}"
+        create_user(deps.db, role, passwords[role], role, hasher=FAST_HASHER)
+    served = serve(app, "e2e-uvicorn-secure")
+    try:
+        yield SecureServer(served.url, deps, passwords)
+    finally:
+        served.stop()
+
+
+@pytest.fixture(scope="session")
+def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (scripts/install-system-deps.sh)")
+    profile = tmp_path_factory.mktemp("chromium-profile")  # fresh user data dir: no cache, no cookies
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 800},
+            locale="en-GB",
+            timezone_id="UTC",
+        )
+        context.set_default_timeout(15_000)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@dataclass
+class Dashboard:
+    """One browser page on the live server, with everything it logged as an error."""
+
+    page: Page
+    server: LiveServer | SecureServer
+    console_errors: list[str] = field(default_factory=list)
+    response: PageResponse | None = None
+
+    def open(self, query: str = "") -> Page:
+        self.response = self.page.goto(f"{self.server.url}/{query}")
+        self.page.wait_for_selector("body[data-ready='1']")
+        return self.page
+
+
+def _dashboard(context: BrowserContext, server: LiveServer | SecureServer) -> Dashboard:
+    # cookies are per host, not per port: a session from the secure server must not reach the other
+    context.clear_cookies()
+    page = context.new_page()
+    dash = Dashboard(page, server)
+
+    def on_console(msg: ConsoleMessage) -> None:
+        if msg.type == "error":
+            dash.console_errors.append(f"{msg.text} @ {msg.location.get('url', '')}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: dash.console_errors.append(f"uncaught: {exc}"))
+    return dash
+
+
+@pytest.fixture
+def dashboard(browser_context: BrowserContext, live_server: LiveServer) -> Iterator[Dashboard]:
+    dash = _dashboard(browser_context, live_server)
+    try:
+        yield dash
+    finally:
+        dash.page.close()
+
+
+@pytest.fixture
+def secure_dashboard(browser_context: BrowserContext, secure_server: SecureServer) -> Iterator[Dashboard]:
+    dash = _dashboard(browser_context, secure_server)
+    try:
+        yield dash
+    finally:
+        dash.page.close()
+        browser_context.clear_cookies()
