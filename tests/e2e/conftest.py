@@ -131,7 +131,7 @@ def with_strict_csp(app: FastAPI) -> None:
         return response
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     cfg = load_config(DEMO)
     cfg = cfg.model_copy(update={"cameras": [c.model_copy(update={"fps": DEMO_FPS}) for c in cfg.cameras]})
@@ -166,7 +166,7 @@ class SecureServer:
     passwords: dict[str, str]  # user name -> password; the user name is the role
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def secure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureServer]:
     data = tmp_path_factory.mktemp("e2e-secure")
     settings = ServiceSettings(
@@ -187,7 +187,7 @@ def secure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureSe
         served.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (scripts/install-system-deps.sh)")
