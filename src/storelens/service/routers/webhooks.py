@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query
 from pydantic import Field
@@ -30,7 +30,10 @@ class DeliveryOut(ApiModel):
 
 
 class RequeueIn(ApiModel):
-    ids: list[int] | None = Field(default=None, max_length=10_000, description="Dead deliveries; null = all")
+    # ids are 64-bit database keys: larger values are rejected here (422), not in the database (500)
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(
+        default=None, max_length=10_000, description="Dead deliveries; null = all"
+    )
 
 
 class RequeueOut(ApiModel):
