@@ -123,10 +123,13 @@ class LineCounter:
         if allp.ndim == 2:
             allp = np.broadcast_to(allp[:, None, :], (len(allp), nl, 2))
         finite_all: npt.NDArray[np.bool_] = np.asarray(np.isfinite(allp).all(axis=2), dtype=bool)
-        keep = finite_all.any(axis=1)
-        p = allp[keep]  # (N, L, 2)
-        finite = finite_all[keep]
-        subj_list = np.asarray(subjects)[keep].tolist()
+        if finite_all.all():  # the usual frame: no copies
+            p, finite, subj_list = allp, finite_all, np.asarray(subjects).tolist()
+        else:
+            keep = finite_all.any(axis=1)
+            p = allp[keep]  # (N, L, 2)
+            finite = finite_all[keep]
+            subj_list = np.asarray(subjects)[keep].tolist()
         events: list[Event] = []
         if subj_list:
             idx, _ = self._slots.lookup(subj_list)

@@ -77,9 +77,10 @@ class LingeringDetector:
         """``membership`` is the (N, Z) zone mask for ``self.zones``; ``speeds`` NaN = unknown."""
         if not self.zones:
             return []
-        slow = np.nan_to_num(speeds, nan=np.inf) < self.threshold
+        # NaN (unknown speed) compares False, exactly as the +inf it used to be replaced by
+        slow = speeds < self.threshold
         here = membership & slow[:, None]
-        rows = np.flatnonzero(here.any(axis=1))
+        rows = np.nonzero(here.any(axis=1))[0]
         if len(rows) == 0 and len(self._slots) == 0:
             return []  # nobody slow in a zone now or before: nothing to do
         cap_before = len(self._start)
@@ -106,9 +107,10 @@ class LingeringDetector:
         self._start[starting] = pts
         self._sum[idx] += np.where(here[rows], speeds[rows, None], 0.0)
         self._n[idx] += here[rows]
-        newly = h & ~self._reported & (pts - np.nan_to_num(self._start, nan=np.inf) >= self.min_s)
+        newly = h & ~self._reported & (pts - self._start >= self.min_s)  # NaN start: no spell, compares False
         events: list[Event] = []
-        for slot, j in np.argwhere(newly).tolist():
+        ns, nj = newly.nonzero()  # row-major, as argwhere
+        for slot, j in zip(ns.tolist(), nj.tolist(), strict=True):
             self._reported[slot, j] = True
             zone = self.zones[j]
             self.counts[zone.id] += 1
@@ -129,7 +131,7 @@ class LingeringDetector:
                 )
             )
         n = self._slots.capacity
-        idle = np.flatnonzero(~h[:n].any(axis=1) & self._slots.active())
+        idle = (~h[:n].any(axis=1) & self._slots.active()).nonzero()[0]
         if len(idle):
             self._slots.release(idle)
         return events

@@ -110,7 +110,7 @@ class PathRecorder:
         if subj_list:
             idx, new = self._slots.lookup(subj_list)
             self._grow()
-            for i in np.flatnonzero(new).tolist():
+            for i in new.nonzero()[0].tolist():
                 slot = int(idx[i])
                 x, y = float(pos[i, 0]), float(pos[i, 1])
                 self._paths[slot] = VisitPath(subj_list[i], self.space, [pts], [(x, y)])
@@ -129,18 +129,19 @@ class PathRecorder:
             self._tail_t[idx[still]] = pts
             self._tail_xy[idx[still]] = pos[still]
             if moved.any():
-                mi = np.flatnonzero(moved)
+                mi = moved.nonzero()[0]
                 self._kept[idx[mi]] = pos[mi]
                 self._tail_t[idx[mi]] = np.nan
-                for i, (x, y) in zip(mi.tolist(), pos[mi].tolist(), strict=True):
-                    p = self._paths[int(idx[i])]
+                paths, max_points = self._paths, self.max_points
+                for slot, (x, y) in zip(idx[mi].tolist(), pos[mi].tolist(), strict=True):
+                    p = paths[slot]
                     assert p is not None
                     p.t.append(pts)
                     p.xy.append((x, y))
-                    if len(p.t) > self.max_points:  # thin evenly, keep both ends
+                    if len(p.t) > max_points:  # thin evenly, keep both ends
                         p.t = [*p.t[:-1:2], p.t[-1]]
                         p.xy = [*p.xy[:-1:2], p.xy[-1]]
-        gone = np.flatnonzero(self._alive & (self._seen < pts - self.timeout_s))
+        gone = (self._alive & (self._seen < pts - self.timeout_s)).nonzero()[0]
         return self._finish(gone.tolist())
 
     def close(self) -> list[VisitPath]:

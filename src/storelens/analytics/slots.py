@@ -31,6 +31,8 @@ class SlotMap:
         self._free: list[int] = []
         self.capacity = 0
         self.subject_of: list[int | None] = []
+        # which slots hold a subject, kept alongside subject_of: active() is asked every frame
+        self._alive = np.zeros(16, dtype=bool)
 
     def __len__(self) -> int:
         return len(self._slot)
@@ -40,7 +42,7 @@ class SlotMap:
         idx = np.fromiter(map(self._slot.get, subjects, repeat(-1)), dtype=np.intp, count=len(subjects))
         new = idx < 0
         if new.any():
-            for i in np.flatnonzero(new).tolist():
+            for i in new.nonzero()[0].tolist():
                 s = subjects[i]
                 slot = self._slot.get(s)  # a subject listed twice in one frame
                 if slot is None:
@@ -52,6 +54,9 @@ class SlotMap:
                         self.subject_of.append(None)
                     self._slot[s] = slot
                     self.subject_of[slot] = s
+                    if slot >= len(self._alive):
+                        self._alive = grow(self._alive, 2 * len(self._alive), False)
+                    self._alive[slot] = True
                 idx[i] = slot
         return idx, new
 
@@ -64,7 +69,8 @@ class SlotMap:
             if s is not None:
                 del self._slot[s]
                 self.subject_of[slot] = None
+                self._alive[slot] = False
                 self._free.append(slot)
 
     def active(self) -> npt.NDArray[np.bool_]:
-        return np.asarray([s is not None for s in self.subject_of], dtype=bool)
+        return self._alive[: self.capacity].copy()

@@ -41,8 +41,10 @@ class SpeedEstimator:
         if window_s <= 0:
             raise ValueError("window_s must be > 0")
         self.window_s = window_s
-        # frames: (pts, sorted subject ids, xy in that order)
-        self._frames: deque[tuple[float, npt.NDArray[np.int64], npt.NDArray[np.float64]]] = deque()
+        # frames: (pts, sorted subject ids, xy in that order, whether that xy is finite)
+        self._frames: deque[tuple[float, npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]] = (
+            deque()
+        )
 
     def update(self, subjects: npt.ArrayLike, xy: npt.ArrayLike, pts: float) -> npt.NDArray[np.float64]:
         subj = np.asarray(subjects, dtype=np.int64).reshape(-1)
@@ -53,21 +55,22 @@ class SpeedEstimator:
         while len(self._frames) >= 2 and self._frames[1][0] <= pts - self.window_s:
             self._frames.popleft()
         speeds = np.full(len(subj), np.nan)
-        todo = np.ones(len(subj), dtype=bool) & np.isfinite(pos).all(axis=1)
-        for f_pts, f_subj, f_xy in self._frames:
+        finite: npt.NDArray[np.bool_] = np.asarray(np.isfinite(pos).all(axis=1), dtype=bool)
+        todo = finite.copy()
+        for f_pts, f_subj, f_xy, f_finite in self._frames:
             if not todo.any():
                 break
             if len(f_subj) == 0 or f_pts >= pts:
                 continue
             k = np.searchsorted(f_subj, subj)
             k = np.minimum(k, len(f_subj) - 1)
-            hit = todo & (f_subj[k] == subj) & np.isfinite(f_xy[k]).all(axis=1)
+            hit = todo & (f_subj[k] == subj) & f_finite[k]
             if hit.any():
                 d = np.hypot(*(pos[hit] - f_xy[k[hit]]).T)
                 speeds[hit] = d / (pts - f_pts)
                 todo &= ~hit
         order = np.argsort(subj, kind="stable")
-        self._frames.append((pts, subj[order], pos[order]))
+        self._frames.append((pts, subj[order], pos[order], finite[order]))
         return speeds
 
     def reset(self) -> None:

@@ -145,7 +145,7 @@ class StaffClassifier:
         self._reason[idx[new_zone]] = 1
         self._reason[idx[new_uniform]] = 2
         self.last_flags = self._reason[idx] > 0
-        return [subj_list[i] for i in np.flatnonzero(new_zone | new_uniform).tolist()]
+        return [subj_list[i] for i in (new_zone | new_uniform).nonzero()[0].tolist()]
 
     def is_staff(self, subject: int) -> bool:
         slot = self._slots.get(subject)

@@ -150,11 +150,11 @@ class _Measures:
         speeds = self.speed.update(subjects, points, pts)
         events += self.lingering.update(subjects, speeds, membership, pts, wall_time)
         if self.lines is not None:
-            n = len(subjects)
-            nan = np.full((n, 2), np.nan)
-            floor_or_nan = floor_pts if floor_pts is not None else nan
-            per_line = np.stack([floor_or_nan if sp == "floor" else image_pts for sp in self._line_space], axis=1)
-            events += self.lines.update(subjects, per_line.reshape(n, len(self._line_space), 2), pts, wall_time)
+            # (N, L, 2): each line's own points, NaN for floor lines of an uncalibrated frame
+            per_line = np.empty((len(subjects), len(self._line_space), 2))
+            for k, sp in enumerate(self._line_space):
+                per_line[:, k] = (floor_pts if floor_pts is not None else np.nan) if sp == "floor" else image_pts
+            events += self.lines.update(subjects, per_line, pts, wall_time)
         occ = self.zones.occupancy()
         for q in self.queues:
             events += q.update(transitions, occ.get(q.cfg.queue_zone, 0), pts, wall_time)

@@ -218,7 +218,7 @@ class ZoneAnalytics:
         if not self.zones:
             return events
         cfg = self.config
-        rows = np.flatnonzero(membership.any(axis=1))
+        rows = np.nonzero(membership.any(axis=1))[0]
         if len(rows) == 0 and self._slots.capacity == 0:
             return events
         idx, _ = self._slots.lookup(np.asarray(tracks.subject_id)[rows].tolist())
@@ -238,23 +238,26 @@ class ZoneAnalytics:
         self._confirmed |= here & (pts - self._first_pts >= cfg.enter_grace_s)
         dwell = self._last_pts - self._first_pts
         announce = here & self._confirmed & ~self._announced & (dwell >= cfg.min_dwell_s)
-        for slot, j in np.argwhere(announce).tolist():
+        rs, js = announce.nonzero()  # row-major, as argwhere
+        for slot, j in zip(rs.tolist(), js.tolist(), strict=True):
             self._announced[slot, j] = True
             events.append(self._entered(slot, j))
         if cfg.dwell_alert_s is not None:
             alert = here & self._announced & ~self._alerted & (dwell >= cfg.dwell_alert_s)
-            for slot, j in np.argwhere(alert).tolist():
+            rs, js = alert.nonzero()  # row-major, as argwhere
+            for slot, j in zip(rs.tolist(), js.tolist(), strict=True):
                 self._alerted[slot, j] = True
                 events.append(self._alert(slot, j, float(dwell[slot, j]), wall_time))
         out = active & ~here
         # entry needs continuous presence: a candidate that steps out is dropped
         active &= ~(out & ~self._confirmed)
         finish = out & self._confirmed & (pts - self._last_pts >= cfg.exit_grace_s)
-        for slot, j in np.argwhere(finish).tolist():
+        rs, js = finish.nonzero()  # row-major, as argwhere
+        for slot, j in zip(rs.tolist(), js.tolist(), strict=True):
             active[slot, j] = False
             events.extend(self._finish(slot, j))
         n = self._slots.capacity
-        idle = np.flatnonzero(~active[:n].any(axis=1) & self._slots.active())
+        idle = (~active[:n].any(axis=1) & self._slots.active()).nonzero()[0]
         if len(idle):
             self._slots.release(idle)
         return events
