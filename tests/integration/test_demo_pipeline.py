@@ -45,11 +45,27 @@ def test_counter_stays_match_the_people_who_stood_there(demo_run: tuple[Path, di
     assert dwell["max_s"] <= 35, dwell
 
 
-def test_visits_are_the_six_shoppers(demo_run: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
+def test_visits_are_the_six_shoppers_and_the_three_at_the_entrance(demo_run: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
     _, summary = demo_run
-    # stitching may keep one person as one visit even across a track break: exactly 6 is the target;
-    # allow one spurious short visit (e.g. a partial body at the frame edge)
-    assert 6 <= summary["visits"]["count"] <= 7, summary["visits"]
+    by_camera: dict[str, int] = {}
+    for v in summary["visits"]["items"]:
+        by_camera[v["camera"]] = by_camera.get(v["camera"], 0) + 1
+    # stitching keeps one person one visit across track breaks: exactly 6 is the target; allow one
+    # spurious short visit (e.g. a partial body at the frame edge)
+    assert 6 <= by_camera["counter-cam"] <= 7, summary["visits"]
+    assert by_camera["entrance-cam"] == 3, summary["visits"]
+
+
+def test_faces_at_the_entrance_give_expression_summaries(demo_run: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
+    out, _ = demo_run
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    summaries = [e for e in events if e["type"] == "expression.summary"]
+    entrance = [e for e in summaries if e["camera_id"] == "entrance-cam"]
+    # three people walk towards the camera with their faces visible: each gets a reading
+    assert len({e["subject"] for e in entrance}) == 3, entrance
+    for e in entrance:
+        assert e["payload"]["label"] in {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "unknown"}
+        assert 0.0 <= e["payload"]["confidence"] <= 1.0 and e["payload"]["n_readings"] >= 1
 
 
 def test_events_reach_database_and_jsonl_identically(demo_run: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
@@ -69,6 +85,8 @@ def test_annotated_video_has_every_analysed_frame(demo_run: tuple[Path, dict]) -
     with av.open(str(out / "counter-cam_annotated.mp4")) as c:
         n = sum(1 for _ in c.decode(video=0))
     assert n == summary["cameras"]["counter-cam"]["frames_analysed"] >= 1300
+    with av.open(str(out / "entrance-cam_annotated.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == summary["cameras"]["entrance-cam"]["frames_analysed"] >= 35
 
 
 def test_each_reader_attends_the_counter_top(demo_run: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
@@ -81,9 +99,22 @@ def test_each_reader_attends_the_counter_top(demo_run: tuple[Path, dict]) -> Non
 
 def test_heat_maps_are_written(demo_run: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
     _, summary = demo_run
-    for name in ("heatmap_traffic", "heatmap_dwell"):
+    for name in ("counter-cam_heatmap_traffic", "counter-cam_heatmap_dwell", "entrance-cam_heatmap_traffic"):
         path = Path(summary["outputs"]["images"][name])
         assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     behaviour = summary["cameras"]["counter-cam"]["stages"]["behaviour"]
     counter = next(z for z in behaviour["zones"] if z["zone_id"] == "counter")
     assert counter["visits"] == len(STAND_S)
+    # everyone arrives from the right edge, across the counter-approach line
+    assert behaviour["lines"] == [{"line_id": "counter-approach", "name": "Counter approach", "in": 6, "out": 0}]
+
+
+def test_considering_the_leaflets_triggers_the_counter_screen_offer(demo_run: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
+    out, _ = demo_run
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    changes = [e for e in events if e["type"] == "intent.changed"]
+    assert any(e["payload"]["state"] == "considering" for e in changes)
+    assert all(e["payload"]["reasons"] for e in changes)  # every change says why
+    promos = [e for e in events if e["type"] == "promotion.triggered"]
+    assert promos and all(p["payload"]["display"] == "counter-screen" for p in promos)
+    assert all(p["subject"] is None for p in promos)  # no personal data goes to signage

@@ -50,7 +50,7 @@ class BehaviourStageAdapter:
         from storelens.analytics.stage import write_heatmaps
 
         paths = write_heatmaps(self.stage, out_dir, background=self._background)
-        return {f"heatmap_{k}": v for k, v in paths.items()}
+        return {f"{self.stage.camera_id}_heatmap_{k}": v for k, v in paths.items()}
 
 
 class ZoneStage:
