@@ -118,15 +118,15 @@ def _print_summary(out: RunOutputs) -> None:
         _table("Cameras", ["camera", "frames", "media s", "wall s", "analysed fps", "stage median ms"], perf_rows)
     )
     console.print("\n[bold]Outputs[/bold]")
-    console.print(f"  folder          {out.out_dir}")
-    console.print(f"  database        {out.database_url}")
+    where: list[tuple[str, object]] = [("folder", out.out_dir), ("database", out.database_url)]
     if out.events_jsonl:
-        console.print(f"  events (JSONL)  {out.events_jsonl}")
-    for cam_id, path in out.videos.items():
-        console.print(f"  video           {path}  ({cam_id})")
-    for name, path in out.images.items():
-        console.print(f"  {name:<16}{path}")
-    console.print(f"  summary         {out.summary_json}")
+        where.append(("events (JSONL)", out.events_jsonl))
+    where += [(f"video {cam_id}", path) for cam_id, path in out.videos.items()]
+    where += [(name.replace("_heatmap_", " heat map "), path) for name, path in out.images.items()]
+    where.append(("summary", out.summary_json))
+    width = max(len(label) for label, _ in where) + 2
+    for label, value in where:
+        console.print(f"  {label:<{width}}{value}", soft_wrap=True)
 
 
 class _FpsCounter:
