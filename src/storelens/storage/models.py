@@ -85,12 +85,13 @@ class EventRow(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, server_default=sa.func.now())
 
     __table_args__ = (
-        # keyset pagination walks (ts, id); the others serve the common API filters
+        # keyset pagination walks (ts, id): every filter index ends in (ts, id) so a filtered page
+        # is an ordered index range, not a sort of everything after the cursor
         sa.Index("ix_events_ts_id", "ts", "id"),
         sa.Index("ix_events_store_ts_id", "store_id", "ts", "id"),
-        sa.Index("ix_events_store_type_ts", "store_id", "type", "ts"),
-        sa.Index("ix_events_zone_ts", "zone_id", "ts"),
-        sa.Index("ix_events_camera_ts", "camera_id", "ts"),
+        sa.Index("ix_events_store_type_ts_id", "store_id", "type", "ts", "id"),
+        sa.Index("ix_events_zone_ts_id", "zone_id", "ts", "id"),
+        sa.Index("ix_events_camera_ts_id", "camera_id", "ts", "id"),
         sa.Index("ix_events_subject", "subject"),
     )
 
