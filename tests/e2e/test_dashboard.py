@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 SCREENSHOT = "/tmp/dashboard.png"  # the page after the demo run (full page)
 LIVE_SCREENSHOT = "/tmp/dashboard-live.png"  # 1280x800 while the camera runs
-DEMO_ZONES = ("counter", "counter-top", "walkway")
+DEMO_ZONES = ("counter", "counter-top", "entrance", "walkway")
 CAMERA = "counter-cam"
 
 
