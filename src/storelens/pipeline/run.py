@@ -18,7 +18,7 @@ from typing import Any
 
 from storelens.config.schema import CameraConfig, StoreConfig
 from storelens.events.bus import EventBus
-from storelens.pipeline.build import build_camera
+from storelens.pipeline.build import BuiltCamera, build_camera
 from storelens.pipeline.camera import FrameResult, RunStats
 from storelens.pipeline.summary import SummaryCollector
 from storelens.sinks.factory import build_sinks, sink_handler
@@ -38,6 +38,19 @@ class RunOutputs:
     images: dict[str, Path] = field(default_factory=dict)
     stats: dict[str, RunStats] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _camera_summary(b: BuiltCamera, st: RunStats) -> dict[str, Any]:
+    """A camera's line in summary.json (a camera whose thread never ran reports zeros)."""
+    return {
+        "frames_analysed": st.frames,
+        "media_s": round(st.media_s, 2),
+        "wall_s": round(st.wall_s, 2),
+        "analysed_fps": round(st.fps, 2),
+        "stage_median_ms": {k: round(v, 2) for k, v in st.median_ms().items()},
+        "source": b.source_stats(),
+        "stages": b.stage_summaries(),
+    }
 
 
 def run_store(
@@ -91,20 +104,7 @@ def run_store(
             outputs.videos[b.camera.id] = b.video_path
         outputs.images.update(b.write_images(out_dir))
     summary = collector.to_dict()
-    summary["cameras"] = {
-        b.camera.id: {
-            "frames_analysed": outputs.stats[b.camera.id].frames if b.camera.id in outputs.stats else 0,
-            "media_s": round(outputs.stats[b.camera.id].media_s, 2) if b.camera.id in outputs.stats else 0,
-            "wall_s": round(outputs.stats[b.camera.id].wall_s, 2) if b.camera.id in outputs.stats else 0,
-            "analysed_fps": round(outputs.stats[b.camera.id].fps, 2) if b.camera.id in outputs.stats else 0,
-            "stage_median_ms": {k: round(v, 2) for k, v in outputs.stats[b.camera.id].median_ms().items()}
-            if b.camera.id in outputs.stats
-            else {},
-            "source": b.source_stats(),
-            "stages": b.stage_summaries(),
-        }
-        for b in built
-    }
+    summary["cameras"] = {b.camera.id: _camera_summary(b, outputs.stats.get(b.camera.id, RunStats())) for b in built}
     summary["run"] = {"started": started, "wall_s": round(time.time() - started, 2)}
     summary["outputs"] = {
         "database": url,

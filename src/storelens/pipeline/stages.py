@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from storelens.analytics.zones import ZoneAnalytics
 from storelens.config.schema import StoreConfig
 from storelens.core.types import Frame, Tracks
 from storelens.events.bus import EventBus
@@ -51,24 +50,6 @@ class BehaviourStageAdapter:
 
         paths = write_heatmaps(self.stage, out_dir, background=self._background)
         return {f"{self.stage.camera_id}_heatmap_{k}": v for k, v in paths.items()}
-
-
-class ZoneStage:
-    """Zone enter/exit and dwell for one camera's image-space zones."""
-
-    name = "zones"
-
-    def __init__(self, store: StoreConfig, camera_id: str) -> None:
-        self.analytics = ZoneAnalytics(store, camera_id)
-
-    def update(self, frame: Frame, tracks: Tracks, events: Sequence[Event]) -> list[Event]:
-        return self.analytics.update(tracks, frame.pts, frame.wall_time)
-
-    def close(self, pts: float, wall_time: float, events: Sequence[Event]) -> list[Event]:
-        return self.analytics.close(pts, wall_time)
-
-    def summary(self) -> dict[str, Any]:
-        return {"occupancy_at_end": self.analytics.occupancy()}
 
 
 class InteractionStageAdapter:
