@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from types import TracebackType
+from typing import Any, Protocol, Self, runtime_checkable
 
 from storelens.core.types import Frame
 
@@ -47,3 +48,18 @@ class SourceError(RuntimeError):
     message always names the path or (credential-redacted) URL and the reason, because it is shown
     to the person who wrote the store config.
     """
+
+
+class ClosingSource:
+    """``with source: ...`` closes the source on the way out, whatever happened inside."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 import av
 import av.container
@@ -20,7 +19,7 @@ import av.video
 
 from storelens.config.schema import CameraConfig
 from storelens.core.types import Frame
-from storelens.sources.base import SourceError, SourceStats, StatusCallback
+from storelens.sources.base import ClosingSource, SourceError, SourceStats, StatusCallback
 from storelens.sources.decode import (
     MonotonicClock,
     decode_frames,
@@ -54,7 +53,7 @@ def open_video_file(path: Path) -> tuple[av.container.InputContainer, av.video.V
         raise SourceError(f"cannot read video file {path}: {exc}") from exc
 
 
-class FileSource:
+class FileSource(ClosingSource):
     """Frames of one video file, optionally replayed forever (``loop``).
 
     Looping keeps ``pts`` (and ``index``) increasing across the seam: each pass is shifted to start
@@ -106,14 +105,6 @@ class FileSource:
         container, self._container = self._container, None
         if container is not None:
             container.close()
-
-    def __enter__(self) -> FileSource:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # -- internals --------------------------------------------------------------------------------
     def _generate(self) -> Iterator[Frame]:

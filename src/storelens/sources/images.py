@@ -12,14 +12,13 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 import cv2
 import numpy as np
 
 from storelens.config.schema import CameraConfig
 from storelens.core.types import Frame
-from storelens.sources.base import SourceError, SourceStats, StatusCallback
+from storelens.sources.base import ClosingSource, SourceError, SourceStats, StatusCallback
 from storelens.sources.sampling import fit_width
 from storelens.sources.status import StatusReporter
 
@@ -41,7 +40,7 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(files, key=_natural_key)
 
 
-class ImageFolderSource:
+class ImageFolderSource(ClosingSource):
     """Frames from the images of one folder; with ``loop`` the folder replays forever."""
 
     def __init__(
@@ -80,14 +79,6 @@ class ImageFolderSource:
     def close(self) -> None:
         self._closed = True
         self.stats.online = False
-
-    def __enter__(self) -> ImageFolderSource:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def _generate(self) -> Iterator[Frame]:
         index = 0

@@ -19,13 +19,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from types import TracebackType
 
 import av
 
 from storelens.config.schema import CameraConfig
 from storelens.core.types import Frame
-from storelens.sources.base import SourceStats, StatusCallback
+from storelens.sources.base import ClosingSource, SourceStats, StatusCallback
 from storelens.sources.decode import MonotonicClock, decode_frames, frame_seconds, open_input, stream_rate, to_bgr
 from storelens.sources.sampling import FpsSampler
 from storelens.sources.status import CAMERA_OFFLINE, CAMERA_ONLINE, StatusReporter, describe_error, redact_url
@@ -97,7 +96,7 @@ class Backoff:
         self._nominal_s = self.initial_s
 
 
-class LiveSource:
+class LiveSource(ClosingSource):
     """Frames from a stream or device that keeps producing until someone stops listening.
 
     ``pts`` comes from the stream's own timestamps, re-based per connection so it starts at 0 and
@@ -184,14 +183,6 @@ class LiveSource:
     def pending(self) -> int:
         """Frames decoded and waiting for the consumer (at most the queue size)."""
         return len(self._queue)
-
-    def __enter__(self) -> LiveSource:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # -- consumer side ----------------------------------------------------------------------------
     def _consume(self) -> Iterator[Frame]:
