@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -30,6 +31,7 @@ from fastapi import HTTPException
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from storelens.analytics.heatmap import HeatBucket, HeatmapGrid
 from storelens.config import load_config
 from storelens.core.types import Detections, Frame, Tracks
 from storelens.events.models import Event
@@ -37,6 +39,7 @@ from storelens.pipeline.camera import FrameResult
 from storelens.service import ServiceDeps, ServiceSettings, create_app
 from storelens.service.ws import StreamFilter, StreamHub
 from storelens.storage import open_database, store_events
+from storelens.storage.heatmaps import add_heatmap_buckets
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo" / "store.yaml"
@@ -277,6 +280,39 @@ def test_bad_requests_get_a_clear_4xx(api: Api, path: str, params: dict[str, Any
     r = api.client.get(API + path, params=params)
     assert r.status_code == status, r.text
     assert message in r.text, r.text
+
+
+def test_heatmaps_are_served_from_the_database_without_a_pipeline(api: Api) -> None:
+    """A serve process that runs no pipelines shows the heat maps a run stored (here written the way
+    the recorder writes them: two flushes into the first bucket, one into the next)."""
+    grid = HeatmapGrid.covering("image", 64, 48, 16.0)  # 4 x 3 cells
+
+    def bucket(start: datetime, cells: list[int], dwell: list[float]) -> HeatBucket:
+        n = len(cells)
+        return HeatBucket(
+            start.timestamp(), 900, np.asarray(cells, np.int32), np.ones(n, np.uint32), np.asarray(dwell, np.float32)
+        )
+
+    q = timedelta(minutes=15)
+    with api.deps.db.begin() as conn:
+        for b in (bucket(T0, [0, 5], [2.0, 4.0]), bucket(T0, [5], [1.5]), bucket(T0 + q, [11], [8.0])):
+            add_heatmap_buckets(conn, store_id="s1", camera_id="cam1", grid=grid, buckets=[b])
+    dwell = api.get("/heatmaps/cam1", metric="dwell")
+    assert dwell["grid"] == {"space": "image", "unit": "px", "x0": 0.0, "y0": 0.0, "cell": 16.0, "nx": 4, "ny": 3}
+    assert dwell["values"] == [[2.0, 0.0, 0.0, 0.0], [0.0, 5.5, 0.0, 0.0], [0.0, 0.0, 0.0, 8.0]]
+    assert (dwell["total"], dwell["max"], dwell["bucket_s"]) == (15.5, 8.0, 900)
+    traffic = api.get("/heatmaps/cam1", until=(T0 + q).isoformat())
+    assert traffic["values"] == [[1.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
+    later = api.get("/heatmaps/cam1", metric="dwell", since=(T0 + q).isoformat())
+    assert later["total"] == 8.0 and later["since"] == "2025-03-01T09:15:00Z"
+    empty = api.get("/heatmaps/cam1", since=(T0 + 4 * q).isoformat())
+    assert empty["total"] == 0 and empty["grid"]["nx"] == 4  # the camera's grid, nothing in the range
+    r = api.client.get(f"{API}/heatmaps/cam1", params={"until": T0.isoformat()})
+    assert r.status_code == 404 and "none stored before" in r.text and "runs no pipelines" in r.text
+    png = api.client.get(f"{API}/heatmaps/cam1", params={"format": "png", "metric": "dwell"})
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    image = cv2.imdecode(np.frombuffer(png.content, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None and image.shape[0] > 100
 
 
 def test_visits_and_aggregates(api: Api) -> None:

@@ -23,6 +23,8 @@ from storelens.events.bus import EventBus
 from storelens.events.models import Event
 from storelens.service import ServiceDeps, ServiceSettings, StoreRunner, create_app
 from storelens.service.runner import PacedSource
+from storelens.storage import open_database
+from storelens.storage.heatmaps import read_heatmap
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo" / "store.yaml"
@@ -70,6 +72,10 @@ def test_store_runner_on_the_demo_clip_feeds_the_api(tmp_path: Path) -> None:
         assert png.headers["content-type"] == "image/png" and png.content[:8] == b"\x89PNG\r\n\x1a\n"
         text = client.get("/metrics").text
         assert 'storelens_camera_frames_total{camera="counter-cam"} 150.0' in text
+    # shutting down stored the heat map the API showed from memory (the run was shorter than a flush)
+    with open_database(settings.database_url) as db, db.begin() as conn:
+        stored = read_heatmap(conn, store_id=cfg.store_id, camera_id="counter-cam")
+    assert stored is not None and float(stored.traffic.sum()) == heat["total"]
 
 
 @pytest.mark.slow

@@ -9,6 +9,9 @@ Storage: per time bucket (default 15 min) only the non-empty cells are kept, as 
 so a month of a 20 m x 30 m store at 0.5 m cells is a few MB at most. A range query sums the
 buckets in the range; a visit that stays in one cell across a bucket boundary counts once per
 bucket, which is the price of range queries without keeping per-visit cell lists.
+:meth:`HeatmapAccumulator.drain` hands out what was added since the previous drain as sparse
+increments (closed buckets and the part of the open one), which is how the database table of
+:mod:`storelens.storage.heatmaps` is kept up to date without ever counting anything twice.
 
 Rendering draws the map over the floor plan (or a blank grid) with a colour legend and a scale bar,
 using OpenCV only.
@@ -150,17 +153,26 @@ def aggregate_points(
 
 
 class HeatmapAccumulator:
-    """Online aggregation per time bucket. Call :meth:`update` every analysed frame."""
+    """Online aggregation per time bucket. Call :meth:`update` every analysed frame.
+
+    Everything the accumulator reports (``buckets``, :meth:`maps`, :meth:`to_dict`) is what it
+    holds *and has not handed out through* :meth:`drain`; an accumulator that is never drained
+    (the end-of-run summary) therefore reports everything it saw.
+    """
 
     def __init__(self, grid: HeatmapGrid, bucket_s: int = 900, max_step_s: float = 2.0, timezone: str = "UTC") -> None:
         self.grid = grid
         self.bucket_s = bucket_s
         self.max_step_s = max_step_s
         self._clock = BucketClock(bucket_s, timezone)
-        self.buckets: list[HeatBucket] = []
+        self.buckets: list[HeatBucket] = []  # closed, not drained
         self._cur_start: float | None = None
-        self._dwell = np.zeros(grid.size, dtype=np.float64)
+        self._dwell = np.zeros(grid.size, dtype=np.float64)  # open bucket, not drained
+        # (cell, subject) pairs of the open bucket: all of them (a visit is counted once per cell
+        # and bucket) and those not drained yet; the same set object until the first drain, so an
+        # accumulator that is never drained pays nothing for it
         self._pairs: set[tuple[int, int]] = set()
+        self._new_pairs: set[tuple[int, int]] = self._pairs
         self._last_pts: float | None = None
 
     def update(
@@ -181,30 +193,66 @@ class HeatmapAccumulator:
         c = cells[ok]
         if dt > 0:
             self._dwell += np.bincount(c, minlength=self.grid.size) * dt
-        self._pairs.update(zip(c.tolist(), subjects[ok].tolist(), strict=True))
+        pairs = zip(c.tolist(), subjects[ok].tolist(), strict=True)
+        if self._new_pairs is self._pairs:
+            self._pairs.update(pairs)
+        else:
+            new = set(pairs).difference(self._pairs)
+            if new:
+                self._pairs |= new
+                self._new_pairs |= new
+
+    def _traffic(self, pairs: set[tuple[int, int]]) -> npt.NDArray[np.int64]:
+        if not pairs:
+            return np.zeros(self.grid.size, dtype=np.int64)
+        cells = np.fromiter((c for c, _ in pairs), dtype=np.int64, count=len(pairs))
+        return np.bincount(cells, minlength=self.grid.size)
+
+    def _open_increment(self) -> HeatBucket | None:
+        """The open bucket's part not drained yet, sparse (None when empty)."""
+        if self._cur_start is None:
+            return None
+        traffic = self._traffic(self._new_pairs)
+        nz = np.flatnonzero((traffic > 0) | (self._dwell > 0))
+        if not len(nz):
+            return None
+        return HeatBucket(
+            self._cur_start,
+            self.bucket_s,
+            nz.astype(np.int32),
+            traffic[nz].astype(np.uint32),
+            self._dwell[nz].astype(np.float32),
+        )
 
     def flush(self) -> None:
         """Close the current bucket into sparse storage."""
         if self._cur_start is None:
             return
-        traffic = np.zeros(self.grid.size, dtype=np.int64)
-        if self._pairs:
-            cells = np.fromiter((c for c, _ in self._pairs), dtype=np.int64, count=len(self._pairs))
-            traffic = np.bincount(cells, minlength=self.grid.size)
-        nz = np.flatnonzero((traffic > 0) | (self._dwell > 0))
-        if len(nz):
-            self.buckets.append(
-                HeatBucket(
-                    self._cur_start,
-                    self.bucket_s,
-                    nz.astype(np.int32),
-                    traffic[nz].astype(np.uint32),
-                    self._dwell[nz].astype(np.float32),
-                )
-            )
+        bucket = self._open_increment()
+        if bucket is not None:
+            self.buckets.append(bucket)
         self._dwell[:] = 0
         self._pairs = set()
+        self._new_pairs = self._pairs
         self._cur_start = None
+
+    def drain(self) -> list[HeatBucket]:
+        """Hand out everything added since the previous drain, oldest bucket first, and forget it.
+
+        Closed buckets are returned whole and dropped from memory; the open bucket contributes its
+        dwell since the last drain and the (cell, visit) pairs first seen since then, and stays open.
+        Adding up every drained increment of a bucket gives exactly the bucket an undrained
+        accumulator would hold: the pair set of the open bucket is kept, so a visit is still counted
+        once per cell and bucket however often the accumulator is drained."""
+        out = self.buckets
+        self.buckets = []
+        bucket = self._open_increment()
+        if bucket is not None:
+            out.append(bucket)
+        if self._cur_start is not None:
+            self._dwell[:] = 0
+            self._new_pairs = set()
+        return out
 
     def _select(self, start: float | None, end: float | None) -> Iterable[HeatBucket]:
         for b in self.buckets:
@@ -215,7 +263,7 @@ class HeatmapAccumulator:
         self, start: float | None = None, end: float | None = None
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """(traffic, dwell) as (ny, nx) arrays for buckets starting in [start, end), including the
-        bucket still being filled."""
+        bucket still being filled (not counting what was drained)."""
         traffic = np.zeros(self.grid.size, dtype=np.float64)
         dwell = np.zeros(self.grid.size, dtype=np.float64)
         for b in self._select(start, end):
@@ -224,9 +272,7 @@ class HeatmapAccumulator:
         cur = self._cur_start
         if cur is not None and (start is None or cur >= start) and (end is None or cur < end):
             dwell += self._dwell
-            if self._pairs:
-                cells = np.fromiter((c for c, _ in self._pairs), dtype=np.int64, count=len(self._pairs))
-                traffic += np.bincount(cells, minlength=self.grid.size)
+            traffic += self._traffic(self._new_pairs)
         shape = (self.grid.ny, self.grid.nx)
         return traffic.reshape(shape), dwell.reshape(shape)
 

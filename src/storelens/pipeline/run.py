@@ -2,11 +2,14 @@
 
 This is what `storelens run` and `storelens demo` call: it wires sources, detector, tracker and
 analytics stages per camera, the event sinks (SQLite database and JSONL by default), the annotated
-(redacted) video and the summary, and returns where each output is.
+(redacted) video and the summary, and returns where each output is. Heat maps go to the same
+database as they grow (:class:`~storelens.pipeline.heatmaps.HeatmapRecorder` as a frame observer,
+flushed every minute and at the end), so `storelens serve` can show them later.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -20,8 +23,10 @@ from storelens.config.schema import CameraConfig, StoreConfig
 from storelens.events.bus import EventBus
 from storelens.pipeline.build import BuiltCamera, build_camera
 from storelens.pipeline.camera import FrameResult, RunStats
+from storelens.pipeline.heatmaps import HeatmapRecorder
 from storelens.pipeline.summary import SummaryCollector
 from storelens.sinks.factory import build_sinks, sink_handler
+from storelens.storage.database import Database, open_database
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,16 @@ def _camera_summary(b: BuiltCamera, st: RunStats) -> dict[str, Any]:
     }
 
 
+def _open_heatmap_database(url: str) -> Database | None:
+    """The database the heat maps go to; None (maps only in summary.json and the PNGs) when it cannot
+    be opened now: the event sink spools through an outage, heat maps do not block the run for one."""
+    try:
+        return open_database(url)
+    except Exception as exc:  # only the error's type: its message may hold the URL and its password
+        log.warning("heat maps will not be stored: the database cannot be opened (%s)", type(exc).__name__)
+        return None
+
+
 def run_store(
     cfg: StoreConfig,
     out_dir: Path,
@@ -75,6 +90,10 @@ def run_store(
     do_annotate = cfg.output.annotated_video if annotate is None else annotate
     cameras = [c for c in cfg.cameras if c.enabled]
     built = [build_camera(cfg, cam, bus, out_dir if do_annotate else None) for cam in cameras]
+    heat_db = _open_heatmap_database(url)
+    heat = HeatmapRecorder(cfg, heat_db)
+    for b in built:
+        b.pipeline.observers.append(functools.partial(heat.observe, b.camera.id))
     started = time.time()
     try:
         threads: list[threading.Thread] = []
@@ -98,7 +117,12 @@ def run_store(
         for t in threads:
             t.join()
     finally:
-        sink_set.close()
+        try:
+            heat.flush()
+        finally:
+            if heat_db is not None:
+                heat_db.close()
+            sink_set.close()
     for b in built:
         if b.video_path is not None:
             outputs.videos[b.camera.id] = b.video_path

@@ -7,7 +7,8 @@ events         events, alerts and promotions (they carry the random visit id)
 visits         visit rows (dwell per zone, intent timeline)
 paths          movement paths: ``visits.path`` and the ``path`` of ``visit.ended`` events are
                emptied first, while the rest of the visit may be kept longer
-aggregates     per-zone time buckets and POS transactions (no subject ids): may outlive raw data
+aggregates     per-zone time buckets, heat-map buckets and POS transactions (no subject ids): may
+               outlive raw data
 snapshots      redacted, encrypted images in the snapshot store
 audit          audit records (removed as a chain prefix, the anchor moves forward)
 =============  ==========================================================================
@@ -65,6 +66,7 @@ def storage_policy(policy: RetentionConfig) -> RetentionPolicy:
         events_days=policy.events_days,
         visits_days=policy.visits_days,
         aggregates_days=policy.aggregates_days,
+        heatmaps_days=policy.aggregates_days,
         alerts_days=policy.events_days,
         promotions_days=policy.events_days,
         pos_days=policy.aggregates_days,

@@ -29,8 +29,8 @@ from starlette.requests import HTTPConnection
 
 from storelens.config.schema import StoreConfig
 from storelens.events.bus import EventBus
+from storelens.pipeline.heatmaps import HeatmapRecorder
 from storelens.service.config_store import StoreConfigStore
-from storelens.service.heatmaps import LiveHeatmaps
 from storelens.service.metrics import ServiceMetrics
 from storelens.service.runner import StoreRunner
 from storelens.service.ws import StreamHub
@@ -87,7 +87,7 @@ class ServiceDeps:
     bus: EventBus
     config: StoreConfigStore
     hub: StreamHub
-    heatmaps: LiveHeatmaps
+    heatmaps: HeatmapRecorder
     runner: StoreRunner | None = None
     sinks: list[EventSink] = field(default_factory=list)
     authorize: Authorizer = allow_all
@@ -154,7 +154,7 @@ class ServiceDeps:
             bus=bus,
             config=StoreConfigStore(store, settings.config_path),
             hub=StreamHub(settings.ws_queue_size, settings.overlay_max_hz),
-            heatmaps=LiveHeatmaps(store),
+            heatmaps=HeatmapRecorder(store, db),
             runner=runner,
             sinks=list(sink_set.sinks),
         )
@@ -168,12 +168,14 @@ class ServiceDeps:
             self.runner.start()
 
     def close(self) -> None:
-        """Stop cameras first (their final events still reach the sinks), then sinks, then the database."""
+        """Stop cameras first (their final events still reach the sinks, their heat maps the database),
+        then sinks, then the database."""
         if self._closed:
             return
         self._closed = True
         if self.runner is not None:
             self.runner.stop()
+            self.heatmaps.flush()  # what the cameras gathered since the last periodic flush
         for sink in self.sinks:
             try:
                 sink.close()

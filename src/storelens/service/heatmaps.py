@@ -1,27 +1,29 @@
-"""Live heat maps per camera, fed by the runner's frames and read by the API.
+"""Heat maps for the API: the stored buckets of a range plus what the pipelines hold in memory.
 
-The aggregation and rendering are :mod:`storelens.analytics.heatmap` (traffic = unique visits per
-cell, dwell = seconds per cell, sparse time buckets). This module only owns one accumulator per
-camera and a lock: the camera thread updates it every frame while API threads read it, and the
-accumulator itself is not thread-safe.
+Recording is :class:`~storelens.pipeline.heatmaps.HeatmapRecorder` (one accumulator per camera fed
+by the runner's frames, flushed to the ``heatmap_buckets`` table every minute and at shutdown);
+storage is :mod:`storelens.storage.heatmaps`. A view adds the stored buckets that start in
+[since, until) to the recorder's not-yet-stored part, under the camera's flush lock, so nothing is
+counted twice or missed. It therefore works in a process that runs no pipelines (``serve
+--no-pipelines``, or the database a ``storelens demo`` run left behind) and across restarts.
 
 Scope: cells are in the camera's image pixels (``behaviour.heatmap.cell_px``), time buckets of
-``behaviour.heatmap.bucket_s``; the maps cover what this process analysed since it started (the
-storage layer has no heat-map table yet, so they are not kept across restarts).
+``behaviour.heatmap.bucket_s``. The grid shown is the live one when the camera runs here, else the
+one of its newest stored bucket; buckets recorded on another grid are left out.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
 
-from storelens.analytics.heatmap import HeatmapAccumulator, HeatmapGrid, render_heatmap
-from storelens.config.schema import StoreConfig
-from storelens.pipeline.camera import FrameResult
+from storelens.analytics.heatmap import HeatmapGrid, render_heatmap
+from storelens.pipeline.heatmaps import HeatmapRecorder
+from storelens.storage.events import Executor
+from storelens.storage.heatmaps import read_heatmap
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,47 +35,30 @@ class HeatmapView:
     bucket_s: int
 
 
-class LiveHeatmaps:
-    """One :class:`HeatmapAccumulator` per camera (created on its first frame, sized to it)."""
-
-    def __init__(self, store: StoreConfig) -> None:
-        self.cell_px = store.behaviour.heatmap.cell_px
-        self.bucket_s = store.behaviour.heatmap.bucket_s
-        self.max_step_s = store.behaviour.heatmap.max_step_s
-        self.timezone = store.timezone
-        self._acc: dict[str, HeatmapAccumulator] = {}
-        self._lock = threading.Lock()
-
-    def observe(self, camera_id: str, result: FrameResult) -> None:
-        """Frame observer (camera thread): add the frame's feet points."""
-        frame = result.frame
-        tracks = result.tracks
-        with self._lock:
-            acc = self._acc.get(camera_id)
-            if acc is None or acc.grid.nx * self.cell_px < frame.width or acc.grid.ny * self.cell_px < frame.height:
-                grid = HeatmapGrid.covering("image", frame.width, frame.height, float(self.cell_px))
-                acc = self._acc[camera_id] = HeatmapAccumulator(grid, self.bucket_s, self.max_step_s, self.timezone)
-            acc.update(
-                np.asarray(tracks.subject_id, dtype=np.int64),
-                np.asarray(tracks.bottom_center, dtype=np.float64),
-                frame.pts,
-                frame.wall_time,
-            )
-
-    def cameras(self) -> list[str]:
-        with self._lock:
-            return sorted(self._acc)
-
-    def view(self, camera_id: str, since: datetime | None, until: datetime | None) -> HeatmapView | None:
-        """Maps summed over the buckets that start in [since, until); None if the camera has no data."""
-        with self._lock:
-            acc = self._acc.get(camera_id)
-            if acc is None:
-                return None
-            traffic, dwell = acc.maps(
-                None if since is None else since.timestamp(), None if until is None else until.timestamp()
-            )
-            return HeatmapView(camera_id, acc.grid, traffic.copy(), dwell.copy(), acc.bucket_s)
+def heatmap_view(
+    conn: Executor,
+    recorder: HeatmapRecorder,
+    store_id: str,
+    camera_id: str,
+    since: datetime | None,
+    until: datetime | None,
+) -> HeatmapView | None:
+    """Stored + live maps summed over the buckets that start in [since, until); None if the camera
+    has neither stored buckets (before ``until``) nor live data."""
+    with recorder.reading(camera_id):
+        live = recorder.live(camera_id, since, until)
+        grid = None if live is None else live.grid
+        stored = read_heatmap(conn, store_id=store_id, camera_id=camera_id, since=since, until=until, grid=grid)
+    if live is None:
+        if stored is None:
+            return None
+        bucket_s = stored.bucket_s if stored.bucket_s is not None else recorder.bucket_s
+        return HeatmapView(camera_id, stored.grid, stored.traffic, stored.dwell, bucket_s)
+    traffic, dwell = live.traffic, live.dwell
+    if stored is not None:
+        traffic = traffic + stored.traffic
+        dwell = dwell + stored.dwell
+    return HeatmapView(camera_id, live.grid, traffic, dwell, live.bucket_s)
 
 
 def render_png(view: HeatmapView, metric: str) -> bytes:

@@ -140,6 +140,37 @@ class AggregateRow(Base):
     __table_args__ = (sa.Index("ix_aggregates_bucket", "bucket_s", "bucket_start"),)
 
 
+class HeatmapBucketRow(Base):
+    """Heat-map cells of one camera and time bucket, stored sparsely (see ``storage/heatmaps.py``).
+
+    The grid is part of the key (``grid_key`` names it; the columns spell it out) so that cells of
+    two grids (the camera's resolution or cell size changed) are never added together. ``cells``,
+    ``traffic`` and ``dwell`` are packed little-endian arrays of the non-empty cells (int32 flat
+    index, uint32 unique visits, float32 seconds); the totals are kept for SQL-only reports.
+    """
+
+    __tablename__ = "heatmap_buckets"
+
+    store_id: Mapped[str] = mapped_column(sa.String(ID), primary_key=True)
+    camera_id: Mapped[str] = mapped_column(sa.String(ID), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    bucket_s: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    grid_key: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    space: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    x0: Mapped[float] = mapped_column(sa.Float, nullable=False)
+    y0: Mapped[float] = mapped_column(sa.Float, nullable=False)
+    cell: Mapped[float] = mapped_column(sa.Float, nullable=False)
+    nx: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    ny: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    n_cells: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    cells: Mapped[bytes] = mapped_column(sa.LargeBinary, nullable=False)
+    traffic: Mapped[bytes] = mapped_column(sa.LargeBinary, nullable=False)
+    dwell: Mapped[bytes] = mapped_column(sa.LargeBinary, nullable=False)
+    traffic_total: Mapped[int] = mapped_column(sa.BigInteger, nullable=False, default=0)
+    dwell_total_s: Mapped[float] = mapped_column(sa.Float, nullable=False, default=0.0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, server_default=sa.func.now())
+
+
 class AlertRow(Base):
     """A staff/inventory alert and its lifecycle (raised → acknowledged/escalated → closed)."""
 
@@ -241,6 +272,7 @@ def _table(cls: type[Base]) -> sa.Table:
 EVENTS = _table(EventRow)
 VISITS = _table(VisitRow)
 AGGREGATES = _table(AggregateRow)
+HEATMAP_BUCKETS = _table(HeatmapBucketRow)
 ALERTS = _table(AlertRow)
 PROMOTIONS = _table(PromotionRow)
 POS_TRANSACTIONS = _table(PosTransactionRow)

@@ -18,6 +18,7 @@ from storelens.storage.models import (
     AGGREGATES,
     ALERTS,
     EVENTS,
+    HEATMAP_BUCKETS,
     POS_TRANSACTIONS,
     PROMOTIONS,
     VISITS,
@@ -32,6 +33,7 @@ class RetentionPolicy:
     events_days: float | None = 30
     visits_days: float | None = 30
     aggregates_days: float | None = 400
+    heatmaps_days: float | None = 400  # per-camera cell counts, no subject ids
     alerts_days: float | None = 90
     promotions_days: float | None = 90
     pos_days: float | None = 400
@@ -65,6 +67,7 @@ def purge_older_than(db: Database, policy: RetentionPolicy, *, now: datetime, ch
         ("events", EVENTS, "ts", policy.events_days, []),
         ("visits", VISITS, "started_at", policy.visits_days, []),
         ("aggregates", AGGREGATES, "bucket_start", policy.aggregates_days, []),
+        ("heatmap_buckets", HEATMAP_BUCKETS, "bucket_start", policy.heatmaps_days, []),
         ("alerts", ALERTS, "raised_at", policy.alerts_days, []),
         ("promotions", PROMOTIONS, "ts", policy.promotions_days, []),
         ("pos_transactions", POS_TRANSACTIONS, "ts", policy.pos_days, []),

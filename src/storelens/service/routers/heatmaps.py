@@ -1,7 +1,8 @@
 """``/heatmaps/{camera_id}``: traffic or dwell per cell for a time range, as a JSON grid or a PNG.
 
-Served from the live per-camera accumulators (:mod:`storelens.service.heatmaps`, built on
-:mod:`storelens.analytics.heatmap`): the maps cover what this process analysed.
+Served from the ``heatmap_buckets`` table plus what this process's pipelines hold in memory and
+have not stored yet (:mod:`storelens.service.heatmaps`): the maps cover every stored run of the
+camera, across restarts, and a process that runs no pipelines serves what others stored.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
-from storelens.service.deps import Deps, time_range
-from storelens.service.heatmaps import render_png
+from storelens.service.deps import Conn, Deps, time_range
+from storelens.service.heatmaps import heatmap_view, render_png
 from storelens.service.routers._lookup import require_camera
 from storelens.service.schemas.analytics import HeatmapGridOut, HeatmapOut
 from storelens.service.schemas.common import ERROR_RESPONSES
@@ -28,6 +29,7 @@ router = APIRouter(prefix="/heatmaps", tags=["heatmaps"], responses=ERROR_RESPON
 )
 def heatmap(
     deps: Deps,
+    conn: Conn,
     camera_id: str = Path(max_length=64),
     metric: Literal["traffic", "dwell"] = Query("traffic", description="Unique visits or seconds per cell"),
     format: Literal["json", "png"] = Query("json"),
@@ -36,10 +38,11 @@ def heatmap(
 ) -> HeatmapOut | Response:
     s, u = time_range(since, until)
     require_camera(deps.store, camera_id)
-    view = deps.heatmaps.view(camera_id, s, u)
+    view = heatmap_view(conn, deps.heatmaps, deps.store.store_id, camera_id, s, u)
     if view is None:
         why = "it has analysed no frame yet" if deps.runner is not None else "this process runs no pipelines"
-        raise HTTPException(404, detail=f"no heat-map data for camera {camera_id!r}: {why}")
+        before = "" if u is None else f" before {u.isoformat()}"
+        raise HTTPException(404, detail=f"no heat-map data for camera {camera_id!r}: none stored{before} and {why}")
     if format == "png":
         return Response(render_png(view, metric), media_type="image/png")
     values = view.traffic if metric == "traffic" else view.dwell
