@@ -11,12 +11,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from storelens.config.schema import StoreConfig
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +96,8 @@ def _key_node(root: yaml.Node | None, loc: Sequence[int | str]) -> yaml.Node | N
     return None
 
 
-def parse_config(text: str, filename: str = "<string>", base_dir: Path | None = None) -> StoreConfig:
-    """Parse YAML text into a validated :class:`StoreConfig` or raise :class:`ConfigError`."""
+def parse_yaml_model(text: str, model: type[M], filename: str = "<string>") -> M:
+    """Parse YAML text into a validated ``model`` or raise :class:`ConfigError` with file:line issues."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data: Any = yaml.safe_load(text)
@@ -106,7 +108,7 @@ def parse_config(text: str, filename: str = "<string>", base_dir: Path | None = 
     if not isinstance(data, dict):
         raise ConfigError([ConfigIssue(filename, 1, 1, "", "the file must be a YAML mapping (key: value)")])
     try:
-        cfg = StoreConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         issues: list[ConfigIssue] = []
         for err in exc.errors(include_url=False):
@@ -125,6 +127,21 @@ def parse_config(text: str, filename: str = "<string>", base_dir: Path | None = 
             line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
             issues.append(ConfigIssue(filename, line, col, _field_path(loc), msg))
         raise ConfigError(issues) from None
+
+
+def load_yaml_model(path: str | Path, model: type[M]) -> M:
+    """Read a YAML file and validate it as ``model`` (see :func:`parse_yaml_model`)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(str(p), 1, 1, "", f"cannot read file: {exc.strerror}")]) from None
+    return parse_yaml_model(text, model, filename=str(p))
+
+
+def parse_config(text: str, filename: str = "<string>", base_dir: Path | None = None) -> StoreConfig:
+    """Parse YAML text into a validated :class:`StoreConfig` or raise :class:`ConfigError`."""
+    cfg = parse_yaml_model(text, StoreConfig, filename)
     cfg.base_dir = base_dir
     return cfg
 

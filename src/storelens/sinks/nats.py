@@ -15,6 +15,10 @@ into a bounded :class:`~storelens.sinks.outbox.MessageOutbox` and the loop publi
 acknowledgement, up to ``concurrency`` in flight. A publish that fails (server down, no ack in time)
 goes back to the outbox and the loop backs off; nats-py reconnects by itself, and undelivered
 messages are spooled to disk on close.
+
+The consumer side is :func:`consume_batches` (a durable pull consumer handing whole fetches to a
+handler, acknowledging after it returns; what ``storelens central`` uses to commit one transaction
+per batch) and :func:`consume_events`, the same with a handler per event.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ import nats
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NatsClient
-from nats.js.api import StreamConfig
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
 from storelens.config.schema import NatsConfig, TlsConfig
 from storelens.events.models import Event
@@ -341,6 +346,157 @@ class NatsSink:
 EventHandler = Callable[[Event], Awaitable[None] | None]
 
 
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One fetch from the durable consumer, as handed to a :data:`BatchHandler`."""
+
+    events: list[Event]  # valid events, in stream order (a re-published id can occur twice)
+    pending: int  # messages for this consumer still waiting in the stream after this batch
+    redelivered: int  # of ``events``, how many were delivered before (not acknowledged then)
+    invalid: int  # messages that were not events (already terminated, never redelivered)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What to do with a batch's messages besides acknowledging them (the default)."""
+
+    retry: frozenset[str] = frozenset()  # event ids to NAK: redelivered after ``retry_delay_s``
+    reject: frozenset[str] = frozenset()  # event ids to terminate: never redelivered (still in the stream)
+
+
+BatchHandler = Callable[[Batch], Awaitable[BatchOutcome | None]]
+
+#: defaults for a consumer created here; an existing durable keeps the settings it was created with
+CONSUMER_ACK_WAIT_S = 30.0
+CONSUMER_MAX_ACK_PENDING = 20_000
+
+
+async def _keep_reserved(msgs: Sequence[Msg], interval_s: float) -> None:
+    """While a handler works on a batch, tell JetStream every ``interval_s`` that the messages are
+    still being processed, so a slow commit (or a database outage the handler waits out) does not
+    make the server redeliver them to another consumer in the meantime."""
+    while True:
+        await asyncio.sleep(interval_s)
+        for m in msgs:
+            with contextlib.suppress(nats.errors.Error, OSError):
+                await m.in_progress()
+
+
+async def consume_batches(
+    config: NatsConfig,
+    handler: BatchHandler,
+    *,
+    durable: str = "storelens-central",
+    filter_subject: str | None = None,
+    batch: int = 256,
+    stop: asyncio.Event | None = None,
+    max_events: int | None = None,
+    idle_timeout_s: float | None = None,
+    nc: NatsClient | None = None,
+    retry_delay_s: float = 1.0,
+) -> int:
+    """Pull batches of events into ``handler`` until ``stop`` is set, ``max_events`` were fetched,
+    or nothing arrived for ``idle_timeout_s``; returns the number of events acknowledged.
+
+    A durable pull consumer keeps its position on the server, so a restarted consumer resumes
+    where it stopped. The batch's messages are acknowledged only after ``handler`` returns (so a
+    handler that commits a transaction acknowledges after the commit); a crash before that means
+    redelivery, not loss, and handlers must be idempotent. While the handler runs, the messages
+    are kept reserved (``in_progress``). Ids in the returned :class:`BatchOutcome` are NAKed
+    (``retry``) or terminated (``reject``) instead; a handler that raises NAKs the whole batch. A
+    message that is not a valid event is terminated (logged) so it cannot block the stream.
+    """
+    own = nc is None
+    client = nc or await nats.connect(**connect_options(config))
+    try:
+        await ensure_stream(client, config)
+        js = client.jetstream()
+        subject = filter_subject or f"{config.subject_prefix}.>"
+        sub = await js.pull_subscribe(
+            subject,
+            durable=durable,
+            stream=config.stream,
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=CONSUMER_ACK_WAIT_S,
+                max_deliver=-1,  # never give up on an event: the database may be down for hours
+                max_ack_pending=max(CONSUMER_MAX_ACK_PENDING, 2 * batch),
+            ),
+        )
+        info = await sub.consumer_info()
+        if info.config.filter_subject and info.config.filter_subject != subject:
+            log.warning(
+                "nats: durable consumer %s already exists with filter %s, not %s; it keeps its settings "
+                "(delete it, or use another durable name, to change them)",
+                durable,
+                info.config.filter_subject,
+                subject,
+            )
+        keepalive_s = max(0.5, float(info.config.ack_wait or 30.0) / 3)
+        acked = fetched = 0
+        last = time.monotonic()
+        while not (stop is not None and stop.is_set()):
+            if max_events is not None and fetched >= max_events:
+                break
+            if idle_timeout_s is not None and time.monotonic() - last > idle_timeout_s:
+                break
+            want = batch if max_events is None else min(batch, max_events - fetched)
+            try:
+                msgs = await sub.fetch(want, timeout=0.5)
+            except (TimeoutError, nats.errors.TimeoutError):
+                continue
+            last = time.monotonic()
+            fetched += len(msgs)
+            acked += await _handle_batch(msgs, handler, keepalive_s, retry_delay_s)
+        await client.flush()  # the last acknowledgements are on the wire before we return
+        await sub.unsubscribe()
+        return acked
+    finally:
+        if own:
+            await client.drain()
+
+
+async def _handle_batch(msgs: list[Msg], handler: BatchHandler, keepalive_s: float, retry_delay_s: float) -> int:
+    events: list[Event] = []
+    valid: list[tuple[Msg, str]] = []
+    redelivered = 0
+    for msg in msgs:
+        try:
+            event = Event.model_validate_json(msg.data)
+        except ValueError as exc:
+            log.error("nats: message on %s is not an event (%s); terminated", msg.subject, exc)
+            await msg.term()
+            continue
+        events.append(event)
+        valid.append((msg, event.id))
+        redelivered += int(msg.metadata.num_delivered > 1)
+    if not valid:
+        return 0
+    pending = int(msgs[-1].metadata.num_pending)
+    in_hand = [m for m, _ in valid]
+    keepalive = asyncio.create_task(_keep_reserved(in_hand, keepalive_s))
+    try:
+        outcome = await handler(Batch(events, pending, redelivered, len(msgs) - len(valid)))
+    except Exception:
+        log.exception("nats: batch handler failed on %d event(s); they will be redelivered", len(valid))
+        outcome = BatchOutcome(retry=frozenset(event_id for _, event_id in valid))
+    finally:
+        keepalive.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keepalive
+    outcome = outcome or BatchOutcome()
+    acked = 0
+    for msg, event_id in valid:
+        if event_id in outcome.reject:
+            await msg.term()
+        elif event_id in outcome.retry:
+            await msg.nak(delay=retry_delay_s)
+        else:
+            await msg.ack()
+            acked += 1
+    return acked
+
+
 async def consume_events(
     config: NatsConfig,
     handler: EventHandler,
@@ -353,55 +509,32 @@ async def consume_events(
     idle_timeout_s: float | None = None,
     nc: NatsClient | None = None,
 ) -> int:
-    """Pull events from the stream into ``handler`` until ``stop`` is set, ``max_events`` were
-    handled, or nothing arrived for ``idle_timeout_s``; returns the number handled.
+    """:func:`consume_batches` with a handler per event (sync or async); returns the number handled.
 
-    A durable pull consumer keeps its position on the server, so a restarted central service
-    resumes where it stopped. A message is acknowledged only after ``handler`` returns (sync or
-    async), so a crash means redelivery, not loss: handlers must be idempotent (the database sink
-    is, by event id). A handler error NAKs the message for redelivery; a message that is not a
-    valid event is terminated (logged) so it cannot block the stream.
+    Each event is acknowledged once the handler has returned for every event of its fetch; an
+    event whose handler raises is NAKed for redelivery (logged), the others are not held back.
     """
-    own = nc is None
-    client = nc or await nats.connect(**connect_options(config))
-    try:
-        await ensure_stream(client, config)
-        js = client.jetstream()
-        sub = await js.pull_subscribe(
-            filter_subject or f"{config.subject_prefix}.>", durable=durable, stream=config.stream
-        )
-        handled = 0
-        last = time.monotonic()
-        while not (stop is not None and stop.is_set()):
-            if max_events is not None and handled >= max_events:
-                break
-            if idle_timeout_s is not None and time.monotonic() - last > idle_timeout_s:
-                break
-            want = batch if max_events is None else min(batch, max_events - handled)
+
+    async def per_event(b: Batch) -> BatchOutcome:
+        failed: set[str] = set()
+        for event in b.events:
             try:
-                msgs = await sub.fetch(want, timeout=0.5)
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            for msg in msgs:
-                try:
-                    event = Event.model_validate_json(msg.data)
-                except ValueError as exc:
-                    log.error("nats: message on %s is not an event (%s); terminated", msg.subject, exc)
-                    await msg.term()
-                    continue
-                try:
-                    result = handler(event)
-                    if inspect.isawaitable(result):
-                        await result
-                except Exception:
-                    log.exception("nats: handler failed on event %s; will be redelivered", event.id)
-                    await msg.nak(delay=1.0)
-                    continue
-                await msg.ack()
-                handled += 1
-            last = time.monotonic()
-        await sub.unsubscribe()
-        return handled
-    finally:
-        if own:
-            await client.drain()
+                result = handler(event)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("nats: handler failed on event %s; will be redelivered", event.id)
+                failed.add(event.id)
+        return BatchOutcome(retry=frozenset(failed))
+
+    return await consume_batches(
+        config,
+        per_event,
+        durable=durable,
+        filter_subject=filter_subject,
+        batch=batch,
+        stop=stop,
+        max_events=max_events,
+        idle_timeout_s=idle_timeout_s,
+        nc=nc,
+    )
