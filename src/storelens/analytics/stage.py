@@ -94,7 +94,7 @@ class _Measures:
         unit = "m/s" if space == "floor" else "px/s"
         threshold = b.lingering_speed_mps if space == "floor" else b.lingering_speed_px_s
         self.lingering = LingeringDetector(store.store_id, camera_id, zl, threshold, b.lingering_min_s, unit)
-        self.speed = SpeedEstimator(b.speed_window_s)
+        self.speed = SpeedEstimator(b.speed_window_s, b.speed_smoothing_s)
         # One counter for all lines, image and floor alike: each line reads its own space's points.
         all_lines = [ln for lines in lines_by_space.values() for ln in lines]
         self._line_space = [ln.space for ln in all_lines]
@@ -381,11 +381,15 @@ class StoreBehaviourStage:
         lines = {"floor": [ln for ln in store.lines if ln.space == "floor"]}
         self.measures = _Measures(store, None, zones, lines, "floor", grid)
 
-    def update(self, fused: Tracks, pts: float, wall_time: float) -> list[Event]:
+    def update(
+        self, fused: Tracks, pts: float, wall_time: float, *, uniform: npt.NDArray[np.int8] | None = None
+    ) -> list[Event]:
+        """``uniform``: per row 1/0 whether the uniform-colour rule matched (-1 unknown), when the
+        caller read it (see :func:`~storelens.analytics.staff.uniform_matches`)."""
         if fused.floor_xy is None:
             raise ValueError("store-level tracks need floor_xy (use StoreFusion.fused)")
         floor = np.asarray(fused.floor_xy, dtype=np.float64)
-        return self.measures.update(fused, floor, floor, pts, wall_time, None)
+        return self.measures.update(fused, floor, floor, pts, wall_time, uniform)
 
     def close(self, pts: float, wall_time: float) -> list[Event]:
         return self.measures.close(pts, wall_time)

@@ -232,6 +232,9 @@ class BehaviourConfig(StrictModel):
     lingering_speed_px_s: float = Field(default=15.0, gt=0, le=5000, description="Same, uncalibrated (px/s)")
     lingering_min_s: float = Field(default=5.0, ge=0, le=3600, description="Slow this long in a zone to linger")
     speed_window_s: float = Field(default=1.0, gt=0, le=30, description="Speed measured over this window")
+    speed_smoothing_s: float = Field(
+        default=1.0, ge=0, le=30, description="Feet positions smoothed with this time constant first (0 = raw)"
+    )
     path_min_step_m: float = Field(default=0.25, ge=0, le=10, description="Path points at least this far apart")
     path_min_step_px: float = Field(default=8.0, ge=0, le=1000, description="Same, uncalibrated (pixels)")
     path_max_points: int = Field(default=500, ge=2, le=100000, description="Longer paths are thinned")

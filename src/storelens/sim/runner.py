@@ -2,9 +2,10 @@
 
 One call to :func:`run_simulation` plans every shopper (ground truth), then replays the store frame
 by frame as the real pipeline would see it: per frame, the visible shoppers' floor positions (with
-tracker noise: jitter, misses, occlusions, fragments, id switches) go through the behaviour
-stand-in (:class:`~storelens.sim.observer.ZoneObserver`) and, with the interaction and expression
-events (with their noise), into each intent engine through the same
+tracker noise: jitter, misses, occlusions, fragments, id switches) go as :class:`Tracks` through the
+real store-level behaviour analytics (:class:`~storelens.sim.analytics.StoreAnalyticsFeed`) and,
+with the interaction and expression events (with their noise), into each intent engine through the
+same
 ``update(now, samples, events)`` call the pipeline makes, then into that engine's
 :class:`~storelens.actions.dispatcher.ActionEngine`. Time is simulated, so it runs far faster than
 real time; everything random comes from the seed, so a seed replays exactly.
@@ -27,13 +28,13 @@ import numpy.typing as npt
 
 from storelens.actions.alerts import AlertError
 from storelens.actions.dispatcher import ActionEngine
-from storelens.config.schema import BehaviourConfig, ZoneAnalyticsConfig
-from storelens.events.models import Event, EventType
+from storelens.config.schema import StoreConfig
+from storelens.events.models import Event, EventType, format_subject
 from storelens.intent.features import FeatureSnapshot
 from storelens.intent.signals import AFFECTS, KinematicSample
+from storelens.sim.analytics import StoreAnalyticsFeed
 from storelens.sim.layout import StoreLayout
 from storelens.sim.noise import NoiseConfig
-from storelens.sim.observer import ZoneObserver
 from storelens.sim.scripts import DEFAULT_MIX, ShopperBuilder, ShopperPlan, build_plan, finish_checkout
 
 __all__ = ["IntentLike", "SimConfig", "SimResult", "plan_shoppers", "run_simulation"]
@@ -136,11 +137,11 @@ class _Track:
     xy: npt.NDArray[np.float64]
     visible: npt.NDArray[np.bool_]
     relabel: dict[int, int]  # frame index -> fragment number (new id from then on)
-    label: str = ""
+    label: int = 0  # the random track/visit id the tracker gives it (changes on a fragment)
 
 
-def _label(rng: np.random.Generator) -> str:
-    return f"{int(rng.integers(1, 2**47)):x}"
+def _label(rng: np.random.Generator) -> int:
+    return int(rng.integers(1, 2**47))
 
 
 def _tracks(plans: Sequence[ShopperPlan], cfg: SimConfig, rng: np.random.Generator) -> list[_Track]:
@@ -249,15 +250,16 @@ def run_simulation(
     engines: Mapping[str, IntentLike],
     actions: Mapping[str, ActionEngine] | None = None,
     *,
-    zone_cfg: ZoneAnalyticsConfig | None = None,
-    behaviour: BehaviourConfig | None = None,
+    store: StoreConfig | None = None,
     feature_every_s: float | None = None,
     feature_source: Callable[[str, float], FeatureSnapshot | None] | None = None,
 ) -> SimResult:
     """Simulate the store and drive every engine (and its action engine, if given) frame by frame.
 
     ``feature_every_s`` with ``feature_source`` (e.g. ``engine.features``) samples every visit's
-    feature vector with its ground-truth state, as training data for a learned calibration."""
+    feature vector with its ground-truth state, as training data for a learned calibration.
+    ``store`` supplies the analytics thresholds (zone grace periods, lingering...); by default the
+    layout's own store config."""
     t_start = time.perf_counter()
     plans = plan_shoppers(layout, cfg)
     noise_rng = np.random.default_rng([cfg.seed, 4])
@@ -270,7 +272,7 @@ def run_simulation(
     for tr in tracks:
         for fi, etype, payload, zone in _observed_events(tr, cfg, noise_rng, layout):
             pending.setdefault(fi, []).append((tr, etype, payload, zone))
-    observer = ZoneObserver(cfg.store_id, layout.zones, zone_cfg, behaviour)
+    analytics = StoreAnalyticsFeed(store or layout.store_config(cfg.store_id))
     actions = actions or {}
     outputs: dict[str, list[Event]] = {name: [] for name in engines}
     observed: list[Event] = []
@@ -292,7 +294,7 @@ def run_simulation(
             active.append(tracks[ptr])
             ptr += 1
         active = [tr for tr in active if tr.i1 >= fi]
-        rows: list[tuple[str, float, float, bool]] = []
+        rows: list[tuple[int, float, float, bool]] = []
         vis: list[_Track] = []
         for tr in active:
             k = fi - tr.i0
@@ -305,9 +307,9 @@ def run_simulation(
         for tr in vis:
             x, y = tr.xy[fi - tr.i0]
             rows.append((tr.label, float(x), float(y), tr.plan.staff))
-            owner_counts.setdefault(tr.label, Counter())[tr.plan.shopper] += 1
+            owner_counts.setdefault(format_subject(tr.label), Counter())[tr.plan.shopper] += 1
         n_samples += len(rows)
-        frame_events = observer.update(wall, rows)
+        frame_events = analytics.update(wall, rows)
         for tr, etype, payload, zone in pending.pop(fi, []):
             ends_episode = etype == EventType.ATTENTION_ENDED  # the stage closes episodes itself
             if not ends_episode and (fi > tr.i1 or not tr.visible[min(fi - tr.i0, len(tr.visible) - 1)]):
@@ -316,7 +318,7 @@ def run_simulation(
                 Event.at(etype, cfg.store_id, wall, camera_id="sim", zone_id=zone, subject=tr.label, **payload)
             )
         observed.extend(frame_events)
-        samples = [KinematicSample(lbl, wall, x, y, "floor", None, "sim") for lbl, x, y, _ in rows]
+        samples = [KinematicSample(format_subject(lbl), wall, x, y, "floor", None, "sim") for lbl, x, y, _ in rows]
         for name, eng in engines.items():
             ie = eng.update(wall, samples, frame_events)
             outputs[name].extend(ie)
@@ -336,7 +338,7 @@ def run_simulation(
                     outputs[first_primary].append(actions[first_primary].acknowledge(alert_id, "sim-staff", wall))
         if feature_every_s is not None and feature_source is not None and t >= next_feature:
             next_feature = t + feature_every_s
-            by_label = {tr.label: tr for tr in vis}
+            by_label = {format_subject(tr.label): tr for tr in vis}
             for lbl, tr in by_label.items():
                 if tr.plan.staff:
                     continue
@@ -346,7 +348,7 @@ def run_simulation(
                     xs.append(snap.values.copy())
                     ys.append(str(state))
     end_wall = cfg.start_wall + n_frames / cfg.fps
-    tail = observer.close(end_wall)
+    tail = analytics.close(end_wall)
     observed.extend(tail)
     for name, eng in engines.items():
         fin = eng.update(end_wall, (), tail) + eng.close(end_wall)

@@ -88,8 +88,7 @@ def simulate(
         cfg,
         {"storelens": engine},
         {"storelens": action_engine},
-        zone_cfg=store.zone_analytics,
-        behaviour=store.behaviour,
+        store=store,
         feature_every_s=1.0 if fit_weights is not None else None,
         feature_source=engine.features if fit_weights is not None else None,
     )
