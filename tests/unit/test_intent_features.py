@@ -170,7 +170,11 @@ def test_walking_straight() -> None:
     assert raw["walking"] == pytest.approx(1.0, abs=0.05)  # 1.2 m/s over a 1.2 m/s walking speed
     assert raw["straightness"] == pytest.approx(1.0, abs=0.02)
     assert raw["stops"] == 0
-    assert raw["kept_walking"] == pytest.approx(20 / 30, abs=0.05)  # ramp over the first 30 s
+    assert raw["kept_walking"] == pytest.approx(1.0, abs=0.01)  # walked the whole time, past the 5 s ramp
+    # the first second has no speed yet: it counts neither as walking nor as standing
+    early = _feats()
+    _walk(early, 0, 3, (0.0, 5.0), (1.2, 0.0))
+    assert _raw(early, 3.0)["kept_walking"] == pytest.approx(3.0 / 5.0, abs=0.05)
 
 
 def test_jittered_standing_reads_as_still() -> None:

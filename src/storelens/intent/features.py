@@ -86,7 +86,7 @@ INTERACTION_FOCUS_S = 10.0
 RECENT_ZONE_S = 8.0
 STOP_MIN_S = 1.5
 STOP_RELEASE = 1.4
-KEPT_WALKING_RAMP_S = 30.0
+KEPT_WALKING_RAMP_S = 5.0
 STRAIGHT_WINDOW_S = 10.0
 LOOK_WINDOW_S = 20.0
 REVERSAL_WINDOW_S = 45.0
@@ -99,6 +99,7 @@ HEADING_EXIT_RANGE_M = 6.0
 GLANCE_MAX_S = 2.5
 ATTENTION_MAX_S = 120.0
 LONG_LOOK_S = 3.0
+IMPLIED_PICK_CONFIDENCE = 0.7
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +244,7 @@ class VisitFeatures:
     shelf_picks: Counter[str] = field(default_factory=Counter)
     shelf_returns: Counter[str] = field(default_factory=Counter)
     _held: list[str] = field(default_factory=list)
+    implied_picks: int = 0
     _last_interaction: tuple[str, float] | None = None
     _attn_open: dict[str, tuple[float, str | None]] = field(default_factory=dict)
     attention_closed: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
@@ -275,7 +277,13 @@ class VisitFeatures:
             self.speed = s.speed if not self._given_speed else 0.5 * self.speed + 0.5 * s.speed
             self._given_speed = True
         else:
-            self.speed = self._estimate_speed(s.ts)
+            estimate = self._estimate_speed(s.ts)
+            if estimate is None:
+                # under a second of track: the speed is unknown, which is neither walking nor
+                # standing, so this time is not counted either way (stops, kept walking)
+                self._track_heading(s)
+                return
+            self.speed = estimate
         if prev is None:
             return
         dt = s.ts - prev[0]
@@ -302,7 +310,7 @@ class VisitFeatures:
                 self._stop_counted = True
         self._track_heading(s)
 
-    def _estimate_speed(self, now: float) -> float:
+    def _estimate_speed(self, now: float) -> float | None:
         """Displacement between the mean position of the last 0.4 s and the mean position one
         second earlier: averaging a few frames at each end divides per-frame jitter so a shopper
         standing still reads as still, while a real stop still shows within about a second."""
@@ -324,10 +332,10 @@ class VisitFeatures:
             elif age > SPEED_WINDOW_S + SPEED_AVERAGE_S:
                 break
         if n_recent == 0 or n_old == 0:
-            return self.speed
+            return None if self.observed_s == 0 else self.speed
         dt = t_recent / n_recent - t_old / n_old
         if dt <= 0:
-            return self.speed
+            return None if self.observed_s == 0 else self.speed
         return math.hypot(recent_x / n_recent - old_x / n_old, recent_y / n_recent - old_y / n_old) / dt
 
     def _track_heading(self, s: KinematicSample) -> None:
@@ -414,6 +422,11 @@ class VisitFeatures:
             self._held.reverse()
             self._held.remove(cat)
             self._held.reverse()
+        elif sig.confidence >= IMPLIED_PICK_CONFIDENCE:
+            # nothing from here was seen picked, yet something was surely put back: the pick was
+            # missed (occluded hand, undetermined view), so the pick-then-return cycle counts
+            self.picks[cat] += 1
+            self.implied_picks += 1
 
     def attention_started(self, sig: InteractionSignal, ts: float) -> None:
         for tgt, (start, _) in list(self._attn_open.items()):

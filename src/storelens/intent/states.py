@@ -78,6 +78,7 @@ DEFAULT_STATES: dict[IntentState, StateSpec] = {
                 "kept_walking": 0.9,
                 "heading_exit": 0.25,
                 "stops": -0.35,
+                "stopped": -0.8,
                 "engaged": -0.3,
                 "attention_focus": -0.3,
                 "reaches_focus": -0.4,
@@ -87,6 +88,7 @@ DEFAULT_STATES: dict[IntentState, StateSpec] = {
             },
             enter=0.75,
             exit=0.45,
+            min_hold_s=1.0,
         ),
         StateSpec(
             IntentState.BROWSING,
