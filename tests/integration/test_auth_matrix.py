@@ -309,3 +309,16 @@ def test_schemathesis_on_the_authenticated_api(env: Env) -> None:
     print(f"schemathesis: {len(ops)} operations, {cases} authenticated cases run")
     assert not failures, "\n\n".join(failures)
     assert cases >= 5 * len(ops)
+
+
+def test_acknowledged_by_is_the_signed_in_user(tmp_path: Path) -> None:
+    """With authentication on, the body's ``by`` cannot attribute an acknowledgement to someone else."""
+    e = build(tmp_path)
+    with TestClient(e.app, base_url=BASE) as client:
+        r = client.post(
+            "/api/v1/alerts/al-1/ack",
+            json={"by": "someone-else", "note": "on my way"},
+            headers={"Authorization": f"Bearer {e.tokens['viewer']}"},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["acknowledged_by"] == "viewer1"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 
 from storelens.events.models import Event, EventType
+from storelens.security.rbac import principal_of
 from storelens.service.deps import Conn, Deps, require_role, time_range
 from storelens.service.schemas.actions import AckIn, AlertOut, AlertState
 from storelens.service.schemas.common import ERROR_RESPONSES, ErrorBody
@@ -64,10 +65,19 @@ def alert(deps: Deps, conn: Conn, alert_id: str = Path(max_length=64)) -> AlertO
     responses={409: {"model": ErrorBody, "description": "The alert is closed"}},
     summary="Acknowledge an alert",
 )
-def acknowledge(deps: Deps, alert_id: str = Path(max_length=64), body: AckIn | None = Body(None)) -> AlertOut:
+def acknowledge(
+    request: Request, deps: Deps, alert_id: str = Path(max_length=64), body: AckIn | None = Body(None)
+) -> AlertOut:
     """Marks the alert acknowledged at once and publishes ``alert.acknowledged`` (WebSocket clients,
-    MQTT/webhooks see it; the database projection of the event is idempotent)."""
+    MQTT/webhooks see it; the database projection of the event is idempotent).
+
+    With authentication on, ``acknowledged_by`` is the signed-in user, whatever the body says: the
+    time-to-acknowledge report must not be attributable to someone else. ``by`` in the body is
+    only used by a server that runs without authentication (e.g. a kiosk on the store network)."""
     ack = body or AckIn()
+    principal = principal_of(request)
+    if principal is not None:
+        ack = AckIn(by=principal.username, note=ack.note)
     now = datetime.now(UTC)
     with deps.db.begin() as conn:
         a = get_alert(conn, alert_id)
