@@ -20,6 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from storelens.analytics.heatmap import HeatBucket, HeatmapAccumulator, HeatmapGrid
 from storelens.config.schema import StoreConfig
 from storelens.core.types import Detections, Frame, Tracks
+from storelens.events.models import Event
 from storelens.pipeline.camera import FrameResult
 from storelens.pipeline.heatmaps import HeatmapRecorder
 from storelens.service.heatmaps import heatmap_view
@@ -388,3 +389,23 @@ def test_sqlite_file_is_readable_by_plain_sqlite(db: Database) -> None:
         np.frombuffer(dwell, "<f4"),
     ]
     assert [a.tolist() for a in decoded] == [[2, 7], [3, 1], [1.25, 0.5]]
+
+
+def test_recorder_leaves_staff_out_once_flagged() -> None:
+    """A subject whose events carry ``staff: true`` adds no heat from that frame on."""
+    rec = HeatmapRecorder(store_config(), None, flush_every_s=0.0)
+    for n in range(20):
+        r = frame_result(n, [0x1A, 0x2B], [(10.0, 10.0), (40.0, 30.0)])
+        if n == 10:  # the behaviour stage flags 0x2b as staff on this frame
+            flagged = Event.at("zone.entered", "s1", r.frame.wall_time, zone_id="z", subject=0x2B, staff=True)
+            r = FrameResult(r.frame, r.detections, r.tracks, [flagged], {})
+        rec.observe("cam1", r)
+    live = rec.live("cam1", None, None)
+    assert live is not None
+    grid = live.grid
+    cell = 16  # store_config's cell_px
+    shopper = 10 // cell + (10 // cell) * grid.nx
+    staff = 40 // cell + (30 // cell) * grid.nx
+    flat = live.dwell.reshape(-1)
+    assert flat[shopper] == pytest.approx(1.9, abs=0.01)  # 20 frames at 10 fps
+    assert flat[staff] == pytest.approx(0.9, abs=0.01)  # only until flagged

@@ -15,12 +15,15 @@ accumulator itself is not thread-safe) and the flushes to the database:
   flush lock while the API reads the table and :meth:`live` (nothing is half-written meanwhile).
 
 Cells are in the camera's image pixels (``behaviour.heatmap.cell_px``), time buckets of
-``behaviour.heatmap.bucket_s``. ``storelens run``/``demo`` and ``storelens serve`` both record
+``behaviour.heatmap.bucket_s``. Staff are left out, as in the behaviour stage's own maps: a subject
+is dropped from the frame its events first carry ``staff: true``. ``storelens run``/``demo`` and
+``storelens serve`` both record
 through this class, so ``serve`` can show the heat maps of an earlier run from its database.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -62,6 +65,13 @@ class _Camera:
     pending: list[tuple[HeatmapGrid, HeatBucket]] = field(default_factory=list)  # drained, not stored
     io: threading.Lock = field(default_factory=threading.Lock)  # held while a flush or a reader runs
     failures: int = 0
+    staff: dict[int, None] = field(default_factory=dict)  # subjects flagged staff (ids as events print them)
+
+
+MAX_STAFF_IDS = 4096
+"""Staff visit ids remembered per camera (ids are per visit, so a day's staff fits many times over)."""
+SUBJECT_MASK = 0xFFFFFFFFFFFF
+"""Event subjects print the low 48 bits of a visit id (:func:`~storelens.events.models.format_subject`)."""
 
 
 class HeatmapRecorder:
@@ -105,12 +115,18 @@ class HeatmapRecorder:
                 else:  # a larger frame: keep what the old grid holds for the next flush
                     cam.pending += [(cam.acc.grid, b) for b in cam.acc.drain()]
                     cam.acc = acc
-            cam.acc.update(
-                np.asarray(tracks.subject_id, dtype=np.int64),
-                np.asarray(tracks.bottom_center, dtype=np.float64),
-                frame.pts,
-                frame.wall_time,
-            )
+            subjects = np.asarray(tracks.subject_id, dtype=np.int64)
+            feet = np.asarray(tracks.bottom_center, dtype=np.float64)
+            for e in result.events:  # staff are flagged on their events; their walks are not traffic
+                if e.subject is not None and e.payload.get("staff") is True:
+                    with contextlib.suppress(ValueError):
+                        cam.staff[int(e.subject, 16)] = None
+                        if len(cam.staff) > MAX_STAFF_IDS:
+                            del cam.staff[next(iter(cam.staff))]
+            if cam.staff and len(subjects):
+                keep = ~np.isin(subjects & SUBJECT_MASK, np.fromiter(cam.staff, dtype=np.int64))
+                subjects, feet = subjects[keep], feet[keep]
+            cam.acc.update(subjects, feet, frame.pts, frame.wall_time)
             due = self.db is not None and self._clock() >= cam.next_flush
         if due and cam.io.acquire(blocking=False):
             try:
