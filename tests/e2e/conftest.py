@@ -192,6 +192,32 @@ def secure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureSe
         served.stop()
 
 
+@dataclass
+class OfflineServer:
+    """The service as ``storelens serve --no-pipelines`` runs it over the database of an earlier
+    run: no pipelines, no security layer; tests put the stored data in through ``deps``."""
+
+    url: str
+    deps: ServiceDeps
+
+
+@pytest.fixture(scope="module")
+def offline_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfflineServer]:
+    data = tmp_path_factory.mktemp("e2e-offline")
+    settings = ServiceSettings(
+        store=load_config(DEMO), database_url=f"sqlite:///{data / 'storelens.db'}", run_pipelines=False
+    )
+    deps = ServiceDeps.build(settings)
+    app = create_app(settings, deps)
+    app.include_router(dashboard_router())
+    with_strict_csp(app)
+    served = serve(app, "e2e-uvicorn-offline")
+    try:
+        yield OfflineServer(served.url, deps)
+    finally:
+        served.stop()
+
+
 @pytest.fixture(scope="module")
 def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
     if not CHROMIUM.exists():
@@ -219,7 +245,7 @@ class Dashboard:
     """One browser page on the live server, with everything it logged as an error."""
 
     page: Page
-    server: LiveServer | SecureServer
+    server: LiveServer | SecureServer | OfflineServer
     console_errors: list[str] = field(default_factory=list)
     response: PageResponse | None = None
 
@@ -229,7 +255,7 @@ class Dashboard:
         return self.page
 
 
-def _dashboard(context: BrowserContext, server: LiveServer | SecureServer) -> Dashboard:
+def _dashboard(context: BrowserContext, server: LiveServer | SecureServer | OfflineServer) -> Dashboard:
     # cookies are per host, not per port: a session from the secure server must not reach the other
     context.clear_cookies()
     page = context.new_page()
@@ -261,3 +287,12 @@ def secure_dashboard(browser_context: BrowserContext, secure_server: SecureServe
     finally:
         dash.page.close()
         browser_context.clear_cookies()
+
+
+@pytest.fixture
+def offline_dashboard(browser_context: BrowserContext, offline_server: OfflineServer) -> Iterator[Dashboard]:
+    dash = _dashboard(browser_context, offline_server)
+    try:
+        yield dash
+    finally:
+        dash.page.close()

@@ -10,22 +10,25 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import httpx
+import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from playwright.sync_api import Page, Route, WebSocketRoute, expect
 
+from storelens.analytics.heatmap import HeatBucket, HeatmapGrid
 from storelens.events.models import Event
 from storelens.service.dashboard import dashboard_router
 from storelens.storage import store_events
+from storelens.storage.heatmaps import add_heatmap_buckets
 from storelens.storage.records import get_alert
 
 if TYPE_CHECKING:  # fixtures' types (conftest is not importable as a package module)
-    from conftest import Dashboard, LiveServer, SecureServer
+    from conftest import Dashboard, LiveServer, OfflineServer, SecureServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -33,6 +36,7 @@ SCREENSHOT = "/tmp/dashboard.png"  # the page after the demo run (full page)
 LIVE_SCREENSHOT = "/tmp/dashboard-live.png"  # 1280x800 while the camera runs
 DEMO_ZONES = ("counter", "counter-top", "entrance", "walkway")
 CAMERA = "counter-cam"
+NO_HEAT = "No heat-map data for this period."
 
 
 LOADED_IMAGE = "sel => { const i = document.querySelector(sel); return !!i && i.complete && i.naturalWidth > 0 }"
@@ -347,9 +351,47 @@ def test_a_viewer_sees_totals_and_alerts_but_no_per_visit_data(secure_dashboard:
     expect(page.locator("#feed")).to_contain_text("needs the analyst role")
     expect(page.locator("#intents")).to_contain_text("needs the analyst role")
     expect(page.locator(f".tile[data-camera='{CAMERA}']")).to_contain_text("No pipeline")
-    expect(page.locator("#heatmaps")).to_contain_text("need this service to run the camera pipelines")
+    # no pipeline here and no heat map stored: the index says so, no map is asked for (no 404)
+    expect(page.locator("#heatmaps figure:has-text('Counter camera')")).to_contain_text(NO_HEAT)
     # nothing was asked that the role may not read: no 403 in the console
     assert secure_dashboard.console_errors == []
+
+
+# ------------------------------------------------------------- without pipelines, stored data
+
+
+def test_stored_heat_maps_are_shown_without_pipelines(offline_dashboard: Dashboard) -> None:
+    """``serve --no-pipelines`` over the database of an earlier run: the panel shows the stored maps
+    of the cameras that have some in the period and a note for the others, without a failed request."""
+    server: OfflineServer = offline_dashboard.server  # type: ignore[assignment]
+    grid = HeatmapGrid.covering("image", 768, 432, 16.0)  # the demo clips' native size
+    now = datetime.now(UTC).timestamp()
+    cells = np.asarray([100, 101, 149, 150, 1000], np.int32)
+
+    def bucket(start: float) -> HeatBucket:
+        start -= start % 900
+        return HeatBucket(
+            start, 900, cells, np.ones(len(cells), np.uint32), np.linspace(1, 9, len(cells), dtype=np.float32)
+        )
+
+    with server.deps.db.begin() as conn:
+        add_heatmap_buckets(conn, store_id="demo", camera_id=CAMERA, grid=grid, buckets=[bucket(now)])
+        old = bucket(now - timedelta(days=3).total_seconds())
+        add_heatmap_buckets(conn, store_id="demo", camera_id="entrance-cam", grid=grid, buckets=[old])
+
+    page = offline_dashboard.open("?range=hour")
+    for metric in ("traffic", "dwell"):
+        page.wait_for_function(LOADED_IMAGE, arg=f"#heatmaps img[data-camera='{CAMERA}'][data-metric='{metric}']")
+    entrance = page.locator("#heatmaps figure:has-text('Entrance camera')")
+    expect(entrance).to_contain_text(NO_HEAT)  # its only bucket is three days old
+    expect(entrance.locator("img")).to_have_count(0)
+    expect(page.locator(f".tile[data-camera='{CAMERA}']")).to_contain_text("No pipeline")
+
+    page = offline_dashboard.open("?range=all")  # the old bucket is in range now
+    for metric in ("traffic", "dwell"):
+        page.wait_for_function(LOADED_IMAGE, arg=f"#heatmaps img[data-camera='entrance-cam'][data-metric='{metric}']")
+    assert page.locator("#heatmaps img").count() == 4
+    assert offline_dashboard.console_errors == []
 
 
 # ---------------------------------------------------------------------------- the router

@@ -265,6 +265,7 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], int, str]] = [
     ("/heatmaps/cam9", {}, 404, "unknown camera"),
     ("/heatmaps/cam1", {}, 404, "runs no pipelines"),
     ("/heatmaps/cam1", {"metric": "speed"}, 422, "'traffic' or 'dwell'"),
+    ("/heatmaps", {"since": "2025-03-01T10:00:00Z", "until": "2025-03-01T09:00:00Z"}, 422, "'until' must be after"),
     ("/alerts", {"state": "sleeping"}, 422, "'open'"),
     ("/alerts/a-1", {}, 404, "unknown alert"),
     ("/exports/people", {}, 422, "'events', 'visits' or 'aggregates'"),
@@ -313,6 +314,43 @@ def test_heatmaps_are_served_from_the_database_without_a_pipeline(api: Api) -> N
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
     image = cv2.imdecode(np.frombuffer(png.content, np.uint8), cv2.IMREAD_COLOR)
     assert image is not None and image.shape[0] > 100
+
+
+def test_heatmap_index_says_which_cameras_have_data(api: Api) -> None:
+    """``GET /heatmaps`` lists every configured camera with whether stored buckets start in the range
+    and whether this process's recorder holds its map; a camera listed with data gets a 200 map."""
+    nothing = {"stored": False, "live": False, "first_bucket": None, "last_bucket": None}
+    assert api.get("/heatmaps") == [{"camera_id": "cam1", **nothing}, {"camera_id": "cam2", **nothing}]
+
+    grid = HeatmapGrid.covering("image", 64, 48, 16.0)
+    q = timedelta(minutes=15)
+    one = np.ones(1, np.uint32)
+    with api.deps.db.begin() as conn:
+        for start in (T0, T0 + 2 * q):
+            b = HeatBucket(start.timestamp(), 900, np.asarray([3], np.int32), one, np.asarray([2.0], np.float32))
+            add_heatmap_buckets(conn, store_id="s1", camera_id="cam1", grid=grid, buckets=[b])
+            add_heatmap_buckets(conn, store_id="other", camera_id="cam2", grid=grid, buckets=[b])
+    index = {row["camera_id"]: row for row in api.get("/heatmaps")}
+    assert index["cam1"] == {
+        "camera_id": "cam1",
+        "stored": True,
+        "live": False,
+        "first_bucket": "2025-03-01T09:00:00Z",
+        "last_bucket": "2025-03-01T09:30:00Z",
+    }
+    assert index["cam2"] == {"camera_id": "cam2", **nothing}  # another store's rows are not this store's
+    later = api.get("/heatmaps", since=(T0 + q).isoformat())[0]
+    assert later["first_bucket"] == later["last_bucket"] == "2025-03-01T09:30:00Z"
+    assert api.get("/heatmaps", until=T0.isoformat())[0]["stored"] is False  # half open
+    assert api.get("/heatmaps", since=(T0 + 3 * q).isoformat())[0]["stored"] is False
+    assert api.client.get(f"{API}/heatmaps/cam1", params={"since": (T0 + q).isoformat()}).status_code == 200
+
+    # cam2 (disabled, nothing stored) starts sending frames to this process's recorder: live, not stored
+    api.deps.heatmaps.observe("cam2", _frame_result("cam2", 1))
+    cam2 = api.get("/heatmaps", since=(T0 + 3 * q).isoformat())[1]
+    assert (cam2["stored"], cam2["live"], cam2["first_bucket"]) == (False, True, None)
+    png = api.client.get(f"{API}/heatmaps/cam2", params={"format": "png", "since": (T0 + 3 * q).isoformat()})
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
 
 
 def test_visits_and_aggregates(api: Api) -> None:

@@ -26,7 +26,14 @@ from storelens.pipeline.heatmaps import HeatmapRecorder
 from storelens.service.heatmaps import heatmap_view
 from storelens.storage import open_database
 from storelens.storage.database import Database, create_engine
-from storelens.storage.heatmaps import StoredHeatmap, add_heatmap_buckets, grid_key, read_heatmap
+from storelens.storage.heatmaps import (
+    StoredHeatmap,
+    StoredSpan,
+    add_heatmap_buckets,
+    grid_key,
+    read_heatmap,
+    stored_heatmap_spans,
+)
 from storelens.storage.migrate import alembic_config, head_revision
 from storelens.storage.models import HEATMAP_BUCKETS, load_all_models
 from storelens.storage.retention import RetentionPolicy, purge_older_than
@@ -188,6 +195,33 @@ def test_range_is_half_open_on_bucket_starts(db: Database) -> None:
     assert total(None, T0) == -1.0  # nothing before: no grid to show
     two = got(db, since=T0, until=T0 + 2 * q)
     assert two.buckets == 2 and two.bucket_s == BUCKET_S and two.skipped == 0
+
+
+def test_spans_name_the_cameras_with_buckets_in_a_range(db: Database) -> None:
+    """The index behind ``GET /heatmaps``: per camera of the store, the first and last bucket start
+    in [since, until), on any grid; cameras (and stores) with nothing in the range are absent."""
+    q = timedelta(minutes=15)
+    big = HeatmapGrid.covering("image", 128, 96, 16.0)
+    add(db, bucket(T0, [0], [1], [1.0]), bucket(T0 + 2 * q, [1], [1], [2.0]))
+    add(db, bucket(T0 + 3 * q, [0], [1], [1.0]), grid=big)  # a grid change still counts as data
+    add(db, bucket(T0 + q, [0], [1], [1.0]), camera="cam2")
+    with db.begin() as conn:
+        add_heatmap_buckets(conn, store_id="other", camera_id="cam3", grid=GRID, buckets=[bucket(T0, [0], [1], [1.0])])
+
+    def spans(since: datetime | None = None, until: datetime | None = None) -> dict[str, StoredSpan]:
+        with db.begin() as conn:
+            return stored_heatmap_spans(conn, store_id="s1", since=since, until=until)
+
+    assert spans() == {"cam1": StoredSpan(T0, T0 + 3 * q), "cam2": StoredSpan(T0 + q, T0 + q)}
+    assert spans(since=T0 + q, until=T0 + 3 * q) == {
+        "cam1": StoredSpan(T0 + 2 * q, T0 + 2 * q),
+        "cam2": StoredSpan(T0 + q, T0 + q),
+    }
+    assert spans(since=T0 + 2 * q) == {"cam1": StoredSpan(T0 + 2 * q, T0 + 3 * q)}
+    assert spans(until=T0) == {}  # half open: a bucket starting at `until` is out
+    assert spans(since=T0 + 4 * q) == {}
+    first = spans()["cam1"].first_bucket
+    assert first.tzinfo is not None and first.utcoffset() == timedelta(0)
 
 
 def test_a_grid_change_keeps_rows_apart_and_shows_the_newest_grid(db: Database) -> None:

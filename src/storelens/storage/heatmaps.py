@@ -38,7 +38,7 @@ from storelens.analytics.heatmap import HeatBucket, HeatmapGrid
 from storelens.storage.events import Executor, dialect_insert, dialect_name
 from storelens.storage.models import HEATMAP_BUCKETS
 
-__all__ = ["StoredHeatmap", "add_heatmap_buckets", "grid_key", "read_heatmap"]
+__all__ = ["StoredHeatmap", "StoredSpan", "add_heatmap_buckets", "grid_key", "read_heatmap", "stored_heatmap_spans"]
 
 _CELLS = np.dtype("<i4")
 _TRAFFIC = np.dtype("<u4")
@@ -55,6 +55,14 @@ class StoredHeatmap:
     buckets: int  # rows summed
     bucket_s: int | None  # bucket size of the newest row summed (None when none was)
     skipped: int  # rows in the range on another grid, left out
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSpan:
+    """The first and last stored bucket starts of one camera within a range (any grid)."""
+
+    first_bucket: datetime
+    last_bucket: datetime
 
 
 def grid_key(grid: HeatmapGrid) -> str:
@@ -201,3 +209,24 @@ def read_heatmap(
     skipped = conn.execute(sa.select(sa.func.count()).where(*in_range, c.grid_key != key)).scalar_one()
     shape = (grid.ny, grid.nx)
     return StoredHeatmap(grid, traffic.reshape(shape), dwell.reshape(shape), n, bucket_s, int(skipped))
+
+
+def stored_heatmap_spans(
+    conn: Executor, *, store_id: str, since: datetime | None = None, until: datetime | None = None
+) -> dict[str, StoredSpan]:
+    """Cameras of the store with stored buckets starting in [since, until), and the first and last
+    of those starts. One grouped SELECT over the primary key's leading columns, no cell data read:
+    cheap enough to ask before every heat-map fetch (the dashboard does, to skip cameras with
+    nothing to show instead of drawing 404s). Rows of every grid count, as any of them is data."""
+    c = HEATMAP_BUCKETS.c
+    where = [c.store_id == store_id]
+    if since is not None:
+        where.append(c.bucket_start >= since)
+    if until is not None:
+        where.append(c.bucket_start < until)
+    rows = conn.execute(
+        sa.select(c.camera_id, sa.func.min(c.bucket_start).label("first"), sa.func.max(c.bucket_start).label("last"))
+        .where(*where)
+        .group_by(c.camera_id)
+    )
+    return {str(r.camera_id): StoredSpan(r.first, r.last) for r in rows}

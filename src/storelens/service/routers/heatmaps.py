@@ -1,4 +1,5 @@
-"""``/heatmaps/{camera_id}``: traffic or dwell per cell for a time range, as a JSON grid or a PNG.
+"""``/heatmaps/{camera_id}``: traffic or dwell per cell for a time range, as a JSON grid or a PNG;
+``/heatmaps``: which cameras have any, so a client asks for maps that exist instead of collecting 404s.
 
 Served from the ``heatmap_buckets`` table plus what this process's pipelines hold in memory and
 have not stored yet (:mod:`storelens.service.heatmaps`): the maps cover every stored run of the
@@ -15,10 +16,38 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response
 from storelens.service.deps import Conn, Deps, time_range
 from storelens.service.heatmaps import heatmap_view, render_png
 from storelens.service.routers._lookup import require_camera
-from storelens.service.schemas.analytics import HeatmapGridOut, HeatmapOut
+from storelens.service.schemas.analytics import HeatmapGridOut, HeatmapIndexOut, HeatmapOut
 from storelens.service.schemas.common import ERROR_RESPONSES
+from storelens.storage.heatmaps import stored_heatmap_spans
 
 router = APIRouter(prefix="/heatmaps", tags=["heatmaps"], responses=ERROR_RESPONSES)
+
+
+@router.get("", response_model=list[HeatmapIndexOut], summary="Which configured cameras have heat-map data")
+def heatmap_index(
+    deps: Deps,
+    conn: Conn,
+    since: datetime | None = Query(None, description="Buckets starting at or after (ISO 8601)"),
+    until: datetime | None = Query(None, description="Buckets starting before (ISO 8601)"),
+) -> list[HeatmapIndexOut]:
+    """One grouped query over the bucket keys plus the recorder's cameras: no map is summed. A camera
+    that is ``stored`` or ``live`` gets a 200 from ``/heatmaps/{camera_id}`` for the same range."""
+    s, u = time_range(since, until)
+    spans = stored_heatmap_spans(conn, store_id=deps.store.store_id, since=s, until=u)
+    live = set(deps.heatmaps.cameras())
+    out = []
+    for cam in deps.store.cameras:
+        span = spans.get(cam.id)
+        out.append(
+            HeatmapIndexOut(
+                camera_id=cam.id,
+                stored=span is not None,
+                live=cam.id in live,
+                first_bucket=None if span is None else span.first_bucket,
+                last_bucket=None if span is None else span.last_bucket,
+            )
+        )
+    return out
 
 
 @router.get(

@@ -53,3 +53,11 @@ class HeatmapOut(ApiModel):
     values: list[list[float]] = Field(description="ny rows of nx cells; traffic = visits, dwell = seconds")
     max: float
     total: float
+
+
+class HeatmapIndexOut(ApiModel):
+    camera_id: str
+    stored: bool = Field(description="Buckets starting in [since, until) are in the database")
+    live: bool = Field(description="A pipeline of this process holds the camera's map (stored or not)")
+    first_bucket: datetime | None = Field(description="Start of the first stored bucket in the range")
+    last_bucket: datetime | None = Field(description="Start of the last stored bucket in the range")

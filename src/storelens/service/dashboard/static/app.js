@@ -618,10 +618,31 @@ async function heatImage(cameraId, metric, win) {
   return img;
 }
 
+/** Camera id -> { stored, live } from the heat-map index: the maps of the window that exist.
+ * Asking first keeps the page from fetching maps that would 404 (a console error each). */
+async function heatIndex(win) {
+  const rows = await api(`/heatmaps${query({ since: win.since })}`);
+  return new Map(rows.map((r) => [r.camera_id, r]));
+}
+
+function heatNote(title, text, cls = "empty") {
+  return h("figure", { class: "heat" }, title, h("p", { class: cls }, text));
+}
+
 async function refreshHeatmaps(win, token) {
   const cams = state.cameras.filter((c) => c.enabled);
   if (!cams.length) {
     replace(byId("heatmaps"), h("p", { class: "empty" }, "No enabled cameras."));
+    return;
+  }
+  let index;
+  try {
+    index = await heatIndex(win);
+  } catch (err) {
+    apiFailed(err, "heat-map index");
+    if (token === state.rangeToken) {
+      replace(byId("heatmaps"), h("p", { class: "empty error" }, errorText(err, "heat maps")));
+    }
     return;
   }
   const previous = state.heatUrls;
@@ -629,16 +650,11 @@ async function refreshHeatmaps(win, token) {
   const figures = await Promise.all(
     cams.map(async (cam) => {
       const title = h("div", { class: "overlay-title" }, cam.name || cam.id);
-      if (!cam.status) {
-        return h(
-          "figure",
-          { class: "heat" },
-          title,
-          h("p", { class: "empty" }, "Heat maps need this service to run the camera pipelines."),
-        );
-      }
-      if (!cam.status.frames) {
-        return h("figure", { class: "heat" }, title, h("p", { class: "empty" }, "No frames analysed yet."));
+      const entry = index.get(cam.id);
+      if (!entry || !(entry.stored || entry.live)) {
+        // running here but not one frame analysed yet: say so rather than "no data"
+        const waiting = cam.status && !cam.status.frames;
+        return heatNote(title, waiting ? "No frames analysed yet." : "No heat-map data for this period.");
       }
       try {
         const imgs = await Promise.all(["traffic", "dwell"].map((m) => heatImage(cam.id, m, win)));
@@ -654,7 +670,7 @@ async function refreshHeatmaps(win, token) {
         );
       } catch (err) {
         apiFailed(err, "heat maps");
-        return h("figure", { class: "heat" }, title, h("p", { class: "empty error" }, errorText(err, "this heat map")));
+        return heatNote(title, errorText(err, "this heat map"), "empty error");
       }
     }),
   );
