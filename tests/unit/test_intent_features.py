@@ -273,3 +273,24 @@ def test_parse_zone_and_interaction_fall_back_to_config() -> None:
     sig = parse_interaction(Event.at(EventType.SHELF_REACH, "s", T0, subject="v", shelf="coffee-l"), cat)
     assert sig is not None and sig.category == "Coffee"
     assert FEATURE_INDEX["queued"] == len(FEATURE_NAMES) - 1
+
+
+def test_affect_blend_is_by_time_not_by_reading() -> None:
+    """A new expression outweighs an old one by how long ago the old one was read, so a tracker
+    feeding every frame and a summary every 2.5 s mean the same thing."""
+    from storelens.intent.signals import AffectReading
+
+    neutral = AffectReading({"neutral": 1.0}, 0.8, "neutral")
+    confused = AffectReading({"confused": 1.0}, 0.8, "confused")
+    sparse, dense = _feats(), _feats()
+    sparse.add_affect(neutral, T0)
+    sparse.add_affect(confused, T0 + 2.5)  # one reading 2.5 s later: mostly the new face
+    assert sparse.affect["confused"] == pytest.approx(1 - math.exp(-2.5), abs=1e-6)
+    dense.add_affect(neutral, T0)
+    for k in range(1, 26):  # the same 2.5 s fed at 10 fps ends in the same place
+        dense.add_affect(confused, T0 + k * 0.1)
+    assert dense.affect["confused"] == pytest.approx(sparse.affect["confused"], abs=1e-6)
+    one_frame = _feats()
+    one_frame.add_affect(neutral, T0)
+    one_frame.add_affect(confused, T0 + 0.1)  # one outlier frame barely moves it
+    assert one_frame.affect["confused"] < 0.1

@@ -91,6 +91,7 @@ STRAIGHT_WINDOW_S = 10.0
 LOOK_WINDOW_S = 20.0
 REVERSAL_WINDOW_S = 45.0
 AFFECT_STALE_S = 60.0
+AFFECT_BLEND_S = 1.0
 SPEED_WINDOW_S = 1.0
 SPEED_AVERAGE_S = 0.4
 MAX_GAP_S = 2.0
@@ -455,14 +456,18 @@ class VisitFeatures:
     def add_affect(self, reading: AffectReading, ts: float) -> None:
         if reading.confidence < self.params.min_affect_confidence:
             return
-        if not self.affect:
+        if not self.affect or self.affect_ts is None:
             self.affect = dict(reading.probs)
             self.affect_conf = reading.confidence
-        else:  # readings are already smoothed upstream: a light blend keeps one outlier from ruling
+        else:
+            # Readings are already smoothed upstream; a light blend keeps one outlier from ruling.
+            # The blend is by elapsed time, not per reading, so it means the same whether the
+            # expression tracker feeds every frame (live pipeline) or a summary every few seconds.
+            w = 1.0 - math.exp(-max(ts - self.affect_ts, 0.0) / AFFECT_BLEND_S)
             for a in AFFECTS:
-                self.affect[a] = 0.5 * self.affect.get(a, 0.0) + 0.5 * reading.probs.get(a, 0.0)
-            self.affect_conf = 0.5 * self.affect_conf + 0.5 * reading.confidence
-        self.affect_ts = ts
+                self.affect[a] = (1.0 - w) * self.affect.get(a, 0.0) + w * reading.probs.get(a, 0.0)
+            self.affect_conf = (1.0 - w) * self.affect_conf + w * reading.confidence
+        self.affect_ts = max(ts, self.affect_ts or ts)
 
     # ------------------------------------------------------------------------------ features --
     def focus_category(self, now: float) -> str | None:
