@@ -127,7 +127,6 @@ def test_engine_beats_the_dwell_baseline_on_a_small_run() -> None:
     assert ours.visits == base.visits == sum(1 for p in r.plans if not p.staff)
     assert ours.macro_f1 > 0.7
     assert ours.macro_f1 > base.macro_f1 + 0.2
-    assert r.speedup > 5  # far faster than real time even on a shared CI core
 
 
 def test_layout_from_a_store_config() -> None:
@@ -170,3 +169,16 @@ def test_cli_simulate_writes_events_and_summary(tmp_path: Path) -> None:
     assert "states entered" in res.output
     bad = CliRunner().invoke(app, ["simulate", "--config", str(tmp_path / "missing.yaml")])
     assert bad.exit_code == 2
+
+
+def test_observations_go_through_the_real_behaviour_stage() -> None:
+    """Staff are flagged by the analytics' own staff classifier, lingering survives feet jitter,
+    and the run reports the CPU each stage took (what bench/load.py adds up)."""
+    clean = _run(6, NoiseConfig.off(), shoppers=10, minutes=4)
+    jittery = _run(6, NoiseConfig(jitter_m=0.12), shoppers=10, minutes=4)
+    staff = {p.shopper for p in clean.plans if p.staff}
+    flagged = {clean.owner[e.subject] for e in clean.observed if e.subject and e.payload.get("staff") is True}
+    assert staff and flagged == staff
+    lingering = [sum(e.type == EventType.ZONE_LINGERING for e in r.observed) for r in (clean, jittery)]
+    assert lingering[0] >= 5 and lingering[1] >= 0.7 * lingering[0]
+    assert set(clean.cpu_s) == {"analytics", "intent:e"} and min(clean.cpu_s.values()) > 0

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -91,6 +91,10 @@ class SimResult:
     wall_seconds: float
     training: tuple[npt.NDArray[np.float64], list[str]] | None = None
     idf1: float = 1.0
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    """Thread CPU seconds spent in the analytics (``"analytics"``), each engine (``"intent:<name>"``)
+    and its actions (``"actions:<name>"``): what a server would spend on these observations,
+    without the simulator's own cost."""
 
     def wall(self, t: float) -> float:
         return self.config.start_wall + t
@@ -273,6 +277,7 @@ def run_simulation(
         for fi, etype, payload, zone in _observed_events(tr, cfg, noise_rng, layout):
             pending.setdefault(fi, []).append((tr, etype, payload, zone))
     analytics = StoreAnalyticsFeed(store or layout.store_config(cfg.store_id))
+    cpu: defaultdict[str, float] = defaultdict(float)
     actions = actions or {}
     outputs: dict[str, list[Event]] = {name: [] for name in engines}
     observed: list[Event] = []
@@ -309,7 +314,9 @@ def run_simulation(
             rows.append((tr.label, float(x), float(y), tr.plan.staff))
             owner_counts.setdefault(format_subject(tr.label), Counter())[tr.plan.shopper] += 1
         n_samples += len(rows)
+        c0 = time.thread_time()
         frame_events = analytics.update(wall, rows)
+        cpu["analytics"] += time.thread_time() - c0
         for tr, etype, payload, zone in pending.pop(fi, []):
             ends_episode = etype == EventType.ATTENTION_ENDED  # the stage closes episodes itself
             if not ends_episode and (fi > tr.i1 or not tr.visible[min(fi - tr.i0, len(tr.visible) - 1)]):
@@ -320,11 +327,15 @@ def run_simulation(
         observed.extend(frame_events)
         samples = [KinematicSample(format_subject(lbl), wall, x, y, "floor", None, "sim") for lbl, x, y, _ in rows]
         for name, eng in engines.items():
+            c0 = time.thread_time()
             ie = eng.update(wall, samples, frame_events)
+            c1 = time.thread_time()
+            cpu[f"intent:{name}"] += c1 - c0
             outputs[name].extend(ie)
             act = actions.get(name)
             if act is not None:
                 ae = act.process(wall, [*frame_events, *ie])
+                cpu[f"actions:{name}"] += time.thread_time() - c1
                 outputs[name].extend(ae)
                 if name == first_primary:
                     for ev in ae:
@@ -371,6 +382,7 @@ def run_simulation(
         wall_seconds=time.perf_counter() - t_start,
         training=training,
         idf1=_idf1(owner_counts, truth_frames, n_samples),
+        cpu_s=dict(cpu),
     )
 
 
