@@ -1,9 +1,10 @@
 """Draw what storelens sees onto a redacted copy of the frame.
 
-The annotator never draws on the raw frame: it calls :func:`storelens.privacy.redact.redact`
-first, so the annotated video cannot show an unblurred head. Dwell timers come from the zone
-events themselves (entered → start, exited → stop), so what the video shows is exactly what was
-recorded in the database.
+The annotator never draws on the raw frame: it redacts first, through a
+:class:`~storelens.privacy.frames.FrameRedactor`, and draws on the :class:`RedactedFrame` that
+returns, which is what the video writer accepts (and nothing else), so the annotated video cannot
+show an unblurred head. Dwell timers come from the zone events themselves (entered → start,
+exited → stop), so what the video shows is exactly what was recorded in the database.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy.typing as npt
 from storelens.config.schema import ZoneConfig, ZoneKind
 from storelens.events.models import EventType, format_subject
 from storelens.pipeline.camera import FrameResult
-from storelens.privacy.redact import redact
+from storelens.privacy.frames import FrameRedactor, RedactedFrame
 
 ZONE_COLOURS: dict[ZoneKind, tuple[int, int, int]] = {
     ZoneKind.ENTRANCE: (80, 200, 80),
@@ -38,11 +39,13 @@ def _colour_for(subject: int) -> tuple[int, int, int]:
 
 
 class Annotator:
-    """Turns each FrameResult into an annotated, redacted BGR image."""
+    """Turns each FrameResult into an annotated :class:`RedactedFrame`."""
 
     def __init__(self, zones: Sequence[ZoneConfig], scale: float = 1.0) -> None:
         self.zones = list(zones)
         self.scale = scale  # zone coordinates are in native pixels; frames may be downscaled
+        # No detectors of its own: the pipeline's detections (and face boxes) locate the heads.
+        self.redactor = FrameRedactor()
         self._in_zone: dict[tuple[str, str], float] = {}  # (subject, zone) -> entered wall time
 
     def _follow_events(self, result: FrameResult) -> None:
@@ -55,11 +58,14 @@ class Annotator:
             elif e.type == EventType.ZONE_EXITED:
                 self._in_zone.pop(key, None)
 
-    def draw(self, result: FrameResult, face_xyxy: npt.NDArray[np.float32] | None = None) -> npt.NDArray[np.uint8]:
+    def draw(self, result: FrameResult, face_xyxy: npt.NDArray[np.float32] | None = None) -> RedactedFrame:
+        """The redacted frame with zones, tracks and timers drawn on it (``face_xyxy``: face boxes
+        found elsewhere in the pipeline, blurred as well)."""
         self._follow_events(result)
         frame, tracks, dets = result.frame, result.tracks, result.detections
         # Redact with every detection (not only confirmed tracks) so a new arrival is blurred too.
-        img = redact(frame.image, dets.xyxy, dets.keypoints, face_xyxy=face_xyxy)
+        red = self.redactor(frame.image, dets, known_faces=face_xyxy)
+        img = red.image  # a fresh array only this call holds: everything below draws on it in place
         overlay = img.copy()
         for z in self.zones:
             pts = np.round(np.asarray(z.points) * self.scale).astype(np.int32).reshape(-1, 1, 2)
@@ -78,7 +84,7 @@ class Annotator:
                 2,
                 cv2.LINE_AA,
             )
-        img = np.asarray(cv2.addWeighted(overlay, 0.18, img, 0.82, 0), dtype=np.uint8)
+        cv2.addWeighted(overlay, 0.18, img, 0.82, 0, dst=img)
         now = frame.wall_time
         for i in range(len(tracks)):
             x1, y1, x2, y2 = (round(float(v)) for v in tracks.xyxy[i])
@@ -112,4 +118,4 @@ class Annotator:
             1,
             cv2.LINE_AA,
         )
-        return np.asarray(img, dtype=np.uint8)
+        return red

@@ -42,6 +42,11 @@ class RedactedFrame:
     faces: int
     face_xyxy: npt.NDArray[np.float32] = field(repr=False)
 
+    def copy(self) -> RedactedFrame:
+        """The same redacted frame on its own image array: a writer that encodes later (on another
+        thread) keeps this, so nothing the caller does to its array afterwards can reach the file."""
+        return RedactedFrame(self.image.copy(), self.people, self.faces, self.face_xyxy.copy())
+
     def to_jpeg(self, quality: int = 85) -> bytes:
         ok, buf = cv2.imencode(".jpg", self.image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
         if not ok:  # pragma: no cover - OpenCV fails only on invalid arrays, which a RedactedFrame is not
@@ -137,7 +142,15 @@ class FrameRedactor:
             return np.zeros((0, 4), np.float32)
         return merge_boxes(np.concatenate(boxes).astype(np.float32))
 
-    def __call__(self, image: npt.NDArray[np.uint8], detections: Detections | None = None) -> RedactedFrame:
+    def __call__(
+        self,
+        image: npt.NDArray[np.uint8],
+        detections: Detections | None = None,
+        *,
+        known_faces: npt.NDArray[np.float32] | None = None,
+    ) -> RedactedFrame:
+        """Redact ``image``; ``known_faces`` are face boxes the caller already found (the pipeline's
+        expression stage), blurred with the ones found here so a face either search sees is covered."""
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(
                 f"expected an HxWx3 uint8 BGR image, got shape={getattr(image, 'shape', None)} "
@@ -148,6 +161,8 @@ class FrameRedactor:
                 raise ValueError("no detections given and no person detector configured: cannot locate heads")
             detections = self.person_detector.detect(image)
         faces = self.find_faces(image, detections)
+        if known_faces is not None and len(known_faces):
+            faces = merge_boxes(np.concatenate([faces, np.asarray(known_faces, np.float32).reshape(-1, 4)]))
         out = redact(image, detections.xyxy, detections.keypoints, face_xyxy=faces, masks=self.masks)
         self.frames += 1
         self.faces += len(faces)

@@ -81,10 +81,23 @@ def read_media(path: Path, max_width: int | None = None) -> tuple[Iterator[npt.N
     return frames(), rate
 
 
-class RedactedWriter:
-    """Writes :class:`RedactedFrame` objects (nothing else) to a video, GIF or image file."""
+def require_redacted(frame: object) -> RedactedFrame:
+    """``frame`` if it is a :class:`RedactedFrame`; a TypeError otherwise (the one check every writer
+    makes, so an unredacted array has no type-correct way into a file)."""
+    if not isinstance(frame, RedactedFrame):
+        raise TypeError("only RedactedFrame objects can be written (run the frame through FrameRedactor)")
+    return frame
 
-    def __init__(self, path: Path, fps: float) -> None:
+
+class RedactedWriter:
+    """Writes :class:`RedactedFrame` objects (nothing else) to a video, GIF or image file.
+
+    This is storelens's one encoder: ``storelens redact`` writes through it directly and the
+    pipeline's annotated video through :class:`storelens.output.video.VideoWriter`, which runs it
+    on a background thread. ``crf``/``preset`` tune H.264 (smaller files for long annotated runs);
+    ``threads`` is libx264's thread count (0: its own choice, about 1.5 per core)."""
+
+    def __init__(self, path: Path, fps: float, *, crf: int = 23, preset: str = "veryfast", threads: int = 0) -> None:
         self.path = path
         suffix = path.suffix.lower()
         if suffix not in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
@@ -93,13 +106,17 @@ class RedactedWriter:
         self.suffix = suffix
         self.fps = Fraction(fps).limit_denominator(1000)
         self.frames = 0
+        self._crf = crf
+        self._preset = preset
+        self._threads = threads
         self._container: av.container.OutputContainer | None = None
         self._stream: av.VideoStream | None = None
+        self._closed = False
 
     def write(self, frame: RedactedFrame) -> None:
-        if not isinstance(frame, RedactedFrame):
-            raise TypeError("only RedactedFrame objects can be written (run the frame through FrameRedactor)")
-        img = frame.image
+        img = require_redacted(frame).image
+        if self._closed:
+            raise MediaError(f"{self.path}: written after close")
         if self.suffix in IMAGE_SUFFIXES:
             if self.frames:
                 raise MediaError(f"{self.path}: an image output holds one frame; the input has more (use .mp4/.gif)")
@@ -128,16 +145,24 @@ class RedactedWriter:
             stream = self._container.add_stream("libx264", rate=self.fps)
             stream.pix_fmt = "yuv420p"
             stream.width, stream.height = width - width % 2, height - height % 2
-            stream.options = {"crf": "23", "preset": "veryfast"}
+            stream.options = {"crf": str(self._crf), "preset": self._preset}
+            if self._threads:
+                stream.options = {**stream.options, "threads": str(self._threads)}
         self._stream = stream
 
     def close(self) -> None:
-        if self._stream is not None and self._container is not None:
-            for packet in self._stream.encode():
-                self._container.mux(packet)
-        if self._container is not None:
-            self._container.close()
-            self._container = None
+        """Flush the encoder and close the file (the file is closed even when the flush fails)."""
+        self._closed = True
+        container, stream = self._container, self._stream
+        self._container = self._stream = None
+        if container is None:
+            return
+        try:
+            if stream is not None:
+                for packet in stream.encode():
+                    container.mux(packet)
+        finally:
+            container.close()
 
     def __enter__(self) -> RedactedWriter:
         return self
