@@ -16,6 +16,7 @@ from storelens.events.bus import EventBus
 from storelens.output.annotate import Annotator
 from storelens.output.video import VideoWriter
 from storelens.pipeline.camera import CameraPipeline, FrameResult, Stage
+from storelens.privacy.masks import masks_for
 from storelens.sources.base import FrameSource
 from storelens.vision.base import Detector
 
@@ -167,6 +168,8 @@ def build_camera(
         scaled = scale_camera_geometry(store, cam.id, scale)
         if holder.get("annotator") is not None:
             holder["annotator"].zones = scaled.zones_for(cam.id)
+            # privacy masks (a PIN pad, a staff door) are drawn in native pixels like zones
+            holder["annotator"].redactor.masks = masks_for(store, cam.id, scale)
         stages = make_stages(scaled, cam.id)
         for st in stages:
             subscribe = getattr(st, "subscribe", None)
@@ -181,6 +184,7 @@ def build_camera(
         video_path = video_dir / f"{cam.id}_annotated.mp4"
         writer = VideoWriter(video_path, fps=cam.fps)
         annotator = Annotator(store.zones_for(cam.id))
+        annotator.redactor.masks = masks_for(store, cam.id)  # rescaled once the frame size is known
         holder["annotator"] = annotator
         pipeline.observers.append(_video_observer(writer, annotator, pipeline))
     source = open_source(cam, store.base_dir, on_status=pipeline.status_event)
