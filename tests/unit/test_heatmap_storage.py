@@ -443,3 +443,24 @@ def test_recorder_leaves_staff_out_once_flagged() -> None:
     flat = live.dwell.reshape(-1)
     assert flat[shopper] == pytest.approx(1.9, abs=0.01)  # 20 frames at 10 fps
     assert flat[staff] == pytest.approx(0.9, abs=0.01)  # only until flagged
+
+
+def test_a_database_that_cannot_be_opened_at_first_is_retried_and_loses_nothing(tmp_path: Path) -> None:
+    """Given a URL, the recorder opens the database at its first flush; while that fails the maps
+    stay in memory, and the next flush after the database appears stores all of them."""
+    blocker = tmp_path / "later"
+    blocker.write_text("a file where the database folder should be: the database cannot be opened")
+    target = blocker / "heat.db"
+    rec = HeatmapRecorder(store_config(), f"sqlite:///{target}")
+    frames = walk(0, 300)
+    for r in frames[:150]:
+        rec.observe("cam1", r)
+    assert rec.flush() == 0  # cannot open: kept
+    blocker.unlink()
+    blocker.mkdir()
+    for r in frames[150:]:
+        rec.observe("cam1", r)
+    assert rec.flush() >= 1
+    rec.close()
+    with open_database(target) as db:
+        assert stored(db) == pytest.approx(reference(frames), rel=1e-5)

@@ -11,6 +11,8 @@ accumulator itself is not thread-safe) and the flushes to the database:
   :meth:`flush` (blocking) writes the rest at shutdown. Closed buckets and the open one's progress
   go the same way, so a restart loses at most the last minute.
 * A failed write (database down) keeps the increment in memory and retries at the next flush.
+  Given a URL, the recorder opens the database at its first flush, not before, so a database
+  that is down when the run starts is retried the same way instead of costing the run's maps.
 * Readers see stored + not yet stored without double counting: :meth:`reading` holds the camera's
   flush lock while the API reads the table and :meth:`live` (nothing is half-written meanwhile).
 
@@ -38,7 +40,7 @@ import numpy.typing as npt
 from storelens.analytics.heatmap import HeatBucket, HeatmapAccumulator, HeatmapGrid
 from storelens.config.schema import StoreConfig
 from storelens.pipeline.camera import FrameResult
-from storelens.storage.database import Database
+from storelens.storage.database import Database, open_database
 from storelens.storage.heatmaps import add_heatmap_buckets
 
 log = logging.getLogger(__name__)
@@ -80,7 +82,7 @@ class HeatmapRecorder:
     def __init__(
         self,
         store: StoreConfig,
-        db: Database | None = None,
+        db: Database | str | None = None,
         *,
         flush_every_s: float = FLUSH_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
@@ -90,7 +92,11 @@ class HeatmapRecorder:
         self.bucket_s = store.behaviour.heatmap.bucket_s
         self.max_step_s = store.behaviour.heatmap.max_step_s
         self.timezone = store.timezone
-        self.db = db
+        # a Database is the caller's; a URL is opened here (lazily, see _database) and closed by close()
+        self._db: Database | None = db if isinstance(db, Database) else None
+        self._url = db if isinstance(db, str) else None
+        self._has_db = db is not None
+        self._open_lock = threading.Lock()
         self.flush_every_s = flush_every_s
         self.rows_written = 0
         self._clock = clock
@@ -127,7 +133,7 @@ class HeatmapRecorder:
                 keep = ~np.isin(subjects & SUBJECT_MASK, np.fromiter(cam.staff, dtype=np.int64))
                 subjects, feet = subjects[keep], feet[keep]
             cam.acc.update(subjects, feet, frame.pts, frame.wall_time)
-            due = self.db is not None and self._clock() >= cam.next_flush
+            due = self._has_db and self._clock() >= cam.next_flush
         if due and cam.io.acquire(blocking=False):
             try:
                 threading.Thread(
@@ -139,7 +145,7 @@ class HeatmapRecorder:
     def flush(self) -> int:
         """Write every camera's increment now (waits for a flush in progress); returns rows written.
         Failures are logged and the increments kept for the next flush."""
-        if self.db is None:
+        if not self._has_db:
             return 0
         with self._lock:
             cams = list(self._cams.items())
@@ -149,11 +155,27 @@ class HeatmapRecorder:
             n += self._flush_locked(camera_id, cam)
         return n
 
+    def _database(self) -> Database:
+        """The database, opened on first use when given as a URL (raises while it cannot be opened:
+        the caller keeps the increment and retries at the next flush). Its own lock: connecting to
+        a database that is down can take seconds, and the camera threads must not wait on it."""
+        with self._open_lock:
+            if self._db is None:
+                assert self._url is not None
+                self._db = open_database(self._url)
+            return self._db
+
+    def close(self) -> None:
+        """Close the database this recorder opened itself (not one it was given)."""
+        with self._open_lock:
+            if self._url is not None and self._db is not None:
+                self._db.close()
+                self._db = None
+
     def _flush_locked(self, camera_id: str, cam: _Camera) -> int:
         """Drain and store one camera's increment; the caller holds ``cam.io``, released here."""
         try:
-            db = self.db
-            if db is None:
+            if not self._has_db:
                 return 0
             with self._lock:
                 cam.next_flush = self._clock() + self.flush_every_s
@@ -163,7 +185,7 @@ class HeatmapRecorder:
                 return 0
             try:
                 n = 0
-                with db.begin() as conn:
+                with self._database().begin() as conn:
                     for grid in {g for g, _ in batch}:
                         buckets = [b for g, b in batch if g == grid]
                         n += add_heatmap_buckets(
@@ -173,12 +195,12 @@ class HeatmapRecorder:
                 with self._lock:
                     cam.pending = batch + cam.pending
                 cam.failures += 1
-                log.warning(
+                log.warning(  # the first line only, as the database sink logs it
                     "could not store heat maps of camera %s (kept in memory, retried in %.0f s): %s: %s",
                     camera_id,
                     self.flush_every_s,
                     type(exc).__name__,
-                    exc,
+                    str(exc).splitlines()[0] if str(exc) else "",
                 )
                 return 0
             self.rows_written += n

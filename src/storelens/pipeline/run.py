@@ -26,7 +26,6 @@ from storelens.pipeline.camera import FrameResult, RunStats
 from storelens.pipeline.heatmaps import HeatmapRecorder
 from storelens.pipeline.summary import SummaryCollector
 from storelens.sinks.factory import build_sinks, sink_handler
-from storelens.storage.database import Database, open_database
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +57,6 @@ def _camera_summary(b: BuiltCamera, st: RunStats) -> dict[str, Any]:
     }
 
 
-def _open_heatmap_database(url: str) -> Database | None:
-    """The database the heat maps go to; None (maps only in summary.json and the PNGs) when it cannot
-    be opened now: the event sink spools through an outage, heat maps do not block the run for one."""
-    try:
-        return open_database(url)
-    except Exception as exc:  # only the error's type: its message may hold the URL and its password
-        log.warning("heat maps will not be stored: the database cannot be opened (%s)", type(exc).__name__)
-        return None
-
-
 def run_store(
     cfg: StoreConfig,
     out_dir: Path,
@@ -90,8 +79,7 @@ def run_store(
     do_annotate = cfg.output.annotated_video if annotate is None else annotate
     cameras = [c for c in cfg.cameras if c.enabled]
     built = [build_camera(cfg, cam, bus, out_dir if do_annotate else None) for cam in cameras]
-    heat_db = _open_heatmap_database(url)
-    heat = HeatmapRecorder(cfg, heat_db)
+    heat = HeatmapRecorder(cfg, url)  # opens the database at its first flush, retried like the sink
     for b in built:
         b.pipeline.observers.append(functools.partial(heat.observe, b.camera.id))
     started = time.time()
@@ -120,8 +108,7 @@ def run_store(
         try:
             heat.flush()
         finally:
-            if heat_db is not None:
-                heat_db.close()
+            heat.close()
             sink_set.close()
     for b in built:
         if b.video_path is not None:
