@@ -100,18 +100,18 @@ class SpeedEstimator:
             return pos
         out = pos.copy()
         finite = np.isfinite(pos).all(axis=1)
-        known = np.zeros(len(subj), dtype=bool)
         k = np.zeros(len(subj), dtype=np.intp)
+        upd = np.zeros(len(subj), dtype=bool)  # rows whose subject has a smoothed position
         if len(self._s_subj):
             k = np.minimum(np.searchsorted(self._s_subj, subj), len(self._s_subj) - 1)
-            known = finite & (self._s_subj[k] == subj) & (pts - self._s_pts[k] <= MAX_SMOOTH_GAP_S)
+            upd = finite & (self._s_subj[k] == subj)
+            known = upd & (pts - self._s_pts[k] <= MAX_SMOOTH_GAP_S)  # and recent enough to continue
             if known.any():
                 kk = k[known]
                 dt = np.maximum(pts - self._s_pts[kk], 0.0)
                 alpha = 1.0 - np.exp(-dt / self.smoothing_s)
                 out[known] = self._s_xy[kk] + alpha[:, None] * (pos[known] - self._s_xy[kk])
         # write back: update the known rows in place, then merge in the new subjects
-        upd = finite & (self._s_subj[k] == subj) if len(self._s_subj) else np.zeros(len(subj), dtype=bool)
         if upd.any():
             self._s_xy[k[upd]] = out[upd]
             self._s_pts[k[upd]] = pts

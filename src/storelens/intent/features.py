@@ -245,7 +245,6 @@ class VisitFeatures:
     shelf_picks: Counter[str] = field(default_factory=Counter)
     shelf_returns: Counter[str] = field(default_factory=Counter)
     _held: list[str] = field(default_factory=list)
-    implied_picks: int = 0
     _last_interaction: tuple[str, float] | None = None
     _attn_open: dict[str, tuple[float, str | None]] = field(default_factory=dict)
     attention_closed: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
@@ -427,7 +426,6 @@ class VisitFeatures:
             # nothing from here was seen picked, yet something was surely put back: the pick was
             # missed (occluded hand, undetermined view), so the pick-then-return cycle counts
             self.picks[cat] += 1
-            self.implied_picks += 1
 
     def attention_started(self, sig: InteractionSignal, ts: float) -> None:
         for tgt, (start, _) in list(self._attn_open.items()):
