@@ -41,6 +41,7 @@ import sqlalchemy as sa
 from nats.aio.client import Client as NatsClient
 
 from storelens.central.config import CentralConfig
+from storelens.core.errors import brief_error
 from storelens.events.models import Event
 from storelens.sinks.buffer import Backoff
 from storelens.sinks.database import is_transient
@@ -77,11 +78,6 @@ class _Stored:
     inserted: int
     duplicates: int
     rejected: frozenset[str]
-
-
-def _brief(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def safe_url(url: str) -> str:
@@ -208,9 +204,11 @@ class CentralIngest:
                     self._closing = False
                 cause = last_error[-1] if isinstance(exc, nats.errors.NoServersError) and last_error else exc
                 last_error.clear()
-                self._count(nats_errors=1, last_error=_brief(cause))
+                self._count(nats_errors=1, last_error=brief_error(cause))
                 delay = self._nats_backoff.next_delay()
-                log.warning("nats: cannot reach %s (%s); retry in %.1f s", ", ".join(cfg.servers), _brief(cause), delay)
+                log.warning(
+                    "nats: cannot reach %s (%s); retry in %.1f s", ", ".join(cfg.servers), brief_error(cause), delay
+                )
                 if await _wait(self._stop, delay):
                     return None
                 continue
@@ -251,9 +249,9 @@ class CentralIngest:
                 self._nats_backoff.reset()
                 return acked  # stopped, idle or max_events
             except _NATS_ERRORS as exc:
-                self._count(nats_errors=1, last_error=_brief(exc))
+                self._count(nats_errors=1, last_error=brief_error(exc))
                 delay = self._nats_backoff.next_delay()
-                log.warning("nats: consumer interrupted (%s); resubscribing in %.1f s", _brief(exc), delay)
+                log.warning("nats: consumer interrupted (%s); resubscribing in %.1f s", brief_error(exc), delay)
                 if await _wait(self._stop, delay):
                     break
         return acked
@@ -300,7 +298,7 @@ class CentralIngest:
         except Exception as exc:
             if is_transient(exc):
                 raise
-            log.error("batch of %d event(s) refused (%s); storing them one by one", len(events), _brief(exc))
+            log.error("batch of %d event(s) refused (%s); storing them one by one", len(events), brief_error(exc))
         inserted = duplicates = 0
         rejected: set[str] = set()
         for e in events:
@@ -316,7 +314,7 @@ class CentralIngest:
                     e.id,
                     e.type,
                     e.store_id,
-                    _brief(exc),
+                    brief_error(exc),
                 )
                 continue
             inserted += r.inserted
@@ -326,8 +324,8 @@ class CentralIngest:
     async def _db_failed(self, exc: BaseException, what: str) -> bool:
         """Count and report a transient database failure, then back off; True when stopping."""
         delay = self._db_backoff.next_delay()
-        self._count(db_errors=1, last_error=_brief(exc), db_up=False)
-        log.warning("%s (%s); retry in %.1f s", what, _brief(exc), delay)
+        self._count(db_errors=1, last_error=brief_error(exc), db_up=False)
+        log.warning("%s (%s); retry in %.1f s", what, brief_error(exc), delay)
         return await _wait(self._stop, delay)
 
     def _db_ok(self) -> None:

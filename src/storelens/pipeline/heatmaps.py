@@ -39,6 +39,7 @@ import numpy.typing as npt
 
 from storelens.analytics.heatmap import HeatBucket, HeatmapAccumulator, HeatmapGrid
 from storelens.config.schema import StoreConfig
+from storelens.core.errors import brief_error
 from storelens.pipeline.camera import FrameResult
 from storelens.storage.database import Database, open_database
 from storelens.storage.heatmaps import add_heatmap_buckets
@@ -195,12 +196,11 @@ class HeatmapRecorder:
                 with self._lock:
                     cam.pending = batch + cam.pending
                 cam.failures += 1
-                log.warning(  # the first line only, as the database sink logs it
-                    "could not store heat maps of camera %s (kept in memory, retried in %.0f s): %s: %s",
+                log.warning(
+                    "could not store heat maps of camera %s (kept in memory, retried in %.0f s): %s",
                     camera_id,
                     self.flush_every_s,
-                    type(exc).__name__,
-                    str(exc).splitlines()[0] if str(exc) else "",
+                    brief_error(exc),
                 )
                 return 0
             self.rows_written += n

@@ -23,6 +23,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 import storelens
+from storelens.core.errors import brief_error
 from storelens.service.deps import Role, ServiceDeps, ServiceSettings, require_role
 from storelens.service.routers import (
     aggregates,
@@ -65,8 +66,7 @@ ROUTER_ROLES: list[tuple[APIRouter, Role]] = [
 
 def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """A database that cannot be reached is an outage (503, retry later), not a server bug."""
-    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    log.warning("database error on %s %s: %s", request.method, request.url.path, first)
+    log.warning("database error on %s %s: %s", request.method, request.url.path, brief_error(exc))
     return JSONResponse({"detail": "database unavailable; retry later"}, status_code=503, headers={"Retry-After": "5"})
 
 

@@ -34,6 +34,7 @@ from typing import Any
 import pydantic
 import sqlalchemy as sa
 
+from storelens.core.errors import brief_error
 from storelens.events.models import Event
 from storelens.sinks.buffer import Backoff, DiskSpool
 from storelens.storage.aggregates import DEFAULT_BUCKETS_S
@@ -272,7 +273,7 @@ class DatabaseSink:
     def _db_down(self, exc: BaseException) -> None:
         delay = self._backoff.next_delay()
         self._retry_at = time.monotonic() + delay
-        msg = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        msg = brief_error(exc)
         with self._stats_lock:
             self._stats = replace(self._stats, failures=self._stats.failures + 1, last_error=msg)
         log.warning("database unavailable (%s); spooling, retry in %.1f s", msg, delay)

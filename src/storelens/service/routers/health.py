@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 import storelens
+from storelens.core.errors import brief_error
 from storelens.service.deps import Deps
 from storelens.service.schemas.health import CameraCheck, DatabaseCheck, HealthOut, ReadyOut
 from storelens.storage.migrate import current_revision
@@ -38,7 +39,7 @@ def ready(deps: Deps) -> JSONResponse:
             revision = current_revision(conn)
         db_ok = True
     except Exception as exc:  # any failure means "not ready"; the message says which
-        error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500]
+        error = brief_error(exc)[:500]
     runner = deps.runner
     cameras = [CameraCheck(id=s.camera_id, state=s.state, online=s.online) for s in runner.status()] if runner else []
     runner_ok = runner is None or runner.started
