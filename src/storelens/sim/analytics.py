@@ -61,10 +61,10 @@ class StoreAnalyticsFeed:
             self._t0 = wall
         out: list[Event] = []
         for subj, *_ in rows:
-            first, _last = self._seen.get(subj, (wall, wall))
-            if subj not in self._seen:
+            seen = self._seen.get(subj)
+            if seen is None:
                 out.append(self._event(EventType.VISIT_STARTED, wall, subj))
-            self._seen[subj] = (first, wall)
+            self._seen[subj] = (wall if seen is None else seen[0], wall)
         n = len(rows)
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
         xy = np.array([(r[1], r[2]) for r in rows], dtype=np.float32).reshape(n, 2)
