@@ -35,7 +35,7 @@ from storelens.security.integration import install_security
 from storelens.security.middleware import flat_routes
 from storelens.security.rbac import Role, rule_for
 from storelens.security.tokens import create_token
-from storelens.security.users import create_user
+from storelens.security.users import create_user, get_user
 from storelens.service import ServiceDeps, ServiceSettings, create_app
 from storelens.storage import store_events
 
@@ -322,3 +322,41 @@ def test_acknowledged_by_is_the_signed_in_user(tmp_path: Path) -> None:
         )
         assert r.status_code == 200, r.text
         assert r.json()["acknowledged_by"] == "viewer1"
+
+
+def test_a_token_never_mints_a_broader_token(tmp_path: Path) -> None:
+    """Probe finding (high): a viewer token with scopes 'read write', valid one day, created an admin
+    token valid a year. A new token stays within the calling credential's role, scopes and expiry."""
+    e = build(tmp_path)
+    with e.deps.db.engine.connect() as conn:
+        admin = get_user(conn, "admin1")
+    assert admin is not None
+    uid = admin.id
+    # an admin who hands an integration a narrow token: viewer, read write, one day
+    narrow, _ = create_token(e.deps.db, uid, "narrow", role="viewer", scopes=["read", "write"], expires_in_days=1)
+    h = {"Authorization": f"Bearer {narrow}"}
+    with TestClient(e.app, base_url=BASE) as client:
+        assert client.get("/api/v1/users", headers=h).status_code == 403
+        for body in (
+            {"name": "esc", "role": "admin", "expires_in_days": 365},
+            {"name": "esc", "role": "analyst"},
+            {"name": "esc", "scopes": ["read", "export"]},
+            {"name": "esc", "expires_in_days": 30},
+        ):
+            r = client.post("/api/v1/tokens", json=body, headers=h)
+            assert r.status_code == 422, (body, r.status_code, r.text)
+        # within the ceiling it works, and the default lifetime is cut to the caller's
+        r = client.post("/api/v1/tokens", json={"name": "child"}, headers=h)
+        assert r.status_code == 201, r.text
+        child = r.json()
+        assert child["role"] == "viewer"
+        assert set(child["scopes"]) <= {"read", "write"}
+        assert datetime.fromisoformat(child["expires_at"]) <= datetime.now(UTC) + timedelta(days=1, minutes=1)
+        ch = {"Authorization": f"Bearer {child['token']}"}
+        assert client.get("/api/v1/users", headers=ch).status_code == 403
+        # a read-only token cannot even create a read+write one
+        r = client.post("/api/v1/tokens", json={"name": "ro", "scopes": ["read"]}, headers=h)
+        assert r.status_code == 201, r.text
+        ro = {"Authorization": f"Bearer {r.json()['token']}"}
+        r = client.post("/api/v1/tokens", json={"name": "rw", "scopes": ["read", "write"]}, headers=ro)
+        assert r.status_code in (403, 422), r.text

@@ -451,12 +451,13 @@ def build_router() -> APIRouter:
                 rt.db,
                 p.user_id,
                 body.name,
-                role=body.role if body.role is not None else p.role,
+                role=body.role,
                 scopes=body.scopes,
                 expires_in_days=body.expires_in_days,
                 default_days=rt.cfg.token_default_days,
                 max_days=rt.cfg.token_max_days,
                 now=rt.clock(),
+                ceiling=p,
             )
         except TokenError as exc:
             raise HTTPException(422, detail=str(exc)) from None

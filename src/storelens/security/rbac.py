@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import IntEnum
 from typing import Literal
 
@@ -82,6 +83,8 @@ class Principal:
     via: Literal["session", "token"]
     session_id: str | None = None
     token_id: str | None = None
+    expires_at: datetime | None = None
+    """When the credential stops working (a token's expiry; None for a session)."""
 
     def allows(self, role: Role, scope: str) -> bool:
         return self.role >= role and scope in self.scopes

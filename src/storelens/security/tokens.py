@@ -7,6 +7,10 @@ database alone never yields a working token; the plaintext is shown once, when i
 A token can do at most what its owner can: its effective role is the smaller of the token's role
 and the owner's *current* role (demoting a user demotes their tokens), it stops working when the
 owner is disabled or deleted, and its scopes are cut down to what that role may hold.
+
+A token created *by a credential* (the API's ``POST /tokens``) can do at most what that credential
+can: its role, scopes and expiry never exceed the caller's (``ceiling``), so a restricted token
+cannot mint a broader or longer-lived one.
 """
 
 from __future__ import annotations
@@ -90,8 +94,14 @@ def create_token(
     default_days: float = 90,
     max_days: float = 365,
     now: datetime | None = None,
+    ceiling: Principal | None = None,
 ) -> tuple[str, ApiToken]:
-    """Create a token for ``user_id``; returns (plaintext shown once, stored token)."""
+    """Create a token for ``user_id``; returns (plaintext shown once, stored token).
+
+    ``ceiling`` is the credential asking for it (None: the owner at the console): the new token's
+    role, scopes and expiry are bounded by the caller's, and asking for more is an error rather
+    than a silent cut, so an integration never holds a token that is not what it asked for.
+    """
     now = now or datetime.now(UTC)
     if not name or len(name) > 128:
         raise TokenError("token name must be 1-128 characters")
@@ -103,13 +113,30 @@ def create_token(
         if owner is None or owner.disabled:
             raise TokenError("token owner does not exist or is disabled")
         owner_role = Role.parse(owner.role)
-        token_role = owner_role if role is None else Role.parse(role)
-        if token_role > owner_role:
-            raise TokenError(f"a {owner_role.label} cannot create a {token_role.label} token")
+        limit_role = owner_role if ceiling is None else min(owner_role, ceiling.role)
+        token_role = limit_role if role is None else Role.parse(role)
+        if token_role > limit_role:
+            who = f"a {owner_role.label}" if ceiling is None else f"a {ceiling.role.label} {ceiling.via}"
+            raise TokenError(f"{who} cannot create a {token_role.label} token")
         try:
             token_scopes = parse_scopes(scopes, token_role)
         except ValueError as exc:
             raise TokenError(str(exc)) from None
+        if ceiling is not None:
+            if scopes is None:
+                token_scopes = token_scopes & ceiling.scopes
+            beyond = sorted(token_scopes - ceiling.scopes)
+            if beyond:
+                raise TokenError(f"the calling {ceiling.via} lacks scope(s) {beyond}")
+            if not token_scopes:
+                raise TokenError("a token needs at least one scope")
+        expires_at = now + timedelta(days=days)
+        if ceiling is not None and ceiling.expires_at is not None and expires_at > ceiling.expires_at:
+            if expires_in_days is not None:
+                raise TokenError(
+                    f"the new token would outlive the calling token (which expires {ceiling.expires_at.isoformat()})"
+                )
+            expires_at = ceiling.expires_at  # the default lifetime is cut to the caller's
         token_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         conn.execute(
@@ -121,7 +148,7 @@ def create_token(
                 role=token_role.label,
                 scopes=" ".join(sorted(token_scopes)),
                 created_at=now,
-                expires_at=now + timedelta(days=days),
+                expires_at=expires_at,
             )
         )
         row = conn.execute(sa.select(API_TOKENS).where(API_TOKENS.c.id == token_id)).one()
@@ -155,7 +182,9 @@ def verify_token(db: Database, plaintext: str, *, now: datetime | None = None) -
     if row.last_used_at is None or now - row.last_used_at >= _LAST_USED_EVERY:
         with db.begin() as conn:
             conn.execute(sa.update(API_TOKENS).where(API_TOKENS.c.id == token_id).values(last_used_at=now))
-    return Principal(int(row.user_id), row.username, role, scopes, "token", token_id=token_id)
+    return Principal(
+        int(row.user_id), row.username, role, scopes, "token", token_id=token_id, expires_at=row.expires_at
+    )
 
 
 def list_tokens(conn: Connection, user_id: int | None = None) -> list[ApiToken]:
