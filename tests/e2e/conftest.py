@@ -31,15 +31,16 @@ from fastapi import FastAPI, Request, Response
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, sync_playwright
 from playwright.sync_api import Response as PageResponse
 
+from budget import StallGuard
 from storelens.config import load_config
 from storelens.pipeline.build import BuiltCamera, build_camera
 from storelens.security.integration import install_security
 from storelens.security.users import create_user
 from storelens.service import ServiceDeps, ServiceSettings, create_app
 from storelens.service.dashboard import dashboard_router, dashboard_rules
+from testdata import DEMO_STORE
 
-ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "examples" / "demo" / "store.yaml"
+DEMO = DEMO_STORE
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -58,7 +59,7 @@ foreign origin or an inline event handler shows up as a console error (every tes
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID)  # tests only
 DEMO_FPS = 5.0
 DEMO_FRAMES = 120
-PIPELINE_TIMEOUT_S = 240.0
+GATE_WAIT_S = 3600.0  # a camera waits for its test to open the gate; teardown always opens it
 
 
 @dataclass
@@ -80,13 +81,15 @@ class LiveServer:
         self.gate.set()
         runner = self.deps.runner
         assert runner is not None
-        assert runner.join(PIPELINE_TIMEOUT_S), f"the demo camera did not finish {DEMO_FRAMES} frames"
+        # however slow the machine: wait while frames are being analysed, fail only on a stall
+        guard = StallGuard(f"the demo camera's {DEMO_FRAMES} frames")
+        guard.wait(runner.join, lambda: sum(s.frames for s in runner.status()))
         self.deps.flush()
 
 
 def _gated_build(gate: threading.Event) -> Any:
     def build(*args: Any, **kwargs: Any) -> BuiltCamera:
-        if not gate.wait(PIPELINE_TIMEOUT_S):
+        if not gate.wait(GATE_WAIT_S):
             raise RuntimeError("e2e: the pipeline gate was never opened")
         return build_camera(*args, **kwargs)
 

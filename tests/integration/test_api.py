@@ -40,9 +40,9 @@ from storelens.service import ServiceDeps, ServiceSettings, create_app
 from storelens.service.ws import StreamFilter, StreamHub
 from storelens.storage import open_database, store_events
 from storelens.storage.heatmaps import add_heatmap_buckets
+from testdata import DEMO_COUNTER_CLIP, DEMO_STORE
 
-ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "examples" / "demo" / "store.yaml"
+DEMO = DEMO_STORE
 PG_URL = os.environ.get("STORELENS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 API = "/api/v1"
@@ -89,7 +89,7 @@ def write_store(tmp_path: Path, **extra: Any) -> Path:
         "name": "Test store",
         "timezone": "Europe/Berlin",
         "cameras": [
-            {"id": "cam1", "source": str(ROOT / "examples" / "demo" / "one-by-one.mp4"), "fps": 10},
+            {"id": "cam1", "source": str(DEMO_COUNTER_CLIP), "fps": 10},
             {"id": "cam2", "source": "rtsp://user:secret@10.0.0.9/stream", "enabled": False},
         ],
         "zones": [

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,8 +30,8 @@ from storelens.config import load_config
 from storelens.events.models import Event
 from storelens.service import ServiceDeps, ServiceSettings, create_app
 from storelens.storage import store_events
+from testdata import DEMO_COUNTER_CLIP
 
-ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
 pytestmark = pytest.mark.timeout(300)
@@ -70,7 +69,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     path = tmp / "store.yaml"
     data = {
         "store_id": "s1",
-        "cameras": [{"id": "cam1", "source": str(ROOT / "examples" / "demo" / "one-by-one.mp4")}],
+        "cameras": [{"id": "cam1", "source": str(DEMO_COUNTER_CLIP)}],
         "zones": [
             {"id": "z1", "kind": "aisle", "camera": "cam1", "points": [[0, 0], [100, 0], [100, 100]]},
             {"id": "till", "kind": "checkout", "camera": "cam1", "points": [[200, 0], [300, 0], [300, 100]]},

@@ -38,8 +38,8 @@ from storelens.security.tokens import create_token
 from storelens.security.users import create_user, get_user
 from storelens.service import ServiceDeps, ServiceSettings, create_app
 from storelens.storage import store_events
+from testdata import DEMO_COUNTER_CLIP
 
-ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID)
 PW = "correct horse battery"
@@ -88,7 +88,7 @@ def build(tmp: Path, **privacy: Any) -> Env:
     path = tmp / "store.yaml"
     data = {
         "store_id": "s1",
-        "cameras": [{"id": "cam1", "source": str(ROOT / "examples" / "demo" / "one-by-one.mp4")}],
+        "cameras": [{"id": "cam1", "source": str(DEMO_COUNTER_CLIP)}],
         "zones": [{"id": "z1", "kind": "aisle", "camera": "cam1", "points": [[0, 0], [100, 0], [100, 100]]}],
         "privacy": privacy,
         "security": {"login_max_failures": 3, "login_rate_per_min": 50},

@@ -21,9 +21,9 @@ from storelens.pipeline.run import run_store
 from storelens.service import ServiceDeps, ServiceSettings, create_app
 from storelens.storage import open_database
 from storelens.storage.heatmaps import read_heatmap
+from testdata import DEMO_STORE
 
-ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "examples" / "demo" / "store.yaml"
+DEMO = DEMO_STORE
 API = "/api/v1"
 FRAMES = 40  # at 2.5 fps: the first 16 s of the clip, in which the first shopper walks up and stands
 

@@ -35,9 +35,9 @@ from storelens.privacy.frames import FrameRedactor
 from storelens.privacy.redact import head_boxes
 from storelens.vision.detector import YoloDetector
 from storelens.vision.faces import FaceDetector, head_regions
+from testdata import shared_data_path
 
-ROOT = Path(__file__).resolve().parents[2]
-VIDEO = ROOT.parent / "shared" / "data" / "video"
+VIDEO = shared_data_path("video")
 CLIPS = (
     "face-demographics-walking.gif",
     "face-demographics-walking-and-pause.gif",

@@ -27,14 +27,13 @@ from storelens.config.schema import CameraConfig
 from storelens.core.types import Frame
 from storelens.sources.factory import open_source
 from storelens.sources.live import LiveSource
+from testdata import DEMO_COUNTER_CLIP
 
 pytestmark = pytest.mark.integration
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
-ONE_BY_ONE = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "video" / "one-by-one-person-detection.mp4"
-)
+ONE_BY_ONE = DEMO_COUNTER_CLIP  # one-by-one-person-detection.mp4 as the demo has it (H.264, 10 fps)
 APT_LINE = (
     "apt-get install -y python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good "
     "gstreamer1.0-plugins-bad gstreamer1.0-libav"

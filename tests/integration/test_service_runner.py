@@ -25,9 +25,9 @@ from storelens.service import ServiceDeps, ServiceSettings, StoreRunner, create_
 from storelens.service.runner import PacedSource
 from storelens.storage import open_database
 from storelens.storage.heatmaps import read_heatmap
+from testdata import DEMO_STORE
 
-ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "examples" / "demo" / "store.yaml"
+DEMO = DEMO_STORE
 API = "/api/v1"
 
 pytestmark = pytest.mark.timeout(180)

@@ -14,9 +14,9 @@ import pytest
 
 from storelens.config import StoreConfig, load_config
 from storelens.pipeline.run import run_store
+from testdata import DEMO_STORE
 
-ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "examples" / "demo" / "store.yaml"
+DEMO = DEMO_STORE
 MASK = [(600.0, 40.0), (740.0, 40.0), (740.0, 140.0), (600.0, 140.0)]  # native px, clear of zones
 FRAMES = 6
 

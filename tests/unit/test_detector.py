@@ -1,9 +1,10 @@
 """YoloDetector and the onnxruntime session helper, with the vendored models and real frames.
 
-Frames used (looked at by eye): one-by-one-person-detection.mp4 frame 0 is the empty room, frames
-300 and 1000 have one man standing at the table, seen from behind, whole body in view; frame 30
-of store-aisle-detection.gif has three shoppers (man in a green coat, woman reaching to the shelf,
-woman cut off at the bottom edge).
+Frames used (looked at by eye): one-by-one-person-detection.mp4 (the demo's counter clip,
+examples/demo/one-by-one.mp4) frame 0 is the empty room, frames 300 and 1000 have one man standing
+at the table, seen from behind, whole body in view; frame 20 of the demo's entrance clip has three
+people walking in; frame 30 of store-aisle-detection.gif (development data only) has three
+shoppers (man in a green coat, woman reaching to the shelf, woman cut off at the bottom edge).
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ from storelens.vision.onnx_session import (
     session_options,
 )
 from storelens.vision.yolo import COCO_CLASSES, LayoutError, box_iou
+from testdata import DEMO_COUNTER_CLIP, DEMO_ENTRANCE_CLIP, shared_video
 
-VIDEO_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "video"
-MP4 = VIDEO_DIR / "one-by-one-person-detection.mp4"
-GIF = VIDEO_DIR / "store-aisle-detection.gif"
+MP4 = DEMO_COUNTER_CLIP  # the development clip one-by-one-person-detection.mp4, as the demo ships it
+GIF_NAME = "store-aisle-detection.gif"  # development data only: tests that need it skip without it
 DET_PATH = models_dir() / "yolo11n-det.onnx"
 
 
@@ -201,7 +202,7 @@ def test_empty_room_has_no_person(pose: YoloDetector, det: YoloDetector) -> None
 
 @pytest.mark.slow
 def test_store_aisle_gif_three_shoppers(pose: YoloDetector, det: YoloDetector) -> None:
-    frame = read_frame(GIF, 30)
+    frame = read_frame(shared_video(GIF_NAME), 30)
     assert frame.shape == (270, 480, 3)
     for d in (pose.detect(frame), det.detect(frame)):
         assert len(d) == 3
@@ -211,7 +212,8 @@ def test_store_aisle_gif_three_shoppers(pose: YoloDetector, det: YoloDetector) -
 
 @pytest.mark.slow
 def test_batch_of_mixed_sizes_matches_single_runs(pose: YoloDetector) -> None:
-    frames = [read_frame(MP4, 300), read_frame(GIF, 30), read_frame(MP4, 0), read_frame(MP4, 1000)]
+    # the demo entrance clip (480x270, three people walking in) gives the second size
+    frames = [read_frame(MP4, 300), read_frame(DEMO_ENTRANCE_CLIP, 20), read_frame(MP4, 0), read_frame(MP4, 1000)]
     batch = pose.detect_batch(frames)
     assert pose.last_batch_size == 4
     assert [len(b) for b in batch] == [1, 3, 0, 1]

@@ -40,12 +40,11 @@ from storelens.emotion import (
 )
 from storelens.vision.expressions import EXPRESSION_LABELS, ExpressionClassifier
 from storelens.vision.faces import FaceDetector
+from testdata import TEST_DATA, shared_data_path
 
-ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "data"
-CK = SHARED / "faces" / "CK+48"
-HEAD_POSE = SHARED / "video" / "head-pose-face-detection-female-and-male.gif"
-ANNOTATIONS = json.loads((ROOT / "tests" / "data" / "faces_annotations.json").read_text())
+CK = shared_data_path("faces", "CK+48")  # research use only: read in place, never copied
+HEAD_POSE = shared_data_path("video", "head-pose-face-detection-female-and-male.gif")
+ANNOTATIONS = json.loads((TEST_DATA / "faces_annotations.json").read_text())
 
 CLEAR = [
     ("happy", "S010_006_00000015.png"),

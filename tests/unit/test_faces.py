@@ -10,7 +10,6 @@ side).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import av
 import cv2
@@ -41,17 +40,14 @@ from storelens.vision.faces import (
     ssd_anchors,
     weighted_nms,
 )
+from testdata import TEST_DATA, shared_video
 
-ROOT = Path(__file__).resolve().parents[2]
-VIDEO_DIR = ROOT.parent / "shared" / "data" / "video"
-ANNOTATIONS = json.loads((ROOT / "tests" / "data" / "faces_annotations.json").read_text())
+ANNOTATIONS = json.loads((TEST_DATA / "faces_annotations.json").read_text())
 HEAD_POSE = "head-pose-face-detection-female-and-male.gif"
 
 
 def read_frame(name: str, index: int) -> npt.NDArray[np.uint8]:
-    path = VIDEO_DIR / name
-    if not path.is_file():
-        pytest.skip(f"{path} not available")
+    path = shared_video(name)
     with av.open(str(path)) as container:
         for i, frame in enumerate(container.decode(video=0)):
             if i == index:

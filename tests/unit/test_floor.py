@@ -25,8 +25,9 @@ from storelens.cli.main import app
 from storelens.config.schema import CalibrationConfig, FloorPlanConfig
 from storelens.core.geometry import apply_homography
 from storelens.core.types import KP, Tracks
+from testdata import shared_data, shared_data_path
 
-MOT = Path("/work/shared/data/mot")
+MOT = shared_data_path("mot")
 
 # A camera looking down at a floor: maps floor metres to image pixels (inverse used for checks).
 FLOOR_TO_IMAGE = np.array([[60.0, -8.0, 120.0], [2.0, 25.0, 80.0], [0.0, 0.04, 1.0]])
@@ -160,7 +161,7 @@ def test_mapper_fills_floor_xy() -> None:
 
 
 def _mot(seq: str) -> np.ndarray:
-    return np.loadtxt(MOT / seq / "gt" / "gt.txt", delimiter=",")
+    return np.loadtxt(shared_data("mot", seq, "gt", "gt.txt"), delimiter=",")
 
 
 def test_real_ground_plane_from_mot_ground_truth() -> None:

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from testdata import REPO
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_interaction", ROOT / "bench" / "interaction.py")
+    spec = importlib.util.spec_from_file_location("bench_interaction", REPO / "bench" / "interaction.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # dataclasses look their module up while the class is built

@@ -7,8 +7,6 @@ colour (what a picked-out shelf looks like) must.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -17,8 +15,9 @@ from storelens.config.schema import InventoryConfig, PickupConfig, StoreConfig, 
 from storelens.core.types import Tracks
 from storelens.interaction import InteractionStage, PickupJudge, Reach, ShelfRegion, ShelfState, compare_views
 from storelens.interaction.reach import ReachStart
+from testdata import shared_data_path, shared_video
 
-CLIP = Path(__file__).resolve().parents[3] / "shared" / "data" / "video" / "store-aisle-detection.gif"
+CLIP = shared_data_path("video", "store-aisle-detection.gif")
 # the left shelf unit of the clip: nobody stands in front of it in the whole clip
 LEFT_SHELF = [(0.0, 0.0), (70.0, 0.0), (75.0, 60.0), (50.0, 170.0), (0.0, 200.0)]
 PRODUCTS = (2, 95, 45, 125)  # x0, y0, x1, y1: bowls and plates between two shelf boards
@@ -29,8 +28,7 @@ SMALL_OCCLUDER = (45, 20, 70, 80)  # e.g. a shopper's shoulder over one corner o
 
 @pytest.fixture(scope="module")
 def frames() -> list[np.ndarray]:
-    if not CLIP.is_file():
-        pytest.skip(f"shared data clip not found: {CLIP}")
+    shared_video(CLIP.name)  # skips without the development data
     import av
 
     with av.open(str(CLIP)) as container:

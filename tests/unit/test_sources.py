@@ -37,12 +37,11 @@ from storelens.sources.images import ImageFolderSource
 from storelens.sources.live import Backoff, LatestFrames, LiveSource
 from storelens.sources.sampling import FpsSampler, fit_width
 from storelens.sources.status import redact_url
+from testdata import DEMO_COUNTER_CLIP, shared_data_path, skip_unless_shared
 
-VIDEO_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "video"
-ONE_BY_ONE = VIDEO_DIR / "one-by-one-person-detection.mp4"  # 1394 frames, 768x432 @ 10 fps
-STORE_AISLE_GIF = VIDEO_DIR / "store-aisle-detection.gif"  # 67 frames, 480x270
-
-pytestmark = pytest.mark.skipif(not ONE_BY_ONE.exists(), reason=f"real data missing: {VIDEO_DIR}")
+ONE_BY_ONE = DEMO_COUNTER_CLIP  # one-by-one-person-detection.mp4 as the demo has it: 1394 frames, 768x432, 10 fps
+STORE_AISLE_GIF = shared_data_path("video", "store-aisle-detection.gif")  # 67 frames, 480x270
+needs_gif = skip_unless_shared("video", "store-aisle-detection.gif")
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -323,6 +322,7 @@ def test_relative_path_resolves_against_base_dir(clip_dir: Path) -> None:
         assert len(list(src.frames())) == 20
 
 
+@needs_gif
 def test_gif_frames_are_bgr_and_match_pillow() -> None:
     with open_source(cam(STORE_AISLE_GIF, fps=60)) as src:
         frames = list(src.frames())
@@ -336,6 +336,7 @@ def test_gif_frames_are_bgr_and_match_pillow() -> None:
     assert np.abs(frames[0].image[:, :, ::-1].astype(int) - rgb.astype(int)).mean() < 1.0
 
 
+@needs_gif
 def test_gif_at_lower_fps_samples_by_time_not_by_count() -> None:
     with open_source(cam(STORE_AISLE_GIF, fps=5)) as src:
         frames = list(src.frames())

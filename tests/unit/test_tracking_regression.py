@@ -5,8 +5,6 @@ TrackEval / py-motmetrics on a reference result."""
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,13 +12,13 @@ import pytest
 from storelens.tracking import make_tracker
 from storelens.tracking.evaluation import evaluate
 from storelens.tracking.mot import detections_by_frame, read_gt, read_mot, timed_frames, track_frames
+from testdata import TEST_DATA, shared_data_path, skip_unless_shared
 
-REPO = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("STORELENS_SHARED_DATA", REPO.parent / "shared" / "data")) / "mot"
-BASELINE = json.loads((REPO / "tests" / "data" / "tracking_baseline.json").read_text())
+DATA = shared_data_path("mot")
+BASELINE = json.loads((TEST_DATA / "tracking_baseline.json").read_text())
 SEQUENCES = sorted(BASELINE["sequences"])
 
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"MOT data not found at {DATA}")
+needs_data = skip_unless_shared("mot")
 
 
 @needs_data

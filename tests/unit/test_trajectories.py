@@ -14,7 +14,6 @@ To get returns and revisits out of a 7-second clip, the clip is played forward a
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,12 +23,13 @@ from storelens.analytics.heatmap import HeatmapGrid, aggregate_points
 from storelens.analytics.stage import BehaviourStage
 from storelens.config.schema import FusionConfig, StoreConfig
 from storelens.core.types import Tracks
+from testdata import shared_data_path, skip_unless_shared
 
-MOT = Path("/work/shared/data/mot")
+MOT = shared_data_path("mot")
 FPS = 25.0
 ENTER, EXIT, MIN_DWELL, REVISIT = 0.2, 0.3, 0.4, 1.0
 
-pytestmark = pytest.mark.skipif(not MOT.exists(), reason="shared MOT ground truth not available")
+pytestmark = skip_unless_shared("mot")
 
 
 def load(seq: str) -> np.ndarray:
