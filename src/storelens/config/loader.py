@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from storelens.config.paths import resolve_paths
+from storelens.config.references import reference_issues
 from storelens.config.schema import StoreConfig
 
 M = TypeVar("M", bound=BaseModel)
@@ -96,8 +98,8 @@ def _key_node(root: yaml.Node | None, loc: Sequence[int | str]) -> yaml.Node | N
     return None
 
 
-def parse_yaml_model(text: str, model: type[M], filename: str = "<string>") -> M:
-    """Parse YAML text into a validated ``model`` or raise :class:`ConfigError` with file:line issues."""
+def _compose(text: str, filename: str) -> tuple[yaml.Node | None, Any]:
+    """The YAML node tree (for line numbers) and the plain data, or a ConfigError."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data: Any = yaml.safe_load(text)
@@ -107,50 +109,143 @@ def parse_yaml_model(text: str, model: type[M], filename: str = "<string>") -> M
         raise ConfigError([ConfigIssue(filename, line, col, "", f"YAML syntax: {exc.problem}")]) from None
     if not isinstance(data, dict):
         raise ConfigError([ConfigIssue(filename, 1, 1, "", "the file must be a YAML mapping (key: value)")])
+    return root, data
+
+
+def _issue_at(root: yaml.Node | None, filename: str, loc: Sequence[int | str], message: str) -> ConfigIssue:
+    node, _ = _locate(root, loc)
+    mark = node.start_mark if node is not None else None
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    return ConfigIssue(filename, line, col, _field_path(loc), message)
+
+
+def _schema_issues(root: yaml.Node | None, filename: str, exc: ValidationError) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    for err in exc.errors(include_url=False):
+        loc = [p for p in err["loc"] if isinstance(p, int | str)]
+        msg = err["msg"].removeprefix("Value error, ")
+        prefixed = _PATH_PREFIX.match(msg)
+        if prefixed:  # a cross-field rule names the field it is about: "zones[0].camera: ..."
+            loc = [*loc, *_parse_path(prefixed.group(1))]
+            msg = prefixed.group(2)
+        if err["type"] == "missing":
+            msg = "required field is missing"
+        issue = _issue_at(root, filename, loc, msg)
+        if err["type"] == "extra_forbidden":
+            key = _key_node(root, loc)
+            if key is not None:
+                issue = ConfigIssue(filename, key.start_mark.line + 1, key.start_mark.column + 1, issue.field, msg)
+        issues.append(issue)
+    return issues
+
+
+def _merge(*groups: Sequence[ConfigIssue]) -> list[ConfigIssue]:
+    """All issues once each (a reference rule may be reported by the model and the raw check),
+    in file order."""
+    seen: set[tuple[str, str]] = set()
+    out: list[ConfigIssue] = []
+    for group in groups:
+        for issue in group:
+            if (issue.field, issue.message) not in seen:
+                seen.add((issue.field, issue.message))
+                out.append(issue)
+    return sorted(out, key=lambda i: (i.line, i.column))
+
+
+def parse_yaml_model(text: str, model: type[M], filename: str = "<string>") -> M:
+    """Parse YAML text into a validated ``model`` or raise :class:`ConfigError` with file:line issues."""
+    root, data = _compose(text, filename)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        issues: list[ConfigIssue] = []
-        for err in exc.errors(include_url=False):
-            loc = [p for p in err["loc"] if isinstance(p, int | str)]
-            msg = err["msg"].removeprefix("Value error, ")
-            prefixed = _PATH_PREFIX.match(msg)
-            if prefixed:  # a cross-field rule names the field it is about: "zones[0].camera: ..."
-                loc = [*loc, *_parse_path(prefixed.group(1))]
-                msg = prefixed.group(2)
-            node, _ = _locate(root, loc)
-            if err["type"] == "extra_forbidden":
-                node = _key_node(root, loc) or node
-            if err["type"] == "missing":
-                msg = "required field is missing"
-            mark = node.start_mark if node is not None else None
-            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            issues.append(ConfigIssue(filename, line, col, _field_path(loc), msg))
-        raise ConfigError(issues) from None
+        raise ConfigError(_schema_issues(root, filename, exc)) from None
 
 
 def load_yaml_model(path: str | Path, model: type[M]) -> M:
     """Read a YAML file and validate it as ``model`` (see :func:`parse_yaml_model`)."""
     p = Path(path)
+    return parse_yaml_model(_read(p), model, filename=str(p))
+
+
+def _read(p: Path) -> str:
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([ConfigIssue(str(p), 1, 1, "", f"cannot read file: {exc.strerror}")]) from None
-    return parse_yaml_model(text, model, filename=str(p))
+    except UnicodeDecodeError:
+        raise ConfigError([ConfigIssue(str(p), 1, 1, "", "cannot read file: it is not UTF-8 text")]) from None
+
+
+def _store(
+    text: str,
+    filename: str,
+    base_dir: Path | None,
+    *,
+    environment: bool,
+    probe: bool = False,
+    offline: bool = False,
+    timeout_s: float = 10.0,
+) -> tuple[StoreConfig | None, list[ConfigIssue]]:
+    """The config (None if invalid) and every issue: schema and cross-references together, and
+    with ``environment`` the files, sources and frame geometry (config/checks.py)."""
+    root, data = _compose(text, filename)
+    if base_dir is not None:
+        resolve_paths(data, base_dir)
+    cfg: StoreConfig | None = None
+    schema: list[ConfigIssue] = []
+    try:
+        cfg = StoreConfig.model_validate(data)
+        cfg.base_dir = base_dir
+    except ValidationError as exc:
+        schema = _schema_issues(root, filename, exc)
+    # the reference rules on the raw data too: they are reported even while the schema is broken
+    refs = [_issue_at(root, filename, loc, msg) for loc, msg in reference_issues(data)] if cfg is None else []
+    env: list[ConfigIssue] = []
+    if environment:
+        from storelens.config.checks import environment_issues
+
+        env = [
+            _issue_at(root, filename, loc, msg) for loc, msg in environment_issues(data, probe=probe, offline=offline)
+        ]
+    return cfg, _merge(schema, refs, env)
 
 
 def parse_config(text: str, filename: str = "<string>", base_dir: Path | None = None) -> StoreConfig:
-    """Parse YAML text into a validated :class:`StoreConfig` or raise :class:`ConfigError`."""
-    cfg = parse_yaml_model(text, StoreConfig, filename)
-    cfg.base_dir = base_dir
+    """Parse YAML text into a validated :class:`StoreConfig` or raise :class:`ConfigError` listing
+    every schema and cross-reference problem; relative paths resolve against ``base_dir``."""
+    cfg, issues = _store(text, filename, base_dir, environment=False)
+    if cfg is None or issues:
+        raise ConfigError(issues)
     return cfg
 
 
 def load_config(path: str | Path) -> StoreConfig:
     """Read and validate a store config file; relative paths inside resolve against its folder."""
     p = Path(path)
+    return parse_config(_read(p), filename=str(p), base_dir=p.resolve().parent)
+
+
+def check_config(
+    path: str | Path, *, probe: bool = True, offline: bool = False, timeout_s: float = 10.0
+) -> list[ConfigIssue]:
+    """Every problem of a store config file at once: schema, cross-references, files that must
+    exist, and (``probe``) sources that do not open and shapes outside their camera's frame;
+    ``offline`` leaves live cameras unopened. Empty when the store is ready to run."""
+    p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([ConfigIssue(str(p), 1, 1, "", f"cannot read file: {exc.strerror}")]) from None
-    return parse_config(text, filename=str(p), base_dir=p.resolve().parent)
+        _, issues = _store(
+            _read(p), str(p), p.resolve().parent, environment=True, probe=probe, offline=offline, timeout_s=timeout_s
+        )
+    except ConfigError as exc:
+        return exc.issues
+    return issues
+
+
+def load_checked(path: str | Path, *, probe: bool = True, offline: bool = True) -> StoreConfig:
+    """:func:`load_config` plus :func:`check_config`'s environment checks, for commands about to
+    run the store (``run``, ``serve``): raises :class:`ConfigError` with every problem."""
+    p = Path(path)
+    cfg, issues = _store(_read(p), str(p), p.resolve().parent, environment=True, probe=probe, offline=offline)
+    if cfg is None or issues:
+        raise ConfigError(issues)
+    return cfg

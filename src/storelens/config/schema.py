@@ -929,43 +929,15 @@ class StoreConfig(StrictModel):
 
     @model_validator(mode="after")
     def _references(self) -> StoreConfig:
-        # Messages start with the field path: the loader uses it to point at the right YAML line.
-        cam_ids = [c.id for c in self.cameras]
-        _unique(cam_ids, "cameras")
-        _unique([z.id for z in self.zones], "zones")
-        _unique([ln.id for ln in self.lines], "lines")
-        for i, z in enumerate(self.zones):
-            if z.camera is not None and z.camera not in cam_ids:
-                raise ValueError(f"zones[{i}].camera: unknown camera {z.camera!r} (known: {cam_ids})")
-            if z.space == "floor" and not any(c.calibration for c in self.cameras):
-                raise ValueError(f"zones[{i}].space: zone {z.id!r} is in floor space but no camera has a calibration")
-        for i, ln in enumerate(self.lines):
-            if ln.camera is not None and ln.camera not in cam_ids:
-                raise ValueError(f"lines[{i}].camera: unknown camera {ln.camera!r} (known: {cam_ids})")
-        return self
+        # The rules live in config/references.py (the loader reports all of them at once, with the
+        # schema errors); a model raises the first. Its message starts with the field path, which
+        # the loader uses to point at the right YAML line.
+        from storelens.config.references import format_loc, reference_issues
 
-    @model_validator(mode="after")
-    def _behaviour_references(self) -> StoreConfig:
-        kinds = {z.id: z.kind for z in self.zones}
-        for i, q in enumerate(self.behaviour.queues):
-            for field, zid, want in (
-                ("queue_zone", q.queue_zone, ZoneKind.QUEUE),
-                ("checkout_zone", q.checkout_zone, ZoneKind.CHECKOUT),
-            ):
-                if zid not in kinds:
-                    raise ValueError(f"behaviour.queues[{i}].{field}: unknown zone {zid!r}")
-                if kinds[zid] != want:
-                    raise ValueError(
-                        f"behaviour.queues[{i}].{field}: zone {zid!r} has kind {kinds[zid]}, expected {want}"
-                    )
-        return self
-
-    @model_validator(mode="after")
-    def _privacy_references(self) -> StoreConfig:
-        cam_ids = [c.id for c in self.cameras]
-        for i, m in enumerate(self.privacy.masks):
-            if m.camera not in cam_ids:
-                raise ValueError(f"privacy.masks[{i}].camera: unknown camera {m.camera!r} (known: {cam_ids})")
+        issues = reference_issues(self.model_dump(mode="json"))
+        if issues:
+            loc, message = issues[0]
+            raise ValueError(f"{format_loc(loc)}: {message}")
         return self
 
     def camera(self, camera_id: str) -> CameraConfig:

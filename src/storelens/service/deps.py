@@ -196,11 +196,14 @@ def db_url(db: Database) -> str:
 
 
 def default_state_dir(settings: ServiceSettings) -> Path:
-    """Where the sinks spool during outages: next to a SQLite file, else ./out/<store_id>."""
+    """Where the sinks spool during outages: next to a SQLite file, else ``out/<store_id>`` next to
+    the store's YAML (:func:`~storelens.sinks.factory.default_out_dir`)."""
+    from storelens.sinks.factory import default_out_dir
+
     url = settings.database_url
     if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
         return Path(url[len("sqlite:///") :]).expanduser().resolve().parent
-    return Path("out") / settings.store.store_id
+    return default_out_dir(settings.store)
 
 
 # ------------------------------------------------------------------------- FastAPI dependencies

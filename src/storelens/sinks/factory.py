@@ -48,6 +48,18 @@ def default_database_url(out_dir: Path) -> str:
     return f"sqlite:///{(out_dir / 'storelens.db').resolve()}"
 
 
+def default_out_dir(cfg: StoreConfig) -> Path:
+    """Where a store's outputs and its SQLite database live unless told otherwise: ``out/<store_id>``
+    next to the store's YAML file, so every command given the same file (``run``, ``serve``,
+    ``user``, ``export``...) finds the same database from whichever folder it is started."""
+    return (cfg.base_dir or Path.cwd()) / "out" / cfg.store_id
+
+
+def store_database_url(cfg: StoreConfig) -> str:
+    """The store's database: ``output.database_url``, else SQLite in :func:`default_out_dir`."""
+    return cfg.output.database_url or default_database_url(default_out_dir(cfg))
+
+
 def build_sinks(cfg: StoreConfig, out_dir: Path, *, jsonl: bool | None = None) -> SinkSet:
     """The database sink (always), JSONL (unless off), and MQTT / NATS / webhooks when configured.
 

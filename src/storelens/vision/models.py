@@ -58,8 +58,10 @@ def file_sha256(path: Path) -> str:
 def resolve_model(name_or_path: str, base_dir: Path | None = None) -> Path:
     """Return the path of a vendored model (by name, with or without ``.onnx``), verified against
     the manifest, or of a user-supplied ONNX file (by path; it has no manifest entry to check)."""
+    from storelens.config.paths import is_model_path
+
     candidate = Path(name_or_path).expanduser()
-    if candidate.suffix == ".onnx" and (candidate.is_absolute() or len(candidate.parts) > 1):
+    if is_model_path(name_or_path):
         if not candidate.is_absolute() and base_dir is not None:
             candidate = base_dir / candidate
         if not candidate.is_file():

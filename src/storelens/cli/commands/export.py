@@ -33,7 +33,7 @@ def export(
 ) -> None:
     """Export a dataset for a time range; rows are read and written page by page."""
     from storelens.export import DATASETS, FORMATS, ExportQuery, export_to_file
-    from storelens.sinks.factory import default_database_url
+    from storelens.sinks.factory import default_database_url, store_database_url
     from storelens.storage.database import StorageError, open_database
 
     if dataset not in DATASETS:
@@ -51,7 +51,12 @@ def export(
     store_id = store or (cfg.store_id if cfg else None)
     if store_id is None:
         raise typer.BadParameter("give --store or --config")
-    url = db or (cfg.output.database_url if cfg else None) or default_database_url(Path("out") / store_id)
+    if db:
+        url = db
+    elif cfg is not None:
+        url = store_database_url(cfg)
+    else:
+        url = default_database_url(Path("out") / store_id)
     try:
         q = ExportQuery(
             store_id=store_id,

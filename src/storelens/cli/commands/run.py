@@ -12,10 +12,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from storelens.config import ConfigError, StoreConfig, load_config
+from storelens.cli.errors import config_failed, expected_errors, start_failed
+from storelens.config import ConfigError, StoreConfig, load_checked, load_config
 from storelens.config.schema import CameraConfig
 from storelens.pipeline.camera import FrameResult
 from storelens.pipeline.run import RunOutputs, run_store
+from storelens.sinks.factory import default_out_dir
 
 console = Console(stderr=False)
 
@@ -145,7 +147,7 @@ class _FpsCounter:
 
 
 def _execute(cfg: StoreConfig, out: Path | None, max_frames: int | None, no_video: bool) -> RunOutputs:
-    out_dir = out or Path("out") / cfg.store_id
+    out_dir = out or default_out_dir(cfg)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -176,22 +178,27 @@ def _execute(cfg: StoreConfig, out: Path | None, max_frames: int | None, no_vide
 
 def run(
     config: Path = typer.Argument(..., help="Store YAML file"),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default ./out/<store_id>)"),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Output folder (default: out/<store_id> beside the YAML)"
+    ),
     max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames"),
     no_video: bool = typer.Option(False, "--no-video", help="Skip the annotated video"),
 ) -> None:
     """Analyse a store's cameras: events to the database and JSONL, annotated video, summary."""
     try:
-        cfg = load_config(config)
+        # files and camera files are checked before anything starts (live cameras reconnect)
+        cfg = load_checked(config, probe=True, offline=True)
     except ConfigError as exc:
-        for issue in exc.issues:
-            typer.echo(str(issue), err=True)
-        raise typer.Exit(code=2) from None
-    _print_summary(_execute(cfg, out, max_frames, no_video))
+        config_failed(exc, config)
+    try:
+        outputs = _execute(cfg, out, max_frames, no_video)
+    except expected_errors() as exc:
+        start_failed(f"run {config}", exc)
+    _print_summary(outputs)
 
 
 def demo(
-    out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default ./out/demo)"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default examples/demo/out/demo)"),
     max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames"),
 ) -> None:
     """Run the bundled demo store (a real CC-BY shop clip) end to end, with SQLite; no services needed."""

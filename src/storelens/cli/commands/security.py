@@ -46,9 +46,9 @@ def database_url(config: Path | None, db: str | None) -> str:
     if cfg is None:
         typer.echo("give --config STORE.yaml or --db URL", err=True)
         raise typer.Exit(code=2)
-    from storelens.sinks.factory import default_database_url
+    from storelens.sinks.factory import store_database_url
 
-    return cfg.output.database_url or default_database_url(Path("out") / cfg.store_id)
+    return store_database_url(cfg)
 
 
 def _open(config: Path | None, db: str | None) -> Database:

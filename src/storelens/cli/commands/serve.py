@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from storelens.config import ConfigError, load_config
+from storelens.cli.errors import config_failed
+from storelens.config import ConfigError, load_checked
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +18,9 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on"),
     port: int = typer.Option(8080, "--port", min=1, max=65535, help="TCP port"),
     db: str | None = typer.Option(
-        None, "--db", help="Database URL or SQLite path (default: output.database_url, else ./out/<store>/storelens.db)"
+        None,
+        "--db",
+        help="Database URL or SQLite path (default: output.database_url, else out/<store>/storelens.db by the YAML)",
     ),
     loop: bool = typer.Option(False, "--loop", help="Replay file sources forever (demos)"),
     no_pipelines: bool = typer.Option(False, "--no-pipelines", help="Serve stored data only; run no camera"),
@@ -28,20 +31,27 @@ def serve(
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level"),
 ) -> None:
     """Run the store's camera pipelines and serve the REST + WebSocket API (/api/v1, /metrics)."""
-    import uvicorn
+    try:
+        import uvicorn
+    except ModuleNotFoundError as exc:  # a runtime-only install (pip install storelens)
+        typer.echo(
+            f"storelens serve needs the service extra ({exc.name} is not installed): "
+            "pip install 'storelens[service]' (`make demo` and `make dev` install it)",
+            err=True,
+        )
+        raise typer.Exit(code=1) from None
 
     from storelens.security.integration import install_security, uvicorn_tls_kwargs
     from storelens.service import ServiceSettings, create_app
     from storelens.service.dashboard import dashboard_router, dashboard_rules
-    from storelens.sinks.factory import default_database_url
+    from storelens.sinks.factory import store_database_url
 
     try:
-        cfg = load_config(config)
+        # with pipelines, camera files are checked now; live cameras reconnect on their own
+        cfg = load_checked(config, probe=not no_pipelines, offline=True)
     except ConfigError as exc:
-        for issue in exc.issues:
-            typer.echo(str(issue), err=True)
-        raise typer.Exit(code=2) from None
-    url = db or cfg.output.database_url or default_database_url(Path("out") / cfg.store_id)
+        config_failed(exc, config)
+    url = db or store_database_url(cfg)
     settings = ServiceSettings(
         store=cfg,
         config_path=config,
