@@ -1,18 +1,22 @@
 # storelens: `make demo` and `make test` work on a fresh machine (they create .venv themselves).
+# `make demo` installs storelens with the service extra, so every command in README.md works in
+# .venv afterwards (`storelens serve` included); `make dev` adds the test and benchmark tools.
 PY ?= $(shell command -v python3.11 || command -v python3)
+# extra arguments for `storelens demo`, e.g. `make demo DEMO_ARGS="--max-frames 50"`
+DEMO_ARGS ?=
 VENV := .venv
 BIN := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.stamp-runtime
 DEV_STAMP := $(VENV)/.stamp-dev
 
-.PHONY: demo test lint format bench venv dev clean
+.PHONY: demo test test-quick lint format bench venv dev clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 
 $(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[service]'
 	touch $@
 
 $(DEV_STAMP): pyproject.toml bench/requirements-baselines.txt | $(BIN)/python
@@ -25,11 +29,15 @@ dev: $(DEV_STAMP)
 
 ## Run the whole pipeline on the bundled demo store (SQLite, no services needed).
 demo: $(RUNTIME_STAMP)
-	$(BIN)/storelens demo
+	$(BIN)/storelens demo $(DEMO_ARGS)
 
 ## The whole test suite (integration tests need PostgreSQL, Mosquitto, NATS: .ci/run starts them).
 test: $(DEV_STAMP)
 	$(BIN)/pytest -q
+
+## The suite without the long real-video and browser runs (marked slow / e2e).
+test-quick: $(DEV_STAMP)
+	$(BIN)/pytest -q -m "not slow and not e2e"
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench
