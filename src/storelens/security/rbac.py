@@ -128,7 +128,7 @@ WRITE = "POST PUT PATCH DELETE"
 ROUTE_RULES: tuple[RouteRule, ...] = (
     # public: liveness/readiness, the API description, signing in
     rule(READ, rf"{P}/(health|ready|readiness)", None),
-    rule(READ, rf"({P})?/(openapi\.json|docs|docs/oauth2-redirect|redoc)", None),
+    rule(READ, rf"({P})?/(openapi\.json|docs|docs/oauth2-redirect|docs/assets/\{{name\}}|redoc)", None),
     rule("POST", rf"{P}/auth/login", None, "write"),
     # any signed-in user
     rule("POST", rf"{P}/auth/logout", V, "read"),

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 import storelens
 from storelens.core.errors import brief_error
 from storelens.service.deps import Role, ServiceDeps, ServiceSettings, require_role
+from storelens.service.docs import install_docs
 from storelens.service.routers import (
     aggregates,
     alerts,
@@ -87,11 +88,12 @@ def create_app(settings: ServiceSettings, deps: ServiceDeps | None = None) -> Fa
         version=storelens.__version__,
         description="Privacy-first retail video analytics: events, visits, aggregates, heat maps, alerts, POS.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # bundled Swagger UI instead of FastAPI's CDN page (service/docs.py)
         redoc_url=None,
         lifespan=lifespan,
     )
     app.state.deps = service
+    install_docs(app, API_PREFIX)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
