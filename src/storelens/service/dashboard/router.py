@@ -10,8 +10,10 @@ Routes (none in the OpenAPI schema: they are not API):
 * ``/login``: the sign-in page (posts to ``/api/v1/auth/login``, issue 9);
 * ``/dashboard/<file>``: the page's scripts, styles and icon.
 
-With the security layer (issue 9) these routes are public (:func:`dashboard_rules`); without a
-session every API call answers 401 and the page sends the user to ``/login``.
+With the security layer (issue 9) these routes are public (:func:`dashboard_rules`), but the
+dashboard page itself redirects a request without a session to ``/login?next=...`` (so a signed-out
+visit never shows a page that cannot load); a session that expires later makes the API answer 401
+and the page's scripts send the user to ``/login``.
 
 Only files present in ``static/`` when the router is built are served, looked up by exact name in
 a table: a request for anything else (``..``, sub-folders, an encoded slash) is a plain 404, so no
@@ -22,9 +24,10 @@ browser revalidates on each load, so a new release is picked up without a hard r
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, FastAPI, HTTPException
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from storelens.security.rbac import RouteRule, rule
 
@@ -63,13 +66,21 @@ def dashboard_router(static_dir: Path = STATIC_DIR) -> APIRouter:
 
     router = APIRouter(include_in_schema=False, tags=["dashboard"])
 
-    @router.api_route("/", methods=["GET", "HEAD"])
-    def index() -> FileResponse:
+    def page(request: Request) -> Response:
+        # Signed out (the security layer is on and found no session): straight to the sign-in
+        # page, before any script runs, rather than a dashboard whose every request is refused.
+        if hasattr(request.app.state, "security") and getattr(request.state, "principal", None) is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303, headers=NO_CACHE)
         return file(PAGE)
 
+    @router.api_route("/", methods=["GET", "HEAD"])
+    def index(request: Request) -> Response:
+        return page(request)
+
     @router.api_route("/dashboard", methods=["GET", "HEAD"])
-    def dashboard() -> FileResponse:
-        return file(PAGE)
+    def dashboard(request: Request) -> Response:
+        return page(request)
 
     @router.api_route("/login", methods=["GET", "HEAD"])
     def login() -> FileResponse:

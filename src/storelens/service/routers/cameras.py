@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Path
 
 from storelens.config.schema import CameraConfig
+from storelens.service.camera_health import camera_health
 from storelens.service.deps import Deps
 from storelens.service.routers._lookup import require_camera
 from storelens.service.runner import CameraStatus
@@ -15,8 +16,11 @@ from storelens.sources.status import redact_url
 router = APIRouter(prefix="/cameras", tags=["cameras"], responses=ERROR_RESPONSES)
 
 
-def status_out(s: CameraStatus) -> CameraStatusOut:
+def status_out(s: CameraStatus, fps_target: float) -> CameraStatusOut:
+    health, detail = camera_health(s, fps_target)
     return CameraStatusOut(
+        health=health,
+        health_detail=detail,
         state=s.state,
         online=s.online,
         fps=s.fps,
@@ -37,7 +41,7 @@ def camera_out(deps: Deps, cam: CameraConfig) -> CameraOut:
     status = None
     runner = deps.runner
     if runner is not None and cam.id in runner.camera_ids():
-        status = status_out(runner.camera_status(cam.id))
+        status = status_out(runner.camera_status(cam.id), cam.fps)
     return CameraOut(
         id=cam.id,
         name=cam.name,

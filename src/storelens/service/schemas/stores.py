@@ -34,6 +34,10 @@ class CameraStatusOut(ApiModel):
     errors: int
     last_error: str | None
     stage_ms: dict[str, float] = Field(description="Mean per-frame milliseconds per stage (last 50 frames)")
+    health: Literal["online", "lagging", "behind", "stalled", "offline", "starting", "finished", "disabled"] = Field(
+        description="One word for the camera's health against its fps target and real time (service/camera_health.py)"
+    )
+    health_detail: str = Field(description="Why, in words: e.g. '84 s behind real time, analysing 1.4 of 10 fps'")
 
 
 class CameraOut(ApiModel):

@@ -8,6 +8,7 @@
 // that comes from the API is inserted as text (see dom.js), never as markup.
 
 import { api, ApiError, csrfToken, query, streamUrl } from "./api.js";
+import { describeEvent } from "./words.js";
 import {
   byId,
   colourFor,
@@ -272,43 +273,56 @@ async function loadZones() {
 
 // ----------------------------------------------------------------------------- cameras
 
+/** Health words from the API (service/camera_health.py) as a manager reads them. */
+const HEALTH = {
+  online: { label: "Online", level: "ok" },
+  lagging: { label: "Lagging", level: "warn" },
+  behind: { label: "Behind real time", level: "warn" },
+  stalled: { label: "Stalled", level: "bad" },
+  offline: { label: "Offline", level: "bad" },
+  starting: { label: "Starting", level: "wait" },
+  finished: { label: "Finished", level: "wait" },
+  disabled: { label: "Disabled", level: "wait" },
+};
+
 function cameraBadge(cam) {
   const st = cam.status;
-  if (!st) return { online: false, label: "No pipeline", detail: "this service serves stored data only" };
-  if (st.online) return { online: true, label: "Online", detail: st.state };
-  return { online: false, label: "Offline", detail: st.state };
+  if (!st) return { level: "wait", health: "none", label: "No pipeline", detail: "this service serves stored data only" };
+  const known = HEALTH[st.health] ?? { label: st.health || st.state, level: st.online ? "ok" : "bad" };
+  return { level: known.level, health: st.health || st.state, label: known.label, detail: st.health_detail || st.state };
 }
 
 function cameraTile(cam) {
   const st = cam.status;
   const badge = cameraBadge(cam);
+  const fpsText = st ? `${fmtNumber(st.fps, 1)} of ${fmtNumber(cam.fps_target, cam.fps_target % 1 ? 1 : 0)}` : null;
   const stats = st
     ? [
-        ["FPS", fmtNumber(st.fps, 1)],
+        ["Analysed fps", fpsText, "frames analysed per second over the last 5 s, against the configured target"],
+        ["Behind real time", st.lag_s === null ? "—" : fmtDuration(st.lag_s, 1), "now minus the capture time of the newest analysed frame"],
         ["Last frame", fmtAgo(st.last_frame_time), st.last_frame_time ? fmtTime(st.last_frame_time) : null],
         ["Dropped frames", fmtInt(st.dropped_frames)],
-        ["Frames analysed", fmtInt(st.frames)],
       ]
     : [["Source", cam.source]];
   return h(
     "article",
     {
-      class: `tile ${badge.online ? "tile-online" : "tile-offline"}`,
-      dataset: { camera: cam.id, state: st ? st.state : "none", online: String(badge.online) },
+      class: `tile tile-${badge.level}`,
+      dataset: { camera: cam.id, state: st ? st.state : "none", health: badge.health, online: String(badge.level === "ok") },
     },
     h(
       "div",
       { class: "tile-head" },
       h("h3", { title: cam.id }, cam.name || cam.id),
-      h("span", { class: `status ${badge.online ? "status-on" : "status-off"}` }, badge.label),
+      h("span", { class: `status status-${badge.level}`, dataset: { role: "health" } }, badge.label),
     ),
-    h("p", { class: "muted small" }, `${cam.id} · ${badge.detail}${cam.enabled ? "" : " · disabled"}`),
+    h("p", { class: "tile-detail small", dataset: { role: "health-detail" } }, `${badge.detail}${cam.enabled ? "" : " · disabled"}`),
     h(
       "dl",
       { class: "stats" },
       stats.map(([k, v, title]) => h("div", { title: title ?? null }, h("dt", {}, k), h("dd", {}, v))),
     ),
-    st && st.last_error ? h("p", { class: "tile-error", title: st.last_error }, st.last_error) : null,
+    st && st.last_error && badge.level !== "bad" ? h("p", { class: "tile-error", title: st.last_error }, st.last_error) : null,
   );
 }
 
@@ -860,32 +874,9 @@ function shortValue(v) {
   return s.length > 60 ? `${s.slice(0, 57)}…` : s;
 }
 
-/** One line about what the event says (type-specific where it helps a manager). */
+/** One line about what the event says, in words with units (words.js). */
 function summary(e) {
-  const p = e.payload || {};
-  switch (e.type) {
-    case "zone.exited":
-      return `dwell ${fmtDuration(Number(p.dwell_s ?? p.dwell_seconds))}`;
-    case "visit.ended":
-      return `visit ${fmtDuration(Number(p.duration_s))}`;
-    case "intent.changed":
-      return `${p.previous ?? "—"} → ${p.state}${Number.isFinite(p.score) ? ` (${p.score.toFixed(2)})` : ""}`;
-    case "queue.updated":
-      return `queue length ${shortValue(p.length ?? p.queue_length)}`;
-    case "occupancy.changed":
-      return `occupancy ${shortValue(p.occupancy ?? p.count)}`;
-    case "camera.offline":
-    case "camera.online":
-      return [p.reason, p.error].filter(Boolean).map(shortValue).join(": ");
-    default:
-      if (e.type.startsWith("alert."))
-        return [p.severity, p.message || p.kind || p.rule].filter(Boolean).map(shortValue).join(": ");
-  }
-  return Object.entries(p)
-    .filter(([, v]) => v === null || typeof v !== "object")
-    .slice(0, 3)
-    .map(([k, v]) => `${k} ${shortValue(v)}`)
-    .join(" · ");
+  return describeEvent(e, (id) => state.zones.find((z) => z.id === id)?.name || id);
 }
 
 function feedItem(e) {
