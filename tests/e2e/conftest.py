@@ -299,3 +299,62 @@ def offline_dashboard(browser_context: BrowserContext, offline_server: OfflineSe
         yield dash
     finally:
         dash.page.close()
+
+
+class SlowDetector:
+    """The real detector on a machine too slow for its camera: each image also waits ``delay_s``.
+    How slow a store server is cannot be produced on demand, so the wait stands in for it; the
+    pipeline, the pacing of the clip and the health the API reports are the real ones."""
+
+    def __init__(self, inner: Any, delay_s: float) -> None:
+        self.inner = inner
+        self.delay_s = delay_s
+
+    def detect(self, image: Any) -> Any:
+        time.sleep(self.delay_s)
+        return self.inner.detect(image)
+
+    def detect_batch(self, images: Any) -> Any:
+        time.sleep(self.delay_s * len(images))
+        return self.inner.detect_batch(images)
+
+
+@dataclass
+class LaggingServer:
+    """The demo counter camera paced in real time (10 fps) on a pipeline that manages ~2 fps."""
+
+    url: str
+    deps: ServiceDeps
+
+
+@pytest.fixture(scope="module")
+def lagging_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaggingServer]:
+    from storelens.vision.detector import YoloDetector
+
+    cfg = load_config(DEMO)
+    cfg = cfg.model_copy(
+        update={"cameras": [c.model_copy(update={"fps": 10.0, "enabled": c.id == "counter-cam"}) for c in cfg.cameras]}
+    )
+    data = tmp_path_factory.mktemp("e2e-lagging")
+    settings = ServiceSettings(store=cfg, database_url=f"sqlite:///{data / 'storelens.db'}", realtime=True)
+    deps = ServiceDeps.build(
+        settings,
+        runner_kwargs={"detector_factory": lambda store, cam: SlowDetector(YoloDetector(store.detector), 0.45)},
+    )
+    app = create_app(settings, deps)
+    app.include_router(dashboard_router())
+    with_strict_csp(app)
+    served = serve(app, "e2e-uvicorn-lagging")
+    try:
+        yield LaggingServer(served.url, deps)
+    finally:
+        served.stop()
+
+
+@pytest.fixture
+def lagging_dashboard(browser_context: BrowserContext, lagging_server: LaggingServer) -> Iterator[Dashboard]:
+    dash = _dashboard(browser_context, lagging_server)  # type: ignore[arg-type]
+    try:
+        yield dash
+    finally:
+        dash.page.close()

@@ -39,9 +39,6 @@ CAMERA = "counter-cam"
 NO_HEAT = "No heat-map data for this period."
 
 
-LOADED_IMAGE = "sel => { const i = document.querySelector(sel); return !!i && i.complete && i.naturalWidth > 0 }"
-
-
 def _event(type_: str, **kw: object) -> Event:
     return Event(type=type_, store_id="demo", ts=datetime.now(UTC), **kw)  # type: ignore[arg-type]
 
@@ -188,12 +185,13 @@ def test_zone_table_heat_maps_and_camera_status_after_the_demo_run(dashboard: Da
 
     tile = page.locator(f".tile[data-camera='{CAMERA}']")
     expect(tile).to_have_attribute("data-state", "finished")
-    expect(tile).to_contain_text("Offline")
+    expect(tile).to_have_attribute("data-health", "finished")
+    expect(tile.locator("[data-role='health']")).to_have_text("Finished")
     expect(tile.locator("dd").nth(3)).to_have_text(str(dashboard.server.frames))
 
     for metric in ("traffic", "dwell"):
-        img = f"#heatmaps img[data-camera='{CAMERA}'][data-metric='{metric}']"
-        page.wait_for_function(LOADED_IMAGE, arg=img)
+        page.locator(f"#heat-metric button[data-metric='{metric}']").click()
+        expect(page.locator(f"#heatmaps canvas[data-camera='{CAMERA}'][data-metric='{metric}']")).to_be_visible()
     assert dashboard.console_errors == []
 
 
@@ -231,7 +229,7 @@ def test_acknowledging_an_alert_updates_the_page_and_the_api(dashboard: Dashboar
     # the service publishes alert.acknowledged: it reaches the live feed too
     expect(page.locator("#feed li[data-type='alert.acknowledged']").first).to_be_visible(timeout=5_000)
 
-    page.wait_for_function("() => [...document.querySelectorAll('#heatmaps img')].every(i => i.naturalWidth > 0)")
+    expect(page.locator(f"#heatmaps canvas[data-camera='{CAMERA}']")).to_be_visible()
     page.screenshot(path=SCREENSHOT, full_page=True)
     assert dashboard.console_errors == []
 
@@ -381,16 +379,16 @@ def test_stored_heat_maps_are_shown_without_pipelines(offline_dashboard: Dashboa
 
     page = offline_dashboard.open("?range=hour")
     for metric in ("traffic", "dwell"):
-        page.wait_for_function(LOADED_IMAGE, arg=f"#heatmaps img[data-camera='{CAMERA}'][data-metric='{metric}']")
+        page.locator(f"#heat-metric button[data-metric='{metric}']").click()
+        expect(page.locator(f"#heatmaps canvas[data-camera='{CAMERA}'][data-metric='{metric}']")).to_be_visible()
     entrance = page.locator("#heatmaps figure:has-text('Entrance camera')")
     expect(entrance).to_contain_text(NO_HEAT)  # its only bucket is three days old
-    expect(entrance.locator("img")).to_have_count(0)
+    expect(entrance.locator("canvas")).to_have_count(0)
     expect(page.locator(f".tile[data-camera='{CAMERA}']")).to_contain_text("No pipeline")
 
     page = offline_dashboard.open("?range=all")  # the old bucket is in range now
-    for metric in ("traffic", "dwell"):
-        page.wait_for_function(LOADED_IMAGE, arg=f"#heatmaps img[data-camera='entrance-cam'][data-metric='{metric}']")
-    assert page.locator("#heatmaps img").count() == 4
+    expect(page.locator("#heatmaps canvas[data-camera='entrance-cam'][data-metric='traffic']")).to_be_visible()
+    assert page.locator("#heatmaps canvas").count() == 2
     assert offline_dashboard.console_errors == []
 
 

@@ -45,6 +45,7 @@ def status(**kw: object) -> CameraStatus:
         ({"state": "finished", "online": False}, "finished", "the source ended after 500 frames"),
         ({"state": "starting", "online": False, "frames": 0}, "starting", "opening the source and loading the models"),
         ({"state": "disabled", "online": False}, "disabled", "disabled in the store config"),
+        ({"frames": 0, "fps": 0.0, "lag_s": None}, "starting", "waiting for the first analysed frame"),
     ],
 )
 def test_health_word_and_reason(kw: dict[str, object], health: str, detail: str) -> None:

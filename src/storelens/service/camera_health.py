@@ -40,8 +40,10 @@ def camera_health(status: CameraStatus, fps_target: float) -> tuple[Health, str]
     if not status.online or status.state != "running":
         why = status.last_error or ("restarting" if status.state == "restarting" else "no frames from the source")
         return "offline", why
+    if status.frames == 0:
+        return "starting", "waiting for the first analysed frame"
     lag = status.lag_s
-    if status.frames and status.fps <= 0:
+    if status.fps <= 0:
         ago = f"; the last was captured {lag:.0f} s ago" if lag is not None else ""
         return "stalled", f"no frame analysed in the last 5 s{ago}"
     if lag is not None and lag > BEHIND_S:

@@ -32,6 +32,7 @@ def _page(title: str, openapi_url: str, assets: str) -> str:
     <meta charset="utf-8" />
     <meta name="viewport" content="width=device-width, initial-scale=1" />
     <title>{t} · docs</title>
+    <link rel="icon" href="data:," />
     <link rel="stylesheet" href="{assets}/swagger-ui.css" />
   </head>
   <body data-openapi="{html.escape(openapi_url)}">

@@ -9,6 +9,7 @@
 
 import { api, ApiError, csrfToken, query, streamUrl } from "./api.js";
 import { describeEvent } from "./words.js";
+import { barChart, fmtSeconds, heatCanvas, heatLegend } from "./charts.js";
 import {
   byId,
   colourFor,
@@ -58,8 +59,10 @@ const NEEDS_ANALYST = "needs the analyst role";
 const RANGES = {
   hour: "the last hour",
   today: "today",
+  week: "the last 7 days",
   all: "all stored data",
 };
+const CHART_BARS_MAX = 72; // at most 72 time buckets per chart (3 days of hours)
 
 const state = {
   store: null,
@@ -73,7 +76,7 @@ const state = {
   intentSince: null,
   overlays: new Map(), // camera id -> { msg, at }
   canvases: new Map(), // camera id -> { canvas, caption }
-  heatUrls: [],
+  heatMetric: "traffic",
   rangeToken: 0,
   apiDown: false,
   user: null, // { username, role } when signed in with a session; null without authentication
@@ -232,6 +235,11 @@ function rangeWindow() {
     const aligned = sizes.filter((s) => s <= 3600 && since.getTime() % (s * 1000) === 0);
     return { since, bucket: aligned.length ? aligned[aligned.length - 1] : sizes[0], label: RANGES.today };
   }
+  if (state.range === "week") {
+    const hour = sizes.filter((x) => x <= 3600);
+    const b = (hour.length ? hour[hour.length - 1] : sizes[0]) * 1000;
+    return { since: new Date(Math.floor((now - 7 * 86400_000) / b) * b), bucket: b / 1000, label: RANGES.week };
+  }
   return { since: null, bucket: sizes[sizes.length - 1], label: RANGES.all };
 }
 
@@ -301,9 +309,10 @@ function cameraTile(cam) {
         ["Analysed fps", fpsText, "frames analysed per second over the last 5 s, against the configured target"],
         ["Behind real time", st.lag_s === null ? "—" : fmtDuration(st.lag_s, 1), "now minus the capture time of the newest analysed frame"],
         ["Last frame", fmtAgo(st.last_frame_time), st.last_frame_time ? fmtTime(st.last_frame_time) : null],
-        ["Dropped frames", fmtInt(st.dropped_frames)],
+        ["Frames analysed", fmtInt(st.frames)],
+        ["Dropped frames", fmtInt(st.dropped_frames), "frames the source delivered that were not analysed"],
       ]
-    : [["Source", cam.source]];
+    : [["Source", cam.source.includes("://") ? cam.source : cam.source.split("/").pop()]];
   return h(
     "article",
     {
@@ -316,7 +325,7 @@ function cameraTile(cam) {
       h("h3", { title: cam.id }, cam.name || cam.id),
       h("span", { class: `status status-${badge.level}`, dataset: { role: "health" } }, badge.label),
     ),
-    h("p", { class: "tile-detail small", dataset: { role: "health-detail" } }, `${badge.detail}${cam.enabled ? "" : " · disabled"}`),
+    h("p", { class: "tile-detail small", dataset: { role: "health-detail" } }, badge.detail),
     h(
       "dl",
       { class: "stats" },
@@ -352,6 +361,10 @@ function ensureOverlayCanvases() {
     return;
   }
   state.canvases.clear();
+  if (state.cameras.length && state.cameras.every((c) => !c.status)) {
+    replace(byId("overlays"), h("p", { class: "empty" }, "This service runs no camera pipelines: there is no live view."));
+    return;
+  }
   const figures = ids.map((id) => {
     const cam = state.cameras.find((c) => c.id === id);
     const canvas = h("canvas", {
@@ -608,29 +621,182 @@ async function refreshZones(win, token) {
   renderZones(zoneStats(agg.items, stays), stays !== null, note);
 }
 
-// ---------------------------------------------------------------------------- heat maps
+// ---------------------------------------------------------------------------- charts
 
-function releaseHeatUrls() {
-  for (const url of state.heatUrls) URL.revokeObjectURL(url);
-  state.heatUrls = [];
+/** The chart's time buckets: every bucket of the range up to now (at most CHART_BARS_MAX). */
+function chartBuckets(win, rows) {
+  const b = win.bucket * 1000;
+  const now = Date.now();
+  // from the first bucket with data (a long range with a few busy hours stays readable)
+  const seen = rows.map((r) => parseTime(r.bucket_start ?? r.ts)?.getTime()).filter(Number.isFinite);
+  const first = Math.max(win.since ? win.since.getTime() : 0, seen.length ? Math.min(...seen) : now);
+  const start = Math.max(Math.floor(first / b) * b, Math.floor(now / b) * b - (CHART_BARS_MAX - 1) * b);
+  const out = [];
+  for (let t = start; t <= now; t += b) out.push(new Date(t));
+  return out;
 }
 
-async function heatImage(cameraId, metric, win) {
-  const blob = await api(
-    `/heatmaps/${encodeURIComponent(cameraId)}${query({ format: "png", metric, since: win.since })}`,
-    {
-      as: "blob",
-    },
-  );
-  const url = URL.createObjectURL(blob);
-  state.heatUrls.push(url);
-  const img = h("img", {
-    src: url,
-    alt: `${metric} heat map of ${cameraId} for ${win.label}`,
-    dataset: { camera: cameraId, metric },
+function bucketIndex(buckets, when, bucketS) {
+  const t = parseTime(when)?.getTime();
+  if (t === undefined || !buckets.length) return -1;
+  const i = Math.floor((t - buckets[0].getTime()) / (bucketS * 1000));
+  return i >= 0 && i < buckets.length ? i : -1;
+}
+
+function perBucketText(bucketS) {
+  return bucketS === 3600 ? "per hour" : bucketS >= 86400 ? "per day" : `per ${Math.round(bucketS / 60)} min`;
+}
+
+function zoneLabel(id) {
+  return state.zones.find((z) => z.id === id)?.name || id;
+}
+
+async function footfallChart(win, buckets) {
+  if (!perVisitAllowed()) return h("p", { class: "empty" }, `Footfall in and out: your role ${NEEDS_ANALYST}.`);
+  const res = await fetchEvents(["line.crossed"], win.since);
+  const inn = buckets.map(() => 0);
+  const out = buckets.map(() => 0);
+  for (const e of res.items) {
+    const i = bucketIndex(buckets, e.ts, win.bucket);
+    if (i < 0) continue;
+    if (e.payload?.direction === "in") inn[i] += 1;
+    else if (e.payload?.direction === "out") out[i] += 1;
+  }
+  return barChart({
+    id: "footfall",
+    title: `Footfall ${perBucketText(win.bucket)}`,
+    yLabel: "people crossing the counting lines",
+    buckets,
+    bucketS: win.bucket,
+    timeZone: state.store?.timezone,
+    series: [
+      { name: "in", values: inn, colour: "#1f4e79" },
+      { name: "out", values: out, colour: "#d9822b" },
+    ],
+    format: (v) => fmtInt(v),
+    integer: true,
   });
-  return img;
 }
+
+async function refreshCharts(win, token) {
+  let agg;
+  try {
+    agg = await api(`/aggregates${query({ level: "zones", bucket_s: win.bucket, since: win.since, limit: 10000 })}`);
+  } catch (err) {
+    apiFailed(err, "chart aggregates");
+    if (token === state.rangeToken) replace(byId("charts"), h("p", { class: "empty error" }, errorText(err, "charts")));
+    return;
+  }
+  const buckets = chartBuckets(win, agg.items);
+  const zoneIds = [...new Set([...state.zones.map((z) => z.id), ...agg.items.map((r) => r.zone_id).filter(Boolean)])];
+  const shown = zoneIds.filter((id) => state.zones.find((z) => z.id === id)?.kind !== "queue");
+  const visits = new Map(shown.map((id) => [id, buckets.map(() => 0)]));
+  const dwellSum = new Map(shown.map((id) => [id, buckets.map(() => 0)]));
+  const dwellN = new Map(shown.map((id) => [id, buckets.map(() => 0)]));
+  const queueIds = state.zones.filter((z) => z.kind === "queue").map((z) => z.id);
+  const queue = new Map(queueIds.map((id) => [id, buckets.map(() => null)]));
+  for (const r of agg.items) {
+    const i = bucketIndex(buckets, r.bucket_start, win.bucket);
+    if (i < 0 || !r.zone_id) continue;
+    if (visits.has(r.zone_id)) {
+      visits.get(r.zone_id)[i] += r.entries;
+      dwellSum.get(r.zone_id)[i] += r.dwell_total_s;
+      dwellN.get(r.zone_id)[i] += r.dwell_count;
+    }
+    if (queue.has(r.zone_id)) queue.get(r.zone_id)[i] = Math.max(queue.get(r.zone_id)[i] ?? 0, r.queue_max);
+  }
+  const tz = state.store?.timezone;
+  const per = perBucketText(win.bucket);
+  const figures = [];
+  try {
+    figures.push(await footfallChart(win, buckets));
+  } catch (err) {
+    apiFailed(err, "footfall");
+    figures.push(h("p", { class: "empty error" }, errorText(err, "footfall")));
+  }
+  const series = (m, f = (v) => v) => shown.map((id) => ({ name: zoneLabel(id), values: m.get(id).map(f) }));
+  figures.push(
+    barChart({
+      id: "zone-visits",
+      title: `Visits per zone, ${per}`,
+      yLabel: "zone entries",
+      buckets,
+      bucketS: win.bucket,
+      timeZone: tz,
+      series: series(visits),
+      format: (v) => fmtInt(v),
+      integer: true,
+    }),
+  );
+  const meanDwell = shown.map((id) => ({
+    name: zoneLabel(id),
+    values: dwellSum.get(id).map((sum, i) => (dwellN.get(id)[i] ? sum / dwellN.get(id)[i] : null)),
+  }));
+  figures.push(
+    barChart({
+      id: "zone-dwell",
+      title: `Mean dwell per zone, ${per}`,
+      yLabel: "time per stay",
+      buckets,
+      bucketS: win.bucket,
+      timeZone: tz,
+      series: meanDwell,
+      format: fmtSeconds,
+    }),
+  );
+  if (queueIds.length) {
+    figures.push(
+      barChart({
+        id: "queue",
+        title: `Longest queue, ${per}`,
+        yLabel: "people waiting",
+        buckets,
+        bucketS: win.bucket,
+        timeZone: tz,
+        series: queueIds.map((id) => ({ name: zoneLabel(id), values: queue.get(id) })),
+        format: (v) => fmtInt(v),
+        integer: true,
+      }),
+    );
+  }
+  const conv = await conversionChart(win, buckets);
+  if (conv) figures.push(conv);
+  if (token !== state.rangeToken) return;
+  replace(byId("charts"), figures);
+  const partial = agg.truncated ? " Too many rows: the charts are partial." : "";
+  byId("charts-note").textContent = `${win.label[0].toUpperCase()}${win.label.slice(1)}, ${per}.${partial}`;
+}
+
+/** Conversion (sales / shopper visits) per hour, only when the store imports POS data. */
+async function conversionChart(win, buckets) {
+  if (win.bucket !== 3600 || !buckets.length) return null;
+  let res;
+  try {
+    const since = win.since ?? buckets[0];
+    res = await api(`/pos/conversion${query({ since, until: new Date(), granularity: "hour" })}`);
+  } catch (err) {
+    if (!(err instanceof ApiError && (err.status === 403 || err.status === 422))) apiFailed(err, "conversion");
+    return null;
+  }
+  if (!res.totals.transactions) return null;
+  const values = buckets.map(() => null);
+  for (const r of res.rows) {
+    const i = bucketIndex(buckets, r.start, win.bucket);
+    if (i >= 0 && r.conversion_rate !== null) values[i] = r.conversion_rate * 100;
+  }
+  return barChart({
+    id: "conversion",
+    title: "Conversion per hour",
+    yLabel: "sales per 100 shopper visits (%)",
+    buckets,
+    bucketS: win.bucket,
+    timeZone: state.store?.timezone,
+    series: [{ name: "conversion", values, colour: "#2e8b57" }],
+    format: (v) => `${fmtNumber(v, 0)} %`,
+  });
+}
+
+// ---------------------------------------------------------------------------- heat maps
 
 /** Camera id -> { stored, live } from the heat-map index: the maps of the window that exist.
  * Asking first keeps the page from fetching maps that would 404 (a console error each). */
@@ -641,6 +807,11 @@ async function heatIndex(win) {
 
 function heatNote(title, text, cls = "empty") {
   return h("figure", { class: "heat" }, title, h("p", { class: cls }, text));
+}
+
+/** The zones drawn on a camera's heat map: its own image-space zones, or floor zones. */
+function heatZones(cameraId, space) {
+  return state.zones.filter((z) => (space === "floor" ? z.space === "floor" : z.space === "image" && z.camera === cameraId));
 }
 
 async function refreshHeatmaps(win, token) {
@@ -659,8 +830,7 @@ async function refreshHeatmaps(win, token) {
     }
     return;
   }
-  const previous = state.heatUrls;
-  state.heatUrls = []; // heatImage() collects this refresh's object URLs here
+  const metric = state.heatMetric;
   const figures = await Promise.all(
     cams.map(async (cam) => {
       const title = h("div", { class: "overlay-title" }, cam.name || cam.id);
@@ -671,15 +841,21 @@ async function refreshHeatmaps(win, token) {
         return heatNote(title, waiting ? "No frames analysed yet." : "No heat-map data for this period.");
       }
       try {
-        const imgs = await Promise.all(["traffic", "dwell"].map((m) => heatImage(cam.id, m, win)));
+        const map = await api(`/heatmaps/${encodeURIComponent(cam.id)}${query({ metric, since: win.since })}`);
+        const zones = heatZones(cam.id, map.grid.space);
+        const label = `${metric} heat map of ${cam.name || cam.id} for ${win.label}`;
+        const unit = metric === "traffic" ? (v) => `${fmtInt(v)} visits` : (v) => fmtDuration(v, 0);
+        const space = map.grid.space === "floor" ? "floor plan, metres" : "camera image";
         return h(
           "figure",
-          { class: "heat" },
+          { class: "heat", dataset: { camera: cam.id, metric } },
           title,
+          heatCanvas(map, zones, { label }),
           h(
-            "div",
-            { class: "heat-pair" },
-            imgs.map((img) => h("div", {}, img, h("figcaption", { class: "muted small" }, img.dataset.metric))),
+            "figcaption",
+            { class: "muted small" },
+            heatLegend(map.max, unit),
+            `${metric === "traffic" ? "Visits" : "Seconds"} per cell (${space}); dashed: zones. Total ${unit(map.total)}.`,
           ),
         );
       } catch (err) {
@@ -688,13 +864,8 @@ async function refreshHeatmaps(win, token) {
       }
     }),
   );
-  if (token !== state.rangeToken) {
-    releaseHeatUrls();
-    state.heatUrls = previous;
-    return;
-  }
+  if (token !== state.rangeToken) return;
   replace(byId("heatmaps"), figures);
-  for (const url of previous) URL.revokeObjectURL(url);
 }
 
 // ------------------------------------------------------------------------------- intent
@@ -1082,7 +1253,12 @@ function scheduleReconnect(why) {
 const refreshRange = guarded(async () => {
   const token = ++state.rangeToken;
   const win = rangeWindow();
-  await Promise.all([refreshZones(win, token), refreshHeatmaps(win, token), refreshIntents(win, token)]);
+  await Promise.all([
+    refreshZones(win, token),
+    refreshCharts(win, token),
+    refreshHeatmaps(win, token),
+    refreshIntents(win, token),
+  ]);
 });
 
 const recoverSoon = coalesced(() => refreshAll(), 0);
@@ -1113,6 +1289,15 @@ function wireControls() {
     });
   }
   byId("refresh").addEventListener("click", () => refreshAll());
+  for (const btn of byId("heat-metric").querySelectorAll("button[data-metric]")) {
+    btn.addEventListener("click", () => {
+      state.heatMetric = btn.dataset.metric;
+      for (const b of byId("heat-metric").querySelectorAll("button")) {
+        b.setAttribute("aria-checked", String(b === btn));
+      }
+      refreshHeatmaps(rangeWindow(), state.rangeToken);
+    });
+  }
   window.addEventListener(
     "resize",
     debounced(() => state.canvases.forEach((_, id) => drawOverlay(id)), 150),
