@@ -106,7 +106,7 @@ def test_live_event_appears_in_the_feed_and_chips_filter_it(dashboard: Dashboard
     dashboard.server.deps.bus.publish(event)
     item = page.locator(f"#feed li[data-id='{event.id}']")
     expect(item).to_be_visible(timeout=5_000)
-    expect(item).to_contain_text("queue length 3")
+    expect(item).to_contain_text("Queue at Walkway: 3 waiting")  # in words (words.js)
     expect(item).to_contain_text(f"#{event.subject}")
 
     page.locator("#chips button[data-category='queue']").click()
