@@ -809,6 +809,39 @@ function heatNote(title, text, cls = "empty") {
   return h("figure", { class: "heat" }, title, h("p", { class: cls }, text));
 }
 
+/** Whether this server has the redacted camera still (GET /cameras/{id}/snapshot, added with
+ * `storelens snapshot`): asked once from the OpenAPI description, so no request 404s. */
+async function snapshotsAvailable() {
+  if (state.snapshots === undefined) {
+    try {
+      const spec = await api("/openapi.json");
+      state.snapshots = Boolean(spec?.paths?.["/api/v1/cameras/{camera_id}/snapshot"]);
+    } catch {
+      state.snapshots = false;
+    }
+  }
+  return state.snapshots;
+}
+
+/** The camera's redacted still as an <img>, or null (no route, no still yet, not permitted). */
+async function cameraStill(cameraId) {
+  if (!(await snapshotsAvailable())) return null;
+  try {
+    const blob = await api(`/cameras/${encodeURIComponent(cameraId)}/snapshot`, { as: "blob" });
+    const img = new Image();
+    const url = URL.createObjectURL(blob);
+    img.src = url;
+    try {
+      await img.decode();
+    } finally {
+      URL.revokeObjectURL(url); // the decoded image stays drawable
+    }
+    return img;
+  } catch {
+    return null;
+  }
+}
+
 /** The zones drawn on a camera's heat map: its own image-space zones, or floor zones. */
 function heatZones(cameraId, space) {
   return state.zones.filter((z) => (space === "floor" ? z.space === "floor" : z.space === "image" && z.camera === cameraId));
@@ -844,18 +877,22 @@ async function refreshHeatmaps(win, token) {
         const map = await api(`/heatmaps/${encodeURIComponent(cam.id)}${query({ metric, since: win.since })}`);
         const zones = heatZones(cam.id, map.grid.space);
         const label = `${metric} heat map of ${cam.name || cam.id} for ${win.label}`;
+        const still = map.grid.space === "image" ? await cameraStill(cam.id) : null;
         const unit = metric === "traffic" ? (v) => `${fmtInt(v)} visits` : (v) => fmtDuration(v, 0);
         const space = map.grid.space === "floor" ? "floor plan, metres" : "camera image";
         return h(
           "figure",
           { class: "heat", dataset: { camera: cam.id, metric } },
           title,
-          heatCanvas(map, zones, { label }),
+          heatCanvas(map, zones, { label, background: still }),
           h(
             "figcaption",
             { class: "muted small" },
             heatLegend(map.max, unit),
             `${metric === "traffic" ? "Visits" : "Seconds"} per cell (${space}); dashed: zones. Total ${unit(map.total)}.`,
+            map.grid.space === "image" && !still
+              ? " The camera's redacted still will show beneath the map once this server provides it."
+              : null,
           ),
         );
       } catch (err) {

@@ -167,7 +167,7 @@ function scaleLength(width) {
  * colour scale, and a scale bar in metres when the grid is on the calibrated floor.
  * map: the /heatmaps/{camera} JSON; zones: [{ id, name, points }] in the grid's space.
  */
-export function heatCanvas(map, zones, { label }) {
+export function heatCanvas(map, zones, { label, background = null }) {
   const { grid, values } = map;
   const worldW = grid.nx * grid.cell;
   const worldH = grid.ny * grid.cell;
@@ -183,6 +183,13 @@ export function heatCanvas(map, zones, { label }) {
   const ctx = canvas.getContext("2d");
   ctx.fillStyle = "#140b34";
   ctx.fillRect(0, 0, canvas.width, canvas.height);
+  const kk = (grid.nx * px) / (grid.nx * grid.cell);
+  if (background) {
+    // the camera's redacted still (image-space maps): native pixels, placed where the grid is
+    ctx.drawImage(background, -grid.x0 * kk, -grid.y0 * kk, background.naturalWidth * kk, background.naturalHeight * kk);
+    ctx.globalAlpha = 0.7;
+    canvas.dataset.background = "still";
+  }
   const max = map.max > 0 ? map.max : 1;
   for (let j = 0; j < grid.ny; j++) {
     for (let i = 0; i < grid.nx; i++) {
@@ -193,6 +200,7 @@ export function heatCanvas(map, zones, { label }) {
       ctx.fillRect(i * px, j * px, px, px);
     }
   }
+  ctx.globalAlpha = 1;
   const k = (grid.nx * px) / worldW; // canvas pixels per grid unit
   const toCanvas = ([x, y]) => [(x - grid.x0) * k, (y - grid.y0) * k];
   ctx.lineWidth = 2;
