@@ -31,7 +31,7 @@ from fastapi import FastAPI, Request, Response
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, sync_playwright
 from playwright.sync_api import Response as PageResponse
 
-from budget import StallGuard
+from budget import StallGuard, scaled
 from storelens.config import load_config
 from storelens.pipeline.build import BuiltCamera, build_camera
 from storelens.security.integration import install_security
@@ -118,10 +118,10 @@ def serve(app: FastAPI, name: str) -> Served:
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + scaled(30)
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"{name}: uvicorn did not start within 30 s")
+            raise RuntimeError(f"{name}: uvicorn did not start within {scaled(30):.0f} s")
         time.sleep(0.05)
     return Served(f"http://127.0.0.1:{sock.getsockname()[1]}", server, thread, sock)
 
