@@ -98,6 +98,11 @@ def test_charts_heat_map_and_events_in_words_with_stored_data(offline_dashboard:
             start, 900, cells, np.ones(len(cells), np.uint32), np.linspace(1, 30, len(cells), dtype=np.float32)
         )
         add_heatmap_buckets(conn, store_id="demo", camera_id="counter-cam", grid=grid, buckets=[bucket])
+        # a calibrated camera's map is on the floor, in metres: it gets a scale bar
+        floor = HeatmapGrid.covering("floor", 12.0, 8.0, 0.5)
+        fcells = np.arange(40, 300, 9, dtype=np.int32)
+        fbucket = HeatBucket(start, 900, fcells, np.ones(len(fcells), np.uint32), np.ones(len(fcells), np.float32))
+        add_heatmap_buckets(conn, store_id="demo", camera_id="entrance-cam", grid=floor, buckets=[fbucket])
 
     page = offline_dashboard.open("?range=week")
     footfall = page.locator("svg[data-chart='footfall']")
@@ -117,6 +122,9 @@ def test_charts_heat_map_and_events_in_words_with_stored_data(offline_dashboard:
     expect(canvas).to_be_visible()
     assert canvas.get_attribute("data-zones") == "3"  # counter, counter-top, walkway
     assert (canvas.bounding_box() or {"width": 0})["width"] >= 600
+    floor_map = page.locator("#heatmaps canvas[data-camera='entrance-cam']")
+    expect(floor_map).to_have_attribute("data-unit", "m")
+    expect(floor_map).to_have_attribute("data-scale", "2 m")  # a fifth of the 12 m width, rounded down
     # events in words, with units (not "mean_speed 9.16")
     feed = page.locator("#feed li[data-type='zone.lingering']")
     expect(feed.first).to_contain_text("Lingered in Counter for 8.5 s, moving at 9.2 px/s")

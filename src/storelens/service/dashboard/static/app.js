@@ -295,29 +295,45 @@ const HEALTH = {
 
 function cameraBadge(cam) {
   const st = cam.status;
-  if (!st) return { level: "wait", health: "none", label: "No pipeline", detail: "this service serves stored data only" };
+  if (!st)
+    return { level: "wait", health: "none", label: "No pipeline", detail: "this service serves stored data only" };
   const known = HEALTH[st.health] ?? { label: st.health || st.state, level: st.online ? "ok" : "bad" };
-  return { level: known.level, health: st.health || st.state, label: known.label, detail: st.health_detail || st.state };
+  return {
+    level: known.level,
+    health: st.health || st.state,
+    label: known.label,
+    detail: st.health_detail || st.state,
+  };
 }
 
 function cameraTile(cam) {
   const st = cam.status;
   const badge = cameraBadge(cam);
   const fpsText = st ? `${fmtNumber(st.fps, 1)} of ${fmtNumber(cam.fps_target, cam.fps_target % 1 ? 1 : 0)}` : null;
-  const stats = st
-    ? [
-        ["Analysed fps", fpsText, "frames analysed per second over the last 5 s, against the configured target"],
-        ["Behind real time", st.lag_s === null ? "—" : fmtDuration(st.lag_s, 1), "now minus the capture time of the newest analysed frame"],
-        ["Last frame", fmtAgo(st.last_frame_time), st.last_frame_time ? fmtTime(st.last_frame_time) : null],
-        ["Frames analysed", fmtInt(st.frames)],
-        ["Dropped frames", fmtInt(st.dropped_frames), "frames the source delivered that were not analysed"],
-      ]
-    : [["Source", cam.source.includes("://") ? cam.source : cam.source.split("/").pop()]];
+  const stats =
+    st && st.state !== "disabled"
+      ? [
+          ["Analysed fps", fpsText, "frames analysed per second over the last 5 s, against the configured target"],
+          [
+            "Behind real time",
+            st.lag_s === null ? "—" : fmtDuration(st.lag_s, 1),
+            "now minus the capture time of the newest analysed frame",
+          ],
+          ["Last frame", fmtAgo(st.last_frame_time), st.last_frame_time ? fmtTime(st.last_frame_time) : null],
+          ["Frames analysed", fmtInt(st.frames)],
+          ["Dropped frames", fmtInt(st.dropped_frames), "frames the source delivered that were not analysed"],
+        ]
+      : [["Source", cam.source.includes("://") ? cam.source : cam.source.split("/").pop()]];
   return h(
     "article",
     {
       class: `tile tile-${badge.level}`,
-      dataset: { camera: cam.id, state: st ? st.state : "none", health: badge.health, online: String(badge.level === "ok") },
+      dataset: {
+        camera: cam.id,
+        state: st ? st.state : "none",
+        health: badge.health,
+        online: String(badge.level === "ok"),
+      },
     },
     h(
       "div",
@@ -331,7 +347,9 @@ function cameraTile(cam) {
       { class: "stats" },
       stats.map(([k, v, title]) => h("div", { title: title ?? null }, h("dt", {}, k), h("dd", {}, v))),
     ),
-    st && st.last_error && badge.level !== "bad" ? h("p", { class: "tile-error", title: st.last_error }, st.last_error) : null,
+    st && st.last_error && badge.level !== "bad"
+      ? h("p", { class: "tile-error", title: st.last_error }, st.last_error)
+      : null,
   );
 }
 
@@ -362,7 +380,10 @@ function ensureOverlayCanvases() {
   }
   state.canvases.clear();
   if (state.cameras.length && state.cameras.every((c) => !c.status)) {
-    replace(byId("overlays"), h("p", { class: "empty" }, "This service runs no camera pipelines: there is no live view."));
+    replace(
+      byId("overlays"),
+      h("p", { class: "empty" }, "This service runs no camera pipelines: there is no live view."),
+    );
     return;
   }
   const figures = ids.map((id) => {
@@ -844,7 +865,9 @@ async function cameraStill(cameraId) {
 
 /** The zones drawn on a camera's heat map: its own image-space zones, or floor zones. */
 function heatZones(cameraId, space) {
-  return state.zones.filter((z) => (space === "floor" ? z.space === "floor" : z.space === "image" && z.camera === cameraId));
+  return state.zones.filter((z) =>
+    space === "floor" ? z.space === "floor" : z.space === "image" && z.camera === cameraId,
+  );
 }
 
 async function refreshHeatmaps(win, token) {

@@ -61,7 +61,8 @@ export function barChart({
   const plotW = W - left - right;
   const plotH = H - top - bottom;
   const all = series.flatMap((x) => x.values).filter((v) => Number.isFinite(v));
-  const max = niceMax(Math.max(integer ? 4 : 0, ...all)); // counts: ticks at whole numbers
+  const top = niceMax(Math.max(integer ? 4 : 0, ...all));
+  const max = integer ? Math.ceil(top / 4) * 4 : top; // counts: four ticks at whole numbers
   if (!all.some((v) => v > 0)) {
     return h(
       "figure",
@@ -90,7 +91,11 @@ export function barChart({
   buckets.forEach((b, i) => {
     if (i % every === 0) {
       svg.append(
-        s("text", { x: left + slot * i + slot / 2, y: H - 8, class: "tick", "text-anchor": "middle" }, tickLabel(b, bucketS, timeZone)),
+        s(
+          "text",
+          { x: left + slot * i + slot / 2, y: H - 8, class: "tick", "text-anchor": "middle" },
+          tickLabel(b, bucketS, timeZone),
+        ),
       );
     }
     series.forEach((ser, j) => {
@@ -101,7 +106,14 @@ export function barChart({
       svg.append(
         s(
           "rect",
-          { x, y: top + plotH - bh, width: barW, height: bh, fill: ser.colour || PALETTE[j % PALETTE.length], "data-value": v },
+          {
+            x,
+            y: top + plotH - bh,
+            width: barW,
+            height: bh,
+            fill: ser.colour || PALETTE[j % PALETTE.length],
+            "data-value": v,
+          },
           s("title", {}, `${ser.name}, ${tickLabel(b, bucketS, timeZone)}: ${format(v)}`),
         ),
       );
@@ -120,7 +132,12 @@ export function barChart({
   return h(
     "figure",
     { class: "chart-figure", dataset: { chart: id } },
-    h("figcaption", { class: "chart-title" }, title, yLabel ? h("span", { class: "muted small" }, ` · ${yLabel}`) : null),
+    h(
+      "figcaption",
+      { class: "chart-title" },
+      title,
+      yLabel ? h("span", { class: "muted small" }, ` · ${yLabel}`) : null,
+    ),
     svg,
     series.length > 1 || series[0]?.name ? legend : null,
   );
@@ -186,7 +203,13 @@ export function heatCanvas(map, zones, { label, background = null }) {
   const kk = (grid.nx * px) / (grid.nx * grid.cell);
   if (background) {
     // the camera's redacted still (image-space maps): native pixels, placed where the grid is
-    ctx.drawImage(background, -grid.x0 * kk, -grid.y0 * kk, background.naturalWidth * kk, background.naturalHeight * kk);
+    ctx.drawImage(
+      background,
+      -grid.x0 * kk,
+      -grid.y0 * kk,
+      background.naturalWidth * kk,
+      background.naturalHeight * kk,
+    );
     ctx.globalAlpha = 0.7;
     canvas.dataset.background = "still";
   }
