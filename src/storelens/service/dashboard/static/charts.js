@@ -61,8 +61,8 @@ export function barChart({
   const plotW = W - left - right;
   const plotH = H - top - bottom;
   const all = series.flatMap((x) => x.values).filter((v) => Number.isFinite(v));
-  const top = niceMax(Math.max(integer ? 4 : 0, ...all));
-  const max = integer ? Math.ceil(top / 4) * 4 : top; // counts: four ticks at whole numbers
+  const peak = niceMax(Math.max(integer ? 4 : 0, ...all));
+  const max = integer ? Math.ceil(peak / 4) * 4 : peak; // counts: four ticks at whole numbers
   if (!all.some((v) => v > 0)) {
     return h(
       "figure",
