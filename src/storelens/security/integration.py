@@ -654,6 +654,15 @@ def tls_context(store: StoreConfig) -> ssl.SSLContext | None:
     return ctx
 
 
+def uvicorn_proxy_kwargs() -> dict[str, Any]:
+    """``uvicorn.run(**kwargs)`` that keep the client address as the peer's. uvicorn's default
+    (``proxy_headers=True``, ``forwarded_allow_ips="127.0.0.1"``) rewrites the peer from
+    X-Forwarded-For before the app sees it, so anyone on the host could pick the address the
+    lockout, rate limit and audit log see. The app itself believes the header only from
+    ``security.trusted_proxies`` (:meth:`SecurityRuntime.client_ip`)."""
+    return {"proxy_headers": False, "forwarded_allow_ips": ""}
+
+
 def uvicorn_tls_kwargs(store: StoreConfig) -> dict[str, Any]:
     """``uvicorn.run(**kwargs)`` TLS settings (empty when TLS is not configured); files are
     checked here so a typo fails at start with the path, not at the first handshake."""

@@ -41,7 +41,7 @@ def serve(
         )
         raise typer.Exit(code=1) from None
 
-    from storelens.security.integration import install_security, uvicorn_tls_kwargs
+    from storelens.security.integration import install_security, uvicorn_proxy_kwargs, uvicorn_tls_kwargs
     from storelens.service import ServiceSettings, create_app
     from storelens.service.dashboard import dashboard_router, dashboard_rules
     from storelens.sinks.factory import store_database_url
@@ -76,7 +76,7 @@ def serve(
         f"storelens serving store {cfg.store_id!r} on {scheme}://{host}:{port}/api/v1 "
         f"(dashboard /, docs /api/v1/docs, metrics /metrics, database {app.state.deps.db.url})"
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="websockets", **tls)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="websockets", **tls, **uvicorn_proxy_kwargs())
 
 
 def register(app: typer.Typer) -> None:
