@@ -42,6 +42,7 @@ from storelens.tracking.mot import detections_by_frame, read_gt, read_mot, track
 REPO = Path(__file__).resolve().parents[1]
 SEQUENCES = ("TUD-Campus", "TUD-Stadtmitte")
 SEQ_FPS = 25.0  # both TUD sequences (MOT15 seqinfo)
+SEQ_SIZE = (640, 480)  # both TUD sequences (width, height): where the image edges are
 OURS = ("storelens", "storelens+visits", "bytetrack")
 BASELINES = ("SORT (trackers)", "ByteTrack (trackers)", "OC-SORT (trackers)")
 
@@ -65,7 +66,7 @@ class Row:
 def _ours(name: str, stitch: bool = False) -> Runner:
     def run(dets: list[Detections], ts: list[float], numbers: list[int]) -> tuple[np.ndarray, float]:
         trk = make_tracker(TrackerConfig(type=name))
-        st = VisitStitcher() if stitch else None
+        st = VisitStitcher(frame_size=SEQ_SIZE) if stitch else None
         rows = []
         spent = 0.0
         for d, t, f in zip(dets, ts, numbers, strict=True):

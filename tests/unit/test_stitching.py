@@ -148,3 +148,71 @@ def test_bad_params_and_timestamps_are_errors() -> None:
     with pytest.raises(ValueError, match="finite"):
         VisitStitcher().update(tracks([]), float("inf"))
     assert StitchParams().max_gap_s > 0
+
+
+def _edge_run(
+    stitcher: VisitStitcher, colours: tuple[tuple[int, int, int], tuple[int, int, int]] | None
+) -> tuple[set[int], set[int]]:
+    """Track 1 walks right out of a 768 px frame (last seen touching the right edge); 1 s later
+    track 2 enters at that edge walking left: a typical "one leaves, another enters" pair."""
+    v1: set[int] = set()
+    v2: set[int] = set()
+    t = 0.0
+    while t <= 5.0 + 1e-9:
+        rows: list[tuple[int, list[float]]] = []
+        if t <= 2.0 + 1e-9:
+            rows.append((1, person(min(600 + 80 * t, 740))))
+        if t >= 3.0 - 1e-9:
+            rows.append((2, person(740 - 80 * (t - 3.0))))
+        paint = [(b, colours[tid - 1]) for tid, b in rows] if colours else []
+        out = stitcher.update(tracks(rows), t, frame(paint) if colours else None)
+        assert out.visit_id is not None
+        for tid, vid in zip(out.track_id.tolist(), out.visit_id.tolist(), strict=True):
+            (v1 if tid == 1 else v2).add(vid)
+        t = round(t + 1 / FPS, 6)
+    return v1, v2
+
+
+def test_an_edge_exit_and_an_edge_entry_are_not_joined_on_motion_alone() -> None:
+    v1, v2 = _edge_run(VisitStitcher(frame_size=(768, 432)), colours=None)
+    assert v1.isdisjoint(v2)
+
+
+def test_an_edge_exit_and_an_edge_entry_of_different_colours_are_two_visits() -> None:
+    v1, v2 = _edge_run(VisitStitcher(), colours=((200, 40, 40), (40, 40, 200)))
+    assert v1.isdisjoint(v2)
+
+
+def test_the_same_person_leaving_and_returning_at_the_edge_is_joined_by_a_strong_colour_match() -> None:
+    v1, v2 = _edge_run(VisitStitcher(), colours=((200, 40, 40), (200, 40, 40)))
+    assert len(v1) == 1 and v1 == v2
+
+
+def test_a_long_gap_needs_appearance_motion_alone_is_not_evidence() -> None:
+    # 2.5 s unseen, reappearing exactly where the walk would have taken the shopper.
+    s = VisitStitcher()
+    v1, v2 = run_fragments(s, second_start_t=5.5, second_x=100 + 60 * 5.5)
+    assert v1.isdisjoint(v2)
+    s = VisitStitcher()
+    v1, v2 = run_fragments(s, second_start_t=5.5, second_x=100 + 60 * 5.5, colours=((30, 160, 30), (30, 160, 30)))
+    assert len(v1) == 1 and v1 == v2
+
+
+def test_an_ambiguous_join_is_not_made() -> None:
+    """Two shoppers stop being seen side by side; one new track starts between them: either could
+    be its continuation, so the stitcher abstains instead of guessing."""
+    s = VisitStitcher()
+    ids: dict[int, set[int]] = {1: set(), 2: set(), 3: set()}
+    t = 0.0
+    while t <= 3.0 + 1e-9:
+        rows: list[tuple[int, list[float]]] = []
+        if t <= 1.0 + 1e-9:
+            rows += [(1, person(300)), (2, person(360))]
+        if t >= 1.5 - 1e-9:
+            rows.append((3, person(330)))
+        out = s.update(tracks(rows), t)
+        assert out.visit_id is not None
+        for tid, vid in zip(out.track_id.tolist(), out.visit_id.tolist(), strict=True):
+            ids[tid].add(vid)
+        t = round(t + 1 / FPS, 6)
+    assert ids[3].isdisjoint(ids[1] | ids[2])

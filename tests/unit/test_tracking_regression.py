@@ -9,9 +9,10 @@ import json
 import numpy as np
 import pytest
 
-from storelens.tracking import make_tracker
+from storelens.core.types import Detections
+from storelens.tracking import VisitStitcher, make_tracker
 from storelens.tracking.evaluation import evaluate
-from storelens.tracking.mot import detections_by_frame, read_gt, read_mot, timed_frames, track_frames
+from storelens.tracking.mot import detections_by_frame, read_gt, read_mot, timed_frames, track_frames, tracks_to_rows
 from testdata import TEST_DATA, shared_data_path, skip_unless_shared
 
 DATA = shared_data_path("mot")
@@ -34,6 +35,35 @@ def test_default_tracker_holds_its_recorded_scores(seq: str) -> None:
     tol = BASELINE["tolerance"]
     assert scores.hota >= want["hota"] - tol, f"{seq}: HOTA {scores.hota:.4f} < baseline {want['hota']}"
     assert scores.idf1 >= want["idf1"] - tol, f"{seq}: IDF1 {scores.idf1:.4f} < baseline {want['idf1']}"
+
+
+@needs_data
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("seq", SEQUENCES)
+def test_visit_stitching_never_costs_identity(seq: str, stride: int) -> None:
+    """Stitched visit ids score at least the raw track ids' IDF1 on every MOT sequence, at the
+    native rate and at store-camera rates (every 2nd / 3rd frame). Motion only: no frames here."""
+    base = DATA / seq
+    det = read_mot(base / "det" / "det.txt")
+    gt = read_gt(base / "gt" / "gt.txt")
+    n = int(max(det[:, 0].max(), gt[:, 0].max()))
+    numbers = list(range(1, n + 1, stride))
+    gt = gt[np.isin(gt[:, 0], numbers)]
+    by_frame = detections_by_frame(det)
+    tracker, stitcher = make_tracker(), VisitStitcher(frame_size=(640, 480))
+    raw, stitched = [], []
+    for f in numbers:
+        tracks = tracker.update(by_frame.get(f, Detections.empty()), (f - 1) / BASELINE["fps"])
+        out = stitcher.update(tracks, (f - 1) / BASELINE["fps"])
+        if len(tracks):
+            raw.append(tracks_to_rows(f, tracks))
+        if len(out):
+            stitched.append(tracks_to_rows(f, out, ids=out.visit_id))
+    idf1_raw = evaluate(gt, np.concatenate(raw)).idf1
+    idf1_visits = evaluate(gt, np.concatenate(stitched)).idf1
+    assert idf1_visits >= idf1_raw - 1e-9, (
+        f"{seq} every {stride}: visits IDF1 {idf1_visits:.4f} < tracks {idf1_raw:.4f}"
+    )
 
 
 @needs_data

@@ -13,6 +13,19 @@ starts shortly after another ended when the two are
 * **alike** (when frames are given): the colour-stripe descriptors of the two fragments have a
   similarity of at least ``appearance_min``.
 
+A join needs **evidence**, not just "someone appeared nearby soon after":
+
+* without an appearance match (no frames, or a fragment never seen unoccluded) a join is made only
+  on tight motion continuity: the new feet point within ``motion_only_distance_h`` box heights of
+  where the old track's velocity would have taken it, after at most ``motion_only_gap_s``;
+* a track that was last seen touching the image edge most likely *left the view*; a track that
+  starts at the edge most likely *entered* it. Joining the two needs a strong appearance match
+  (``edge_appearance_min``), never motion alone: on a public pedestrian clip the old rule joined a
+  person leaving at the edge to a different one entering there 2.7 s later;
+* an **ambiguous** join (a second candidate almost as good, within ``ambiguity_ratio``, for the
+  same new track or the same ended visit) is not made: in a crowd a wrong join costs more identity
+  than a missed one (it merges two people's dwell), so the stitcher abstains.
+
 Each join gets a confidence in [0, 1] from those four cues; a visit's confidence is the product of
 its joins' (1.0 for a single fragment), so a visit built from several uncertain joins says so.
 Several new tracks and ended visits are assigned together (Hungarian), never greedily.
@@ -59,6 +72,17 @@ class StitchParams(StrictModel):
     min_confidence: float = Field(default=0.3, ge=0, le=1, description="Joins below this are not made")
     appearance_refresh_s: float = Field(default=0.5, gt=0, le=60, description="Descriptor refresh interval")
     appearance_ema: float = Field(default=0.8, ge=0, lt=1, description="Descriptor memory")
+    motion_only_gap_s: float = Field(default=1.5, gt=0, le=600, description="Longest gap of a join without appearance")
+    motion_only_distance_h: float = Field(
+        default=0.6, gt=0, le=20, description="Distance from the extrapolated point for a join without appearance"
+    )
+    edge_margin: float = Field(default=0.02, ge=0, le=0.5, description="Image-edge band, share of the long side")
+    edge_appearance_min: float = Field(
+        default=0.85, ge=0, le=1, description="Colour similarity needed to join an edge exit to an edge entry"
+    )
+    ambiguity_ratio: float = Field(
+        default=0.8, gt=0, le=1, description="A runner-up at this share of the best join makes the join ambiguous"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +106,7 @@ class _Visit:
     present_ts: float  # last time one of its tracks was in the output (matched or coasting)
     feet: npt.NDArray[np.float64]  # last observed feet point (x, y)
     height: float
+    at_edge: bool = False  # last observed box touched the image edge
     velocity: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(2))
     track_ids: list[int] = field(default_factory=list)
     confidence: float = 1.0
@@ -104,8 +129,11 @@ class VisitStitcher:
     every frame, :meth:`pop_finished` to collect visits that can no longer grow, :meth:`flush` at
     the end of the stream."""
 
-    def __init__(self, params: StitchParams | None = None) -> None:
+    def __init__(self, params: StitchParams | None = None, frame_size: tuple[int, int] | None = None) -> None:
+        """``frame_size`` (width, height) locates the image edges when :meth:`update` gets no
+        image (a replay of detections); with images their shape is used."""
         self.params = params or StitchParams()
+        self.frame_size = frame_size
         self._visits: dict[int, _Visit] = {}
         self._track_visit: dict[int, int] = {}
         self._retired: set[int] = set()
@@ -143,9 +171,10 @@ class VisitStitcher:
                 new_rows.append(i)
         feet = tracks.bottom_center.astype(np.float64)
         heights = (tracks.xyxy[:, 3] - tracks.xyxy[:, 1]).astype(np.float64)
+        edge = self._at_edge(tracks.xyxy, image)
         descs: dict[int, npt.NDArray[np.float32]] = {}
         if new_rows:
-            self._start_tracks(tracks, new_rows, feet, heights, matched, t, image, descs)
+            self._start_tracks(tracks, new_rows, feet, heights, edge, matched, t, image, descs)
         out_ids = np.zeros(n, np.int64)
         for i, tid in enumerate(tids):
             if tid in self._retired and not matched[i]:
@@ -162,6 +191,7 @@ class VisitStitcher:
                     v.velocity = 0.7 * v.velocity + 0.3 * step
                 v.feet = feet[i]
                 v.height = float(heights[i])
+                v.at_edge = bool(edge[i])
                 v.last_ts = t
         if image is not None:
             self._refresh_appearance(tracks, keep & matched, out_ids, t, image, descs)
@@ -207,6 +237,18 @@ class VisitStitcher:
             v.present_ts += delta
             v.app_t += delta
 
+    def _at_edge(self, xyxy: npt.NDArray[np.float32], image: npt.NDArray[np.uint8] | None) -> npt.NDArray[np.bool_]:
+        """Rows whose box touches the image edge band (all False when the frame size is unknown)."""
+        if image is not None:
+            h, w = image.shape[:2]
+        elif self.frame_size is not None:
+            w, h = self.frame_size
+        else:
+            return np.zeros(len(xyxy), dtype=bool)
+        m = self.params.edge_margin * max(w, h)
+        b = xyxy.astype(np.float64)
+        return np.asarray((b[:, 0] <= m) | (b[:, 1] <= m) | (b[:, 2] >= w - m) | (b[:, 3] >= h - m), dtype=bool)
+
     def _new_visit_id(self) -> int:
         while True:
             vid = secrets.randbits(47)
@@ -219,6 +261,7 @@ class VisitStitcher:
         rows: list[int],
         feet: npt.NDArray[np.float64],
         heights: npt.NDArray[np.float64],
+        edge: npt.NDArray[np.bool_],
         matched: npt.NDArray[np.bool_],
         t: float,
         image: npt.NDArray[np.uint8] | None,
@@ -244,10 +287,11 @@ class VisitStitcher:
             conf = np.zeros((len(rows), len(dormant)))
             for a, i in enumerate(rows):
                 for b, v in enumerate(dormant):
-                    conf[a, b] = self._join_confidence(v, feet[i], heights[i], descs.get(i), t)
+                    conf[a, b] = self._join_confidence(v, feet[i], heights[i], bool(edge[i]), descs.get(i), t)
+            conf[conf < self.params.min_confidence] = 0.0
             r, c = linear_sum_assignment(-conf)
             for a, b in zip(r.tolist(), c.tolist(), strict=True):
-                if conf[a, b] >= self.params.min_confidence and conf[a, b] > 0:
+                if conf[a, b] > 0 and not self._ambiguous(conf, a, b):
                     joins[rows[a]] = (dormant[b], float(conf[a, b]))
         for i in rows:
             tid = int(tracks.track_id[i])
@@ -270,11 +314,21 @@ class VisitStitcher:
             self._retired.discard(tid)
             self._track_visit[tid] = v.visit_id
 
+    def _ambiguous(self, conf: npt.NDArray[np.float64], a: int, b: int) -> bool:
+        """True when another candidate for the same new track (row) or the same ended visit
+        (column) scores within ``ambiguity_ratio`` of the chosen join."""
+        best = conf[a, b]
+        row = np.delete(conf[a], b)
+        col = np.delete(conf[:, b], a)
+        runner_up = max(row.max(initial=0.0), col.max(initial=0.0))
+        return bool(runner_up > 0 and runner_up >= self.params.ambiguity_ratio * best)
+
     def _join_confidence(
         self,
         v: _Visit,
         feet: npt.NDArray[np.float64],
         height: float,
+        starts_at_edge: bool,
         desc: npt.NDArray[np.float32] | None,
         t: float,
     ) -> float:
@@ -294,12 +348,17 @@ class VisitStitcher:
         s_space = 1.0 - 0.5 * dist / tolerance
         s_time = 1.0 - 0.5 * gap / p.max_gap_s
         s_size = 1.0 - 0.5 * (ratio - 1.0) / (p.max_size_ratio - 1.0)
+        edge_pair = v.at_edge and starts_at_edge
         if desc is not None and v.app is not None:
             sim = float(appearance.similarity(v.app[None], desc[None])[0, 0])
-            if sim < p.appearance_min:
+            if sim < (p.edge_appearance_min if edge_pair else p.appearance_min):
                 return 0.0
             s_app = 0.75 + 0.25 * (sim - p.appearance_min) / max(1.0 - p.appearance_min, 1e-6)
         else:
+            # Motion alone is evidence only when the new track continues the old one's motion.
+            to_extrapolated = float(np.linalg.norm(feet - extrapolated)) / h_ref
+            if edge_pair or gap > p.motion_only_gap_s or to_extrapolated > p.motion_only_distance_h:
+                return 0.0
             s_app = _UNKNOWN_APPEARANCE
         return s_space * s_time * s_size * s_app
 
