@@ -71,6 +71,10 @@ class Event(BaseModel):
     subject: str | None = Field(default=None, max_length=64, description="Random visit/track id")
     payload: dict[str, Any] = Field(default_factory=dict)
     id: str = Field(default_factory=new_event_id, min_length=8, max_length=64)
+    pts: float | None = Field(
+        default=None, description="Media time (s) in the camera's source when it happened: a file's own clock"
+    )
+    frame: int | None = Field(default=None, ge=0, description="Index of the source frame it happened on")
 
     @field_validator("type")
     @classmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -24,6 +25,8 @@ from storelens.events.models import Event, EventType
 from storelens.sources.base import FrameSource
 from storelens.tracking.base import Tracker
 from storelens.vision.base import Detector
+
+_FRAME_MEMORY = 3000  # frames whose index an event can still name (5 min at 10 fps)
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +114,25 @@ class CameraPipeline:
         self._active_subjects: dict[int, float] = {}  # subject id -> first pts (visits without stitching)
         self._wall_offset = 0.0  # wall_time - pts of the latest frame, to date visit summaries
         self._last_pts = 0.0
+        # media time (ms) -> source frame index of recent frames: an event dated to an earlier
+        # frame (a zone entry confirmed after its grace time) still names the frame it happened on
+        self._frame_at: OrderedDict[int, int] = OrderedDict()
 
     # -- events helpers -------------------------------------------------------------------------
     def _event(self, type_: str | EventType, wall_time: float, **kw: Any) -> Event:
         return Event.at(type_, self.store.store_id, wall_time, camera_id=self.camera.id, **kw)
+
+    def _media_time(self, event: Event) -> Event:
+        """Stamp the source's own clock on an event: ``pts`` (the wall clock minus this source's
+        offset, so a visit that ended earlier gets its own media time) and ``frame``, the index of
+        the recent frame it happened on (None when that is too long ago). Whoever scores
+        storelens against labelled footage needs the frame, not the wall clock, which for a file
+        is only a configured start plus pts."""
+        if event.pts is not None:
+            return event
+        pts = round(event.ts.timestamp() - self._wall_offset, 3)
+        index = self._frame_at.get(round(pts * 1000))
+        return event.model_copy(update={"pts": pts, "frame": index})
 
     def status_event(self, type_: str, wall_time: float, payload: dict[str, Any]) -> None:
         """Source status callback (camera.offline / camera.online / camera.frame_corrupt)."""
@@ -156,6 +174,9 @@ class CameraPipeline:
             tracks = self.stitcher.update(tracks, frame.pts, frame.image)
         t2 = time.perf_counter()
         self._wall_offset = frame.wall_time - frame.pts
+        self._frame_at[round(frame.pts * 1000)] = frame.index
+        while len(self._frame_at) > _FRAME_MEMORY:
+            self._frame_at.popitem(last=False)
         self._last_pts = frame.pts
         events = self._visit_events(tracks, frame)
         timings = {"detect": (t1 - t0) * 1e3, "track": (t2 - t1) * 1e3}
@@ -163,6 +184,7 @@ class CameraPipeline:
             ts = time.perf_counter()
             events.extend(stage.update(frame, tracks, events))
             timings[stage.name] = (time.perf_counter() - ts) * 1e3
+        events = [self._media_time(e) for e in events]
         self.bus.publish_all(events)
         result = FrameResult(frame, detections, tracks, events, timings)
         if self.observers:
@@ -191,6 +213,7 @@ class CameraPipeline:
                 self._event(EventType.VISIT_ENDED, wall, subject=sid, duration_s=round(pts - first, 3), fragments=1)
             )
         self._active_subjects.clear()
+        events = [self._media_time(e) for e in events]
         self.bus.publish_all(events)
         self.stats.events += len(events)
         return events
