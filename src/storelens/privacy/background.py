@@ -92,7 +92,8 @@ class MedianBackground:
             self.interval_s = max(self.interval_s * 2, 1e-3)
         return True
 
-    def _padded(self, boxes: Boxes, shape: tuple[int, ...]) -> Boxes:
+    def padded(self, boxes: Boxes, shape: tuple[int, ...]) -> Boxes:
+        """``boxes`` grown by ``pad`` of their size and clipped to an image of ``shape``."""
         b = np.asarray(boxes, np.float32).reshape(-1, 4)
         if not len(b):
             return b
@@ -115,7 +116,7 @@ class MedianBackground:
         cover = np.zeros(shape[:2], np.uint16)
         for s in self._samples:
             hit = np.zeros(shape[:2], np.uint8)
-            for x1, y1, x2, y2 in self._padded(s.boxes, shape):
+            for x1, y1, x2, y2 in self.padded(s.boxes, shape):
                 hit[int(y1) : int(np.ceil(y2)), int(x1) : int(np.ceil(x2))] = 1
             cover += hit
         need = 1 if n < self.min_samples else max(1, int(np.ceil(self.linger_share * n)))
@@ -145,7 +146,7 @@ class MedianBackground:
             return None
         regions = [self.lingering()]
         if person_xyxy is not None and len(person_xyxy):
-            regions.append(self._padded(np.asarray(person_xyxy, np.float32), med.shape))
+            regions.append(self.padded(np.asarray(person_xyxy, np.float32), med.shape))
         return redact(
             med,
             np.zeros((0, 4), np.float32),
