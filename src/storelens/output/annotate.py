@@ -19,6 +19,7 @@ from storelens.config.schema import ZoneConfig, ZoneKind
 from storelens.events.models import EventType, format_subject
 from storelens.pipeline.camera import FrameResult
 from storelens.privacy.frames import FrameRedactor, RedactedFrame
+from storelens.privacy.motion import MotionRegions
 
 ZONE_COLOURS: dict[ZoneKind, tuple[int, int, int]] = {
     ZoneKind.ENTRANCE: (80, 200, 80),
@@ -44,8 +45,9 @@ class Annotator:
     def __init__(self, zones: Sequence[ZoneConfig], scale: float = 1.0) -> None:
         self.zones = list(zones)
         self.scale = scale  # zone coordinates are in native pixels; frames may be downscaled
-        # No detectors of its own: the pipeline's detections (and face boxes) locate the heads.
-        self.redactor = FrameRedactor()
+        # No detectors of its own: the pipeline's detections (and face boxes) locate the heads, and
+        # what moves outside every detection is blurred whole (a person the detector missed).
+        self.redactor = FrameRedactor(motion=MotionRegions())
         self._in_zone: dict[tuple[str, str], float] = {}  # (subject, zone) -> entered wall time
 
     def _follow_events(self, result: FrameResult) -> None:

@@ -24,10 +24,12 @@ log = logging.getLogger(__name__)
 
 
 def scale_camera_geometry(store: StoreConfig, camera_id: str, scale: float) -> StoreConfig:
-    """A copy of ``store`` whose image-space zones and lines on ``camera_id`` are scaled.
+    """A copy of ``store`` whose image-space zones, lines and privacy masks on ``camera_id`` are scaled.
 
     Zones are drawn in the camera's native pixels; a source that downscales frames (max_width)
-    produces tracks in the smaller pixels, so the geometry must follow."""
+    produces tracks in the smaller pixels, so the geometry must follow. Masks too: a stage that
+    renders an image of the camera (the heat-map backdrop) fills them from this copy, and a mask
+    left in native pixels would cover the wrong place of a downscaled frame."""
     if abs(scale - 1.0) < 1e-9:
         return store
     data = store.model_dump()
@@ -38,13 +40,17 @@ def scale_camera_geometry(store: StoreConfig, camera_id: str, scale: float) -> S
         if ln["space"] == "image" and ln["camera"] == camera_id:
             ln["a"] = (ln["a"][0] * scale, ln["a"][1] * scale)
             ln["b"] = (ln["b"][0] * scale, ln["b"][1] * scale)
+    for m in data["privacy"]["masks"]:
+        if m["camera"] == camera_id:
+            m["points"] = [(x * scale, y * scale) for x, y in m["points"]]
     scaled = StoreConfig.model_validate(data)
     scaled.base_dir = store.base_dir
     return scaled
 
 
-def make_stages(store: StoreConfig, camera_id: str) -> list[Stage]:
-    """The analytics stages for one camera, in the order they must run."""
+def make_stages(store: StoreConfig, camera_id: str, detector: Detector | None = None) -> list[Stage]:
+    """The analytics stages for one camera, in the order they must run (``detector``: the camera's
+    own, used once more on the heat-map backdrop)."""
     from storelens.config.schema import ZoneKind
     from storelens.pipeline.stages import (
         BehaviourStageAdapter,
@@ -53,7 +59,7 @@ def make_stages(store: StoreConfig, camera_id: str) -> list[Stage]:
         InteractionStageAdapter,
     )
 
-    stages: list[Stage] = [BehaviourStageAdapter(store, camera_id)]
+    stages: list[Stage] = [BehaviourStageAdapter(store, camera_id, detector)]
     if any(z.kind in (ZoneKind.SHELF, ZoneKind.DISPLAY) for z in store.zones_for(camera_id)):
         stages.append(InteractionStageAdapter(store, camera_id))
     emotion = EmotionStageAdapter(store, camera_id) if store.emotion.enabled else None
@@ -170,7 +176,7 @@ def build_camera(
             holder["annotator"].zones = scaled.zones_for(cam.id)
             # privacy masks (a PIN pad, a staff door) are drawn in native pixels like zones
             holder["annotator"].redactor.masks = masks_for(store, cam.id, scale)
-        stages = make_stages(scaled, cam.id)
+        stages = make_stages(scaled, cam.id, detector)
         for st in stages:
             subscribe = getattr(st, "subscribe", None)
             if subscribe is not None:

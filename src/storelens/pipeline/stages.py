@@ -17,27 +17,43 @@ from storelens.config.schema import StoreConfig
 from storelens.core.types import Frame, Tracks
 from storelens.events.bus import EventBus
 from storelens.events.models import Event, EventType, format_subject
-from storelens.privacy.redact import redact
+from storelens.privacy.background import MedianBackground
+from storelens.privacy.masks import masks_for
+from storelens.vision.base import Detector
 
 
 class BehaviourStageAdapter:
-    """Zones and dwell, revisits, lingering, lines, queues, paths, heat maps for one camera."""
+    """Zones and dwell, revisits, lingering, lines, queues, paths, heat maps for one camera.
+
+    The image-space heat maps are drawn over a :class:`MedianBackground` of the camera (people
+    removed by the temporal median, people who stayed blurred, privacy masks filled), never over a
+    camera frame: a frame shows every shopper the detector missed. ``store`` must already be in
+    the frame's pixels (:func:`storelens.pipeline.build.scale_camera_geometry`), masks included.
+    ``detector``, when given, looks at the finished median once more and its finds are blurred."""
 
     name = "behaviour"
 
-    def __init__(self, store: StoreConfig, camera_id: str) -> None:
+    def __init__(self, store: StoreConfig, camera_id: str, detector: Detector | None = None) -> None:
         from storelens.analytics.stage import BehaviourStage
 
         self.stage = BehaviourStage(store, camera_id)
-        self._background: np.ndarray | None = None
+        self.background = MedianBackground()
+        self.masks = masks_for(store, camera_id)
+        self.detector = detector
 
     def update(self, frame: Frame, tracks: Tracks, events: Sequence[Event]) -> list[Event]:
-        if self._background is None:
-            # A backdrop for the image-space heat maps: the first frame, redacted like every frame
-            # that leaves the pipeline (heads blurred), so no unblurred image is ever written.
-            kp = tracks.keypoints
-            self._background = redact(frame.image, tracks.xyxy, kp)
+        # every detected box of the frame (coasting tracks too): a person who stays must be covered
+        self.background.offer(frame.image, frame.pts, tracks.xyxy)
         return self.stage.update(tracks, frame.pts, frame.wall_time, image=frame.image)
+
+    def render_background(self) -> np.ndarray | None:
+        """The redacted people-free backdrop of the heat maps (None before the first frame)."""
+        found = None
+        if self.detector is not None:
+            median = self.background.median()
+            if median is not None:
+                found = self.detector.detect(median).xyxy
+        return self.background.render(self.masks, found)
 
     def close(self, pts: float, wall_time: float, events: Sequence[Event]) -> list[Event]:
         return self.stage.close(pts, wall_time)
@@ -48,7 +64,7 @@ class BehaviourStageAdapter:
     def write_images(self, out_dir: Path) -> dict[str, Path]:
         from storelens.analytics.stage import write_heatmaps
 
-        paths = write_heatmaps(self.stage, out_dir, background=self._background)
+        paths = write_heatmaps(self.stage, out_dir, background=self.render_background())
         return {f"{self.stage.camera_id}_heatmap_{k}": v for k, v in paths.items()}
 
 

@@ -10,6 +10,10 @@ short range on an upscaled square around each person's head (finds faces too sma
 whole-frame pass). On top, :func:`redact` blurs a head box per person from the pose keypoints, or
 the top of the person box when the head keypoints are not visible, so a face the face detector
 misses is still covered. Privacy masks are filled first.
+
+For video (successive frames of one camera) a :class:`~storelens.privacy.motion.MotionRegions`
+may be given: areas that move but hold no detection are blurred whole, so a person the detector
+missed is not shown either (redaction that does not depend on the detector, issue 13).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy.typing as npt
 from storelens.config.schema import DetectorConfig
 from storelens.core.geometry import iou_matrix
 from storelens.core.types import Detections
+from storelens.privacy.motion import MotionRegions
 from storelens.privacy.redact import redact
 from storelens.vision.base import Detector
 from storelens.vision.faces import FaceDetector, head_regions
@@ -41,11 +46,15 @@ class RedactedFrame:
     people: int
     faces: int
     face_xyxy: npt.NDArray[np.float32] = field(repr=False)
+    regions_xyxy: npt.NDArray[np.float32] = field(repr=False, default_factory=lambda: np.zeros((0, 4), np.float32))
+    """Areas blurred whole (motion without a detection, caller's regions): what the proof checks."""
 
     def copy(self) -> RedactedFrame:
         """The same redacted frame on its own image array: a writer that encodes later (on another
         thread) keeps this, so nothing the caller does to its array afterwards can reach the file."""
-        return RedactedFrame(self.image.copy(), self.people, self.faces, self.face_xyxy.copy())
+        return RedactedFrame(
+            self.image.copy(), self.people, self.faces, self.face_xyxy.copy(), self.regions_xyxy.copy()
+        )
 
     def to_jpeg(self, quality: int = 85) -> bytes:
         ok, buf = cv2.imencode(".jpg", self.image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
@@ -85,7 +94,8 @@ class FrameRedactor:
     ``region_face`` are BlazeFace detectors (``storelens.vision.faces.FaceDetector``, full range
     and short range); either may be None when face detection is switched off
     (``privacy.face_detection: false``), leaving the pose head boxes. ``masks`` are polygons in the
-    pixels of the frames given.
+    pixels of the frames given. ``motion`` (only for successive frames of one camera) blurs what
+    moves outside every detection.
     """
 
     def __init__(
@@ -96,8 +106,10 @@ class FrameRedactor:
         region_face: FaceDetector | None = None,
         masks: Sequence[Polygon] = (),
         head_padding: float = 2.0,
+        motion: MotionRegions | None = None,
     ) -> None:
         self.person_detector = person_detector
+        self.motion = motion
         self.whole_face = whole_face
         self.region_face = region_face
         self.masks = [list(m) for m in masks]
@@ -116,6 +128,7 @@ class FrameRedactor:
         threads: int = 1,
         device: str = "cpu",
         with_person_detector: bool = True,
+        motion: bool = False,
     ) -> FrameRedactor:
         """The standard set: YOLO pose (vendored ``yolo11n-pose``) and both BlazeFace variants."""
         from storelens.vision.detector import YoloDetector
@@ -128,7 +141,13 @@ class FrameRedactor:
         if face_detection:
             whole = FaceDetector("full_range", threads=threads, device=device)
             region = FaceDetector("short_range", threads=threads, device=device)
-        return cls(person_detector=person, whole_face=whole, region_face=region, masks=masks)
+        return cls(
+            person_detector=person,
+            whole_face=whole,
+            region_face=region,
+            masks=masks,
+            motion=MotionRegions() if motion else None,
+        )
 
     def find_faces(self, image: npt.NDArray[np.uint8], detections: Detections) -> npt.NDArray[np.float32]:
         """Face boxes (frame pixels) from the whole-frame and the per-head searches, merged."""
@@ -148,9 +167,11 @@ class FrameRedactor:
         detections: Detections | None = None,
         *,
         known_faces: npt.NDArray[np.float32] | None = None,
+        regions: npt.NDArray[np.float32] | None = None,
     ) -> RedactedFrame:
         """Redact ``image``; ``known_faces`` are face boxes the caller already found (the pipeline's
-        expression stage), blurred with the ones found here so a face either search sees is covered."""
+        expression stage), blurred with the ones found here so a face either search sees is covered;
+        ``regions`` (xyxy) are blurred whole, with the motion regions."""
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(
                 f"expected an HxWx3 uint8 BGR image, got shape={getattr(image, 'shape', None)} "
@@ -163,8 +184,12 @@ class FrameRedactor:
         faces = self.find_faces(image, detections)
         if known_faces is not None and len(known_faces):
             faces = merge_boxes(np.concatenate([faces, np.asarray(known_faces, np.float32).reshape(-1, 4)]))
-        out = redact(image, detections.xyxy, detections.keypoints, face_xyxy=faces, masks=self.masks)
+        whole = [np.asarray(regions, np.float32).reshape(-1, 4)] if regions is not None else []
+        if self.motion is not None:
+            whole.append(self.motion.regions(image, detections.xyxy))
+        blur = np.concatenate(whole).astype(np.float32) if whole else np.zeros((0, 4), np.float32)
+        out = redact(image, detections.xyxy, detections.keypoints, face_xyxy=faces, masks=self.masks, regions=blur)
         self.frames += 1
         self.faces += len(faces)
         self.people += len(detections)
-        return RedactedFrame(out, len(detections), len(faces), faces)
+        return RedactedFrame(out, len(detections), len(faces), faces, blur)

@@ -60,7 +60,12 @@ def head_boxes(
     return out
 
 
-def _blur_region(image: npt.NDArray[np.uint8], box: Sequence[float]) -> None:
+def blur_region(image: npt.NDArray[np.uint8], box: Sequence[float] | npt.NDArray[np.float32]) -> None:
+    """Pixelate and blur ``box`` (xyxy, clipped to the image) of ``image`` in place.
+
+    Public because redaction that does not come from a person detection (a region that moves but
+    holds no detection, a person who stood still in a background median) must use the very same
+    irreversible blur as the head boxes, not a weaker one of its own."""
     h, w = image.shape[:2]
     x1, y1 = max(int(np.floor(box[0])), 0), max(int(np.floor(box[1])), 0)
     x2, y2 = min(int(np.ceil(box[2])), w), min(int(np.ceil(box[3])), h)
@@ -86,9 +91,13 @@ def redact(
     keypoints: npt.NDArray[np.float32] | None = None,
     face_xyxy: npt.NDArray[np.float32] | None = None,
     masks: Sequence[Sequence[tuple[float, float]]] = (),
+    regions: npt.NDArray[np.float32] | Sequence[Sequence[float]] | None = None,
 ) -> npt.NDArray[np.uint8]:
     """Return a redacted copy of ``image`` (BGR): heads and faces blurred, masks filled.
 
+    ``regions`` (xyxy) are blurred whole: areas that may hold a person the detector did not see
+    (motion without a detection) or a whole person left in a background image. They let the
+    caller fail towards blurring more without depending on the detector having seen everyone.
     The input is never modified, so an unredacted frame cannot leak through aliasing."""
     out = image.copy()
     polys = [np.round(np.asarray(poly, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2) for poly in masks]
@@ -98,12 +107,15 @@ def redact(
         cv2.fillPoly(out, [pts], (0, 0, 0))
     if len(person_xyxy):
         for box in head_boxes(np.asarray(person_xyxy, np.float32), keypoints):
-            _blur_region(out, box)
+            blur_region(out, box)
     if face_xyxy is not None:
         for box in np.asarray(face_xyxy, np.float32).reshape(-1, 4):
             x1, y1, x2, y2 = box
             px, py = 0.25 * (x2 - x1), 0.25 * (y2 - y1)
-            _blur_region(out, (x1 - px, y1 - py, x2 + px, y2 + py))
+            blur_region(out, (x1 - px, y1 - py, x2 + px, y2 + py))
+    if regions is not None:
+        for box in np.asarray(regions, np.float32).reshape(-1, 4):
+            blur_region(out, box)
     for pts in polys:  # one by one: a single call with overlapping polygons leaves holes
         cv2.fillPoly(out, [pts], (0, 0, 0))
     return out

@@ -1,8 +1,8 @@
 """`storelens redact | purge | privacy-report | delete-data`: privacy tools anyone can run.
 
 ``storelens redact INPUT OUTPUT`` writes the redacted version of any video, GIF or image through
-the same redaction the pipeline uses (pose head boxes + face detector + masks), so anyone can check
-what storelens would ever show or store of a recording.
+the same redaction the pipeline uses (pose head boxes + face detector + masks + motion without a
+detection), so anyone can check what storelens would ever show or store of a recording.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def redact(
         masks = masks_for(cfg, camera)
     detector = cfg.detector.model_copy(update={"threads": threads}) if cfg else DetectorConfig(threads=threads)
     face = not no_face_detector and (cfg.privacy.face_detection if cfg else True)
-    redactor = FrameRedactor.build(detector=detector, face_detection=face, masks=masks, threads=threads)
+    redactor = FrameRedactor.build(detector=detector, face_detection=face, masks=masks, threads=threads, motion=True)
     try:
         stats = redact_media(source, output, redactor, max_width=max_width, overwrite=overwrite)
     except MediaError as exc:

@@ -1,0 +1,100 @@
+"""The redacted still of a camera: the picture zones and lines are drawn on.
+
+A user drawing zones needs to see the camera's view, and that picture leaves the pipeline (a file,
+the dashboard's editor), so it must show nobody: it is the temporal median of frames sampled over
+the source (people who walk are gone whether or not they were detected), people who stayed through
+the samples are blurred whole from the detections of the sampled frames, the detector looks at the
+median once more and what it finds there is blurred whole, faces the face detector finds are
+blurred, and privacy masks are filled. See :mod:`storelens.privacy.background`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from storelens.config.schema import CameraConfig, StoreConfig
+from storelens.privacy.background import MedianBackground
+from storelens.privacy.frames import FrameRedactor, RedactedFrame
+from storelens.privacy.masks import masks_for
+from storelens.vision.base import Detector
+
+MIN_INTERVAL_S = 2.0
+"""Samples at least this far apart: a shopper walking past is in one sample, not in most."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    frame: RedactedFrame
+    samples: int
+    span_s: float
+    lingering: int
+    """Areas blurred because a detection stayed there through many samples."""
+
+
+def media_seconds(store: StoreConfig, cam: CameraConfig) -> float | None:
+    """Duration of a (non-looping) file source in seconds, None for live sources or unknown."""
+    if "://" in cam.source or cam.source.startswith("webcam:") or cam.source.startswith("/dev/"):
+        return None
+    path = store.resolve_path(cam.source)
+    if not path.is_file():
+        return None
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            if container.duration is not None:
+                return float(container.duration) / 1e6
+    except Exception:  # only spreads the samples; the source itself reports real errors
+        return None
+    return None
+
+
+def camera_snapshot(
+    store: StoreConfig,
+    camera_id: str,
+    *,
+    frames: int = 15,
+    detector: Detector,
+    redactor: FrameRedactor,
+) -> Snapshot:
+    """Sample ``frames`` frames of the camera's source and return the redacted median still.
+
+    A file is sampled evenly over its length (at least :data:`MIN_INTERVAL_S` apart); a live
+    camera every :data:`MIN_INTERVAL_S` until ``frames`` were taken. ``redactor`` supplies the face
+    detectors; its masks are replaced by the camera's, scaled to the frames."""
+    from storelens.sources.factory import open_source
+
+    cam = store.camera(camera_id)
+    seconds = media_seconds(store, cam)
+    interval = MIN_INTERVAL_S if seconds is None else max(MIN_INTERVAL_S, seconds / frames)
+    background = MedianBackground(max_frames=frames, min_interval_s=interval)
+    source = open_source(cam, store.base_dir)
+    first = last = None
+    try:
+        for frame in source.frames():
+            if not background.wants(frame.pts):
+                continue
+            background.offer(frame.image, frame.pts, detector.detect(frame.image).xyxy)
+            first = frame.pts if first is None else first
+            last = frame.pts
+            if len(background) >= frames:
+                break
+        native = source.stats.extra.get("native_width")
+    finally:
+        source.close()
+    median = background.median()
+    if median is None:
+        raise ValueError(f"camera {camera_id!r}: no frame could be read from its source")
+    scale = median.shape[1] / float(native) if native else 1.0
+    redactor.masks = masks_for(store, camera_id, scale)
+    found = detector.detect(median)
+    lingering = background.lingering()
+    regions = [lingering, background.padded(found.xyxy, median.shape)]
+    still = redactor(median, found, regions=np.concatenate(regions).astype(np.float32))
+    span = 0.0 if first is None or last is None else float(last - first)
+    return Snapshot(still, len(background), span, len(lingering))
