@@ -625,7 +625,53 @@ class EmotionConfig(StrictModel):
         "of a head (seen on the demo clip) is 'unknown', not read",
     )
     align_margin: float = Field(default=1.0, ge=0.5, le=2.0, description="Expression crop side / face box size")
-    flip_average: bool = Field(default=False, description="Average the model over the mirrored crop too")
+    flip_average: bool = Field(
+        default=True,
+        description="Average the model over the mirrored crop too (test-time augmentation; chosen by "
+        "subject-wise cross-validation, bench/expression_cv.py)",
+    )
+    flip_weight: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="Weight of the mirrored crop in the flip average (0.5 = plain mean); chosen by the same "
+        "cross-validation as the lowest-risk gain over the plain model",
+    )
+    align_min_score: float = Field(
+        default=0.75,
+        ge=0.0,
+        le=1.0,
+        description="Level the eye line only when the face detection scores at least this; an unsure "
+        "detection's landmarks are not trusted and the face box is cropped upright",
+    )
+    tight_crop_px: int = Field(
+        default=128,
+        ge=0,
+        le=1024,
+        description="Still images whose shorter side is at most this (and nearly square) are already a tight "
+        "face crop: read whole, no face detection or alignment (0 = never)",
+    )
+    tight_crop_fraction: float = Field(
+        default=0.8,
+        ge=0.1,
+        le=1.0,
+        description="A detected face at least this fraction of a still image's shorter side means the image is "
+        "already a tight crop: read whole",
+    )
+    temperature: float = Field(
+        default=1.3,
+        gt=0.0,
+        le=10.0,
+        description="Softmax temperature that calibrates the model's confidence (fitted on held-out subjects "
+        "by bench/expression_cv.py)",
+    )
+    min_confidence: float = Field(
+        default=0.35,
+        ge=0.0,
+        le=1.0,
+        description="Calibrated top probability below which a reading is 'uncertain': not labelled and not "
+        "used in per-visit summaries",
+    )
     max_faces: int = Field(
         default=3, ge=1, le=100, description="Face searches per frame; beyond it, people read longest ago go first"
     )
