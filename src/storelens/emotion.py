@@ -145,12 +145,21 @@ class EmotionStage:
             )
         return self._classifier
 
-    def find_faces(self, image_bgr: npt.NDArray[np.uint8], tracks: Tracks) -> tuple[Faces, dict[int, str]]:
+    def find_faces(
+        self, image_bgr: npt.NDArray[np.uint8], tracks: Tracks, only: npt.NDArray[np.bool_] | None = None
+    ) -> tuple[Faces, dict[int, str]]:
         """Faces of the tracked people, attached to their rows, and the rows left without one
-        (with the reason). Does not read expressions; usable on its own for blurring."""
+        (with the reason). Does not read expressions; usable on its own for blurring. ``only``:
+        per row, whether it may be looked at at all (the others are skipped, with no reason)."""
         _check_image(image_bgr)
         self._frames += 1
-        rows = [i for i in range(len(tracks)) if int(tracks.class_id[i]) == self.person_class]
+        if only is not None and len(only) != len(tracks):
+            raise ValueError(f"only has {len(only)} values for {len(tracks)} tracks")
+        rows = [
+            i
+            for i in range(len(tracks))
+            if int(tracks.class_id[i]) == self.person_class and (only is None or bool(only[i]))
+        ]
         missing: dict[int, str] = {}
         seen = [i for i in rows if tracks.detection_index[i] >= 0]
         for i in rows:
@@ -192,16 +201,24 @@ class EmotionStage:
                 missing[i] = REASON_NO_FACE
         return faces, missing
 
-    def process(self, image_bgr: npt.NDArray[np.uint8], tracks: Tracks, ts: float) -> dict[int, ExpressionReading]:
+    def process(
+        self,
+        image_bgr: npt.NDArray[np.uint8],
+        tracks: Tracks,
+        ts: float,
+        only: npt.NDArray[np.bool_] | None = None,
+    ) -> dict[int, ExpressionReading]:
         """Readings for this frame keyed by row index in ``tracks`` (person rows only); empty when
         emotion is disabled. ``ts`` is the frame time in seconds (kept for the caller's tracker;
-        the per-frame work does not depend on it)."""
+        the per-frame work does not depend on it). ``only``: per row, whether it may be read; the
+        pipeline passes the known shoppers outside staff zones, so a staff member's face is never
+        looked for and has no reading at all (not even an "unknown" one)."""
         if not self.cfg.enabled:
             self.last_faces = Faces.empty()
             return {}
         if not math.isfinite(ts):
             raise ValueError(f"timestamp must be finite, got {ts}")
-        faces, missing = self.find_faces(image_bgr, tracks)
+        faces, missing = self.find_faces(image_bgr, tracks, only)
         self.last_faces = faces
         out: dict[int, ExpressionReading] = {
             row: ExpressionReading(row, int(tracks.track_id[row]), None, 0.0, reason) for row, reason in missing.items()

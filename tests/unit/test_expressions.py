@@ -351,3 +351,96 @@ def test_list_file_may_be_a_csv_with_path_column(tmp_path: Path) -> None:
     lst = tmp_path / "labels.csv"
     lst.write_text("path,label\na.png,happy\nb.png,sad\n")
     assert read_list(lst) == ["a.png", "b.png"]
+
+
+# staff never reach the expression model (issue 19, EU AI Act Art. 5(1)(f)) ----------------------
+class CountingClassifier(ExpressionClassifier):
+    """The real model, counting how many face crops it was given."""
+
+    def __init__(self) -> None:
+        super().__init__(threads=1, device="cpu")
+        self.crops = 0
+
+    def predict(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        self.crops += len(crops)
+        return super().predict(crops)
+
+
+def staff_store(staff_zone_on: int | None, uniform: bool = False) -> StoreConfig:
+    """One camera over the head-pose clip; a staff_only zone under the feet of person ``staff_zone_on``
+    (row of :func:`tracks_for`), and an aisle zone under everybody's."""
+    feet = tracks_for(27).bottom_center
+    zones: list[dict[str, object]] = [
+        {"id": "aisle", "kind": "aisle", "camera": "cam", "points": [[0, 200], [480, 200], [480, 280], [0, 280]]}
+    ]
+    if staff_zone_on is not None:
+        x = float(feet[staff_zone_on][0])
+        pts = [[x - 15, 240], [x + 15, 240], [x + 15, 280], [x - 15, 280]]
+        zones.append({"id": "stockroom", "kind": "staff_only", "camera": "cam", "points": pts})
+    staff: dict[str, object] = {"min_observed_s": 0.3}
+    if uniform:
+        staff["uniform"] = {"hsv_low": [22, 150, 150], "hsv_high": [34, 255, 255]}  # a hi-vis vest nobody wears
+    return StoreConfig.model_validate(
+        {
+            "store_id": "s",
+            "cameras": [{"id": "cam", "source": "x.mp4"}],
+            "zones": zones,
+            "behaviour": {"staff": staff},
+            "emotion": {"enabled": True, "max_faces": 5, "min_confidence": 0.0, "threads": 1, "device": "cpu"},
+            "intent": {"enabled": False},
+        }
+    )
+
+
+def run_stages(store: StoreConfig, frames: int) -> tuple[list[object], list[dict[int, object]], CountingClassifier]:
+    from storelens.core.types import Frame
+    from storelens.pipeline.build import make_stages
+    from storelens.pipeline.stages import EmotionStageAdapter
+
+    stages = make_stages(store, "cam")
+    emotion = next(s for s in stages if isinstance(s, EmotionStageAdapter))
+    spy = CountingClassifier()
+    emotion.stage._classifier = spy
+    img = head_pose_frame(27)
+    tracks = tracks_for(27)
+    per_frame: list[dict[int, object]] = []
+    events: list[object] = []
+    original = emotion.stage.process
+
+    def recording(*args: object, **kw: object) -> dict[int, ExpressionReading]:
+        out = original(*args, **kw)  # type: ignore[arg-type]
+        per_frame.append({r.track_id: r for r in out.values()})
+        return out
+
+    emotion.stage.process = recording  # type: ignore[method-assign]
+    for k in range(frames):
+        frame = Frame("cam", k, k * 0.1, 1_700_000_000 + k * 0.1, img)
+        evs: list[object] = []
+        for st in stages:
+            evs.extend(st.update(frame, tracks, evs))  # type: ignore[arg-type]
+        events += evs
+    for st in stages:
+        events += st.close(frames * 0.1, 1_700_000_000 + frames * 0.1, [])  # type: ignore[arg-type]
+    return events, per_frame, spy
+
+
+def test_a_staff_subject_has_no_expression_reading_at_all() -> None:
+    # the man (row 1, track 101, visit 7001) is readable (see above); he stands in a staff_only zone
+    events, per_frame, spy = run_stages(staff_store(staff_zone_on=1), frames=12)
+    assert all(101 not in readings for readings in per_frame)  # never searched, never read, not even "unknown"
+    assert spy.crops == 0  # the woman (not frontal) is the only one looked at: no crop reaches the model
+    assert not any(getattr(e, "type", None) == "expression.summary" for e in events)
+    # and a shopper is read once the staff rules have cleared him: the zone under the woman instead
+    events, per_frame, spy = run_stages(staff_store(staff_zone_on=0), frames=12)
+    assert all(100 not in r for r in per_frame)
+    first = [r[101] for r in per_frame if 101 in r]
+    assert per_frame[0] == {} and first  # unknown at first (not yet observed min_observed_s): not read
+    assert spy.crops == len(first) and all(r.probs is not None for r in first)  # type: ignore[attr-defined]
+
+
+def test_without_a_staff_rule_nobody_is_read() -> None:
+    _, per_frame, spy = run_stages(staff_store(staff_zone_on=None), frames=6)
+    assert all(r == {} for r in per_frame) and spy.crops == 0
+    # a uniform rule is a staff rule: after three torso checks without the vest, both are shoppers
+    _, per_frame, spy = run_stages(staff_store(staff_zone_on=None, uniform=True), frames=6)
+    assert per_frame[0] == {} and set(per_frame[-1]) == {100, 101} and spy.crops > 0
