@@ -24,7 +24,7 @@ import numpy.typing as npt
 from storelens.analytics.expressions import ExpressionTracker
 from storelens.config.schema import EmotionConfig
 from storelens.core.types import Tracks
-from storelens.vision.expressions import EXPRESSION_LABELS, ExpressionClassifier
+from storelens.vision.expressions import EXPRESSION_LABELS, UNCERTAIN, ExpressionClassifier, calibrate
 from storelens.vision.face_align import AlignParams, align_faces, plain_crop
 from storelens.vision.faces import (
     FKP,
@@ -53,7 +53,10 @@ class ExpressionReading:
 
     ``probs`` (7,) over :data:`EXPRESSION_LABELS` when the face passed the quality gate, else None
     with ``reason`` saying why. ``quality`` in [0, 1] (0 when unread) weights the reading in
-    smoothing. ``face_xyxy`` is the face box in frame pixels when a face was found.
+    smoothing. ``face_xyxy`` is the face box in frame pixels when a face was found. ``probs`` are
+    temperature-calibrated (``emotion.temperature``); ``uncertain`` when their top value is below
+    ``emotion.min_confidence``: the reading then has no label and is not used in per-visit summaries.
+    ``aligned``: the eye line was levelled (the detection was sure enough to trust its landmarks).
     """
 
     row: int
@@ -65,12 +68,16 @@ class ExpressionReading:
     face_score: float = 0.0
     face_px: float = 0.0
     frontality: float = 0.0
+    uncertain: bool = False
+    aligned: bool = False
 
     @property
     def label(self) -> str:
-        """Single-frame argmax label, or "unknown" (prefer the smoothed label for anything shown)."""
+        """Single-frame argmax label, "uncertain" or "unknown" (prefer the smoothed label for anything shown)."""
         if self.probs is None:
             return UNKNOWN
+        if self.uncertain:
+            return UNCERTAIN
         return EXPRESSION_LABELS[int(np.argmax(self.probs))]
 
     @property
@@ -115,6 +122,7 @@ class EmotionStage:
         self._detector = detector
         self._classifier = classifier
         self.align = AlignParams(margin=cfg.align_margin)
+        self.upright = AlignParams(margin=cfg.align_margin, rotate=False)
         self.last_faces: Faces = Faces.empty()
         self._last_looked: dict[int, int] = {}  # track id -> frame count when its face was last looked for
         self._frames = 0
@@ -131,16 +139,27 @@ class EmotionStage:
     def classifier(self) -> ExpressionClassifier:
         if self._classifier is None:
             self._classifier = ExpressionClassifier(
-                flip_average=self.cfg.flip_average, threads=self.cfg.threads, device=self.cfg.device
+                flip_weight=self.cfg.flip_weight if self.cfg.flip_average else 0.0,
+                threads=self.cfg.threads,
+                device=self.cfg.device,
             )
         return self._classifier
 
-    def find_faces(self, image_bgr: npt.NDArray[np.uint8], tracks: Tracks) -> tuple[Faces, dict[int, str]]:
+    def find_faces(
+        self, image_bgr: npt.NDArray[np.uint8], tracks: Tracks, only: npt.NDArray[np.bool_] | None = None
+    ) -> tuple[Faces, dict[int, str]]:
         """Faces of the tracked people, attached to their rows, and the rows left without one
-        (with the reason). Does not read expressions; usable on its own for blurring."""
+        (with the reason). Does not read expressions; usable on its own for blurring. ``only``:
+        per row, whether it may be looked at at all (the others are skipped, with no reason)."""
         _check_image(image_bgr)
         self._frames += 1
-        rows = [i for i in range(len(tracks)) if int(tracks.class_id[i]) == self.person_class]
+        if only is not None and len(only) != len(tracks):
+            raise ValueError(f"only has {len(only)} values for {len(tracks)} tracks")
+        rows = [
+            i
+            for i in range(len(tracks))
+            if int(tracks.class_id[i]) == self.person_class and (only is None or bool(only[i]))
+        ]
         missing: dict[int, str] = {}
         seen = [i for i in rows if tracks.detection_index[i] >= 0]
         for i in rows:
@@ -182,16 +201,24 @@ class EmotionStage:
                 missing[i] = REASON_NO_FACE
         return faces, missing
 
-    def process(self, image_bgr: npt.NDArray[np.uint8], tracks: Tracks, ts: float) -> dict[int, ExpressionReading]:
+    def process(
+        self,
+        image_bgr: npt.NDArray[np.uint8],
+        tracks: Tracks,
+        ts: float,
+        only: npt.NDArray[np.bool_] | None = None,
+    ) -> dict[int, ExpressionReading]:
         """Readings for this frame keyed by row index in ``tracks`` (person rows only); empty when
         emotion is disabled. ``ts`` is the frame time in seconds (kept for the caller's tracker;
-        the per-frame work does not depend on it)."""
+        the per-frame work does not depend on it). ``only``: per row, whether it may be read; the
+        pipeline passes the known shoppers outside staff zones, so a staff member's face is never
+        looked for and has no reading at all (not even an "unknown" one)."""
         if not self.cfg.enabled:
             self.last_faces = Faces.empty()
             return {}
         if not math.isfinite(ts):
             raise ValueError(f"timestamp must be finite, got {ts}")
-        faces, missing = self.find_faces(image_bgr, tracks)
+        faces, missing = self.find_faces(image_bgr, tracks, only)
         self.last_faces = faces
         out: dict[int, ExpressionReading] = {
             row: ExpressionReading(row, int(tracks.track_id[row]), None, 0.0, reason) for row, reason in missing.items()
@@ -211,17 +238,23 @@ class EmotionStage:
             facing_away = face_vis < self.cfg.min_face_keypoint_visibility
             readable &= ~facing_away
         probs = np.zeros((len(attached), len(EXPRESSION_LABELS)), np.float32)
+        # Level the eye line only where the detection is sure: an unsure box's landmarks are often
+        # off, and a wrong rotation costs more than none (issue 19). The others are cropped upright.
+        aligned = readable & (attached.score >= self.cfg.align_min_score)
         if readable.any():
-            r = attached[readable]
-            crops = align_faces(
-                image_bgr, r.xyxy, r.keypoints[:, FKP["right_eye"]], r.keypoints[:, FKP["left_eye"]], self.align
-            )
-            probs[readable] = self.classifier.predict(crops)
+            crops = np.zeros((len(attached), self.align.out_size, self.align.out_size), np.uint8)
+            for mask, params in ((aligned, self.align), (readable & ~aligned, self.upright)):
+                if mask.any():
+                    r = attached[mask]
+                    rk, lk = r.keypoints[:, FKP["right_eye"]], r.keypoints[:, FKP["left_eye"]]
+                    crops[mask] = align_faces(image_bgr, r.xyxy, rk, lk, params)
+            probs[readable] = calibrate(self.classifier.predict(crops[readable]), self.cfg.temperature)
             del crops  # the only copy of the face pixels; gone before this call returns
+        uncertain = probs.max(axis=1) < self.cfg.min_confidence
         for k in range(len(attached)):
             row = int(attached.track_row[k])
             if readable[k]:
-                p, q, reason = probs[k], float(quality[k]), None
+                p, q, reason = probs[k].copy(), float(quality[k]), None
             else:
                 p, q = None, 0.0
                 if facing_away[k]:
@@ -240,6 +273,8 @@ class EmotionStage:
                 face_score=float(attached.score[k]),
                 face_px=float(size[k]),
                 frontality=float(front[k]),
+                uncertain=bool(readable[k] and uncertain[k]),
+                aligned=bool(aligned[k]),
             )
         return out
 
@@ -247,58 +282,101 @@ class EmotionStage:
 def feed_tracker(tracker: ExpressionTracker, tracks: Tracks, readings: dict[int, ExpressionReading], ts: float) -> None:
     """Pass one frame's readings to the per-visit tracker, keyed by the tracks' subject id (visit
     id when stitched). Coasting rows are skipped: the person was not seen, so there is neither a
-    reading nor evidence of an unreadable face."""
+    reading nor evidence of an unreadable face. An uncertain reading goes in as no reading: the
+    per-visit summary is built from confident readings only (issue 19)."""
     subjects = tracks.subject_id
     for row, r in readings.items():
         if r.reason == REASON_COASTING:
             continue
-        tracker.update(int(subjects[row]), r.probs, r.quality, ts)
+        tracker.update(int(subjects[row]), None if r.uncertain else r.probs, r.quality, ts)
 
 
 def tracker_from_config(cfg: EmotionConfig) -> ExpressionTracker:
     return ExpressionTracker(half_life_s=cfg.half_life_s, hysteresis=cfg.hysteresis, min_hold_s=cfg.min_hold_s)
 
 
+STILL_TIGHT = "tight_crop"  # the image is already a face crop: read whole
+STILL_NO_FACE = "no_face"  # no face detected: read whole
+STILL_UNSURE = "unsure_face"  # the detection scored below emotion.align_min_score: read whole
+STILL_ALIGNED = "aligned"  # eye-line alignment on the detected face
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class StillReading:
-    """The expression of the main face of a still image (the ``storelens expressions`` CLI)."""
+    """The expression of the main face of a still image (the ``storelens expressions`` CLI).
+
+    ``probs`` are calibrated; ``label`` is "uncertain" when their top value is below
+    ``emotion.min_confidence``; ``crop`` says which preprocessing was used (``STILL_*``)."""
 
     label: str
     probs: npt.NDArray[np.float32]
     face_xyxy: npt.NDArray[np.float32]
-    whole_image: bool
-    """True when no face was detected and the whole image was read as the face."""
+    crop: str
+
+    @property
+    def whole_image(self) -> bool:
+        """True when the whole image was read as the face (tight crop, or no sure detection)."""
+        return self.crop != STILL_ALIGNED
+
+    @property
+    def confidence(self) -> float:
+        return float(np.max(self.probs))
+
+
+def is_tight_crop(shape: tuple[int, ...], cfg: EmotionConfig) -> bool:
+    """A small, nearly square image is a face crop already (a 48x48 FER/CK+ face): nothing else of
+    that size has a readable expression, so the detector and the alignment are skipped. They cost
+    5x the classifier and measured no gain on such crops (bench/expression_cv.py)."""
+    h, w = shape[:2]
+    return min(h, w) <= cfg.tight_crop_px and max(h, w) <= 1.25 * min(h, w)
 
 
 def read_still(
     image_bgr: npt.NDArray[np.uint8],
     detectors: list[FaceDetector],
     classifier: ExpressionClassifier,
-    align: AlignParams = AlignParams(),
+    cfg: EmotionConfig | None = None,
 ) -> StillReading:
-    """Read the expression of the largest confident face in a still image.
+    """Read the expression of the largest face in a still image; never worse than the plain crop.
 
-    Detectors are tried in order (short range, then full range for smaller faces) until one finds
-    a face. When none does (e.g. a tiny, already tightly cropped 48x48 face), the whole image is
-    taken as the face, unaligned: this path always answers with one of the 7 labels, because a
-    measurement list needs one per image, so there is no quality gate here.
+    The plain model on the whole image (the ``fer`` way) is the floor; the alignment is used only
+    where it can help: the image is not already a tight crop (:func:`is_tight_crop`, or a detected
+    face filling ``tight_crop_fraction`` of it) and a detector (short range, then full range) is sure
+    of the face (score >= ``align_min_score``). Everything else is read whole, unaligned. Flip
+    averaging follows the classifier's setting. Probabilities are calibrated with
+    ``cfg.temperature``; below ``cfg.min_confidence`` the label is "uncertain".
     """
+    cfg = cfg or EmotionConfig()
     _check_image(image_bgr)
-    for det in detectors:
-        faces = det.detect(image_bgr)
-        if len(faces):
-            best = int(np.argmax(faces.score * faces.size_px))
-            f = faces[best]
-            crops = align_faces(
-                image_bgr, f.xyxy, f.keypoints[:, FKP["right_eye"]], f.keypoints[:, FKP["left_eye"]], align
-            )
-            probs = classifier.predict(crops)[0]
-            return StillReading(EXPRESSION_LABELS[int(np.argmax(probs))], probs, f.xyxy[0], False)
+    h, w = image_bgr.shape[:2]
+    crop = STILL_TIGHT
+    if not is_tight_crop(image_bgr.shape, cfg):
+        crop = STILL_NO_FACE
+        for det in detectors:
+            faces = det.detect(image_bgr)
+            if not len(faces):
+                continue
+            f = faces[int(np.argmax(faces.score * faces.size_px))]
+            if float(f.size_px[0]) >= cfg.tight_crop_fraction * min(h, w):
+                crop = STILL_TIGHT
+            elif float(f.score[0]) < cfg.align_min_score:
+                crop = STILL_UNSURE
+            else:
+                align = AlignParams(margin=cfg.align_margin)
+                rk, lk = f.keypoints[:, FKP["right_eye"]], f.keypoints[:, FKP["left_eye"]]
+                probs = calibrate(classifier.predict(align_faces(image_bgr, f.xyxy, rk, lk, align))[0], cfg.temperature)
+                return StillReading(_still_label(probs, cfg), probs.astype(np.float32), f.xyxy[0], STILL_ALIGNED)
+            break
     gray = np.asarray(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY), np.uint8)
-    probs = classifier.predict(plain_crop(gray)[None])[0]
-    h, w = gray.shape
+    probs = calibrate(classifier.predict(plain_crop(gray)[None])[0], cfg.temperature)
     box = np.array([0, 0, w, h], np.float32)
-    return StillReading(EXPRESSION_LABELS[int(np.argmax(probs))], probs, box, True)
+    return StillReading(_still_label(probs, cfg), probs.astype(np.float32), box, crop)
+
+
+def _still_label(probs: npt.NDArray[np.float64], cfg: EmotionConfig) -> str:
+    if float(probs.max()) < cfg.min_confidence:
+        return UNCERTAIN
+    return EXPRESSION_LABELS[int(np.argmax(probs))]
 
 
 def _area(xyxy: npt.NDArray[np.float32]) -> float:

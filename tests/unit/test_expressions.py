@@ -33,12 +33,15 @@ from storelens.emotion import (
     REASON_FACING_AWAY,
     REASON_NOT_FRONTAL,
     REASON_TOO_SMALL,
+    STILL_ALIGNED,
+    STILL_TIGHT,
     EmotionStage,
+    ExpressionReading,
     feed_tracker,
     read_still,
     reading_quality,
 )
-from storelens.vision.expressions import EXPRESSION_LABELS, ExpressionClassifier
+from storelens.vision.expressions import EXPRESSION_LABELS, UNCERTAIN, ExpressionClassifier, calibrate
 from storelens.vision.faces import FaceDetector
 from testdata import TEST_DATA, shared_data_path
 
@@ -123,9 +126,43 @@ def test_clear_ck_faces_get_the_right_label(
     label: str, name: str, detectors: list[FaceDetector], classifier: ExpressionClassifier
 ) -> None:
     r = read_still(ck_image(label, name), detectors, classifier)
-    assert not r.whole_image  # BlazeFace finds the face even in a 48x48 crop
+    assert r.crop == STILL_TIGHT  # a 48x48 face is a tight crop already: read whole, no detector
     assert r.label == label
     assert r.probs.shape == (7,) and r.probs.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_still_path_aligns_only_a_sure_face_that_does_not_fill_the_image(
+    detectors: list[FaceDetector], classifier: ExpressionClassifier
+) -> None:
+    face = ck_image("happy", "S010_006_00000015.png")
+    # the same face scaled up so it fills the image: tight by the detected face's size
+    big = np.asarray(cv2.resize(face, (192, 192), interpolation=cv2.INTER_CUBIC), np.uint8)
+    assert read_still(big, detectors, classifier).crop == STILL_TIGHT
+    # the face in the middle of a larger scene: the detector is sure, so it is aligned, and the
+    # label is the same as on the crop
+    scene = np.asarray(cv2.copyMakeBorder(big, 160, 160, 160, 160, cv2.BORDER_REPLICATE), np.uint8)
+    r = read_still(scene, detectors, classifier)
+    assert r.crop == STILL_ALIGNED and r.label == "happy"
+    # a detector never sure enough: the scene is read whole, not aligned on landmarks it doubts
+    unsure = read_still(scene, detectors, classifier, EmotionConfig(align_min_score=1.0))
+    assert unsure.whole_image and unsure.crop != STILL_ALIGNED
+
+
+def test_calibration_keeps_the_label_and_abstains_below_min_confidence(
+    detectors: list[FaceDetector], classifier: ExpressionClassifier
+) -> None:
+    p = classifier.predict(np.random.default_rng(3).integers(0, 255, (4, 64, 64), dtype=np.uint8))
+    np.testing.assert_allclose(calibrate(p, 1.0), p, atol=1e-6)
+    hot = calibrate(p, 2.0)
+    assert (hot.argmax(1) == p.argmax(1)).all() and (hot.max(1) < p.max(1) + 1e-9).all()
+    np.testing.assert_allclose(hot.sum(1), 1.0)
+    with pytest.raises(ValueError, match="temperature"):
+        calibrate(p, 0.0)
+    face = ck_image("happy", "S010_006_00000015.png")
+    sure = read_still(face, detectors, classifier)
+    assert sure.label == "happy" and sure.confidence >= EmotionConfig().min_confidence
+    doubt = read_still(face, detectors, classifier, EmotionConfig(min_confidence=min(1.0, sure.confidence + 0.01)))
+    assert doubt.label == UNCERTAIN
 
 
 def test_classifier_batches_and_validates(classifier: ExpressionClassifier) -> None:
@@ -148,7 +185,7 @@ def test_uniform_image_falls_back_to_whole_image(
     detectors: list[FaceDetector], classifier: ExpressionClassifier
 ) -> None:
     r = read_still(np.full((48, 48, 3), 128, np.uint8), detectors, classifier)
-    assert r.whole_image and r.label in EXPRESSION_LABELS
+    assert r.whole_image and r.label in (*EXPRESSION_LABELS, UNCERTAIN)
     np.testing.assert_array_equal(r.face_xyxy, [0, 0, 48, 48])
 
 
@@ -163,7 +200,7 @@ def test_stage_reads_frontal_face_and_gates_turned_one(stage: EmotionStage) -> N
     assert man.probs is not None and man.reason is None
     assert man.probs.sum() == pytest.approx(1.0, abs=1e-5)
     assert 0.5 < man.quality <= 1.0 and man.face_px > 40
-    assert man.label in EXPRESSION_LABELS and man.track_id == 101
+    assert man.label in (*EXPRESSION_LABELS, UNCERTAIN) and man.track_id == 101
     # the woman is in a three-quarter view: unknown, not a guess
     assert woman.probs is None and woman.reason == REASON_NOT_FRONTAL and woman.label == "unknown"
     assert woman.face_xyxy is not None  # found, just not readable
@@ -236,6 +273,37 @@ def test_feed_tracker_uses_visit_ids(stage: EmotionStage) -> None:
     assert woman is not None and woman.label == "unknown" and woman.n_unknown == 3
 
 
+def test_uncertain_readings_do_not_reach_the_visit_summary(
+    detectors: list[FaceDetector], classifier: ExpressionClassifier
+) -> None:
+    tracks = tracks_for(27)
+    img = head_pose_frame(27)
+    sure = EmotionStage(EmotionConfig(min_confidence=0.0), detector=detectors[0], classifier=classifier)
+    man = sure.process(img, tracks, ts=0.0)[1]
+    assert man.probs is not None and not man.uncertain
+    # the same frame with a bar above the man's confidence: uncertain, no label, not summarised
+    bar = min(1.0, float(man.probs.max()) + 0.01)
+    doubt = EmotionStage(EmotionConfig(min_confidence=bar), detector=detectors[0], classifier=classifier)
+    tracker = ExpressionTracker()
+    for k in range(3):
+        readings = doubt.process(img, tracks, ts=k * 0.1)
+        assert readings[1].uncertain and readings[1].label == UNCERTAIN
+        feed_tracker(tracker, tracks, readings, ts=k * 0.1)
+    state = tracker.current(7001)
+    assert state is not None and state.n_readings == 0 and state.label == "unknown" and state.n_unknown == 3
+
+
+def test_unsure_face_is_cropped_upright(detectors: list[FaceDetector], classifier: ExpressionClassifier) -> None:
+    tracks = tracks_for(27)
+    img = head_pose_frame(27)
+    trusting = EmotionStage(EmotionConfig(align_min_score=0.0), detector=detectors[0], classifier=classifier)
+    doubting = EmotionStage(EmotionConfig(align_min_score=1.0), detector=detectors[0], classifier=classifier)
+    a, b = trusting.process(img, tracks, ts=0.0)[1], doubting.process(img, tracks, ts=0.0)[1]
+    assert isinstance(a, ExpressionReading) and a.aligned and not b.aligned
+    assert a.probs is not None and b.probs is not None
+    assert not np.allclose(a.probs, b.probs)  # the head is rolled: levelling it changes the crop
+
+
 def test_stage_rejects_bad_input(stage: EmotionStage) -> None:
     with pytest.raises(ValueError, match="uint8"):
         stage.process(np.zeros((10, 10), np.uint8), Tracks.empty(), 0.0)
@@ -274,11 +342,105 @@ def test_cli_writes_labels_and_reports_bad_files(tmp_path: Path) -> None:
     rows = list(csv.DictReader(out.open()))
     assert [r["path"] for r in rows] == [str(happy), str(surprise), "blank.png"]
     assert [r["label"] for r in rows][:2] == ["happy", "surprise"]
-    assert rows[2]["label"] in EXPRESSION_LABELS
-    assert "1 read whole" in result.output
+    assert rows[2]["label"] in (*EXPRESSION_LABELS, UNCERTAIN)
+    assert all(0.0 < float(r["confidence"]) <= 1.0 for r in rows)
+    assert "3 read whole" in result.output  # all three are 48x48 crops
 
 
 def test_list_file_may_be_a_csv_with_path_column(tmp_path: Path) -> None:
     lst = tmp_path / "labels.csv"
     lst.write_text("path,label\na.png,happy\nb.png,sad\n")
     assert read_list(lst) == ["a.png", "b.png"]
+
+
+# staff never reach the expression model (issue 19, EU AI Act Art. 5(1)(f)) ----------------------
+class CountingClassifier(ExpressionClassifier):
+    """The real model, counting how many face crops it was given."""
+
+    def __init__(self) -> None:
+        super().__init__(threads=1, device="cpu")
+        self.crops = 0
+
+    def predict(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        self.crops += len(crops)
+        return super().predict(crops)
+
+
+def staff_store(staff_zone_on: int | None, uniform: bool = False) -> StoreConfig:
+    """One camera over the head-pose clip; a staff_only zone under the feet of person ``staff_zone_on``
+    (row of :func:`tracks_for`), and an aisle zone under everybody's."""
+    feet = tracks_for(27).bottom_center
+    zones: list[dict[str, object]] = [
+        {"id": "aisle", "kind": "aisle", "camera": "cam", "points": [[0, 200], [480, 200], [480, 280], [0, 280]]}
+    ]
+    if staff_zone_on is not None:
+        x = float(feet[staff_zone_on][0])
+        pts = [[x - 15, 240], [x + 15, 240], [x + 15, 280], [x - 15, 280]]
+        zones.append({"id": "stockroom", "kind": "staff_only", "camera": "cam", "points": pts})
+    staff: dict[str, object] = {"min_observed_s": 0.3}
+    if uniform:
+        staff["uniform"] = {"hsv_low": [22, 150, 150], "hsv_high": [34, 255, 255]}  # a hi-vis vest nobody wears
+    return StoreConfig.model_validate(
+        {
+            "store_id": "s",
+            "cameras": [{"id": "cam", "source": "x.mp4"}],
+            "zones": zones,
+            "behaviour": {"staff": staff},
+            "emotion": {"enabled": True, "max_faces": 5, "min_confidence": 0.0, "threads": 1, "device": "cpu"},
+            "intent": {"enabled": False},
+        }
+    )
+
+
+def run_stages(store: StoreConfig, frames: int) -> tuple[list[object], list[dict[int, object]], CountingClassifier]:
+    from storelens.core.types import Frame
+    from storelens.pipeline.build import make_stages
+    from storelens.pipeline.stages import EmotionStageAdapter
+
+    stages = make_stages(store, "cam")
+    emotion = next(s for s in stages if isinstance(s, EmotionStageAdapter))
+    spy = CountingClassifier()
+    emotion.stage._classifier = spy
+    img = head_pose_frame(27)
+    tracks = tracks_for(27)
+    per_frame: list[dict[int, object]] = []
+    events: list[object] = []
+    original = emotion.stage.process
+
+    def recording(*args: object, **kw: object) -> dict[int, ExpressionReading]:
+        out = original(*args, **kw)  # type: ignore[arg-type]
+        per_frame.append({r.track_id: r for r in out.values()})
+        return out
+
+    emotion.stage.process = recording  # type: ignore[method-assign]
+    for k in range(frames):
+        frame = Frame("cam", k, k * 0.1, 1_700_000_000 + k * 0.1, img)
+        evs: list[object] = []
+        for st in stages:
+            evs.extend(st.update(frame, tracks, evs))  # type: ignore[arg-type]
+        events += evs
+    for st in stages:
+        events += st.close(frames * 0.1, 1_700_000_000 + frames * 0.1, [])  # type: ignore[arg-type]
+    return events, per_frame, spy
+
+
+def test_a_staff_subject_has_no_expression_reading_at_all() -> None:
+    # the man (row 1, track 101, visit 7001) is readable (see above); he stands in a staff_only zone
+    events, per_frame, spy = run_stages(staff_store(staff_zone_on=1), frames=12)
+    assert all(101 not in readings for readings in per_frame)  # never searched, never read, not even "unknown"
+    assert spy.crops == 0  # the woman (not frontal) is the only one looked at: no crop reaches the model
+    assert not any(getattr(e, "type", None) == "expression.summary" for e in events)
+    # and a shopper is read once the staff rules have cleared him: the zone under the woman instead
+    events, per_frame, spy = run_stages(staff_store(staff_zone_on=0), frames=12)
+    assert all(100 not in r for r in per_frame)
+    first = [r[101] for r in per_frame if 101 in r]
+    assert per_frame[0] == {} and first  # unknown at first (not yet observed min_observed_s): not read
+    assert spy.crops == len(first) and all(r.probs is not None for r in first)  # type: ignore[attr-defined]
+
+
+def test_without_a_staff_rule_nobody_is_read() -> None:
+    _, per_frame, spy = run_stages(staff_store(staff_zone_on=None), frames=6)
+    assert all(r == {} for r in per_frame) and spy.crops == 0
+    # a uniform rule is a staff rule: after three torso checks without the vest, both are shoppers
+    _, per_frame, spy = run_stages(staff_store(staff_zone_on=None, uniform=True), frames=6)
+    assert per_frame[0] == {} and set(per_frame[-1]) == {100, 101} and spy.crops > 0

@@ -192,6 +192,7 @@ def store_cfg(**privacy: Any) -> StoreConfig:
         store_id="s1",
         cameras=[{"id": "cam1", "source": "a.mp4"}, {"id": "cam2", "source": "b.mp4"}],
         privacy=privacy,
+        emotion={"enabled": True},  # explicit: in the (default) EU it is off otherwise
     )
 
 

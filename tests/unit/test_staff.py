@@ -118,3 +118,22 @@ def test_stage_excludes_staff_from_shopper_metrics() -> None:
     traffic = np.asarray(summary["heatmaps"]["traffic"])
     # staff excluded from the heat map once flagged: its shelf visit at the end leaves no trace
     assert traffic[150 // 16, 400 // 16] == 0 and traffic[150 // 16, 450 // 16] == 1
+
+
+def test_a_subject_is_a_shopper_only_once_every_rule_has_cleared_it() -> None:
+    # zone rule only: unknown until observed min_observed_s, then a shopper unless flagged
+    c = StaffClassifier(StaffConfig(min_observed_s=1.0), zone_rule=True)
+    c.update(np.array([1, 2]), np.array([True, False]), 0.0)
+    assert c.last_shoppers.tolist() == [False, False] and not c.is_shopper(2)
+    for _ in range(12):
+        c.update(np.array([1, 2]), np.array([True, False]), 0.1)
+    assert c.last_shoppers.tolist() == [False, True] and c.is_staff(1) and c.is_shopper(2)
+    # uniform rule: three checks without the colour are needed; a subject never checked stays unknown
+    u = StaffClassifier(StaffConfig(min_observed_s=0, uniform=GREEN), zone_rule=False)
+    for _ in range(3):
+        u.update(np.array([5, 6]), np.zeros(2, bool), 0.1, np.array([0, -1], np.int8))
+    assert u.last_shoppers.tolist() == [True, False]
+    # no rule at all: nobody can be told apart from staff, so nobody is a shopper
+    none = StaffClassifier(StaffConfig(min_observed_s=0), zone_rule=False)
+    none.update(np.array([9]), np.zeros(1, bool), 5.0)
+    assert not none.has_rules and none.last_shoppers.tolist() == [False] and not none.is_shopper(9)

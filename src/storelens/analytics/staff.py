@@ -11,6 +11,13 @@ subjects are flagged as staff and kept apart by either of two rules:
 
 The colour check reads only a torso patch in memory and keeps two counters; nothing of the image is
 stored.
+
+A subject is a **shopper** only once every configured rule has had its evidence and none fired
+(:meth:`StaffClassifier.shopper_flags`): the zone rule after ``min_observed_s`` of observation (when
+the camera sees a staff_only zone), the uniform rule after three torso checks. Until then it is
+*unknown*. Anything that must never touch staff (the expression model: EU AI Act Art. 5(1)(f)
+forbids inferring the emotions of people at work) runs on shoppers only, so unknown means not read.
+With no rule configured nobody can be told apart from staff, so nobody is a shopper.
 """
 
 from __future__ import annotations
@@ -94,8 +101,11 @@ class StaffClassifier:
     """Accumulates per-subject evidence in slot arrays; once flagged a subject stays staff for the
     rest of its visit. ``last_flags`` holds the staff flag of each row of the last update."""
 
-    def __init__(self, cfg: StaffConfig) -> None:
+    def __init__(self, cfg: StaffConfig, zone_rule: bool = True) -> None:
+        """``zone_rule``: whether the staff_only-zone rule can apply here (the camera sees such a
+        zone); it then needs ``min_observed_s`` of evidence before a subject counts as a shopper."""
         self.cfg = cfg
+        self.zone_rule = zone_rule
         self._slots = SlotMap()
         self._observed = np.zeros(0)
         self._zone_s = np.zeros(0)
@@ -103,6 +113,7 @@ class StaffClassifier:
         self._checks = np.zeros(0, dtype=np.int64)
         self._reason = np.zeros(0, dtype=np.int8)  # index into _REASONS
         self.last_flags: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
+        self.last_shoppers: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
 
     def update(
         self,
@@ -145,7 +156,26 @@ class StaffClassifier:
         self._reason[idx[new_zone]] = 1
         self._reason[idx[new_uniform]] = 2
         self.last_flags = self._reason[idx] > 0
+        self.last_shoppers = self._shoppers(idx)
         return [subj_list[i] for i in (new_zone | new_uniform).nonzero()[0].tolist()]
+
+    @property
+    def has_rules(self) -> bool:
+        """Whether any staff rule can fire here (without one, nobody is a known shopper)."""
+        return self.zone_rule or self.cfg.uniform is not None
+
+    def _shoppers(self, idx: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        ok = (self._reason[idx] == 0) & self.has_rules
+        if self.zone_rule:
+            ok &= self._observed[idx] >= self.cfg.min_observed_s
+        if self.cfg.uniform is not None:
+            ok &= self._checks[idx] >= MIN_UNIFORM_CHECKS
+        return np.asarray(ok, dtype=bool)
+
+    def is_shopper(self, subject: int) -> bool:
+        """True once the staff rules have had their evidence and none fired (never before)."""
+        slot = self._slots.get(subject)
+        return slot is not None and bool(self._shoppers(np.array([slot], np.int64))[0])
 
     def is_staff(self, subject: int) -> bool:
         slot = self._slots.get(subject)

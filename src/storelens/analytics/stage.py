@@ -110,8 +110,9 @@ class _Measures:
         self.queues = [QueueMonitor(store.store_id, camera_id, q) for q in queue_pairs(zl, b.queues)]
         step = b.path_min_step_m if space == "floor" else b.path_min_step_px
         self.paths = PathRecorder(space, step, b.path_max_points, b.subject_timeout_s)
-        self.staff = StaffClassifier(b.staff)
         self._staff_cols = [j for j, z in enumerate(zl) if z.kind == ZoneKind.STAFF_ONLY]
+        self.staff = StaffClassifier(b.staff, zone_rule=bool(self._staff_cols))
+        self.last_in_staff_zone: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
         self.peaks = PeakOccupancy(b.aggregate_buckets_s, store.timezone)
         self.grid = grid
         self.heat: HeatmapAccumulator | None = None
@@ -163,6 +164,7 @@ class _Measures:
         if self._staff_cols:
             in_staff = np.asarray(membership[:, self._staff_cols].any(axis=1), dtype=bool)
         self.staff.update(subjects, in_staff, dt, uniform)
+        self.last_in_staff_zone = in_staff
         if self.heat is not None:
             keep = ~self.staff.last_flags
             self.heat.update(subjects[keep], points[keep], pts, wall_time)

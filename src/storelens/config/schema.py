@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -625,7 +625,53 @@ class EmotionConfig(StrictModel):
         "of a head (seen on the demo clip) is 'unknown', not read",
     )
     align_margin: float = Field(default=1.0, ge=0.5, le=2.0, description="Expression crop side / face box size")
-    flip_average: bool = Field(default=False, description="Average the model over the mirrored crop too")
+    flip_average: bool = Field(
+        default=True,
+        description="Average the model over the mirrored crop too (test-time augmentation; chosen by "
+        "subject-wise cross-validation, bench/expression_cv.py)",
+    )
+    flip_weight: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="Weight of the mirrored crop in the flip average (0.5 = plain mean); chosen by the same "
+        "cross-validation as the lowest-risk gain over the plain model",
+    )
+    align_min_score: float = Field(
+        default=0.75,
+        ge=0.0,
+        le=1.0,
+        description="Level the eye line only when the face detection scores at least this; an unsure "
+        "detection's landmarks are not trusted and the face box is cropped upright",
+    )
+    tight_crop_px: int = Field(
+        default=128,
+        ge=0,
+        le=1024,
+        description="Still images whose shorter side is at most this (and nearly square) are already a tight "
+        "face crop: read whole, no face detection or alignment (0 = never)",
+    )
+    tight_crop_fraction: float = Field(
+        default=0.8,
+        ge=0.1,
+        le=1.0,
+        description="A detected face at least this fraction of a still image's shorter side means the image is "
+        "already a tight crop: read whole",
+    )
+    temperature: float = Field(
+        default=1.3,
+        gt=0.0,
+        le=10.0,
+        description="Softmax temperature that calibrates the model's confidence (fitted on held-out subjects "
+        "by bench/expression_cv.py)",
+    )
+    min_confidence: float = Field(
+        default=0.35,
+        ge=0.0,
+        le=1.0,
+        description="Calibrated top probability below which a reading is 'uncertain': not labelled and not "
+        "used in per-visit summaries",
+    )
     max_faces: int = Field(
         default=3, ge=1, le=100, description="Face searches per frame; beyond it, people read longest ago go first"
     )
@@ -818,6 +864,41 @@ class PrivacyMaskConfig(StrictModel):
     points: list[Point] = Field(min_length=3, max_length=256, description="Polygon vertices [[x, y], ...]")
 
 
+EU_JURISDICTIONS = frozenset(
+    [
+        "EU",
+        "AT",
+        "BE",
+        "BG",
+        "HR",
+        "CY",
+        "CZ",
+        "DK",
+        "EE",
+        "FI",
+        "FR",
+        "DE",
+        "GR",
+        "HU",
+        "IE",
+        "IT",
+        "LV",
+        "LT",
+        "LU",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SK",
+        "SI",
+        "ES",
+        "SE",
+    ]
+)
+"""``privacy.jurisdiction`` values under the EU AI Act: the Union and its 27 member states."""
+
+
 class PrivacyConfig(StrictModel):
     """Privacy by design (PRIVACY.md): redaction, retention, aggregate-only mode, masks, notice text.
 
@@ -838,6 +919,29 @@ class PrivacyConfig(StrictModel):
     )
     controller: str | None = Field(default=None, max_length=256, description="Data controller named in the report")
     contact: str | None = Field(default=None, max_length=256, description="Privacy contact named in the report")
+    jurisdiction: str = Field(
+        default="EU",
+        pattern=r"^(EU|[A-Z]{2})$",
+        description="Where the store is: 'EU' or an ISO 3166-1 alpha-2 country code. In the EU (and its "
+        "member states' codes) emotion recognition is off unless emotion.enabled is set explicitly",
+    )
+    legal_basis: str | None = Field(
+        default=None,
+        max_length=512,
+        description="The GDPR Art. 6 legal basis the controller relies on (shown on /privacy and in the DPIA draft), "
+        "e.g. 'legitimate interests (Art. 6(1)(f)): store layout and staffing'",
+    )
+    public_url: str | None = Field(
+        default=None,
+        max_length=512,
+        description="Address customers reach the /privacy page at (the QR code on the printed sign); "
+        "default: the API's own address",
+    )
+
+    @property
+    def in_eu(self) -> bool:
+        """The store is under the EU AI Act (Regulation 2024/1689) and the GDPR."""
+        return self.jurisdiction in EU_JURISDICTIONS
 
 
 class ApiTlsConfig(StrictModel):
@@ -926,6 +1030,27 @@ class StoreConfig(StrictModel):
 
     # where the file was loaded from, to resolve relative paths; not part of the YAML
     base_dir: Path | None = Field(default=None, exclude=True, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _emotion_default(cls, data: Any) -> Any:
+        """In the EU emotion recognition is off unless the store turned it on explicitly: the AI Act
+        forbids it on people at work (Art. 5(1)(f)) and makes it a high-risk use with notice duties
+        otherwise (Annex III 1(c), Art. 50(3)), so it must be a decision, not a default."""
+        if not isinstance(data, dict):
+            return data
+        priv = data.get("privacy")
+        jur = priv.get("jurisdiction", "EU") if isinstance(priv, dict) else getattr(priv, "jurisdiction", "EU")
+        if jur not in EU_JURISDICTIONS:
+            return data
+        emo = data.get("emotion")
+        if emo is None:
+            return {**data, "emotion": {"enabled": False}}
+        if isinstance(emo, dict) and "enabled" not in emo:
+            return {**data, "emotion": {**emo, "enabled": False}}
+        if isinstance(emo, EmotionConfig) and "enabled" not in emo.model_fields_set:
+            return {**data, "emotion": emo.model_copy(update={"enabled": False})}
+        return data
 
     @model_validator(mode="after")
     def _references(self) -> StoreConfig:

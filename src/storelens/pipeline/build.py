@@ -59,10 +59,12 @@ def make_stages(store: StoreConfig, camera_id: str, detector: Detector | None = 
         InteractionStageAdapter,
     )
 
-    stages: list[Stage] = [BehaviourStageAdapter(store, camera_id, detector)]
+    behaviour = BehaviourStageAdapter(store, camera_id, detector)
+    stages: list[Stage] = [behaviour]
     if any(z.kind in (ZoneKind.SHELF, ZoneKind.DISPLAY) for z in store.zones_for(camera_id)):
         stages.append(InteractionStageAdapter(store, camera_id))
-    emotion = EmotionStageAdapter(store, camera_id) if store.emotion.enabled else None
+    # the emotion stage reads the behaviour stage's staff classification: shoppers only
+    emotion = EmotionStageAdapter(store, camera_id, behaviour) if store.emotion.enabled else None
     if emotion is not None:
         stages.append(emotion)
     if store.intent.enabled:

@@ -91,20 +91,28 @@ class InteractionStageAdapter:
 class EmotionStageAdapter:
     """Facial expressions per visit; ``expression.summary`` at every zone exit.
 
-    Runs after the behaviour stage so it sees this frame's ``zone.exited`` events. Face crops exist
-    only inside :meth:`EmotionStage.process`; what is kept per visit is a smoothed distribution."""
+    Runs after the behaviour stage so it sees this frame's ``zone.exited`` events and its staff
+    classification. Only known shoppers outside staff_only zones are read: staff rules run first,
+    and a subject they have not yet cleared (unknown) is not read, so a staff member never reaches
+    the face search or the expression model (EU AI Act Art. 5(1)(f): no emotion inference at
+    work). Without a behaviour stage nobody is read. Face crops exist only inside
+    :meth:`EmotionStage.process`; what is kept per visit is a smoothed distribution."""
 
     name = "emotion"
 
-    def __init__(self, store: StoreConfig, camera_id: str) -> None:
+    def __init__(self, store: StoreConfig, camera_id: str, behaviour: BehaviourStageAdapter | None = None) -> None:
+        from storelens.config.schema import ZoneKind
         from storelens.emotion import EmotionStage, tracker_from_config
 
         self.store_id = store.store_id
         self.camera_id = camera_id
         self.stage = EmotionStage(store.emotion, person_class=store.detector.person_class)
         self.tracker = tracker_from_config(store.emotion)
+        self.behaviour = behaviour
+        self._staff_zones = {z.id for z in store.zones if z.kind == ZoneKind.STAFF_ONLY}
         self.readings = 0
         self.unknown = 0
+        self.not_read = 0  # person sightings skipped: staff, in a staff zone, or not yet known to be a shopper
         self.summaries = 0
 
     def face_boxes(self) -> np.ndarray:
@@ -120,6 +128,8 @@ class EmotionStageAdapter:
                 self.tracker.forget(int(e.subject, 16))
             if e.type != EventType.ZONE_EXITED or e.subject is None:
                 continue
+            if e.zone_id in self._staff_zones or e.payload.get("staff"):
+                continue  # a staff zone never triggers a reading or a summary
             state = self.tracker.current(int(e.subject, 16))
             if state is None:
                 continue
@@ -140,7 +150,9 @@ class EmotionStageAdapter:
     def update(self, frame: Frame, tracks: Tracks, events: Sequence[Event]) -> list[Event]:
         from storelens.emotion import feed_tracker
 
-        readings = self.stage.process(frame.image, tracks, frame.pts)
+        only = self.readable(tracks)
+        self.not_read += int((~only).sum())
+        readings = self.stage.process(frame.image, tracks, frame.pts, only=only)
         for r in readings.values():
             self.readings += 1
             self.unknown += r.probs is None
@@ -150,8 +162,27 @@ class EmotionStageAdapter:
     def close(self, pts: float, wall_time: float, events: Sequence[Event]) -> list[Event]:
         return self._summaries(events)
 
+    def readable(self, tracks: Tracks) -> np.ndarray:
+        """Per row: a known shopper (staff rules cleared) outside every staff_only zone. Subjects
+        flagged as staff lose whatever expression state they had."""
+        n = len(tracks)
+        if self.behaviour is None:
+            return np.zeros(n, dtype=bool)
+        m = self.behaviour.stage.measures
+        shoppers, flags, in_zone = m.staff.last_shoppers, m.staff.last_flags, m.last_in_staff_zone
+        if len(shoppers) != n or len(in_zone) != n:
+            return np.zeros(n, dtype=bool)  # the behaviour stage has not seen these rows
+        for sid in np.asarray(tracks.subject_id)[flags].tolist():
+            self.tracker.forget(int(sid))
+        return np.asarray(shoppers & ~in_zone, dtype=bool)
+
     def summary(self) -> dict[str, Any]:
-        return {"readings": self.readings, "unknown": self.unknown, "expression_summaries": self.summaries}
+        return {
+            "readings": self.readings,
+            "unknown": self.unknown,
+            "not_read": self.not_read,
+            "expression_summaries": self.summaries,
+        }
 
 
 class IntentStageAdapter:

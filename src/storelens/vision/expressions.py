@@ -2,9 +2,10 @@
 
 One batched model run per frame for every face that passed the quality gate; the network has a
 dynamic batch axis, and at 64x64x1 a batch of five costs about as much as two single runs.
-Optional horizontal-flip averaging runs the mirrored crops in the same batch: it measured +1.4
-points on unaligned CK+48 crops and nothing on aligned ones, so it is off by default and left as
-a switch for footage where alignment is poor.
+Optional horizontal-flip averaging runs the mirrored crops in the same batch (test-time
+augmentation; whether it pays is decided by subject-wise cross-validation in
+``bench/expression_cv.py``, and the pipeline's default follows that). :func:`calibrate` applies a
+softmax temperature so that the top probability can be used to abstain ("uncertain").
 """
 
 from __future__ import annotations
@@ -22,6 +23,27 @@ EXPRESSION_LABELS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad"
 NUM_EXPRESSIONS = len(EXPRESSION_LABELS)
 
 
+UNCERTAIN = "uncertain"
+"""The label of a reading whose calibrated confidence is below ``emotion.min_confidence``."""
+
+
+def calibrate(probs: npt.ArrayLike, temperature: float) -> npt.NDArray[np.float64]:
+    """Temperature-scaled probabilities: ``softmax(log(p) / T)`` row-wise.
+
+    The network's softmax is over-confident on faces unlike FER2013 (its top probability is not
+    its chance of being right), so a threshold on it would not mean what it says. ``T`` is fitted
+    by negative log-likelihood on held-out subjects (``bench/expression_cv.py``); T = 1 changes
+    nothing. The argmax never changes, only how sure the reading claims to be.
+    """
+    if not (temperature > 0 and np.isfinite(temperature)):
+        raise ValueError(f"temperature must be a positive number, got {temperature}")
+    p = np.asarray(probs, dtype=np.float64)
+    z = np.log(np.maximum(p, 1e-12)) / temperature
+    z -= z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return np.asarray(e / e.sum(axis=-1, keepdims=True))
+
+
 class ExpressionClassifier:
     """Probabilities over :data:`EXPRESSION_LABELS` for (N, 64, 64) uint8 greyscale face crops."""
 
@@ -31,8 +53,16 @@ class ExpressionClassifier:
         flip_average: bool = False,
         threads: int = 0,
         device: str = "auto",
+        flip_weight: float | None = None,
     ) -> None:
-        self.flip_average = flip_average
+        """``flip_weight``: weight of the mirrored crop's probabilities (0.5 = plain averaging);
+        given, it switches flip averaging on (when > 0) whatever ``flip_average`` says."""
+        if flip_weight is None:
+            flip_weight = 0.5 if flip_average else 0.0
+        if not 0.0 <= flip_weight <= 1.0:
+            raise ValueError(f"flip_weight must be in [0, 1], got {flip_weight}")
+        self.flip_weight = float(flip_weight)
+        self.flip_average = self.flip_weight > 0
         self._session = create_session(resolve_model(model), threads=threads, device=device)
         inp = self._session.get_inputs()[0]
         shape = inp.shape
@@ -56,7 +86,7 @@ class ExpressionClassifier:
         probs = self._session.run([self._output], {self._input: to_model_input(np.ascontiguousarray(batch))})[0]
         probs = np.asarray(probs, np.float32)
         if self.flip_average:
-            probs = (probs[:n] + probs[n:]) / 2
+            probs = (1.0 - self.flip_weight) * probs[:n] + self.flip_weight * probs[n:]
         # the softmax output sums to 1 up to float error; renormalise so downstream sums are exact
         probs = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
         return np.asarray(probs, np.float32)

@@ -30,6 +30,10 @@ def validate(
         f"{config}: OK: store {cfg.store_id!r}, {len(cfg.cameras)} camera(s), "
         f"{len(cfg.zones)} zone(s), {len(cfg.lines)} line(s)" + (" (live cameras not opened)" if offline else "")
     )
+    from storelens.privacy.lawful import emotion_status
+
+    for line in emotion_status(cfg):  # on/off and why (EU AI Act), and who cannot be read
+        typer.echo(line)
 
 
 def register(app: typer.Typer) -> None:
