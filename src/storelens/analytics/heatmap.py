@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from storelens.analytics.timebuckets import BucketClock
+from storelens.core.errors import as_disk_full
 
 __all__ = [
     "HeatBucket",
@@ -393,13 +394,20 @@ def render_heatmap(
 
 
 def write_png(path: str | Path, image: npt.NDArray[np.uint8]) -> Path:
-    """Write a BGR image as PNG, creating the folder; raise instead of failing silently."""
+    """Write a BGR image as PNG, creating the folder; raise instead of failing silently.
+
+    Encoded in memory and written by Python rather than by ``cv2.imwrite``, which only returns
+    False: a full disk then raises :class:`~storelens.core.errors.DiskFullError` naming the file."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        ok = cv2.imwrite(str(out), image)
+        ok, buf = cv2.imencode(".png", image)
     except cv2.error as exc:
         raise OSError(f"could not write {out}: {exc}") from exc
     if not ok:
-        raise OSError(f"could not write {out}")
+        raise OSError(f"could not write {out}: the image could not be encoded as PNG")
+    try:
+        out.write_bytes(buf.tobytes())
+    except OSError as exc:
+        raise as_disk_full(exc, out) or exc from exc
     return out

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from storelens.core.errors import DiskFullError
 from storelens.events.models import Event
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class EventBus:
                 continue
             try:
                 sub.handler(event)
+            except DiskFullError:  # not one broken sink: nothing more can be recorded, the run ends
+                raise
             except Exception:  # one broken sink must not stop analytics or other sinks
                 self.handler_errors += 1
                 log.exception("event handler %r failed on %s", sub.handler, event.type)

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from storelens.core.errors import as_disk_full
 from storelens.privacy.frames import RedactedFrame
 from storelens.privacy.media import RedactedWriter, require_redacted
 
@@ -95,6 +96,9 @@ class VideoWriter:
         if self._error is None or (self._reported and not always):
             return
         self._reported = True
+        full = as_disk_full(self._error, self.path)
+        if full is not None:  # one line that says what to fix, not an encoder error
+            raise full from self._error
         raise VideoWriteError(
             f"encoding {self.path} failed {self._error_at}: {type(self._error).__name__}: {self._error}"
         ) from self._error

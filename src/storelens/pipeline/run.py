@@ -5,6 +5,14 @@ analytics stages per camera, the event sinks (SQLite database and JSONL by defau
 (redacted) video and the summary, and returns where each output is. Heat maps go to the same
 database as they grow (:class:`~storelens.pipeline.heatmaps.HeatmapRecorder` as a frame observer,
 flushed every minute and at the end), so `storelens serve` can show them later.
+
+One camera never takes the others down: a camera whose source does not open (a missing or damaged
+file; the caller may already know it from the config check and pass it as ``unavailable``) or whose
+pipeline crashes is reported as ``camera.offline``, listed under ``failed`` in the summary, and the
+other cameras run to their end. A file that ends well before the length its header announces (a
+truncated copy) is a warning in the summary and a ``camera.offline`` event with reason
+``file_truncated``. A full disk is different: nothing more can be recorded, so the run stops,
+writes what it still can and raises :class:`~storelens.core.errors.DiskFullError`.
 """
 
 from __future__ import annotations
@@ -14,18 +22,22 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from storelens.config.schema import CameraConfig, StoreConfig
+from storelens.core.errors import as_disk_full
 from storelens.events.bus import EventBus
+from storelens.events.models import Event, EventType
 from storelens.pipeline.build import BuiltCamera, build_camera
 from storelens.pipeline.camera import FrameResult, RunStats
 from storelens.pipeline.heatmaps import HeatmapRecorder
 from storelens.pipeline.summary import SummaryCollector
 from storelens.sinks.factory import build_sinks, sink_handler
+from storelens.sources.base import SourceError
+from storelens.sources.status import describe_error, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +54,33 @@ class RunOutputs:
     images: dict[str, Path] = field(default_factory=dict)
     stats: dict[str, RunStats] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    """camera id -> why it analysed nothing more (source did not open, pipeline crashed)"""
+    warnings: dict[str, str] = field(default_factory=dict)
+    """camera id -> what looks wrong although it ran (a file that ended early)"""
+    stopped: bool = False
+    """``stop`` ended the run before the sources did"""
+    events: int = 0
+    """events published (what the sinks were given)"""
+
+    @property
+    def ran(self) -> list[str]:
+        """Cameras that analysed their source (possibly with a warning)."""
+        return [c for c in self.stats if c not in self.failed]
+
+
+# A file may yield a few frames fewer than its header's duration times the rate (rounding, a short
+# last GOP): only a shortfall beyond this share (and at least _TRUNCATED_MIN frames) is reported.
+_TRUNCATED_SHARE = 0.02
+_TRUNCATED_MIN = 3
+
+
+def truncation_warning(camera_id: str, analysed: int, expected: int | None, last_error: str | None) -> str | None:
+    """The warning for a file that ended well before its announced length, or None."""
+    if expected is None or expected - analysed < max(_TRUNCATED_MIN, _TRUNCATED_SHARE * expected):
+        return None
+    why = f"; {last_error}" if last_error else ""
+    return f"camera {camera_id}: file ended after {analysed} of {expected} frames (truncated?){why}"
 
 
 def _camera_summary(b: BuiltCamera, st: RunStats) -> dict[str, Any]:
@@ -57,6 +96,10 @@ def _camera_summary(b: BuiltCamera, st: RunStats) -> dict[str, Any]:
     }
 
 
+def _offline_event(cfg: StoreConfig, camera_id: str, reason: str, **payload: Any) -> Event:
+    return Event.at(EventType.CAMERA_OFFLINE, cfg.store_id, time.time(), camera_id=camera_id, reason=reason, **payload)
+
+
 def run_store(
     cfg: StoreConfig,
     out_dir: Path,
@@ -65,8 +108,14 @@ def run_store(
     max_frames: int | None = None,
     annotate: bool | None = None,
     stop: threading.Event | None = None,
+    unavailable: Mapping[str, str] | None = None,
 ) -> RunOutputs:
-    """Analyse every enabled camera of ``cfg`` until its source ends (or ``stop``)."""
+    """Analyse every enabled camera of ``cfg`` until its source ends (or ``stop`` is set).
+
+    ``unavailable``: camera id -> reason, cameras already known not to open (they are reported as
+    failed and not built). Raises :class:`~storelens.core.errors.DiskFullError` when an output could not be written for
+    lack of space, after closing and writing whatever still could be."""
+    stop = stop if stop is not None else threading.Event()
     out_dir.mkdir(parents=True, exist_ok=True)
     bus = EventBus()
     collector = SummaryCollector(cfg)
@@ -78,12 +127,24 @@ def run_store(
     outputs = RunOutputs(out_dir=out_dir, database_url=url, events_jsonl=jsonl, summary_json=out_dir / "summary.json")
     do_annotate = cfg.output.annotated_video if annotate is None else annotate
     cameras = [c for c in cfg.cameras if c.enabled]
-    built = [build_camera(cfg, cam, bus, out_dir if do_annotate else None) for cam in cameras]
+    fatal: list[BaseException] = []  # a full disk: the first one ends the run
+    built: list[BuiltCamera] = []
     heat = HeatmapRecorder(cfg, url)  # opens the database at its first flush, retried like the sink
-    for b in built:
-        b.pipeline.observers.append(functools.partial(heat.observe, b.camera.id))
     started = time.time()
     try:
+        for cam in cameras:
+            reason = (unavailable or {}).get(cam.id)
+            if reason is None:
+                try:
+                    built.append(build_camera(cfg, cam, bus, out_dir if do_annotate else None))
+                    continue
+                except SourceError as exc:  # this camera's file: the others still run
+                    reason = redact_url(str(exc))
+            outputs.failed[cam.id] = reason
+            log.info("camera %s not run: %s", cam.id, reason)  # the caller reports outputs.failed
+            bus.publish(_offline_event(cfg, cam.id, "source_error", error=reason))
+        for b in built:
+            b.pipeline.observers.append(functools.partial(heat.observe, b.camera.id))
         threads: list[threading.Thread] = []
         for b in built:
             on_frame = progress(b.camera, b.expected_frames) if progress is not None else None
@@ -93,8 +154,23 @@ def run_store(
                     outputs.stats[b.camera.id] = b.pipeline.run(
                         b.source, stop=stop, on_frame=on_frame, max_frames=max_frames
                     )
+                    b.close()  # the video's last frames: a full disk may show only here
+                except Exception as exc:
+                    full = as_disk_full(exc, getattr(b, "video_path", None) or out_dir)
+                    if full is not None:
+                        fatal.append(full)
+                        stop.set()  # nothing more can be recorded: every camera stops
+                    else:  # this camera is lost; the others go on
+                        outputs.failed[b.camera.id] = describe_error(exc)
+                        log.info("camera %s failed: %s", b.camera.id, outputs.failed[b.camera.id])
+                        log.debug("camera %s failure", b.camera.id, exc_info=exc)
+                        bus.publish(_offline_event(cfg, b.camera.id, "pipeline_error", error=describe_error(exc)))
                 finally:
-                    b.close()
+                    outputs.stats.setdefault(b.camera.id, b.pipeline.stats)
+                    try:
+                        b.close()
+                    except Exception as exc:  # already reported by the close above
+                        log.debug("camera %s: close after failure: %s", b.camera.id, exc)
 
             if len(built) == 1:
                 work()
@@ -104,19 +180,61 @@ def run_store(
                 threads.append(t)
         for t in threads:
             t.join()
+        outputs.stopped = stop.is_set() and not fatal
+        for b in built:
+            st = outputs.stats[b.camera.id]
+            ended_early = outputs.stopped or fatal or (max_frames is not None and st.frames >= max_frames)
+            if b.camera.id in outputs.failed or ended_early:
+                continue
+            warning = truncation_warning(b.camera.id, st.frames, b.expected_frames, b.source.stats.last_error)
+            if warning is not None:
+                outputs.warnings[b.camera.id] = warning
+                log.info("%s", warning)
+                bus.publish(
+                    _offline_event(
+                        cfg, b.camera.id, "file_truncated", frames=st.frames, expected_frames=b.expected_frames
+                    )
+                )
     finally:
         try:
-            heat.flush()
+            try:
+                heat.flush()
+            finally:
+                heat.close()
+        except Exception as exc:
+            full = as_disk_full(exc, url)
+            if full is None:
+                raise
+            fatal.append(full)
         finally:
-            heat.close()
-            sink_set.close()
+            try:
+                sink_set.close()
+            except Exception as exc:
+                full = as_disk_full(exc, jsonl or url)
+                if full is None:
+                    raise
+                fatal.append(full)
+    outputs.events = bus.published
     for b in built:
         if b.video_path is not None:
             outputs.videos[b.camera.id] = b.video_path
-        outputs.images.update(b.write_images(out_dir))
+        try:
+            outputs.images.update(b.write_images(out_dir))
+        except OSError as exc:
+            full = as_disk_full(exc, out_dir)
+            if full is None:
+                raise
+            fatal.append(full)
+            break
     summary = collector.to_dict()
     summary["cameras"] = {b.camera.id: _camera_summary(b, outputs.stats.get(b.camera.id, RunStats())) for b in built}
-    summary["run"] = {"started": started, "wall_s": round(time.time() - started, 2)}
+    for cam_id, cam_summary in summary["cameras"].items():
+        cam_summary["status"] = (
+            "failed" if cam_id in outputs.failed else "warning" if cam_id in outputs.warnings else "ok"
+        )
+    summary["failed"] = dict(outputs.failed)
+    summary["warnings"] = list(outputs.warnings.values())
+    summary["run"] = {"started": started, "wall_s": round(time.time() - started, 2), "stopped": outputs.stopped}
     summary["outputs"] = {
         "database": url,
         "events_jsonl": str(jsonl) if jsonl else None,
@@ -124,5 +242,13 @@ def run_store(
         "images": {k: str(v) for k, v in outputs.images.items()},
     }
     outputs.summary = summary
-    outputs.summary_json.write_text(json.dumps(summary, indent=2, default=str))
+    try:
+        outputs.summary_json.write_text(json.dumps(summary, indent=2, default=str))
+    except OSError as exc:
+        full = as_disk_full(exc, outputs.summary_json)
+        if full is None:
+            raise
+        fatal.append(full)
+    if fatal:
+        raise fatal[0]
     return outputs

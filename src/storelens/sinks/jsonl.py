@@ -3,17 +3,21 @@
 Lines are written through a buffered file handle under a lock, so ``write`` costs a string format
 and a memory copy; ``flush`` pushes the buffer to the OS (and fsyncs when asked), ``close`` flushes
 and closes. Appending (never truncating) means a re-run or a restart adds to the same file and a
-crash loses at most the unflushed tail, never earlier lines.
+crash loses at most the unflushed tail, never earlier lines. A write that fails for lack of space
+raises :class:`~storelens.core.errors.DiskFullError` naming the file; the file is closed all the
+same and holds whole lines up to the last buffer that fitted (at most the last line is cut).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
+from storelens.core.errors import as_disk_full
 from storelens.events.models import Event
 from storelens.storage.serialize import event_json
 
@@ -42,7 +46,10 @@ class JsonlSink:
         with self._lock:
             if self._fh is None:
                 raise RuntimeError(f"JsonlSink({self.path}) is closed")
-            self._fh.write(lines)
+            try:
+                self._fh.write(lines)
+            except OSError as exc:
+                raise self._failed(exc) from exc
             self.written += len(events)
             self._since_flush += len(events)
             if self.flush_every and self._since_flush >= self.flush_every:
@@ -51,10 +58,18 @@ class JsonlSink:
     def _flush_locked(self) -> None:
         if self._fh is None:
             return
-        self._fh.flush()
-        if self.fsync_on_flush:
-            os.fsync(self._fh.fileno())
+        try:
+            self._fh.flush()
+            if self.fsync_on_flush:
+                os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise self._failed(exc) from exc
         self._since_flush = 0
+
+    def _failed(self, exc: OSError) -> OSError:
+        """The error to raise for a failed write: a full disk becomes :class:`DiskFullError`
+        naming this file (a buffered write's OSError carries no file name)."""
+        return as_disk_full(exc, self.path) or exc
 
     def flush(self) -> None:
         with self._lock:
@@ -64,9 +79,16 @@ class JsonlSink:
         with self._lock:
             if self._fh is None:
                 return
-            self._flush_locked()
-            self._fh.close()
+            fh = self._fh
+            try:
+                self._flush_locked()
+            except BaseException:
+                self._fh = None
+                with contextlib.suppress(OSError):  # the flush above says what went wrong
+                    fh.close()
+                raise
             self._fh = None
+            fh.close()
 
     def __enter__(self) -> JsonlSink:
         return self

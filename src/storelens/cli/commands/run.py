@@ -1,11 +1,33 @@
-"""`storelens run STORE.yaml` and `storelens demo`: analyse a store's cameras end to end."""
+"""`storelens run STORE.yaml` and `storelens demo`: analyse a store's cameras end to end.
+
+How a run ends is part of the interface (scripts and service managers read the exit code), and it
+always ends with the summary and the outputs of what was analysed, unless the disk is full:
+
+====  ===========================================================================================
+0     every camera analysed its source to the end, or SIGTERM stopped the run cleanly
+1     nothing could run: a model, the database or the output folder failed, or no camera opened
+2     the store config has problems (every one is listed, as ``storelens validate`` does)
+3     some cameras failed (a missing or unreadable file, a crashed pipeline) or a file ended well
+      before its announced length (truncated); the other cameras were analysed
+4     the disk (or a file-size limit) is full: one line names the file that could not be written
+130   Ctrl-C (SIGINT) stopped the run; summary and outputs of what was analysed were written
+====  ===========================================================================================
+
+The first SIGINT or SIGTERM asks every camera to stop after its current frame (open visits and
+stays are closed, the sinks flushed, heat maps and summary written); a second one aborts at once.
+"""
 
 from __future__ import annotations
 
+import re
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 import typer
 from rich.console import Console
@@ -14,12 +36,22 @@ from rich.table import Table
 
 from storelens.cli.errors import config_failed, expected_errors, start_failed
 from storelens.config import ConfigError, StoreConfig, load_checked, load_config
+from storelens.config.loader import ConfigIssue
 from storelens.config.schema import CameraConfig
+from storelens.core.errors import as_disk_full
 from storelens.pipeline.camera import FrameResult
 from storelens.pipeline.run import RunOutputs, run_store
-from storelens.sinks.factory import default_out_dir
+from storelens.sinks.factory import default_database_url, default_out_dir
 
 console = Console(stderr=False)
+
+EXIT_OK = 0
+EXIT_CANNOT_RUN = 1
+EXIT_CAMERAS_FAILED = 3
+EXIT_DISK_FULL = 4
+EXIT_INTERRUPTED = 130
+
+_CAMERA_SOURCE = re.compile(r"^cameras\[(\d+)\]\.source$")
 
 
 def demo_config_path() -> Path:
@@ -122,13 +154,21 @@ def _print_summary(out: RunOutputs) -> None:
     console.print("\n[bold]Outputs[/bold]")
     where: list[tuple[str, object]] = [("folder", out.out_dir), ("database", out.database_url)]
     if out.events_jsonl:
-        where.append(("events (JSONL)", out.events_jsonl))
+        where.append(("events (JSONL)", f"{out.events_jsonl} ({out.events} events)"))
     where += [(f"video {cam_id}", path) for cam_id, path in out.videos.items()]
     where += [(name.replace("_heatmap_", " heat map "), path) for name, path in out.images.items()]
     where.append(("summary", out.summary_json))
     width = max(len(label) for label, _ in where) + 2
     for label, value in where:
         console.print(f"  {label:<{width}}{value}", soft_wrap=True)
+    if out.stopped:
+        console.print("\n[bold]Stopped[/bold] before the end of the sources: the figures cover what was analysed")
+    if out.failed or out.warnings:
+        console.print("\n[bold]Problems[/bold]")
+        for cam_id, reason in out.failed.items():
+            console.print(f"  camera {cam_id} failed: {reason}", soft_wrap=True, markup=False)
+        for warning in out.warnings.values():
+            console.print(f"  {warning}", soft_wrap=True, markup=False)
 
 
 class _FpsCounter:
@@ -146,8 +186,52 @@ class _FpsCounter:
         return self.n / (now - self.t0) if now > self.t0 else 0.0
 
 
-def _execute(cfg: StoreConfig, out: Path | None, max_frames: int | None, no_video: bool) -> RunOutputs:
+@contextmanager
+def _stop_on_signals(stop: threading.Event, received: list[signal.Signals]) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``stop`` (the cameras finish their frame and the run writes its
+    outputs) and are recorded in ``received``; a second signal gets the previous behaviour (abort).
+    Only the main thread may install handlers: elsewhere (tests calling in-process) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in signals}
+
+    def restore() -> None:
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        sig = signal.Signals(signum)
+        received.append(sig)
+        restore()  # a second signal: stop now
+        print(
+            f"{sig.name}: stopping after the current frame, then writing the summary and outputs (again to abort)",
+            file=sys.stderr,
+            flush=True,
+        )
+        stop.set()
+
+    for s in signals:
+        signal.signal(s, on_signal)
+    try:
+        yield
+    finally:
+        restore()
+
+
+def _execute(
+    cfg: StoreConfig,
+    out: Path | None,
+    max_frames: int | None,
+    no_video: bool,
+    *,
+    unavailable: dict[str, str] | None = None,
+    received: list[signal.Signals] | None = None,
+) -> RunOutputs:
     out_dir = out or default_out_dir(cfg)
+    stop = threading.Event()
+    received = received if received is not None else []
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -169,11 +253,76 @@ def _execute(cfg: StoreConfig, out: Path | None, max_frames: int | None, no_vide
 
         return tick
 
-    with progress:
-        result = run_store(cfg, out_dir, progress=factory, max_frames=max_frames, annotate=False if no_video else None)
+    with _stop_on_signals(stop, received), progress:
+        result = run_store(
+            cfg,
+            out_dir,
+            progress=factory,
+            max_frames=max_frames,
+            annotate=False if no_video else None,
+            stop=stop,
+            unavailable=unavailable,
+        )
     if progress.disable:
         console.print(f"analysed {sum(s.frames for s in result.stats.values())} frame(s)")
     return result
+
+
+def _unavailable_cameras(exc: ConfigError, config: Path) -> tuple[StoreConfig, dict[str, str]]:
+    """When the only problems are camera sources that do not open, the store runs without those
+    cameras: the config and camera id -> reason. Any other problem ends here (exit 2)."""
+    by_index: dict[int, ConfigIssue] = {}
+    for issue in exc.issues:
+        m = _CAMERA_SOURCE.match(issue.field)
+        if m is None:
+            config_failed(exc, config)
+        by_index.setdefault(int(m.group(1)), issue)
+    try:
+        cfg = load_config(config)
+    except ConfigError:
+        config_failed(exc, config)
+    unavailable: dict[str, str] = {}
+    for i, issue in sorted(by_index.items()):
+        cam = cfg.cameras[i]
+        if cam.enabled:
+            unavailable[cam.id] = issue.message
+            typer.echo(f"{issue.file}:{issue.line}: camera {cam.id} will not run: {issue.message}", err=True)
+    if unavailable and len(unavailable) == sum(c.enabled for c in cfg.cameras):
+        typer.echo(f"cannot run {config}: no camera opened; `storelens validate {config}` checks it", err=True)
+        raise typer.Exit(code=EXIT_CANNOT_RUN)
+    return cfg, unavailable
+
+
+def _run_and_report(
+    what: str,
+    cfg: StoreConfig,
+    out: Path | None,
+    max_frames: int | None,
+    no_video: bool,
+    unavailable: dict[str, str] | None = None,
+) -> None:
+    """Run, print the summary, and exit with the code the module docstring documents."""
+    received: list[signal.Signals] = []
+    try:
+        outputs = _execute(cfg, out, max_frames, no_video, unavailable=unavailable, received=received)
+    except expected_errors() as exc:
+        full = as_disk_full(exc, cfg.output.database_url or default_database_url(out or default_out_dir(cfg)))
+        if full is not None:
+            typer.echo(f"cannot {what}: {full}; free some space and run again", err=True)
+            raise typer.Exit(code=EXIT_DISK_FULL) from None
+        start_failed(what, exc)
+    _print_summary(outputs)
+    for cam_id, reason in outputs.failed.items():
+        typer.echo(f"camera {cam_id} failed: {reason}", err=True)
+    for warning in outputs.warnings.values():
+        typer.echo(f"warning: {warning}", err=True)
+    if signal.SIGINT in received:
+        raise typer.Exit(code=EXIT_INTERRUPTED)
+    if not outputs.ran:
+        typer.echo(f"cannot {what}: no camera could be analysed", err=True)
+        raise typer.Exit(code=EXIT_CANNOT_RUN)
+    if outputs.failed or outputs.warnings:
+        raise typer.Exit(code=EXIT_CAMERAS_FAILED)
 
 
 def run(
@@ -184,17 +333,18 @@ def run(
     max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames"),
     no_video: bool = typer.Option(False, "--no-video", help="Skip the annotated video"),
 ) -> None:
-    """Analyse a store's cameras: events to the database and JSONL, annotated video, summary."""
+    """Analyse a store's cameras: events to the database and JSONL, annotated video, summary.
+
+    Exit codes: 0 done (or stopped by SIGTERM), 1 nothing could run, 2 config problems, 3 some
+    cameras failed or a file ended early (the others were analysed), 4 disk full, 130 Ctrl-C.
+    """
+    unavailable: dict[str, str] = {}
     try:
         # files and camera files are checked before anything starts (live cameras reconnect)
         cfg = load_checked(config, probe=True, offline=True)
     except ConfigError as exc:
-        config_failed(exc, config)
-    try:
-        outputs = _execute(cfg, out, max_frames, no_video)
-    except expected_errors() as exc:
-        start_failed(f"run {config}", exc)
-    _print_summary(outputs)
+        cfg, unavailable = _unavailable_cameras(exc, config)
+    _run_and_report(f"run {config}", cfg, out, max_frames, no_video, unavailable)
 
 
 def demo(
@@ -203,7 +353,7 @@ def demo(
 ) -> None:
     """Run the bundled demo store (a real CC-BY shop clip) end to end, with SQLite; no services needed."""
     cfg = load_config(demo_config_path())
-    _print_summary(_execute(cfg, out, max_frames, no_video=False))
+    _run_and_report("run the demo", cfg, out, max_frames, no_video=False)
 
 
 def register(app: typer.Typer) -> None:
