@@ -117,6 +117,9 @@ def run_store(
     summary = collector.to_dict()
     summary["cameras"] = {b.camera.id: _camera_summary(b, outputs.stats.get(b.camera.id, RunStats())) for b in built}
     summary["run"] = {"started": started, "wall_s": round(time.time() - started, 2)}
+    delivery = sink_set.delivery()
+    if delivery:
+        summary["delivery"] = delivery  # broker outboxes: still pending (re-sent next start) / dropped
     summary["outputs"] = {
         "database": url,
         "events_jsonl": str(jsonl) if jsonl else None,
