@@ -24,6 +24,7 @@ with an extra ``"seq"`` key (the journal row) that :meth:`ack` and :meth:`requeu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -129,7 +130,9 @@ class MessageOutbox:
                 try:
                     if over:
                         busy = len(self._inflight) + len(self._acked)
-                        rows = self._db.execute("SELECT seq FROM outbox ORDER BY seq LIMIT ?", (over + busy,)).fetchall()
+                        rows = self._db.execute(
+                            "SELECT seq FROM outbox ORDER BY seq LIMIT ?", (over + busy,)
+                        ).fetchall()
                         victims = [s for (s,) in rows if s not in self._inflight and s not in self._acked][:over]
                         self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in victims])
                     lost = trimmed + len(victims)
@@ -264,10 +267,9 @@ class MessageOutbox:
         self._unsaved_dropped = 0
 
     def _rollback(self) -> None:
-        try:
+        # (no transaction may be left to roll back: SQLite already rolled it back on the error)
+        with contextlib.suppress(sqlite3.Error):
             self._db.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass  # no transaction left to roll back (SQLite already rolled it back on the error)
 
     def _journal_failed(self, exc: BaseException, what: str) -> None:
         if not self._failing:

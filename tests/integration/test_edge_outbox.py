@@ -1,0 +1,200 @@
+"""Fault tests of the edge outbox on a real, private NATS JetStream: nothing produced is lost or doubled.
+
+Each test runs its own ``nats-server -js`` on a free loopback port with its own store folder (the
+shared 127.0.0.1:4222 is left alone), and an edge *process* (tests/integration/outbox_edge.py, a
+real NatsSink) that the test kills. "Produced" is every event whose ``write`` returned; the oracle
+is the stream itself after the edge was restarted: every produced id exactly once, nothing else.
+
+* ``kill -9`` and SIGTERM (no handler, as ``storelens run`` had none) during a broker outage, then
+  broker up and edge restarted: produced = stored, no duplicates (the memory outbox lost them all);
+* a journal that hits a file-size limit (a full disk): one clear error line, no traceback, the
+  refused events counted as dropped and the journaled ones delivered after the restart.
+
+Waits poll a condition up to a deadline scaled to the machine (tests/budget.py), never sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import IO, Any
+
+import nats
+import pytest
+
+from budget import scaled
+from storelens.config.schema import NatsConfig
+from storelens.events.models import Event
+from storelens.sinks.nats import consume_events
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+EDGE = Path(__file__).with_name("outbox_edge.py")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Broker:
+    """A private nats-server with JetStream; restarts keep its port and its store."""
+
+    def __init__(self, store: Path) -> None:
+        if shutil.which("nats-server") is None:
+            pytest.fail("nats-server is not installed")
+        self.port = _free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.store = store
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["nats-server", "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + scaled(20)
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(scaled(20))
+        self.proc = None
+
+
+class Edge:
+    """The edge process; ``ask`` sends one command and returns its one-line answer."""
+
+    def __init__(self, broker: Broker, stream: str, prefix: str, spool: Path, produced: Path, *extra: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(EDGE), broker.url, stream, prefix, str(spool), str(produced), *extra],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.ask(None) == "ready", self.stderr()
+
+    def ask(self, cmd: str | None) -> str:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        if cmd is not None:
+            self.proc.stdin.write(cmd + "\n")
+            self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()  # bounded by the test's hang guard
+
+    def stderr(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        err: IO[str] | None = self.proc.stderr
+        return err.read() if err is not None else ""
+
+    def close(self) -> dict[str, Any]:
+        stats = json.loads(self.ask("close"))
+        assert self.proc.wait(scaled(60)) == 0
+        return dict(stats)
+
+
+def _ids(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []
+
+
+def _stream(broker: Broker, stream: str, prefix: str) -> tuple[int, Counter[str]]:
+    """(messages in the stream, Counter of event ids read by a fresh durable consumer)."""
+    cfg = NatsConfig(enabled=True, servers=[broker.url], stream=stream, subject_prefix=prefix)
+    got: list[Event] = []
+    asyncio.run(consume_events(cfg, got.append, durable=f"check{uuid.uuid4().hex[:6]}", idle_timeout_s=2.0))
+
+    async def count() -> int:
+        nc = await nats.connect(servers=[broker.url], connect_timeout=2)
+        try:
+            return int((await nc.jetstream().stream_info(stream)).state.messages)
+        finally:
+            await nc.close()
+
+    return asyncio.run(count()), Counter(e.id for e in got)
+
+
+def _names() -> tuple[str, str]:
+    tag = uuid.uuid4().hex[:10]
+    return f"SLOUTBOX_{tag}", f"sloutbox_{tag}"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_edge_killed_during_outage_loses_and_doubles_nothing(tmp_path: Path, sig: signal.Signals) -> None:
+    broker = Broker(tmp_path / "js")
+    stream, prefix = _names()
+    spool, produced = tmp_path / "spool", tmp_path / "produced.txt"
+    broker.start()
+    edge = Edge(broker, stream, prefix, spool, produced)
+    try:
+        assert edge.ask("write 40") == "wrote 40"
+        assert edge.ask(f"wait {scaled(60):.0f}") == "delivered 1"  # these 40 are in the stream
+        broker.stop()
+        assert edge.ask("write 160") == "wrote 160"  # during the outage
+        edge.proc.send_signal(sig)
+        assert edge.proc.wait(scaled(30)) == -sig
+    finally:
+        if edge.proc.poll() is None:
+            edge.proc.kill()
+    assert len(_ids(produced)) == 200 and not _ids(Path(f"{produced}.dropped"))
+
+    broker.start()
+    try:
+        again = Edge(broker, stream, prefix, spool, tmp_path / "produced-2.txt")
+        assert again.ask(f"wait {scaled(90):.0f}") == "delivered 1", again.stderr()
+        stats = again.close()
+        assert (stats["pending"], stats["dropped"]) == (0, 0)
+        stored, ids = _stream(broker, stream, prefix)
+    finally:
+        broker.stop()
+    assert stored == 200  # JetStream dropped any re-send of an already stored event by its msg id
+    assert ids == Counter(_ids(produced))  # every produced event exactly once, nothing else
+
+
+def test_journal_on_a_full_disk_is_one_clear_error_and_exact_counts(tmp_path: Path) -> None:
+    broker = Broker(tmp_path / "js")
+    stream, prefix = _names()
+    spool, produced = tmp_path / "spool", tmp_path / "produced.txt"
+    # the broker is down; the journal may grow to 160 KiB (a full disk after some dozens of events)
+    edge = Edge(broker, stream, prefix, spool, produced, "--fsize", str(160 * 1024))
+    try:
+        assert edge.ask("write 1000") == "wrote 1000"
+        stats = edge.close()
+    finally:
+        err = edge.stderr()
+    kept, dropped = _ids(produced), _ids(Path(f"{produced}.dropped"))
+    assert len(kept) + len(dropped) == 1000 and kept and dropped, err
+    assert stats["dropped"] == len(dropped) and stats["pending"] == len(kept)
+    assert "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if "is not writable" in ln]
+    assert len(lines) == 1 and "nats outbox: journal" in lines[0], err
+
+    broker.start()
+    try:
+        again = Edge(broker, stream, prefix, spool, tmp_path / "produced-2.txt")
+        assert again.ask(f"wait {scaled(90):.0f}") == "delivered 1", again.stderr()
+        again.close()
+        stored, ids = _stream(broker, stream, prefix)
+    finally:
+        broker.stop()
+    assert stored == len(kept) and ids == Counter(kept)  # what was journaled arrives, exactly once
