@@ -3,7 +3,9 @@
 Each test runs its own ``nats-server -js`` on a free loopback port with its own store folder (the
 shared 127.0.0.1:4222 is left alone), and an edge *process* (tests/integration/outbox_edge.py, a
 real NatsSink) that the test kills. "Produced" is every event whose ``write`` returned; the oracle
-is the stream itself after the edge was restarted: every produced id exactly once, nothing else.
+is the stream itself after the edge was restarted (every produced id exactly once, nothing else)
+and, for the kill tests, the ``events`` table that ``storelens central`` fills in a fresh
+PostgreSQL database (127.0.0.1:5432) from that stream.
 
 * ``kill -9`` and SIGTERM (no handler, as ``storelens run`` had none) during a broker outage, then
   broker up and edge restarted: produced = stored, no duplicates (the memory outbox lost them all);
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import signal
 import socket
@@ -25,13 +28,16 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import nats
 import pytest
+import sqlalchemy as sa
 
 from budget import scaled
+from storelens.central import CentralConfig, CentralIngest
 from storelens.config.schema import NatsConfig
 from storelens.events.models import Event
 from storelens.sinks.nats import consume_events
@@ -39,6 +45,25 @@ from storelens.sinks.nats import consume_events
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 EDGE = Path(__file__).with_name("outbox_edge.py")
+ADMIN_URL = os.environ.get("STORELENS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database (dropped afterwards) for central to store into."""
+    name = f"sl_outbox_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL not reachable at {ADMIN_URL}: {exc}")
+    try:
+        yield sa.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
 
 
 def _free_port() -> int:
@@ -140,7 +165,7 @@ def _names() -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
-def test_edge_killed_during_outage_loses_and_doubles_nothing(tmp_path: Path, sig: signal.Signals) -> None:
+def test_edge_killed_during_outage_loses_and_doubles_nothing(tmp_path: Path, sig: signal.Signals, pg_url: str) -> None:
     broker = Broker(tmp_path / "js")
     stream, prefix = _names()
     spool, produced = tmp_path / "spool", tmp_path / "produced.txt"
@@ -165,10 +190,20 @@ def test_edge_killed_during_outage_loses_and_doubles_nothing(tmp_path: Path, sig
         stats = again.close()
         assert (stats["pending"], stats["dropped"]) == (0, 0)
         stored, ids = _stream(broker, stream, prefix)
+        ncfg = NatsConfig(enabled=True, servers=[broker.url], stream=stream, subject_prefix=prefix)
+        central = CentralIngest(CentralConfig(nats=ncfg, database_url=pg_url, durable="central", batch=50))
+        asyncio.run(central.run(idle_timeout_s=2.0))
     finally:
         broker.stop()
     assert stored == 200  # JetStream dropped any re-send of an already stored event by its msg id
     assert ids == Counter(_ids(produced))  # every produced event exactly once, nothing else
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            rows = [r for (r,) in conn.exec_driver_sql("SELECT id FROM events")]
+    finally:
+        engine.dispose()
+    assert Counter(rows) == Counter(_ids(produced))  # and central stored each of them once in PostgreSQL
 
 
 def test_journal_on_a_full_disk_is_one_clear_error_and_exact_counts(tmp_path: Path) -> None:
