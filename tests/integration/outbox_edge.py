@@ -1,6 +1,9 @@
-"""An edge process for the outbox fault tests: a real NatsSink driven by commands on stdin.
+"""An edge process for the outbox fault tests: a real NatsSink (or MqttSink) driven by commands on stdin.
 
     python tests/integration/outbox_edge.py SERVER STREAM PREFIX SPOOL_DIR PRODUCED_FILE [--fsize BYTES]
+
+SERVER ``nats://host:port`` publishes to that JetStream stream; ``mqtt://host:port`` to that MQTT
+broker under topic prefix PREFIX (STREAM is then unused).
 
 Commands (one per line), each answered by one line on stdout:
 
@@ -25,8 +28,9 @@ import resource
 import sys
 from datetime import UTC, datetime
 
-from storelens.config.schema import NatsConfig
+from storelens.config.schema import MqttConfig, NatsConfig
 from storelens.events.models import Event
+from storelens.sinks.mqtt import MqttSink
 from storelens.sinks.nats import NatsSink
 
 
@@ -37,16 +41,22 @@ def main(argv: list[str]) -> int:
     if "--fsize" in argv:
         limit = int(argv[argv.index("--fsize") + 1])
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    cfg = NatsConfig(
-        enabled=True,
-        servers=[server],
-        stream=stream,
-        subject_prefix=prefix,
-        duplicate_window_s=600,
-        max_age_s=3600,
-        ack_timeout_s=2,
-    )
-    sink = NatsSink(cfg, spool_dir=spool, retry_initial_s=0.1, retry_max_s=0.5)
+    sink: NatsSink | MqttSink
+    if server.startswith("mqtt://"):
+        host, port = server.removeprefix("mqtt://").rsplit(":", 1)
+        mcfg = MqttConfig(enabled=True, host=host, port=int(port), topic_prefix=prefix, reconnect_max_s=1.0)
+        sink = MqttSink(mcfg, store_id="s1", spool_dir=spool)
+    else:
+        cfg = NatsConfig(
+            enabled=True,
+            servers=[server],
+            stream=stream,
+            subject_prefix=prefix,
+            duplicate_window_s=600,
+            max_age_s=3600,
+            ack_timeout_s=2,
+        )
+        sink = NatsSink(cfg, spool_dir=spool, retry_initial_s=0.1, retry_max_s=0.5)
     ok = os.open(produced, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     bad = os.open(produced + ".dropped", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     t0 = datetime(2025, 3, 1, tzinfo=UTC).timestamp()
