@@ -235,6 +235,9 @@ def run_store(
     summary["failed"] = dict(outputs.failed)
     summary["warnings"] = list(outputs.warnings.values())
     summary["run"] = {"started": started, "wall_s": round(time.time() - started, 2), "stopped": outputs.stopped}
+    delivery = sink_set.delivery()
+    if delivery:
+        summary["delivery"] = delivery  # broker outboxes: still pending (re-sent next start) / dropped
     summary["outputs"] = {
         "database": url,
         "events_jsonl": str(jsonl) if jsonl else None,

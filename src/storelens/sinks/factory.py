@@ -28,6 +28,16 @@ class SinkSet:
         if errors:
             raise errors[0]
 
+    def delivery(self) -> dict[str, dict[str, int]]:
+        """Per broker sink: messages still in its journal (re-sent on the next start) and messages
+        dropped (outbox bound, unwritable journal), for the run summary: a loss is never silent."""
+        out: dict[str, dict[str, int]] = {}
+        for sink in self.sinks:
+            outbox = getattr(sink, "outbox", None)
+            if outbox is not None:
+                out[str(getattr(sink, "name", "sink"))] = {"pending": len(outbox), "dropped": int(outbox.dropped)}
+        return out
+
 
 def sink_handler(sink: EventSink, store: StoreConfig) -> Callable[[Event], None]:
     """The bus handler that feeds ``sink``; in aggregate-only mode it sees anonymised events only

@@ -16,10 +16,12 @@ Topics (``<prefix>`` defaults to ``storelens``):
 
 Delivery: ``write`` only queues (JSON encoding included); a publisher thread hands messages to paho
 while connected, at most ``max_inflight`` unacknowledged. paho's network thread reconnects with
-exponential backoff and re-sends unacknowledged QoS 1/2 messages; messages written while the broker
-is away wait in a bounded :class:`~storelens.sinks.outbox.MessageOutbox` (memory, then disk), and on
-``close`` whatever is undelivered is spooled to disk for the next start. Delivery is at least once:
-subscribers de-duplicate by the event ``id`` (also sent as MQTT v5 user property ``event_id``).
+exponential backoff and re-sends unacknowledged QoS 1/2 messages. Every message is first committed to
+a durable, bounded :class:`~storelens.sinks.outbox.MessageOutbox` (a SQLite journal, fsync'd before
+``write`` returns) and its row is deleted once the broker acknowledged it (PUBACK/PUBCOMP; for QoS 0,
+once paho sent it), so a process killed during an outage re-sends what was not acknowledged on its
+next start. Delivery is at least once: subscribers de-duplicate by the event ``id`` (also sent as
+MQTT v5 user property ``event_id``).
 """
 
 from __future__ import annotations
@@ -288,10 +290,11 @@ class MqttSink:
             leftover = list(self._inflight.values())
             self._inflight.clear()
         left = self.outbox.persist(leftover)
+        self.outbox.close()
         if left:
-            log.warning(
-                "mqtt: %d undelivered message(s) kept in %s for the next start", left, self.outbox.spool.directory
-            )
+            log.warning("mqtt: %d undelivered message(s) kept in %s for the next start", left, self.outbox.path)
+        if self.outbox.dropped:
+            log.error("mqtt: %d message(s) dropped by the outbox (see the errors above)", self.outbox.dropped)
 
     def stats(self) -> MqttSinkStats:
         with self._lock:
@@ -299,7 +302,7 @@ class MqttSink:
                 connected=self._connected,
                 published=self._published,
                 delivered=self._delivered,
-                pending=len(self.outbox),
+                pending=self.outbox.waiting,
                 inflight=len(self._inflight),
                 dropped=self.outbox.dropped,
                 connects=self._connects,
@@ -339,8 +342,10 @@ class MqttSink:
 
     def _on_publish(self, _c: mqtt.Client, _ud: Any, mid: int, _reason: Any, _props: Any) -> None:
         with self._lock:
-            if self._inflight.pop(mid, None) is not None:
+            rec = self._inflight.pop(mid, None)
+            if rec is not None:
                 self._delivered += 1
+                self.outbox.ack([rec])
             else:
                 now = time.monotonic()
                 self._early_acks[mid] = now
@@ -371,7 +376,7 @@ class MqttSink:
                 try:
                     info = self._client.publish(rec["topic"], rec["payload"], qos=qos, properties=props)
                 except (ValueError, RuntimeError) as exc:
-                    log.error("mqtt: cannot publish to %r: %s; message dropped", rec.get("topic"), exc)
+                    self.outbox.discard([rec], f"mqtt: cannot publish to {rec.get('topic')!r}: {exc}")
                     continue
                 if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
                     self.outbox.requeue(batch[i:])
@@ -381,6 +386,7 @@ class MqttSink:
                     acked_at = self._early_acks.pop(info.mid, None)
                     if acked_at is not None and time.monotonic() - acked_at < 2.0:
                         self._delivered += 1
+                        self.outbox.ack([rec])
                     else:
                         self._inflight[info.mid] = rec
             with self._lock:

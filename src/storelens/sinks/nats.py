@@ -10,11 +10,15 @@ its retention/de-dup settings differ, so starting many nodes is idempotent. Ever
 ``Nats-Msg-Id = event id``: JetStream drops a re-publish of the same event inside the stream's
 duplicate window, which turns the sink's at-least-once retries into exactly-once storage.
 
-The sink runs its own asyncio loop in a thread (the pipeline is synchronous): ``write`` puts records
-into a bounded :class:`~storelens.sinks.outbox.MessageOutbox` and the loop publishes them with
-acknowledgement, up to ``concurrency`` in flight. A publish that fails (server down, no ack in time)
-goes back to the outbox and the loop backs off; nats-py reconnects by itself, and undelivered
-messages are spooled to disk on close.
+The sink runs its own asyncio loop in a thread (the pipeline is synchronous): ``write`` commits
+records to a durable, bounded :class:`~storelens.sinks.outbox.MessageOutbox` (a SQLite journal,
+fsync'd before ``write`` returns) and the loop publishes them with acknowledgement, up to
+``concurrency`` in flight; a journal row is deleted only after JetStream acknowledged it. A publish
+that fails (server down, no ack in time) goes back to the outbox and the loop backs off; nats-py
+reconnects by itself. A process killed at any moment (``kill -9`` included) leaves its unacknowledged
+messages in the journal, and the next sink over the same folder re-sends them, oldest first; what
+JetStream had already stored is dropped by the msg id, so the stream holds every event exactly once
+as long as the restart comes within the stream's ``duplicate_window_s``.
 
 The consumer side is :func:`consume_batches` (a durable pull consumer handing whole fetches to a
 handler, acknowledging after it returns; what ``storelens central`` uses to commit one transaction
@@ -182,7 +186,7 @@ class NatsSink:
         with self._cond:
             if self._closing:
                 raise RuntimeError("NatsSink is closed")
-        self.outbox.put(records)
+        self.outbox.put(records)  # on disk when this returns; an unwritable journal counts them as dropped
         self._poke()
 
     def flush(self, timeout_s: float = 10.0) -> None:
@@ -193,7 +197,7 @@ class NatsSink:
         deadline = time.monotonic() + timeout_s
         self._poke()
         with self._cond:
-            while len(self.outbox) or self._inflight:
+            while len(self.outbox):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -210,8 +214,12 @@ class NatsSink:
         self._poke()
         self._thread.join(timeout_s + 5)
         left = self.outbox.persist()
+        if not self._thread.is_alive():  # (a publisher stuck past the join keeps its journal open)
+            self.outbox.close()
         if left:
-            log.warning("nats: %d undelivered message(s) kept in %s", left, self.outbox.spool.directory)
+            log.warning("nats: %d undelivered message(s) kept in %s for the next start", left, self.outbox.path)
+        if self.outbox.dropped:
+            log.error("nats: %d message(s) dropped by the outbox (see the errors above)", self.outbox.dropped)
 
     def stats(self) -> NatsSinkStats:
         nc = self._nc
@@ -220,7 +228,7 @@ class NatsSink:
                 connected=bool(nc is not None and nc.is_connected),
                 published=self._published,
                 duplicates=self._duplicates,
-                pending=len(self.outbox) + self._inflight,
+                pending=len(self.outbox),
                 failures=self._failures,
                 dropped=self.outbox.dropped,
                 last_error=self._last_error,
@@ -319,6 +327,8 @@ class NatsSink:
                         return None
 
                 failed = [r for r in await asyncio.gather(*(send(r) for r in batch)) if r is not None]
+                gone = {id(r) for r in failed}
+                self.outbox.ack([r for r in batch if id(r) not in gone])  # stored by JetStream: rows may go
                 if failed:
                     self.outbox.requeue(failed)
                 with self._cond:
