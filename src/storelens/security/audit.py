@@ -280,6 +280,14 @@ def configure_audit_seal(db: Database, key_file: str | Path | None = None) -> Au
     return seal
 
 
+def use_audit_seal(db: Database, key_file: str | Path | None = None) -> AuditSeal | None:
+    """Like :func:`configure_audit_seal` but never creates a key (what ``verify`` needs)."""
+    seal = resolve_seal(db, key_file=key_file, create=False)
+    with _seals_lock:
+        _seals[db] = seal
+    return seal
+
+
 def seal_of(db: Database) -> AuditSeal | None:
     """The seal configured for ``db``, else the default one (created on first use)."""
     with _seals_lock:
