@@ -242,3 +242,39 @@ def test_database_sink_into_postgres(pg_url: str, tmp_path: Path) -> None:
     with open_database(pg_url) as db, db.begin() as conn:
         assert count_events(conn) == 3000
         assert insert_events(conn, events[:10]) == []
+
+
+def test_audit_truncation_is_detected_on_postgres(pg_url: str, tmp_path: Path) -> None:
+    """Migration 0006 on PostgreSQL, and the seal with a configured key file (PostgreSQL has no
+    file to put a default key next to): a cut head and a forged anchor both fail verify."""
+    from storelens.security.audit import (
+        append_audit,
+        configure_audit_seal,
+        purge_audit_before,
+        use_audit_seal,
+        verify_audit,
+    )
+
+    key = tmp_path / "audit.key"
+    db = open_database(pg_url)
+    try:
+        configure_audit_seal(db, key)
+        for i in range(12):
+            append_audit(db, "auth.login", "u", details={"i": i}, now=T0 + timedelta(minutes=i))
+        assert purge_audit_before(db, T0 + timedelta(minutes=3)) == 3
+        assert verify_audit(db).ok
+        with db.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM audit_log WHERE seq = 12")
+        with open_database(pg_url) as fresh:  # another process, same key file
+            use_audit_seal(fresh, key)
+            v = verify_audit(fresh)
+            assert not v.ok and "sealed head is 12" in (v.reason or ""), v
+        with db.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM audit_log WHERE seq <= 6")
+            conn.exec_driver_sql(
+                "UPDATE audit_anchor SET seq = 6, hash = (SELECT prev_hash FROM audit_log WHERE seq = 7)"
+            )
+        v = verify_audit(db)
+        assert not v.ok and "does not match its MAC" in (v.reason or ""), v
+    finally:
+        db.close()

@@ -128,8 +128,15 @@ def test_rechained_edit_is_caught_by_the_noted_head(db: Database, path: Path) ->
         prev = h
     con.commit()
     con.close()
-    assert verify_audit(db).ok  # self-consistent...
-    v = verify_audit(db, expect=(noted.head_seq, noted.head_hash))
+    # self-consistent, but the head no longer matches the sealed head (audit key next to the db)...
+    sealed = verify_audit(db)
+    assert not sealed.ok and "sealed head" in (sealed.reason or ""), sealed
+    # ...and without the key (someone took it away, or it was never there) the noted head still
+    # catches it
+    Path(f"{path}.audit-key").unlink()
+    with open_database(path) as fresh:  # a new process: no key in memory either
+        assert verify_audit(fresh).ok  # self-consistent...
+        v = verify_audit(fresh, expect=(noted.head_seq, noted.head_hash))
     assert not v.ok and v.first_bad_seq == noted.head_seq  # ...but not the chain that was noted
 
 
@@ -145,3 +152,78 @@ def test_retention_moves_the_anchor_and_the_rest_still_verifies(db: Database) ->
     assert verify_audit(db).ok
     rec = append_audit(db, "auth.login", "x")
     assert rec.seq == 12 and verify_audit(db).ok
+
+
+# ------------------------------------------------------------------ truncation (issue 14)
+
+
+def cli_verify(path: Path, *extra: str) -> tuple[int, str]:
+    """``storelens audit verify`` as a new process would run it (CliRunner, fresh Database)."""
+    from typer.testing import CliRunner
+
+    from storelens.cli.main import app
+
+    result = CliRunner().invoke(app, ["audit", "verify", "--db", str(path), *extra])
+    return result.exit_code, result.output
+
+
+def test_deleting_the_newest_record_fails_verify(db: Database, path: Path) -> None:
+    fill(db)
+    rc, out = cli_verify(path)
+    assert rc == 0, out
+    tamper(path, "DELETE FROM audit_log WHERE seq = ?", 10)
+    rc, out = cli_verify(path)
+    assert rc == 1 and "sealed head is 10" in out, out
+
+
+def test_deleting_the_newest_then_appending_leaves_a_visible_gap(db: Database, path: Path) -> None:
+    """New records must not re-use the deleted numbers and hide the cut."""
+    fill(db)
+    tamper(path, "DELETE FROM audit_log WHERE seq >= ?", 9)
+    append_audit(db, "auth.login", "someone")
+    v = verify_audit(db)
+    assert not v.ok and v.first_bad_seq == 9, v
+
+
+def test_forged_anchor_for_deleted_first_records_fails_even_with_expect(db: Database, path: Path) -> None:
+    for i in range(120):
+        append_audit(db, "auth.login", "u", details={"i": i}, now=T0 + timedelta(minutes=i))
+    noted = verify_audit(db)
+    assert noted.ok and noted.head_seq == 120 and noted.head_hash is not None
+    con = sqlite3.connect(path)
+    (h100,) = con.execute("SELECT hash FROM audit_log WHERE seq = 100").fetchone()
+    con.close()
+    tamper(path, "DELETE FROM audit_log WHERE seq <= ?", 100)
+    tamper(path, "INSERT INTO audit_anchor (id, seq, hash, updated_at) VALUES (1, 100, ?, '2025-03-02')", h100)
+    rc, out = cli_verify(path, "--expect", f"{noted.head_seq}:{noted.head_hash}")
+    assert rc == 1 and "anchor is not sealed" in out, out
+    # a MAC copied from nowhere (made up) is no better
+    tamper(path, "UPDATE audit_anchor SET mac = ?, last_ts = '2025-03-01 10:39:00' WHERE id = 1", "a" * 64)
+    rc, out = cli_verify(path)
+    assert rc == 1 and "does not match its MAC" in out, out
+
+
+def test_anchor_younger_than_the_retention_fails(db: Database) -> None:
+    fill(db)
+    assert purge_audit_before(db, T0 + timedelta(minutes=4)) == 4
+    # the anchor is genuine (signed by retention), so with the retention it was made under it verifies...
+    assert verify_audit(db, retention=timedelta(days=1), now=T0 + timedelta(days=1, minutes=4)).ok
+    # ...but one covering records newer than the retention means someone purged early
+    v = verify_audit(db, retention=timedelta(days=1), now=T0 + timedelta(hours=1))
+    assert not v.ok and "younger than the audit retention" in (v.reason or ""), v
+
+
+def test_edited_sealed_head_fails(db: Database, path: Path) -> None:
+    fill(db)
+    head = Path(f"{path}.audit-head")
+    data = head.read_text()
+    head.write_text(data.replace('"seq": 10', '"seq": 9'))
+    rc, out = cli_verify(path)
+    assert rc == 1 and "does not match its MAC" in out, out
+
+
+def test_audit_key_is_private_and_outside_the_database(db: Database, path: Path) -> None:
+    fill(db, 1)
+    key = Path(f"{path}.audit-key")
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert key.read_text().strip() not in path.read_bytes().hex()

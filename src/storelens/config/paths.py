@@ -51,6 +51,7 @@ PATH_FIELDS: tuple[PathField, ...] = (
     PathField(("nats", "tls", "key_file"), "file", True),
     PathField(("privacy", "snapshot_dir"), "dir", False),
     PathField(("security", "key_file"), "file", True),
+    PathField(("security", "audit_key_file"), "file", False),
     PathField(("security", "tls", "cert_file"), "file", True),
     PathField(("security", "tls", "key_file"), "file", True),
 )

@@ -987,6 +987,14 @@ class SecurityConfig(StrictModel):
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
         description="Environment variable with the keys (same format, ';'-separated), used if no key_file",
     )
+    audit_key_file: str | None = Field(
+        default=None,
+        description=(
+            "HMAC key sealing the audit log's head and anchor, kept outside the database (created 0600 "
+            "if missing; $STORELENS_AUDIT_KEY overrides it). Default: <database>.audit-key next to a "
+            "SQLite database; PostgreSQL needs this or the variable"
+        ),
+    )
     max_request_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, le=1024**3, description="Larger request bodies get 413"
     )

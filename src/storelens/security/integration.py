@@ -31,7 +31,9 @@ from typing import Annotated, Any
 import anyio
 from argon2 import PasswordHasher
 from fastapi import APIRouter, Body, FastAPI, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import make_url
 from starlette.requests import HTTPConnection
@@ -41,7 +43,14 @@ from storelens.config.schema import StoreConfig
 from storelens.privacy.deletion import DeletionError, DeletionRequest, delete_data
 from storelens.privacy.report import build_report
 from storelens.privacy.retention import PurgeScheduler
-from storelens.security.audit import AuditError, append_audit, list_audit, verify_audit
+from storelens.security.audit import (
+    AuditError,
+    append_audit,
+    configure_audit_seal,
+    list_audit,
+    pseudonymous_name,
+    verify_audit,
+)
 from storelens.security.crypto import EncryptedFileStore, KeyConfigError, KeyRing, install_secret_filter
 from storelens.security.middleware import (
     Authenticated,
@@ -260,6 +269,7 @@ class AuditVerifyOut(BaseModel):
     reason: str | None
     head_seq: int | None
     head_hash: str | None
+    note: str | None = Field(default=None, description="What could not be checked (e.g. no audit key)")
 
 
 class DeletionIn(BaseModel):
@@ -304,6 +314,15 @@ def _audit(request: Request, action: str, *, target: str | None = None, outcome:
     )
 
 
+def _audit_name(rt: SecurityRuntime, username: str) -> str:
+    """A login name as the audit log may keep it: in clear when it is an account's name, else a
+    short keyed hash, because people type passwords into the name field and the log is
+    append-only (nothing written there can be taken back)."""
+    with rt.db.engine.connect() as conn:
+        known = get_user(conn, username) is not None
+    return username if known else pseudonymous_name(rt.db, username)
+
+
 def _too_many(retry_after: float) -> HTTPException:
     return HTTPException(
         429, detail="too many attempts; try again later", headers={"Retry-After": str(max(1, int(retry_after + 0.999)))}
@@ -322,20 +341,20 @@ def build_router() -> APIRouter:
         ip = rt.client_ip(request.scope) or "unknown"
         decision = rt.guard.clients.hit(ip)
         if not decision.allowed:
-            _audit(request, "auth.login_failed", target=body.username, outcome="rate_limited")
+            _audit(request, "auth.login_failed", target=_audit_name(rt, body.username), outcome="rate_limited")
             raise _too_many(decision.retry_after_s)
         locked_for = rt.guard.unknown_names.locked_for(body.username)
         if locked_for > 0:
-            _audit(request, "auth.login_failed", target=body.username, outcome="locked")
+            _audit(request, "auth.login_failed", target=_audit_name(rt, body.username), outcome="locked")
             raise _too_many(locked_for)
         now = rt.clock()
         result = authenticate(rt.db, body.username, body.password, policy=rt.lockout, hasher=rt.hasher, now=now)
         if result.status == "locked":
-            _audit(request, "auth.login_failed", target=body.username, outcome="locked")
+            _audit(request, "auth.login_failed", target=_audit_name(rt, body.username), outcome="locked")
             raise _too_many(result.retry_after_s)
         if result.user is None:
             lock = rt.guard.unknown_names.failure(body.username)
-            _audit(request, "auth.login_failed", target=body.username, outcome=result.status)
+            _audit(request, "auth.login_failed", target=_audit_name(rt, body.username), outcome=result.status)
             if lock > 0:
                 raise _too_many(lock)
             raise HTTPException(401, detail="invalid user name or password")
@@ -491,7 +510,9 @@ def build_router() -> APIRouter:
 
     @router.get("/audit/verify", response_model=AuditVerifyOut, tags=["audit"], summary="Verify the hash chain")
     def audit_verify(request: Request) -> AuditVerifyOut:
-        v = verify_audit(_rt(request).db)
+        rt = _rt(request)
+        days = rt.store.privacy.retention.audit_days
+        v = verify_audit(rt.db, retention=None if days is None else timedelta(days=days), now=rt.clock())
         return AuditVerifyOut(
             ok=v.ok,
             checked=v.checked,
@@ -499,6 +520,7 @@ def build_router() -> APIRouter:
             reason=v.reason,
             head_seq=v.head_seq,
             head_hash=v.head_hash,
+            note=v.note,
         )
 
     # privacy ------------------------------------------------------------------------------------
@@ -557,6 +579,27 @@ def snapshot_store_for(
     return EncryptedFileStore(root, keys)
 
 
+def _safe_text(value: object) -> object:
+    """A string JSON can carry: lone surrogates (valid in a JSON escape, not in UTF-8) become
+    U+FFFD instead of failing the response."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8") if not value.isascii() else value
+    if isinstance(value, list | tuple):
+        return [_safe_text(v) for v in value]
+    if isinstance(value, dict):
+        return {str(_safe_text(k)): _safe_text(v) for k, v in value.items()}
+    return value
+
+
+async def validation_error_response(request: Request, exc: Exception) -> JSONResponse:
+    """422 that names each bad field but never echoes its value. FastAPI's default puts the
+    submitted value in the answer (a password among them), and a value it cannot encode (a lone
+    surrogate, ``"\\ud800"``) turned the 422 into a 500 whose traceback logged the value."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = [{k: _safe_text(v) for k, v in err.items() if k in ("loc", "msg", "type")} for err in errors]
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
 def install_security(
     app: FastAPI,
     db: Database,
@@ -579,6 +622,7 @@ def install_security(
         idle=timedelta(minutes=sec.session_idle_min),
     )
     now_fn = clock or (lambda: datetime.now(UTC))
+    configure_audit_seal(db, store.resolve_path(sec.audit_key_file) if sec.audit_key_file else None)
     rt = SecurityRuntime(
         db=db,
         store=store,
@@ -591,6 +635,7 @@ def install_security(
         rules=(*extra_rules, *ROUTE_RULES),
     )
     app.state.security = rt
+    app.add_exception_handler(RequestValidationError, validation_error_response)
     app.include_router(build_router())
     service_deps = getattr(app.state, "deps", None)
     if service_deps is not None and hasattr(service_deps, "authorize"):

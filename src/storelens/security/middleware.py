@@ -142,6 +142,15 @@ class BodySizeLimitMiddleware:
         except _BodyTooLarge:
             if not started:
                 await _send_all(send, _json_response(413, f"request body larger than {self.max_bytes} bytes"))
+        except BaseExceptionGroup as group:
+            # a middleware that reads the body in a task group (Starlette's BaseHTTPMiddleware, under
+            # every route of the service) re-raises our signal wrapped in a group: unwrap it, else
+            # a chunked upload over the limit ends as a 500
+            too_large, rest = group.split(_BodyTooLarge)
+            if too_large is None or rest is not None:
+                raise
+            if not started:
+                await _send_all(send, _json_response(413, f"request body larger than {self.max_bytes} bytes"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,10 @@ class AuditAnchorRow(Base):
     seq: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
     hash: Mapped[str] = mapped_column(sa.String(64), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # HMAC (audit key, kept outside the database) over seq, hash and last_ts: an anchor inserted by
+    # someone without the key does not verify (migration 0006)
+    mac: Mapped[str | None] = mapped_column(sa.String(64))
+    last_ts: Mapped[datetime | None] = mapped_column(UTCDateTime())  # ts of the last record it covers
 
 
 def _table(cls: type[Base]) -> sa.Table:

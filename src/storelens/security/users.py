@@ -191,9 +191,19 @@ def update_user(
         if last_admin and (demoted or disabling):
             raise UserError("cannot demote or disable the last enabled admin")
         conn.execute(sa.update(USERS).where(USERS.c.id == current.id).values(**values))
-        if password is not None:
-            # a new password ends every session of the user (stolen cookies stop working)
+        if password is not None or (disabled and not current.disabled):
+            # a new password ends every session of the user (stolen cookies stop working); so does
+            # disabling: a session that merely stops resolving while the user is disabled would
+            # come back on re-enabling, so it is deleted instead
             conn.execute(sa.delete(SESSIONS).where(SESSIONS.c.user_id == current.id))
+        if disabled and not current.disabled:
+            # and every live API token is revoked for good (kept for the record, as revoke_token
+            # does): re-enabling the account gives it no credential it had before
+            conn.execute(
+                sa.update(API_TOKENS)
+                .where(API_TOKENS.c.user_id == current.id, API_TOKENS.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
         row = conn.execute(sa.select(USERS).where(USERS.c.id == current.id)).one()
     return _row_to_user(row)
 
