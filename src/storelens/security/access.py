@@ -159,7 +159,7 @@ ROUTE_ACCESS: dict[str, RouteAccess] = {
     f"GET {P}/ready": "neutral",
     f"GET {P}/openapi.json": "neutral",
     f"GET {P}/docs": "neutral",
-    f"GET {P}/docs/oauth2-redirect": "neutral",
+    "GET /docs": "neutral",  # redirect to the bundled docs
     f"GET {P}/docs/assets/{{name}}": "neutral",
     f"POST {P}/auth/login": "neutral",
     f"POST {P}/auth/logout": "neutral",

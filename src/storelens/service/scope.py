@@ -119,7 +119,8 @@ class View:
             return
         if self.zone_ok(zone_id):
             return
-        raise HTTPException(404, detail=f"unknown zone {zone_id!r} (known: {_known([z.id for z in self.zones()])})")
+        known = _known([z.id for z in self.zones()])
+        raise HTTPException(404, detail=f"unknown zone {zone_id!r} (known: {known})")
 
     def require_item(self, camera_id: str | None, zone_id: str | None, what: str) -> None:
         if not self.item_ok(camera_id, zone_id):
