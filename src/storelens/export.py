@@ -25,9 +25,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from storelens.security.access import access_terms
 from storelens.storage.database import Database
 from storelens.storage.events import query_events
-from storelens.storage.models import AGGREGATES, VISITS
+from storelens.storage.models import AGGREGATES, EVENTS, VISITS
 from storelens.storage.serialize import json_dumps
 
 Dataset = Literal["events", "visits", "aggregates"]
@@ -104,6 +105,11 @@ class ExportQuery:
     until: datetime | None = None
     bucket_s: int = 3600
     page: int = PAGE
+    cameras: frozenset[str] | None = None
+    """Only rows of these cameras (events/visits) and, without a camera, of ``zones``; aggregates
+    keep only ``zones``' rows (the store-wide rows sum every camera). None: no restriction. The
+    API sets both from the caller's access (``service.scope``)."""
+    zones: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -117,11 +123,25 @@ class ExportQuery:
 # ------------------------------------------------------------------------------------ reading
 
 
+def _access_terms(
+    q: ExportQuery, camera_col: sa.ColumnElement[str] | None, zone_col: sa.ColumnElement[str] | None
+) -> list[sa.ColumnElement[bool]]:
+    return access_terms(q.cameras, q.zones, camera_col, zone_col)
+
+
 def _event_pages(db: Database, q: ExportQuery) -> Iterator[list[Row]]:
     cursor: str | None = None
     while True:
         with db.engine.connect() as conn:
-            page = query_events(conn, store_id=q.store_id, since=q.since, until=q.until, cursor=cursor, limit=q.page)
+            page = query_events(
+                conn,
+                store_id=q.store_id,
+                since=q.since,
+                until=q.until,
+                cursor=cursor,
+                limit=q.page,
+                extra=_access_terms(q, EVENTS.c.camera_id, EVENTS.c.zone_id),
+            )
         if page.items:
             yield [
                 {
@@ -143,7 +163,7 @@ def _event_pages(db: Database, q: ExportQuery) -> Iterator[list[Row]]:
 
 def _visit_pages(db: Database, q: ExportQuery) -> Iterator[list[Row]]:
     c = VISITS.c
-    base: list[sa.ColumnElement[bool]] = [c.store_id == q.store_id]
+    base: list[sa.ColumnElement[bool]] = [c.store_id == q.store_id, *_access_terms(q, c.camera_id, None)]
     if q.since is not None:
         base.append(c.started_at >= q.since)
     if q.until is not None:
@@ -185,7 +205,11 @@ def _visit_pages(db: Database, q: ExportQuery) -> Iterator[list[Row]]:
 
 def _aggregate_pages(db: Database, q: ExportQuery) -> Iterator[list[Row]]:
     c = AGGREGATES.c
-    base: list[sa.ColumnElement[bool]] = [c.store_id == q.store_id, c.bucket_s == q.bucket_s]
+    base: list[sa.ColumnElement[bool]] = [
+        c.store_id == q.store_id,
+        c.bucket_s == q.bucket_s,
+        *_access_terms(q, None, c.zone_id),
+    ]
     if q.since is not None:
         base.append(c.bucket_start >= q.since)
     if q.until is not None:

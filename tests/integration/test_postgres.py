@@ -173,7 +173,7 @@ def test_upgrade_from_0004_adds_the_heatmap_table_and_keeps_data(pg_url: str) ->
         insert_events(conn, [ev("zone.entered", 0, zone="z1")])
     engine.dispose()
     with open_database(pg_url) as db:
-        assert db.schema_revision() == head_revision() == "0005_heatmap_buckets"
+        assert db.schema_revision() == head_revision()  # 0005 or a later revision
         with db.engine.connect() as conn:
             assert count_events(conn) == 1
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), load_all_models())

@@ -144,7 +144,7 @@ def test_upgrade_from_0004_keeps_the_data_and_adds_the_table(tmp_path: Path) -> 
     engine.dispose()
     assert "heatmap_buckets" not in sa.inspect(create_engine(path)).get_table_names()
     with open_database(path) as db:
-        assert db.schema_revision() == head_revision() == "0005_heatmap_buckets"
+        assert db.schema_revision() == head_revision()  # 0005 or a later revision
         with db.engine.connect() as conn:
             assert conn.execute(sa.text("SELECT id FROM events")).scalars().all() == ["e1"]
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), load_all_models())

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 from argon2 import PasswordHasher
@@ -43,6 +43,7 @@ from storelens.config.schema import StoreConfig
 from storelens.privacy.deletion import DeletionError, DeletionRequest, delete_data
 from storelens.privacy.report import build_report
 from storelens.privacy.retention import PurgeScheduler
+from storelens.security.access import AccessError, gate_decision, parse_restriction, to_json
 from storelens.security.audit import (
     AuditError,
     append_audit,
@@ -195,6 +196,11 @@ class UserOut(BaseModel):
     created_at: str
     last_login_at: str | None
     locked_until: str | None
+    stores: list[str] | None = Field(default=None, description="Stores the user may see; null: all")
+    cameras: list[str] | None = Field(default=None, description="Cameras (id or store/id) the user may see; null: all")
+
+
+_IdList = list[Annotated[str, Field(min_length=1, max_length=129)]]
 
 
 class LoginOut(BaseModel):
@@ -208,6 +214,8 @@ class MeOut(BaseModel):
     role: str
     scopes: list[str]
     via: str
+    stores: list[str] | None = None
+    cameras: list[str] | None = None
 
 
 class UserIn(BaseModel):
@@ -215,6 +223,8 @@ class UserIn(BaseModel):
     username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
     password: str = Field(min_length=8, max_length=1024)
     role: str = Field(pattern=r"^(viewer|analyst|admin)$")
+    stores: _IdList | None = Field(default=None, max_length=256, description="Restrict to these stores (null: all)")
+    cameras: _IdList | None = Field(default=None, max_length=256, description="Restrict to these cameras (null: all)")
 
 
 class UserPatch(BaseModel):
@@ -223,6 +233,8 @@ class UserPatch(BaseModel):
     disabled: bool | None = None
     password: str | None = Field(default=None, min_length=8, max_length=1024)
     unlock: bool = False
+    stores: _IdList | Literal["all"] | None = Field(default=None, description="New restriction; 'all' lifts it")
+    cameras: _IdList | Literal["all"] | None = Field(default=None, description="New restriction; 'all' lifts it")
 
 
 class TokenIn(BaseModel):
@@ -231,6 +243,8 @@ class TokenIn(BaseModel):
     role: str | None = Field(default=None, pattern=r"^(viewer|analyst|admin)$")
     scopes: list[str] | None = Field(default=None, max_length=4)
     expires_in_days: float | None = Field(default=None, gt=0, le=3650)
+    stores: _IdList | None = Field(default=None, max_length=256, description="Within the caller's (null: the same)")
+    cameras: _IdList | None = Field(default=None, max_length=256, description="Within the caller's (null: the same)")
 
 
 class TokenOut(BaseModel):
@@ -243,6 +257,8 @@ class TokenOut(BaseModel):
     expires_at: str
     last_used_at: str | None
     revoked: bool
+    stores: list[str] | None = None
+    cameras: list[str] | None = None
 
 
 class NewTokenOut(TokenOut):
@@ -323,6 +339,13 @@ def _audit_name(rt: SecurityRuntime, username: str) -> str:
     return username if known else pseudonymous_name(rt.db, username)
 
 
+def _restriction_change(value: list[str] | str | None) -> str | None:
+    """A PATCH's restriction: None unchanged, 'all' lifted, else the ids (validated by users)."""
+    if value is None or isinstance(value, str):
+        return value
+    return " ".join(value) if value else ""
+
+
 def _too_many(retry_after: float) -> HTTPException:
     return HTTPException(
         429, detail="too many attempts; try again later", headers={"Retry-After": str(max(1, int(retry_after + 0.999)))}
@@ -383,7 +406,14 @@ def build_router() -> APIRouter:
     @router.get("/auth/me", response_model=MeOut, tags=["auth"], summary="Who am I")
     def me(request: Request) -> MeOut:
         p = _actor(request)
-        return MeOut(username=p.username, role=p.role.label, scopes=sorted(p.scopes), via=p.via)
+        return MeOut(
+            username=p.username,
+            role=p.role.label,
+            scopes=sorted(p.scopes),
+            via=p.via,
+            stores=to_json(p.stores),
+            cameras=to_json(p.cameras),
+        )
 
     # users (admin) ------------------------------------------------------------------------------
     @router.get("/users", response_model=list[UserOut], tags=["users"], summary="List users")
@@ -395,6 +425,11 @@ def build_router() -> APIRouter:
     def users_create(request: Request, body: UserIn) -> UserOut:
         rt = _rt(request)
         try:
+            stores = parse_restriction(body.stores, "stores")
+            cameras = parse_restriction(body.cameras, "cameras")
+        except AccessError as exc:
+            raise HTTPException(422, detail=str(exc)) from None
+        try:
             user = create_user(
                 rt.db,
                 body.username,
@@ -403,11 +438,20 @@ def build_router() -> APIRouter:
                 min_length=rt.cfg.password_min_length,
                 hasher=rt.hasher,
                 now=rt.clock(),
+                stores=stores,
+                cameras=cameras,
             )
         except UserError as exc:
             status = 409 if "already exists" in str(exc) else 422
             raise HTTPException(status, detail=str(exc)) from None
-        _audit(request, "user.create", target=user.username, role=user.role.label)
+        _audit(
+            request,
+            "user.create",
+            target=user.username,
+            role=user.role.label,
+            stores=to_json(user.stores),
+            cameras=to_json(user.cameras),
+        )
         return UserOut(**user.to_json_dict())
 
     @router.get("/users/{username}", response_model=UserOut, tags=["users"], summary="One user")
@@ -432,6 +476,8 @@ def build_router() -> APIRouter:
                 min_length=rt.cfg.password_min_length,
                 hasher=rt.hasher,
                 now=rt.clock(),
+                stores=_restriction_change(body.stores),
+                cameras=_restriction_change(body.cameras),
             )
         except UserError as exc:
             raise HTTPException(404 if str(exc).startswith("no user") else 422, detail=str(exc)) from None
@@ -457,6 +503,8 @@ def build_router() -> APIRouter:
         p = _actor(request)
         if all and p.role < Role.ADMIN:
             raise HTTPException(403, detail="needs role admin to list every user's tokens")
+        if all and p.restricted:
+            raise HTTPException(403, detail="needs a credential without store or camera restriction")
         with _rt(request).db.engine.connect() as conn:
             items = list_tokens(conn, None if all else p.user_id)
         return [TokenOut(**t.to_json_dict()) for t in items]
@@ -477,10 +525,21 @@ def build_router() -> APIRouter:
                 max_days=rt.cfg.token_max_days,
                 now=rt.clock(),
                 ceiling=p,
+                stores=body.stores,
+                cameras=body.cameras,
             )
         except TokenError as exc:
             raise HTTPException(422, detail=str(exc)) from None
-        _audit(request, "token.create", target=tok.id, name=tok.name, role=tok.role.label, scopes=sorted(tok.scopes))
+        _audit(
+            request,
+            "token.create",
+            target=tok.id,
+            name=tok.name,
+            role=tok.role.label,
+            scopes=sorted(tok.scopes),
+            stores=to_json(tok.stores),
+            cameras=to_json(tok.cameras),
+        )
         return NewTokenOut(token=plain, **tok.to_json_dict())
 
     @router.delete("/tokens/{token_id}", status_code=204, tags=["tokens"], summary="Revoke a token")
@@ -489,7 +548,7 @@ def build_router() -> APIRouter:
         p = _actor(request)
         with rt.db.engine.connect() as conn:
             tok = get_token(conn, token_id)
-        if tok is None or (tok.user_id != p.user_id and p.role < Role.ADMIN):
+        if tok is None or (tok.user_id != p.user_id and (p.role < Role.ADMIN or p.restricted)):
             raise HTTPException(404, detail="no such token")
         if not revoke_token(rt.db, token_id, now=rt.clock()):
             raise HTTPException(404, detail="token already revoked")
@@ -649,6 +708,7 @@ def install_security(
         rules=rt.rules,
         aggregate_only=store.privacy.aggregate_only,
         audit=rt.audit_route,
+        scope_check=lambda method, template, p: gate_decision(method, template, p, store.store_id),
     )
     if sec.cors_origins and not any(m.cls is CORSMiddleware for m in app.user_middleware):
         app.add_middleware(

@@ -263,6 +263,11 @@ def same_origin(scope: Scope) -> bool:
         return False
 
 
+ScopeCheck = Callable[[str, str, Principal], "tuple[int, str] | None"]
+"""(method, route template, principal) -> (status, detail) to refuse, None to go on
+(``security.access.gate_decision`` for the store the app serves)."""
+
+
 class AuthGateMiddleware:
     """Authenticates (Bearer token or session cookie), enforces the route's rule, and records
     audited routes. The principal is put at ``scope["state"]["principal"]`` (``request.state``)."""
@@ -277,8 +282,10 @@ class AuthGateMiddleware:
         rules: tuple[RouteRule, ...],
         aggregate_only: bool = False,
         audit: AuditHook | None = None,
+        scope_check: ScopeCheck | None = None,
     ) -> None:
         self.app = app
+        self.scope_check = scope_check
         self.routes = RouteIndex(router_app)
         self.authenticate = authenticate
         self.csrf_cookie = csrf_cookie
@@ -322,6 +329,13 @@ class AuthGateMiddleware:
                     await self.audit(scope, rule, principal, 403)
                 why = f"needs role {rule.role.label}" if principal.role < rule.role else f"needs scope {rule.scope}"
                 await self._deny(scope, send, 403, why, [])
+                return
+        if principal is not None and self.scope_check is not None:
+            refused = self.scope_check(method, template, principal)
+            if refused is not None:
+                if refused[0] == 403 and self.audit is not None:
+                    await self.audit(scope, rule, principal, 403)
+                await self._deny(scope, send, refused[0], refused[1], [])
                 return
         if principal is not None and principal.via == "session":
             if scope["type"] == "websocket" and not same_origin(scope):

@@ -35,6 +35,10 @@ class UserRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    allowed_stores: Mapped[str | None] = mapped_column(sa.Text)
+    """Space-separated store ids the user may see; NULL: all (``security.access``)."""
+    allowed_cameras: Mapped[str | None] = mapped_column(sa.Text)
+    """Space-separated ``camera`` / ``store/camera`` ids; NULL: all."""
 
 
 class ApiTokenRow(Base):
@@ -54,6 +58,9 @@ class ApiTokenRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    allowed_stores: Mapped[str | None] = mapped_column(sa.Text)
+    """Within the owner's: the effective restriction is the intersection of both (NULL: all)."""
+    allowed_cameras: Mapped[str | None] = mapped_column(sa.Text)
 
     __table_args__ = (sa.Index("ix_api_tokens_user", "user_id"),)
 

@@ -25,6 +25,8 @@ from typing import Literal
 from fastapi import HTTPException
 from starlette.requests import HTTPConnection
 
+from storelens.security import access
+
 
 class Role(IntEnum):
     VIEWER = 1
@@ -85,9 +87,24 @@ class Principal:
     token_id: str | None = None
     expires_at: datetime | None = None
     """When the credential stops working (a token's expiry; None for a session)."""
+    stores: frozenset[str] | None = None
+    """Stores this request may see (None: all); see :mod:`storelens.security.access`."""
+    cameras: frozenset[str] | None = None
+    """Cameras (``cam`` or ``store/cam``) this request may see (None: all)."""
 
     def allows(self, role: Role, scope: str) -> bool:
         return self.role >= role and scope in self.scopes
+
+    @property
+    def restricted(self) -> bool:
+        """Limited to some stores or cameras (then global routes are closed to it)."""
+        return self.stores is not None or self.cameras is not None
+
+    def allows_store(self, store_id: str) -> bool:
+        return access.allows_store(self.stores, store_id)
+
+    def allows_camera(self, store_id: str, camera_id: str) -> bool:
+        return access.allows_camera(self.stores, self.cameras, store_id, camera_id)
 
 
 @dataclass(frozen=True, slots=True)

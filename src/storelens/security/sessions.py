@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from starlette.responses import Response
 
+from storelens.security.access import from_column
 from storelens.security.models import SESSIONS, USERS
 from storelens.security.rbac import ROLE_SCOPES, Principal, Role
 from storelens.storage.database import Database
@@ -90,7 +91,14 @@ def resolve_session(
     sid = _digest(secret)
     with db.engine.connect() as conn:
         row = conn.execute(
-            sa.select(SESSIONS, USERS.c.username, USERS.c.role, USERS.c.disabled)
+            sa.select(
+                SESSIONS,
+                USERS.c.username,
+                USERS.c.role,
+                USERS.c.disabled,
+                USERS.c.allowed_stores,
+                USERS.c.allowed_cameras,
+            )
             .join(USERS, USERS.c.id == SESSIONS.c.user_id)
             .where(SESSIONS.c.id == sid)
         ).first()
@@ -100,7 +108,16 @@ def resolve_session(
         with db.begin() as conn:
             conn.execute(sa.update(SESSIONS).where(SESSIONS.c.id == sid).values(last_seen_at=now))
     role = Role.parse(row.role)
-    principal = Principal(int(row.user_id), row.username, role, ROLE_SCOPES[role], "session", session_id=sid)
+    principal = Principal(
+        int(row.user_id),
+        row.username,
+        role,
+        ROLE_SCOPES[role],
+        "session",
+        session_id=sid,
+        stores=from_column(row.allowed_stores),
+        cameras=from_column(row.allowed_cameras),
+    )
     return principal, str(row.csrf_hash)
 
 

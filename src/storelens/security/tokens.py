@@ -11,6 +11,10 @@ owner is disabled or deleted, and its scopes are cut down to what that role may 
 A token created *by a credential* (the API's ``POST /tokens``) can do at most what that credential
 can: its role, scopes and expiry never exceed the caller's (``ceiling``), so a restricted token
 cannot mint a broader or longer-lived one.
+
+The same holds for stores and cameras (``security.access``): a token's restriction must lie
+within its owner's and within the calling credential's (asking for none means "the same as the
+ceiling"), and at use the effective restriction is the intersection with the owner's current one.
 """
 
 from __future__ import annotations
@@ -26,6 +30,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from storelens.security.access import (
+    AccessError,
+    Restriction,
+    from_column,
+    intersect_cameras,
+    intersect_stores,
+    parse_restriction,
+    to_column,
+    to_json,
+    within,
+)
 from storelens.security.models import API_TOKENS, USERS
 from storelens.security.rbac import ROLE_SCOPES, Principal, Role, parse_scopes
 from storelens.storage.database import Database
@@ -50,6 +65,8 @@ class ApiToken:
     expires_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    stores: Restriction = None
+    cameras: Restriction = None
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +79,8 @@ class ApiToken:
             "expires_at": self.expires_at.isoformat(),
             "last_used_at": None if self.last_used_at is None else self.last_used_at.isoformat(),
             "revoked": self.revoked_at is not None,
+            "stores": to_json(self.stores),
+            "cameras": to_json(self.cameras),
         }
 
 
@@ -80,6 +99,8 @@ def _row_to_token(row: Any) -> ApiToken:
         expires_at=row.expires_at,
         last_used_at=row.last_used_at,
         revoked_at=row.revoked_at,
+        stores=from_column(row.allowed_stores),
+        cameras=from_column(row.allowed_cameras),
     )
 
 
@@ -95,6 +116,8 @@ def create_token(
     max_days: float = 365,
     now: datetime | None = None,
     ceiling: Principal | None = None,
+    stores: str | list[str] | frozenset[str] | None = None,
+    cameras: str | list[str] | frozenset[str] | None = None,
 ) -> tuple[str, ApiToken]:
     """Create a token for ``user_id``; returns (plaintext shown once, stored token).
 
@@ -108,8 +131,17 @@ def create_token(
     days = default_days if expires_in_days is None else expires_in_days
     if not 0 < days <= max_days:
         raise TokenError(f"token lifetime must be within (0, {max_days:g}] days, got {days:g}")
+    try:
+        asked_stores = parse_restriction(stores, "stores")
+        asked_cameras = parse_restriction(cameras, "cameras")
+    except AccessError as exc:
+        raise TokenError(str(exc)) from None
     with db.begin() as conn:
-        owner = conn.execute(sa.select(USERS.c.role, USERS.c.disabled).where(USERS.c.id == user_id)).first()
+        owner = conn.execute(
+            sa.select(USERS.c.role, USERS.c.disabled, USERS.c.allowed_stores, USERS.c.allowed_cameras).where(
+                USERS.c.id == user_id
+            )
+        ).first()
         if owner is None or owner.disabled:
             raise TokenError("token owner does not exist or is disabled")
         owner_role = Role.parse(owner.role)
@@ -130,6 +162,24 @@ def create_token(
                 raise TokenError(f"the calling {ceiling.via} lacks scope(s) {beyond}")
             if not token_scopes:
                 raise TokenError("a token needs at least one scope")
+        cap_stores = from_column(owner.allowed_stores)
+        cap_cameras = from_column(owner.allowed_cameras)
+        if ceiling is not None:
+            cap_stores = intersect_stores(cap_stores, ceiling.stores)
+            cap_cameras = intersect_cameras(cap_cameras, ceiling.cameras)
+        try:
+            token_stores = within(asked_stores, cap_stores, "stores")
+            token_cameras = within(asked_cameras, cap_cameras, "cameras")
+        except AccessError as exc:
+            raise TokenError(str(exc)) from None
+        if ceiling is None:
+            # from the console, "no restriction asked" follows the owner's restriction as it changes
+            token_stores = asked_stores
+            token_cameras = asked_cameras
+        if token_stores is not None and not token_stores:
+            raise TokenError("the granting credentials share no store: the token could see nothing")
+        if token_cameras is not None and not token_cameras:
+            raise TokenError("the granting credentials share no camera: the token could see nothing")
         expires_at = now + timedelta(days=days)
         if ceiling is not None and ceiling.expires_at is not None and expires_at > ceiling.expires_at:
             if expires_in_days is not None:
@@ -149,6 +199,8 @@ def create_token(
                 scopes=" ".join(sorted(token_scopes)),
                 created_at=now,
                 expires_at=expires_at,
+                allowed_stores=to_column(token_stores),
+                allowed_cameras=to_column(token_cameras),
             )
         )
         row = conn.execute(sa.select(API_TOKENS).where(API_TOKENS.c.id == token_id)).one()
@@ -169,7 +221,14 @@ def verify_token(db: Database, plaintext: str, *, now: datetime | None = None) -
     now = now or datetime.now(UTC)
     with db.engine.connect() as conn:
         row = conn.execute(
-            sa.select(API_TOKENS, USERS.c.username, USERS.c.role.label("user_role"), USERS.c.disabled)
+            sa.select(
+                API_TOKENS,
+                USERS.c.username,
+                USERS.c.role.label("user_role"),
+                USERS.c.disabled,
+                USERS.c.allowed_stores.label("user_stores"),
+                USERS.c.allowed_cameras.label("user_cameras"),
+            )
             .join(USERS, USERS.c.id == API_TOKENS.c.user_id)
             .where(API_TOKENS.c.id == token_id)
         ).first()
@@ -183,7 +242,15 @@ def verify_token(db: Database, plaintext: str, *, now: datetime | None = None) -
         with db.begin() as conn:
             conn.execute(sa.update(API_TOKENS).where(API_TOKENS.c.id == token_id).values(last_used_at=now))
     return Principal(
-        int(row.user_id), row.username, role, scopes, "token", token_id=token_id, expires_at=row.expires_at
+        int(row.user_id),
+        row.username,
+        role,
+        scopes,
+        "token",
+        token_id=token_id,
+        expires_at=row.expires_at,
+        stores=intersect_stores(from_column(row.allowed_stores), from_column(row.user_stores)),
+        cameras=intersect_cameras(from_column(row.allowed_cameras), from_column(row.user_cameras)),
     )
 
 

@@ -21,6 +21,7 @@ from argon2 import PasswordHasher
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from storelens.security.access import AccessError, Restriction, from_column, parse_restriction, to_column, to_json
 from storelens.security.models import API_TOKENS, SESSIONS, USERS
 from storelens.security.passwords import (
     DEFAULT_HASHER,
@@ -49,6 +50,9 @@ class User:
     last_login_at: datetime | None
     locked_until: datetime | None
     failed_logins: int
+    stores: Restriction = None
+    """Stores the user may see (None: all), see ``security.access``."""
+    cameras: Restriction = None
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +63,8 @@ class User:
             "created_at": self.created_at.isoformat(),
             "last_login_at": None if self.last_login_at is None else self.last_login_at.isoformat(),
             "locked_until": None if self.locked_until is None else self.locked_until.isoformat(),
+            "stores": to_json(self.stores),
+            "cameras": to_json(self.cameras),
         }
 
 
@@ -85,7 +91,12 @@ def _row_to_user(row: Any) -> User:
         last_login_at=row.last_login_at,
         locked_until=row.locked_until,
         failed_logins=int(row.failed_logins),
+        stores=from_column(row.allowed_stores),
+        cameras=from_column(row.allowed_cameras),
     )
+
+
+_ALL = "all"
 
 
 def validate_username(username: str) -> str:
@@ -113,6 +124,16 @@ def _enabled_admins(conn: Connection) -> int:
     return int(conn.execute(q).scalar_one())
 
 
+def _unrestricted_admins(conn: Connection) -> int:
+    q = sa.select(sa.func.count()).where(
+        USERS.c.role == Role.ADMIN.label,
+        USERS.c.disabled.is_(False),
+        USERS.c.allowed_stores.is_(None),
+        USERS.c.allowed_cameras.is_(None),
+    )
+    return int(conn.execute(q).scalar_one())
+
+
 def create_user(
     db: Database,
     username: str,
@@ -122,8 +143,11 @@ def create_user(
     min_length: int = 12,
     hasher: PasswordHasher = DEFAULT_HASHER,
     now: datetime | None = None,
+    stores: Restriction = None,
+    cameras: Restriction = None,
 ) -> User:
-    """Create a user; the password must meet the policy. Raises :class:`UserError`."""
+    """Create a user; the password must meet the policy. ``stores``/``cameras`` restrict what the
+    user (and every token of theirs) may see; None: all. Raises :class:`UserError`."""
     validate_username(username)
     r = Role.parse(role)
     try:
@@ -144,6 +168,8 @@ def create_user(
                     failed_logins=0,
                     created_at=now,
                     updated_at=now,
+                    allowed_stores=to_column(stores),
+                    allowed_cameras=to_column(cameras),
                 )
                 .returning(USERS.c.id)
             ).scalar_one()
@@ -164,10 +190,27 @@ def update_user(
     min_length: int = 12,
     hasher: PasswordHasher = DEFAULT_HASHER,
     now: datetime | None = None,
+    stores: Restriction | str = None,
+    cameras: Restriction | str = None,
 ) -> User:
-    """Change role, enabled state or password (which also unlocks). Raises :class:`UserError`."""
+    """Change role, enabled state, password (which also unlocks) or the store/camera restriction
+    (None: unchanged, ``"all"``: lifted). Raises :class:`UserError`."""
     now = now or datetime.now(UTC)
     values: dict[str, Any] = {"updated_at": now}
+    kinds: tuple[tuple[str, Literal["stores", "cameras"], Restriction | str], ...] = (
+        ("allowed_stores", "stores", stores),
+        ("allowed_cameras", "cameras", cameras),
+    )
+    for column, kind, r in kinds:
+        if r is None:
+            continue
+        if isinstance(r, str):
+            lifted = r.strip().lower() == _ALL
+            try:
+                r = None if lifted else parse_restriction(r, kind)
+            except AccessError as exc:
+                raise UserError(str(exc)) from None
+        values[column] = to_column(r)
     if role is not None:
         values["role"] = Role.parse(role).label
     if disabled is not None:
@@ -190,6 +233,17 @@ def update_user(
         last_admin = current.role is Role.ADMIN and not current.disabled and _enabled_admins(conn) <= 1
         if last_admin and (demoted or disabling):
             raise UserError("cannot demote or disable the last enabled admin")
+        restricting = any(values[c] is not None for c in ("allowed_stores", "allowed_cameras") if c in values)
+        if (
+            current.role is Role.ADMIN
+            and not current.disabled
+            and current.stores is None
+            and current.cameras is None
+            and (restricting or demoted or disabling)
+            and _unrestricted_admins(conn) <= 1
+        ):
+            # user management needs an unrestricted admin (security.access): keep one
+            raise UserError("cannot restrict, demote or disable the last unrestricted enabled admin")
         conn.execute(sa.update(USERS).where(USERS.c.id == current.id).values(**values))
         if password is not None or (disabled and not current.disabled):
             # a new password ends every session of the user (stolen cookies stop working); so does

@@ -43,15 +43,28 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class StreamFilter:
-    """What one client wants: event type prefixes/exact types (empty = all), cameras (empty = all)."""
+    """What one client wants: event type prefixes/exact types (empty = all), cameras (empty = all).
+
+    ``visible_cameras``/``visible_zones`` are what the client may see at all (its principal's
+    access, ``service.scope``; None: everything): an event of another camera, or without a camera
+    in another camera's zone, or with neither, is never queued for it, whatever it asked for."""
 
     types: tuple[str, ...] = ()
     cameras: tuple[str, ...] = ()
     events: bool = True
     overlay: bool = False
+    visible_cameras: frozenset[str] | None = None
+    visible_zones: frozenset[str] | None = None
+
+    def visible(self, camera_id: str | None, zone_id: str | None) -> bool:
+        if self.visible_cameras is None:
+            return True
+        if camera_id is not None:
+            return camera_id in self.visible_cameras
+        return zone_id is not None and zone_id in (self.visible_zones or frozenset())
 
     def wants_event(self, event: Event) -> bool:
-        if not self.events:
+        if not self.events or not self.visible(event.camera_id, event.zone_id):
             return False
         if self.types and not any(
             event.type == t or (t.endswith(".") and event.type.startswith(t)) for t in self.types
@@ -60,7 +73,7 @@ class StreamFilter:
         return not self.cameras or event.camera_id in self.cameras
 
     def wants_overlay(self, camera_id: str) -> bool:
-        return self.overlay and (not self.cameras or camera_id in self.cameras)
+        return self.overlay and self.visible(camera_id, None) and (not self.cameras or camera_id in self.cameras)
 
 
 class _Client:

@@ -226,10 +226,13 @@ def query_events(
     cursor: str | None = None,
     limit: int = 100,
     descending: bool = False,
+    extra: Sequence[sa.ColumnElement[bool]] = (),
 ) -> EventPage:
     """Events matching every given filter, ordered by (ts, id); ``since`` inclusive, ``until`` exclusive.
 
     ``cursor`` continues after the last event of a previous page (same filters and direction).
+    ``extra``: further terms on ``EVENTS`` (the API's per-camera access filter), applied in SQL so
+    pages and cursors stay exact.
     """
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit must be in [1, {MAX_PAGE}], got {limit}")
@@ -243,6 +246,7 @@ def query_events(
         since=since,
         until=until,
     )
+    where.extend(extra)
     if cursor is not None:
         cts, cid = decode_cursor(cursor)
         # Written as a range on ts plus a tie-break so the (store_id, ts, id) index serves it as a

@@ -99,7 +99,9 @@ def list_alerts(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 1000,
+    extra: Sequence[sa.ColumnElement[bool]] = (),
 ) -> list[Alert]:
+    """Newest first; ``extra``: further terms on ``ALERTS`` (the API's access filter)."""
     c = ALERTS.c
     where: list[sa.ColumnElement[bool]] = [c.store_id == store_id]
     if states:
@@ -108,6 +110,7 @@ def list_alerts(
         where.append(c.raised_at >= since)
     if until is not None:
         where.append(c.raised_at < until)
+    where.extend(extra)
     stmt = sa.select(ALERTS).where(*where).order_by(c.raised_at.desc(), c.id).limit(limit)
     return [Alert(**r._mapping) for r in conn.execute(stmt)]
 
@@ -159,13 +162,16 @@ def list_promotions(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 1000,
+    extra: Sequence[sa.ColumnElement[bool]] = (),
 ) -> list[Promotion]:
+    """Oldest first; ``extra``: further terms on ``PROMOTIONS``."""
     c = PROMOTIONS.c
     where: list[sa.ColumnElement[bool]] = [c.store_id == store_id]
     if since is not None:
         where.append(c.ts >= since)
     if until is not None:
         where.append(c.ts < until)
+    where.extend(extra)
     stmt = sa.select(PROMOTIONS).where(*where).order_by(c.ts, c.id).limit(limit)
     return [Promotion(**r._mapping) for r in conn.execute(stmt)]
 

@@ -113,8 +113,9 @@ def list_visits(
     until: datetime | None = None,
     include_staff: bool = False,
     limit: int = 1000,
+    extra: Sequence[sa.ColumnElement[bool]] = (),
 ) -> list[Visit]:
-    """Visits that started in [since, until), oldest first."""
+    """Visits that started in [since, until), oldest first; ``extra``: further terms on ``VISITS``."""
     c = VISITS.c
     where: list[sa.ColumnElement[bool]] = [c.store_id == store_id]
     if since is not None:
@@ -123,6 +124,7 @@ def list_visits(
         where.append(c.started_at < until)
     if not include_staff:
         where.append(c.is_staff == sa.false())
+    where.extend(extra)
     stmt = sa.select(VISITS).where(*where).order_by(c.started_at, c.id).limit(limit)
     return [_from_row(r) for r in conn.execute(stmt)]
 

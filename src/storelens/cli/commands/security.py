@@ -25,6 +25,35 @@ keys_app = typer.Typer(help="Encryption keys for stored imagery", no_args_is_hel
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Store YAML file (its database is used)")
 DbOpt = typer.Option(None, "--db", help="Database URL or SQLite path (overrides --config)")
+StoresOpt = typer.Option(None, "--stores", help="Only these stores (comma separated); default: all")
+CamerasOpt = typer.Option(
+    None, "--cameras", help="Only these cameras (comma separated; 'cam' or 'store/cam'); default: all"
+)
+
+
+def _restriction(value: str | None, kind: str) -> frozenset[str] | None:
+    """``--stores``/``--cameras`` parsed (None: not given). A bad list is one error line and exit
+    2, like every other bad option."""
+    from storelens.security.access import AccessError, parse_restriction
+
+    if value is None:
+        return None
+    try:
+        return parse_restriction(value, "stores" if kind == "stores" else "cameras")
+    except AccessError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+def _restriction_change(value: str | None, kind: str) -> frozenset[str] | str | None:
+    """For ``user set``: like :func:`_restriction`, and 'all' lifts the restriction."""
+    if value is not None and value.strip().lower() == "all":
+        return "all"
+    return _restriction(value, kind)
+
+
+def _shown(r: frozenset[str] | None) -> str:
+    return "all" if r is None else ",".join(sorted(r))
 
 
 def _load(config: Path | None) -> StoreConfig | None:
@@ -109,23 +138,39 @@ def user_add(
     name: str = typer.Argument(..., help="User name"),
     role: str = typer.Option(..., "--role", help="viewer, analyst or admin"),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin"),
+    stores: str | None = StoresOpt,
+    cameras: str | None = CamerasOpt,
     config: Path | None = ConfigOpt,
     db: str | None = DbOpt,
 ) -> None:
-    """Create a user (asks for the password twice)."""
+    """Create a user (asks for the password twice); --stores/--cameras limit what they see."""
     from storelens.security.audit import append_audit
     from storelens.security.users import UserError, create_user
 
+    allowed_stores = _restriction(stores, "stores")
+    allowed_cameras = _restriction(cameras, "cameras")
     database = _open(config, db)
     try:
         password = _read_password(password_stdin)
         try:
-            user = create_user(database, name, password, role, min_length=_min_length(config))
+            user = create_user(
+                database,
+                name,
+                password,
+                role,
+                min_length=_min_length(config),
+                stores=allowed_stores,
+                cameras=allowed_cameras,
+            )
         except (UserError, ValueError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=2) from None
-        append_audit(database, "user.create", _actor(), target=user.username, details={"role": user.role.label})
-        typer.echo(f"created {user.role.label} {user.username!r}")
+        details = {"role": user.role.label, "stores": _shown(user.stores), "cameras": _shown(user.cameras)}
+        append_audit(database, "user.create", _actor(), target=user.username, details=details)
+        typer.echo(
+            f"created {user.role.label} {user.username!r} "
+            f"(stores {_shown(user.stores)}; cameras {_shown(user.cameras)})"
+        )
     finally:
         database.close()
 
@@ -147,9 +192,13 @@ def user_list(config: Path | None = ConfigOpt, db: str | None = DbOpt) -> None:
     for u in users:
         state = "disabled" if u.disabled else ("locked" if u.locked_until else "active")
         last = u.last_login_at.isoformat() if u.last_login_at else "never"
-        typer.echo(f"{u.username:24s} {u.role.label:8s} {state:8s} last login {last}")
+        typer.echo(
+            f"{u.username:24s} {u.role.label:8s} {state:8s} last login {last}  "
+            f"stores {_shown(u.stores)} cameras {_shown(u.cameras)}"
+        )
 
 
+@user_app.command("update")
 @user_app.command("set")
 def user_set(
     name: str = typer.Argument(..., help="User name"),
@@ -159,16 +208,22 @@ def user_set(
     unlock: bool = typer.Option(False, "--unlock", help="Clear a lockout"),
     new_password: bool = typer.Option(False, "--password", help="Set a new password (asked twice)"),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the new password from stdin"),
+    stores: str | None = typer.Option(None, "--stores", help="New store restriction (comma separated; 'all' lifts it)"),
+    cameras: str | None = typer.Option(
+        None, "--cameras", help="New camera restriction ('cam' or 'store/cam'; 'all' lifts it)"
+    ),
     config: Path | None = ConfigOpt,
     db: str | None = DbOpt,
 ) -> None:
-    """Change a user's role, state or password."""
+    """Change a user's role, state, password or store/camera restriction (``update`` = ``set``)."""
     from storelens.security.audit import append_audit
     from storelens.security.users import UserError, update_user
 
     if disable and enable:
         typer.echo("give --disable or --enable, not both", err=True)
         raise typer.Exit(code=2)
+    allowed_stores = _restriction_change(stores, "stores")
+    allowed_cameras = _restriction_change(cameras, "cameras")
     database = _open(config, db)
     try:
         password = _read_password(password_stdin) if (new_password or password_stdin) else None
@@ -181,13 +236,25 @@ def user_set(
                 password=password,
                 unlock=unlock,
                 min_length=_min_length(config),
+                stores=allowed_stores,
+                cameras=allowed_cameras,
             )
         except (UserError, ValueError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=2) from None
-        details = {"role": role, "disabled": user.disabled, "unlock": unlock, "password_changed": password is not None}
+        details = {
+            "role": role,
+            "disabled": user.disabled,
+            "unlock": unlock,
+            "password_changed": password is not None,
+            "stores": _shown(user.stores),
+            "cameras": _shown(user.cameras),
+        }
         append_audit(database, "user.update", _actor(), target=name, details=details)
-        typer.echo(f"updated {user.username!r}: role {user.role.label}, {'disabled' if user.disabled else 'enabled'}")
+        typer.echo(
+            f"updated {user.username!r}: role {user.role.label}, {'disabled' if user.disabled else 'enabled'}, "
+            f"stores {_shown(user.stores)}, cameras {_shown(user.cameras)}"
+        )
     finally:
         database.close()
 
@@ -224,6 +291,12 @@ def token_create(
     role: str | None = typer.Option(None, "--role", help="Cap the token below its owner's role"),
     scopes: str | None = typer.Option(None, "--scopes", help="Space/comma separated: read write export admin"),
     days: float | None = typer.Option(None, "--days", help="Lifetime in days (default: security.token_default_days)"),
+    stores: str | None = typer.Option(
+        None, "--stores", help="Only these stores (within the owner's); default: the owner's"
+    ),
+    cameras: str | None = typer.Option(
+        None, "--cameras", help="Only these cameras ('cam' or 'store/cam', within the owner's); default: the owner's"
+    ),
     config: Path | None = ConfigOpt,
     db: str | None = DbOpt,
 ) -> None:
@@ -233,6 +306,8 @@ def token_create(
     from storelens.security.users import get_user
 
     cfg = _load(config)
+    allowed_stores = _restriction(stores, "stores")
+    allowed_cameras = _restriction(cameras, "cameras")
     database = _open(config, db)
     try:
         with database.engine.connect() as conn:
@@ -251,14 +326,18 @@ def token_create(
                 expires_in_days=days,
                 default_days=cfg.security.token_default_days if cfg else 90,
                 max_days=cfg.security.token_max_days if cfg else 365,
+                stores=allowed_stores,
+                cameras=allowed_cameras,
             )
         except (TokenError, ValueError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=2) from None
-        append_audit(database, "token.create", _actor(), target=tok.id, details={"name": name, "owner": user})
+        details = {"name": name, "owner": user, "stores": _shown(tok.stores), "cameras": _shown(tok.cameras)}
+        append_audit(database, "token.create", _actor(), target=tok.id, details=details)
         typer.echo(plain)
         typer.echo(
             f"token {tok.id} for {user} ({tok.role.label}; scopes {' '.join(sorted(tok.scopes))}; "
+            f"stores {_shown(tok.stores)}; cameras {_shown(tok.cameras)}; "
             f"expires {tok.expires_at.isoformat()}): shown once, store it safely",
             err=True,
         )
@@ -280,7 +359,8 @@ def token_list(config: Path | None = ConfigOpt, db: str | None = DbOpt) -> None:
     for t in tokens:
         state = "revoked" if t.revoked_at else "active"
         scopes = ",".join(sorted(t.scopes))
-        typer.echo(f"{t.id}  user#{t.user_id:<4d} {t.role.label:8s} {scopes:24s} {state:8s} {t.name}")
+        where = f"stores {_shown(t.stores)} cameras {_shown(t.cameras)}"
+        typer.echo(f"{t.id}  user#{t.user_id:<4d} {t.role.label:8s} {scopes:24s} {state:8s} {t.name}  {where}")
 
 
 @token_app.command("revoke")

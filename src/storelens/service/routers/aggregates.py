@@ -10,19 +10,28 @@ from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy.engine import Connection
 
 from storelens.service.deps import Conn, Deps, time_range
-from storelens.service.routers._lookup import require_zone
 from storelens.service.schemas.analytics import AggregateListOut, AggregateOut
 from storelens.service.schemas.common import ERROR_RESPONSES
+from storelens.service.scope import ScopeView
 from storelens.storage.aggregates import STORE_WIDE, Aggregate, query_aggregates
 from storelens.storage.models import AGGREGATES
 
 
 def _zone_rows(
-    conn: Connection, store_id: str, bucket_s: int, since: datetime | None, until: datetime | None, limit: int
+    conn: Connection,
+    store_id: str,
+    bucket_s: int,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    zones: frozenset[str] | None = None,
 ) -> list[Aggregate]:
-    """Every zone's rows, without the store-wide ones (the repository selects one zone or all)."""
+    """Every zone's rows (or only ``zones``'), without the store-wide ones (the repository selects
+    one zone or all)."""
     c = AGGREGATES.c
     where = [c.store_id == store_id, c.bucket_s == bucket_s, c.zone_id != STORE_WIDE]
+    if zones is not None:
+        where.append(c.zone_id.in_(sorted(zones)))
     if since is not None:
         where.append(c.bucket_start >= since)
     if until is not None:
@@ -38,6 +47,7 @@ router = APIRouter(prefix="/aggregates", tags=["aggregates"], responses=ERROR_RE
 def aggregates(
     deps: Deps,
     conn: Conn,
+    view: ScopeView,
     bucket_s: int = Query(3600, ge=60, le=2_678_400, description="Bucket size; one of the store's stored sizes"),
     zone_id: str | None = Query(None, max_length=64, description="Only this zone"),
     level: Literal["all", "store", "zones"] = Query("all", description="Store-wide rows, zone rows, or both"),
@@ -52,8 +62,12 @@ def aggregates(
     if zone_id is not None:
         if level == "store":
             raise HTTPException(422, detail="zone_id cannot be combined with level=store")
-        require_zone(deps.store, zone_id, conn)
-    if level == "zones" and zone_id is None:
+        view.require_zone(zone_id, conn)
+    if not view.all_cameras and zone_id is None:
+        # store-wide rows sum every camera: only the visible cameras' zones are shown
+        visible = view.zone_ids() or frozenset()
+        rows = [] if level == "store" else _zone_rows(conn, deps.store.store_id, bucket_s, s, u, limit + 1, visible)
+    elif level == "zones" and zone_id is None:
         rows = _zone_rows(conn, deps.store.store_id, bucket_s, s, u, limit + 1)
     else:
         selector = zone_id if zone_id is not None else (STORE_WIDE if level == "store" else None)

@@ -12,6 +12,8 @@ from storelens.security.rbac import principal_of
 from storelens.service.deps import Conn, Deps, require_role, time_range
 from storelens.service.schemas.actions import AckIn, AlertOut, AlertState
 from storelens.service.schemas.common import ERROR_RESPONSES, ErrorBody
+from storelens.service.scope import ScopeView
+from storelens.storage.models import ALERTS
 from storelens.storage.records import Alert, acknowledge_alert, get_alert, list_alerts
 
 router = APIRouter(prefix="/alerts", tags=["alerts"], responses=ERROR_RESPONSES)
@@ -40,20 +42,29 @@ def alert_out(a: Alert) -> AlertOut:
 def alerts(
     deps: Deps,
     conn: Conn,
+    view: ScopeView,
     state: list[AlertState] | None = Query(None, description="Only these states (repeat for several)"),
     since: datetime | None = Query(None, description="Raised at or after (ISO 8601)"),
     until: datetime | None = Query(None, description="Raised before (ISO 8601)"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[AlertOut]:
     s, u = time_range(since, until)
-    rows = list_alerts(conn, store_id=deps.store.store_id, states=state, since=s, until=u, limit=limit)
+    rows = list_alerts(
+        conn,
+        store_id=deps.store.store_id,
+        states=state,
+        since=s,
+        until=u,
+        limit=limit,
+        extra=view.sql_filter(ALERTS.c.camera_id, ALERTS.c.zone_id),
+    )
     return [alert_out(a) for a in rows]
 
 
 @router.get("/{alert_id}", response_model=AlertOut, summary="One alert")
-def alert(deps: Deps, conn: Conn, alert_id: str = Path(max_length=64)) -> AlertOut:
+def alert(deps: Deps, conn: Conn, view: ScopeView, alert_id: str = Path(max_length=64)) -> AlertOut:
     a = get_alert(conn, alert_id)
-    if a is None or a.store_id != deps.store.store_id:
+    if a is None or a.store_id != deps.store.store_id or not view.item_ok(a.camera_id, a.zone_id):
         raise HTTPException(404, detail=f"unknown alert {alert_id!r}")
     return alert_out(a)
 
@@ -66,7 +77,11 @@ def alert(deps: Deps, conn: Conn, alert_id: str = Path(max_length=64)) -> AlertO
     summary="Acknowledge an alert",
 )
 def acknowledge(
-    request: Request, deps: Deps, alert_id: str = Path(max_length=64), body: AckIn | None = Body(None)
+    request: Request,
+    deps: Deps,
+    view: ScopeView,
+    alert_id: str = Path(max_length=64),
+    body: AckIn | None = Body(None),
 ) -> AlertOut:
     """Marks the alert acknowledged at once and publishes ``alert.acknowledged`` (WebSocket clients,
     MQTT/webhooks see it; the database projection of the event is idempotent).
@@ -81,7 +96,7 @@ def acknowledge(
     now = datetime.now(UTC)
     with deps.db.begin() as conn:
         a = get_alert(conn, alert_id)
-        if a is None or a.store_id != deps.store.store_id:
+        if a is None or a.store_id != deps.store.store_id or not view.item_ok(a.camera_id, a.zone_id):
             raise HTTPException(404, detail=f"unknown alert {alert_id!r}")
         if a.state == "closed":
             raise HTTPException(409, detail=f"alert {alert_id!r} is closed and cannot be acknowledged")

@@ -7,10 +7,10 @@ from fastapi import APIRouter, Path
 from storelens.config.schema import CameraConfig
 from storelens.service.camera_health import camera_health
 from storelens.service.deps import Deps
-from storelens.service.routers._lookup import require_camera
 from storelens.service.runner import CameraStatus
 from storelens.service.schemas.common import ERROR_RESPONSES
 from storelens.service.schemas.stores import CameraOut, CameraStatusOut
+from storelens.service.scope import ScopeView
 from storelens.sources.status import redact_url
 
 router = APIRouter(prefix="/cameras", tags=["cameras"], responses=ERROR_RESPONSES)
@@ -37,7 +37,7 @@ def status_out(s: CameraStatus, fps_target: float) -> CameraStatusOut:
     )
 
 
-def camera_out(deps: Deps, cam: CameraConfig) -> CameraOut:
+def camera_out(deps: Deps, cam: CameraConfig, view: ScopeView) -> CameraOut:
     status = None
     runner = deps.runner
     if runner is not None and cam.id in runner.camera_ids():
@@ -48,17 +48,17 @@ def camera_out(deps: Deps, cam: CameraConfig) -> CameraOut:
         enabled=cam.enabled,
         source=redact_url(cam.source),
         fps_target=cam.fps,
-        zones=[z.id for z in deps.store.zones_for(cam.id)],
+        zones=[z.id for z in deps.store.zones_for(cam.id) if view.zone_ok(z.id)],
         status=status,
     )
 
 
 @router.get("", response_model=list[CameraOut], summary="List cameras with their status")
-def list_cameras(deps: Deps) -> list[CameraOut]:
-    return [camera_out(deps, c) for c in deps.store.cameras]
+def list_cameras(deps: Deps, view: ScopeView) -> list[CameraOut]:
+    return [camera_out(deps, c, view) for c in view.cameras()]
 
 
 @router.get("/{camera_id}", response_model=CameraOut, summary="One camera with its status")
-def get_camera(deps: Deps, camera_id: str = Path(max_length=64)) -> CameraOut:
-    require_camera(deps.store, camera_id)
-    return camera_out(deps, deps.store.camera(camera_id))
+def get_camera(deps: Deps, view: ScopeView, camera_id: str = Path(max_length=64)) -> CameraOut:
+    view.require_camera(camera_id)
+    return camera_out(deps, deps.store.camera(camera_id), view)

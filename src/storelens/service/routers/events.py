@@ -9,10 +9,11 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from storelens.events.models import Event
 from storelens.service.deps import Conn, Deps, time_range
-from storelens.service.routers._lookup import require_camera, require_zone
 from storelens.service.schemas.common import ERROR_RESPONSES, TypeFilter
 from storelens.service.schemas.events import EventPageOut
+from storelens.service.scope import ScopeView
 from storelens.storage.events import CursorError, get_event, query_events
+from storelens.storage.models import EVENTS
 
 router = APIRouter(prefix="/events", tags=["events"], responses=ERROR_RESPONSES)
 
@@ -21,6 +22,7 @@ router = APIRouter(prefix="/events", tags=["events"], responses=ERROR_RESPONSES)
 def list_events(
     deps: Deps,
     conn: Conn,
+    view: ScopeView,
     type: list[TypeFilter] | None = Query(
         None, description="Event type, or a prefix ending in '.' (repeat for several)", max_length=50
     ),
@@ -37,9 +39,9 @@ def list_events(
     if limit > deps.settings.max_page:
         raise HTTPException(422, detail=f"limit must be <= {deps.settings.max_page}")
     if zone_id is not None:
-        require_zone(deps.store, zone_id, conn)
+        view.require_zone(zone_id, conn)
     if camera_id is not None:
-        require_camera(deps.store, camera_id, conn)
+        view.require_camera(camera_id, conn)
     try:
         page = query_events(
             conn,
@@ -53,6 +55,7 @@ def list_events(
             cursor=cursor,
             limit=limit,
             descending=order == "desc",
+            extra=view.sql_filter(EVENTS.c.camera_id, EVENTS.c.zone_id),
         )
     except CursorError as exc:
         raise HTTPException(422, detail=str(exc)) from None
@@ -60,8 +63,8 @@ def list_events(
 
 
 @router.get("/{event_id}", response_model=Event, summary="One event")
-def read_event(deps: Deps, conn: Conn, event_id: str = Path(max_length=64)) -> Event:
+def read_event(deps: Deps, conn: Conn, view: ScopeView, event_id: str = Path(max_length=64)) -> Event:
     event = get_event(conn, event_id)
-    if event is None or event.store_id != deps.store.store_id:
+    if event is None or event.store_id != deps.store.store_id or not view.item_ok(event.camera_id, event.zone_id):
         raise HTTPException(404, detail=f"unknown event {event_id!r}")
     return event

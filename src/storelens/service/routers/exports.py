@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from storelens.export import ExportQuery, media_type, stream_export
 from storelens.service.deps import Deps, time_range
 from storelens.service.schemas.common import ERROR_RESPONSES
+from storelens.service.scope import ScopeView
 
 router = APIRouter(prefix="/exports", tags=["exports"], responses=ERROR_RESPONSES)
 
@@ -28,6 +29,7 @@ router = APIRouter(prefix="/exports", tags=["exports"], responses=ERROR_RESPONSE
 )
 def export(
     deps: Deps,
+    view: ScopeView,
     dataset: Literal["events", "visits", "aggregates"] = Path(),
     format: Literal["csv", "parquet"] = Query("csv"),
     since: datetime | None = Query(None, description="Inclusive (ISO 8601)"),
@@ -38,7 +40,15 @@ def export(
     sizes = list(deps.store.storage.aggregate_buckets_s)
     if dataset == "aggregates" and bucket_s not in sizes:
         raise HTTPException(422, detail=f"bucket_s must be one of {sizes} (the sizes this store keeps)")
-    q = ExportQuery(store_id=deps.store.store_id, dataset=dataset, since=s, until=u, bucket_s=bucket_s)
+    q = ExportQuery(
+        store_id=deps.store.store_id,
+        dataset=dataset,
+        since=s,
+        until=u,
+        bucket_s=bucket_s,
+        cameras=view.camera_ids(),
+        zones=view.zone_ids(),
+    )
     ext = "csv" if format == "csv" else "parquet"
     name = f"{deps.store.store_id}-{dataset}.{ext}"
     return StreamingResponse(

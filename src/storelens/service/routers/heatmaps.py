@@ -15,9 +15,9 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from storelens.service.deps import Conn, Deps, time_range
 from storelens.service.heatmaps import heatmap_view, render_png
-from storelens.service.routers._lookup import require_camera
 from storelens.service.schemas.analytics import HeatmapGridOut, HeatmapIndexOut, HeatmapOut
 from storelens.service.schemas.common import ERROR_RESPONSES
+from storelens.service.scope import ScopeView
 from storelens.storage.heatmaps import stored_heatmap_spans
 
 router = APIRouter(prefix="/heatmaps", tags=["heatmaps"], responses=ERROR_RESPONSES)
@@ -27,6 +27,7 @@ router = APIRouter(prefix="/heatmaps", tags=["heatmaps"], responses=ERROR_RESPON
 def heatmap_index(
     deps: Deps,
     conn: Conn,
+    scope: ScopeView,
     since: datetime | None = Query(None, description="Buckets starting at or after (ISO 8601)"),
     until: datetime | None = Query(None, description="Buckets starting before (ISO 8601)"),
 ) -> list[HeatmapIndexOut]:
@@ -36,7 +37,7 @@ def heatmap_index(
     spans = stored_heatmap_spans(conn, store_id=deps.store.store_id, since=s, until=u)
     live = set(deps.heatmaps.cameras())
     out = []
-    for cam in deps.store.cameras:
+    for cam in scope.cameras():
         span = spans.get(cam.id)
         out.append(
             HeatmapIndexOut(
@@ -59,6 +60,7 @@ def heatmap_index(
 def heatmap(
     deps: Deps,
     conn: Conn,
+    scope: ScopeView,
     camera_id: str = Path(max_length=64),
     metric: Literal["traffic", "dwell"] = Query("traffic", description="Unique visits or seconds per cell"),
     format: Literal["json", "png"] = Query("json"),
@@ -66,7 +68,7 @@ def heatmap(
     until: datetime | None = Query(None, description="Buckets starting before (ISO 8601)"),
 ) -> HeatmapOut | Response:
     s, u = time_range(since, until)
-    require_camera(deps.store, camera_id)
+    scope.require_camera(camera_id)
     view = heatmap_view(conn, deps.heatmaps, deps.store.store_id, camera_id, s, u)
     if view is None:
         why = "it has analysed no frame yet" if deps.runner is not None else "this process runs no pipelines"

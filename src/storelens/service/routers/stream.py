@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, WebSocket
 
 from storelens.service.schemas.common import check_type_filter
+from storelens.service.scope import view_of
 from storelens.service.ws import StreamFilter
 
 router = APIRouter(tags=["stream"])
@@ -32,7 +33,8 @@ async def stream(websocket: WebSocket) -> None:
         except ValueError as exc:
             errors.append(str(exc))
     cameras = _split(params.getlist("cameras"))
-    known = [c.id for c in deps.store.cameras]
+    view = view_of(websocket)
+    known = [c.id for c in view.cameras()]
     errors += [f"unknown camera {c!r} (known: {', '.join(known)})" for c in cameras if c not in known]
 
     def flag(name: str, default: bool) -> bool:
@@ -47,7 +49,12 @@ async def stream(websocket: WebSocket) -> None:
         return default
 
     flt = StreamFilter(
-        types=tuple(types), cameras=tuple(cameras), events=flag("events", True), overlay=flag("overlay", False)
+        types=tuple(types),
+        cameras=tuple(cameras),
+        events=flag("events", True),
+        overlay=flag("overlay", False),
+        visible_cameras=view.camera_ids(),
+        visible_zones=view.zone_ids(),
     )
     await websocket.accept()
     if errors:

@@ -9,6 +9,8 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from storelens.service.deps import Conn, Deps, time_range
 from storelens.service.schemas.common import ERROR_RESPONSES
 from storelens.service.schemas.visits import VisitListOut, VisitOut
+from storelens.service.scope import ScopeView
+from storelens.storage.models import VISITS
 from storelens.storage.visits import Visit, get_visit, list_visits
 
 router = APIRouter(prefix="/visits", tags=["visits"], responses=ERROR_RESPONSES)
@@ -34,6 +36,7 @@ def visit_out(v: Visit, with_path: bool) -> VisitOut:
 def visits(
     deps: Deps,
     conn: Conn,
+    view: ScopeView,
     since: datetime | None = Query(None, description="Visits starting at or after (ISO 8601)"),
     until: datetime | None = Query(None, description="Visits starting before (ISO 8601)"),
     include_staff: bool = Query(False),
@@ -42,14 +45,20 @@ def visits(
 ) -> VisitListOut:
     s, u = time_range(since, until)
     rows = list_visits(
-        conn, store_id=deps.store.store_id, since=s, until=u, include_staff=include_staff, limit=limit + 1
+        conn,
+        store_id=deps.store.store_id,
+        since=s,
+        until=u,
+        include_staff=include_staff,
+        limit=limit + 1,
+        extra=view.sql_filter(VISITS.c.camera_id, None),
     )
     return VisitListOut(items=[visit_out(v, include_path) for v in rows[:limit]], truncated=len(rows) > limit)
 
 
 @router.get("/{visit_id}", response_model=VisitOut, summary="One visit with its path and intent timeline")
-def visit(deps: Deps, conn: Conn, visit_id: str = Path(max_length=64)) -> VisitOut:
+def visit(deps: Deps, conn: Conn, view: ScopeView, visit_id: str = Path(max_length=64)) -> VisitOut:
     v = get_visit(conn, deps.store.store_id, visit_id)
-    if v is None:
+    if v is None or not view.item_ok(v.camera_id, None):
         raise HTTPException(404, detail=f"unknown visit {visit_id!r} (visit ids are short-lived; it may have expired)")
     return visit_out(v, True)

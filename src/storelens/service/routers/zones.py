@@ -14,6 +14,7 @@ from storelens.config.schema import ZoneConfig
 from storelens.service.config_store import ZoneConflict, ZoneInvalid, ZoneNotFound
 from storelens.service.deps import Deps, require_role
 from storelens.service.schemas.common import ERROR_RESPONSES, ErrorBody
+from storelens.service.scope import ScopeView, View
 
 router = APIRouter(prefix="/zones", tags=["zones"], responses=ERROR_RESPONSES)
 
@@ -23,9 +24,18 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _unknown(deps: Deps, zone_id: str) -> HTTPException:
-    known = ", ".join(z.id for z in deps.store.zones) or "none"
+def _unknown(view: View, zone_id: str) -> HTTPException:
+    known = ", ".join(z.id for z in view.zones()) or "none"
     return HTTPException(404, detail=f"unknown zone {zone_id!r} (known: {known})")
+
+
+def _camera_visible(view: View, zone: ZoneConfig) -> None:
+    """A zone is written on its camera: one outside the principal's cameras is a 404, like an
+    unknown one (checked before the config store, whose errors could name other cameras)."""
+    if zone.camera is not None and not view.all_cameras:
+        view.require_camera(zone.camera)
+    elif zone.camera is None and not view.all_cameras:
+        raise HTTPException(404, detail="a zone without a camera needs access to every camera")
 
 
 def _invalid(exc: ZoneInvalid) -> HTTPException:
@@ -33,22 +43,25 @@ def _invalid(exc: ZoneInvalid) -> HTTPException:
 
 
 @router.get("", response_model=list[ZoneConfig], summary="List zones")
-def list_zones(deps: Deps) -> list[ZoneConfig]:
-    return deps.config.zones()
+def list_zones(deps: Deps, view: ScopeView) -> list[ZoneConfig]:
+    return [z for z in deps.config.zones() if view.zone_ok(z.id)]
 
 
 @router.get("/{zone_id}", response_model=ZoneConfig, summary="One zone")
-def get_zone(deps: Deps, zone_id: str = Path(max_length=64)) -> ZoneConfig:
+def get_zone(deps: Deps, view: ScopeView, zone_id: str = Path(max_length=64)) -> ZoneConfig:
+    if not view.zone_ok(zone_id):
+        raise _unknown(view, zone_id)
     try:
         return deps.config.zone(zone_id)
     except ZoneNotFound:
-        raise _unknown(deps, zone_id) from None
+        raise _unknown(view, zone_id) from None
 
 
 @router.post(
     "", response_model=ZoneConfig, status_code=201, dependencies=_WRITE, responses=_CONFLICT, summary="Create a zone"
 )
-def create_zone(deps: Deps, zone: ZoneConfig) -> ZoneConfig:
+def create_zone(deps: Deps, view: ScopeView, zone: ZoneConfig) -> ZoneConfig:
+    _camera_visible(view, zone)
     try:
         return deps.config.create_zone(zone)
     except ZoneConflict as exc:
@@ -58,21 +71,26 @@ def create_zone(deps: Deps, zone: ZoneConfig) -> ZoneConfig:
 
 
 @router.put("/{zone_id}", response_model=ZoneConfig, dependencies=_WRITE, summary="Replace a zone")
-def replace_zone(deps: Deps, zone: ZoneConfig, zone_id: str = Path(max_length=64)) -> ZoneConfig:
+def replace_zone(deps: Deps, view: ScopeView, zone: ZoneConfig, zone_id: str = Path(max_length=64)) -> ZoneConfig:
+    if not view.zone_ok(zone_id):
+        raise _unknown(view, zone_id)
+    _camera_visible(view, zone)
     try:
         return deps.config.replace_zone(zone_id, zone)
     except ZoneNotFound:
-        raise _unknown(deps, zone_id) from None
+        raise _unknown(view, zone_id) from None
     except ZoneInvalid as exc:
         raise _invalid(exc) from None
 
 
 @router.delete("/{zone_id}", status_code=204, dependencies=_WRITE, responses=_CONFLICT, summary="Delete a zone")
-def delete_zone(deps: Deps, zone_id: str = Path(max_length=64)) -> Response:
+def delete_zone(deps: Deps, view: ScopeView, zone_id: str = Path(max_length=64)) -> Response:
+    if not view.zone_ok(zone_id):
+        raise _unknown(view, zone_id)
     try:
         deps.config.delete_zone(zone_id)
     except ZoneNotFound:
-        raise _unknown(deps, zone_id) from None
+        raise _unknown(view, zone_id) from None
     except ZoneConflict as exc:
         raise HTTPException(409, detail=str(exc)) from None
     except ZoneInvalid as exc:
