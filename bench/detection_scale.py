@@ -300,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--every", type=int, default=3, help="use every Nth frame (default 3)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--designs", nargs="*", help="only these designs (default: all)")
     args = ap.parse_args(argv)
     if args.every < 1:
         print("--every must be >= 1", file=sys.stderr)
@@ -316,9 +317,13 @@ def main(argv: list[str] | None = None) -> int:
             "det@640": _plain(models, "yolo11n-det", 640),
             "det+pose-crops": _det_pose_crops(models),
             "tiled-det": _tiled(models),
+            "det@960": _plain(models, "yolo11n-det", 960),
+            "pose@960": _plain(models, "yolo11n-pose", 960),
             "pose@1280": _plain(models, "yolo11n-pose", 1280),
             "det@640+ByteTrack": _bytetrack(models, fps),
         }
+        if args.designs:
+            designs = {n: d for n, d in designs.items() if n in args.designs}
         scores = per_split.setdefault(split, {name: Score() for name in designs})
         index = list(range(0, len(frames), args.every))
         for variant, seq in variants(frames, gts, index):
