@@ -48,6 +48,7 @@ class EventType(StrEnum):
     CAMERA_OFFLINE = "camera.offline"
     CAMERA_ONLINE = "camera.online"
     CAMERA_TAMPERED = "camera.tampered"
+    CAMERA_DEGRADED = "camera.degraded"
     FRAME_CORRUPT = "camera.frame_corrupt"
 
 

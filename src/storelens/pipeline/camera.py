@@ -22,6 +22,7 @@ from storelens.config.schema import CameraConfig, StoreConfig
 from storelens.core.types import Detections, Frame, Tracks
 from storelens.events.bus import EventBus
 from storelens.events.models import Event, EventType
+from storelens.pipeline.selfcheck import DetectionSelfCheck
 from storelens.sources.base import FrameSource
 from storelens.tracking.base import Tracker
 from storelens.vision.base import Detector
@@ -111,6 +112,11 @@ class CameraPipeline:
         self.bus = bus
         self.observers = list(observers)
         self.stats = RunStats()
+        self.selfcheck = (
+            DetectionSelfCheck(camera.id, store.detector.model, store.detector.input_size)
+            if store.detector.self_check
+            else None
+        )
         self._active_subjects: dict[int, float] = {}  # subject id -> first pts (visits without stitching)
         self._wall_offset = 0.0  # wall_time - pts of the latest frame, to date visit summaries
         self._last_pts = 0.0
@@ -179,6 +185,18 @@ class CameraPipeline:
             self._frame_at.popitem(last=False)
         self._last_pts = frame.pts
         events = self._visit_events(tracks, frame)
+        if self.selfcheck is not None:
+            for finding in self.selfcheck.update(frame.image, detections, frame.pts):
+                log.warning("%s", finding.message)
+                events.append(
+                    self._event(
+                        EventType.CAMERA_DEGRADED,
+                        frame.wall_time,
+                        reason=finding.reason,
+                        message=finding.message,
+                        **finding.measured,
+                    )
+                )
         timings = {"detect": (t1 - t0) * 1e3, "track": (t2 - t1) * 1e3}
         for stage in self.stages:
             ts = time.perf_counter()

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from storelens.config import check_config, load_config
+from storelens.config.schema import StoreConfig
 
 
 def validate(
@@ -15,6 +16,12 @@ def validate(
         False, "--offline", help="Do not open live cameras (rtsp://, http(s)://, webcam:N); files are still read"
     ),
     timeout_s: float = typer.Option(10.0, "--timeout", min=0.5, max=120, help="Seconds to wait for a live camera"),
+    probe: bool = typer.Option(
+        False,
+        "--probe",
+        help="Also run the detector on ~30 s of each camera and warn when people move but are not "
+        "detected or are too small for the detector input (with the setting to change)",
+    ),
 ) -> None:
     """Validate a store config: schema, references, files, sources (one frame each) and zones,
     lines, masks and calibration points against each camera's frame. Every problem is printed
@@ -34,6 +41,30 @@ def validate(
 
     for line in emotion_status(cfg):  # on/off and why (EU AI Act), and who cannot be read
         typer.echo(line)
+    if probe:
+        _probe_detection(cfg, offline)
+
+
+def _probe_detection(cfg: StoreConfig, offline: bool) -> None:
+    """Warnings only (exit 0): a blind detector is a setting to change, not an invalid config."""
+    from storelens.cli.errors import expected_errors
+    from storelens.config.paths import is_live_source
+    from storelens.pipeline.selfcheck import probe_camera
+
+    for cam in cfg.cameras:
+        if offline and is_live_source(cam.source):
+            typer.echo(f"camera {cam.id}: detection not probed (live camera, --offline)")
+            continue
+        try:
+            findings = probe_camera(cfg, cam)
+        except expected_errors() as exc:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            typer.echo(f"warning: camera {cam.id}: detection not probed: {first}", err=True)
+            continue
+        for f in findings:
+            typer.echo(f"warning: {f.message}", err=True)
+        if not findings:
+            typer.echo(f"camera {cam.id}: detection self-check OK ({cfg.detector.model} at {cfg.detector.input_size})")
 
 
 def register(app: typer.Typer) -> None:
