@@ -117,3 +117,24 @@ def test_validate_probe_warns_about_a_camera_whose_people_are_too_small(tmp_path
     assert "try detector.model: yolo11n-det or detector.input_size:" in res.output
     res = CliRunner().invoke(app, ["validate", str(store)])
     assert "self-check" not in res.output and "person-like" not in res.output  # only with --probe
+
+
+def test_the_smallest_input_keeps_nine_in_ten_people_detectable() -> None:
+    check = DetectionSelfCheck("cam", "yolo11n-pose", 640, window_s=10.0, min_frames=5)
+    image = np.full((432, 768, 3), 100, np.uint8)
+    assert check.smallest_input() is None  # nobody seen yet
+    for i in range(20):
+        h = 100.0 if i % 10 else 60.0  # one in ten is small
+        box = Detections(
+            xyxy=np.array([[300, 300 - h, 340, 300]], np.float32),
+            score=np.array([0.9], np.float32),
+            class_id=np.zeros(1, np.int32),
+        )
+        check.update(image, box, i / 10.0)
+    heights = check.person_heights()
+    assert heights is not None and heights[0] == pytest.approx(100.0)
+    size = check.smallest_input()
+    assert size is not None and size % 32 == 0
+    # at that input the 10th-percentile person is >= 48 px in the model's input
+    assert heights[1] * size / 768 >= 48
+    assert heights[1] * (size - 32) / 768 < 48 or size == 320

@@ -163,6 +163,24 @@ class DetectionSelfCheck:
                 )
         return out
 
+    def person_heights(self) -> tuple[float, float] | None:
+        """(median, 10th percentile) of the detected people's heights in frame pixels over the
+        window, or None with fewer than 10 detections."""
+        heights = [x for r in self._window for x in r.heights]
+        if len(heights) < 10:
+            return None
+        return float(np.median(heights)), float(np.percentile(heights, 10))
+
+    def smallest_input(self) -> int | None:
+        """The smallest detector input (multiple of 32, >= 320) at which nine in ten of the people
+        seen stay at least ``MIN_INPUT_HEIGHT`` px tall in the model's input: the cheapest setting
+        that keeps this camera's people detectable (detection cost grows with the input's area)."""
+        heights = self.person_heights()
+        if heights is None or not self._long_side:
+            return None
+        need = MIN_INPUT_HEIGHT * self._long_side / max(heights[1], 1.0)
+        return int(min(MAX_SUGGESTED_INPUT, max(320, 32 * math.ceil(need / 32))))
+
     def _fix(self, size: int) -> str:
         """The suggested setting: the det model finds small people the pose model misses (see
         bench/detection_scale.py), and a larger input makes every person larger for the model."""
@@ -180,11 +198,12 @@ class DetectionSelfCheck:
 
 def probe_camera(
     store: StoreConfig, cam: CameraConfig, *, seconds: float = 30.0, max_frames: int = 90
-) -> list[Finding]:
+) -> DetectionSelfCheck:
     """Run the self-check on a sample of the camera's frames (``storelens validate --probe``):
     up to ``max_frames`` frames spread over the first ``seconds`` of the source, with the store's
-    own detector. Raises :class:`~storelens.sources.base.SourceError` when the source cannot be
-    read, like the pipeline would."""
+    own detector; returns the check (``findings()``, ``person_heights()``, ``smallest_input()``).
+    Raises :class:`~storelens.sources.base.SourceError` when the source cannot be read, like the
+    pipeline would."""
     import time
 
     from storelens.sources.factory import open_source
@@ -209,4 +228,4 @@ def probe_camera(
             check.update(frame.image, detector.detect(frame.image), t)
     finally:
         source.close()
-    return check.findings()
+    return check

@@ -56,15 +56,25 @@ def _probe_detection(cfg: StoreConfig, offline: bool) -> None:
             typer.echo(f"camera {cam.id}: detection not probed (live camera, --offline)")
             continue
         try:
-            findings = probe_camera(cfg, cam)
+            check = probe_camera(cfg, cam)
         except expected_errors() as exc:
             first = (str(exc).strip().splitlines() or [""])[0]
             typer.echo(f"warning: camera {cam.id}: detection not probed: {first}", err=True)
             continue
+        findings = check.findings()
         for f in findings:
             typer.echo(f"warning: {f.message}", err=True)
-        if not findings:
-            typer.echo(f"camera {cam.id}: detection self-check OK ({cfg.detector.model} at {cfg.detector.input_size})")
+        heights, smallest = check.person_heights(), check.smallest_input()
+        seen = (
+            f"; people {heights[0]:.0f} px tall (1 in 10 below {heights[1]:.0f} px), smallest input keeping them "
+            f"detectable: {smallest}"
+            if heights is not None and smallest is not None
+            else "; too few people in the sample to size the input"
+        )
+        state = "see the warnings above" if findings else "OK"
+        typer.echo(
+            f"camera {cam.id}: detection self-check {state} ({cfg.detector.model} at {cfg.detector.input_size}){seen}"
+        )
 
 
 def register(app: typer.Typer) -> None:
