@@ -19,7 +19,8 @@ Designs (all YOLO11n on onnxruntime, confidence 0.25, the store's own ``YoloDete
 ``pose@640`` (the former default), ``det@640``, ``det+pose-crops`` (det boxes on the whole frame;
 pose on each person's crop where keypoints are needed; its row adds the share of matched people
 that got >= 5 visible keypoints), ``tiled-det`` (det on the frame and on 2x2 overlapping tiles,
-merged by NMS), ``pose@1280`` (pose at a larger per-camera input) and the baseline
+merged by NMS), ``det@960``, ``pose@960`` (the default since this benchmark: best recall for people
+>= 40 px at precision >= 0.95 for half the cost of 1280), ``pose@1280`` and the baseline
 ``det@640+ByteTrack`` (Roboflow ``trackers``; its output boxes are what the tutorial pipeline counts).
 
 HOLD-OUT: the design is picked on the ``select`` clip (store aisle: best mean recall over the bands

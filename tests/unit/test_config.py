@@ -30,7 +30,7 @@ def errors_of(text: str) -> list[str]:
 def test_good_config_parses_with_defaults() -> None:
     cfg = parse_config(GOOD)
     assert cfg.cameras[0].fps == 10.0
-    assert cfg.detector.input_size == 640
+    assert cfg.detector.input_size == 960
     assert [z.id for z in cfg.zones_for("cam1")] == ["z1"]
 
 

@@ -56,7 +56,7 @@ def read_frame(path: Path, index: int) -> npt.NDArray[np.uint8]:
 
 @pytest.fixture(scope="module")
 def pose() -> YoloDetector:
-    return YoloDetector(DetectorConfig(threads=2, device="cpu"))
+    return YoloDetector(DetectorConfig(input_size=640, threads=2, device="cpu"))  # the tests below are at 640
 
 
 @pytest.fixture(scope="module")

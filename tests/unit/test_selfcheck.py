@@ -45,7 +45,7 @@ def frames(shrink: int) -> Iterator[tuple[float, np.ndarray]]:
 
 @pytest.fixture(scope="module")
 def detector() -> YoloDetector:
-    return YoloDetector(DetectorConfig(threads=1))
+    return YoloDetector(DetectorConfig(input_size=640, threads=1))
 
 
 def run(detector: YoloDetector, shrink: int) -> tuple[DetectionSelfCheck, list[str], int]:
@@ -110,7 +110,9 @@ def test_validate_probe_warns_about_a_camera_whose_people_are_too_small(tmp_path
         for packet in stream.encode():
             out.mux(packet)
     store = tmp_path / "store.yaml"
-    store.write_text("store_id: ceiling\ncameras:\n  - id: high\n    source: ceiling.mp4\n    fps: 5\n")
+    store.write_text(
+        "store_id: ceiling\ncameras:\n  - id: high\n    source: ceiling.mp4\n    fps: 5\ndetector:\n  input_size: 640\n"
+    )
     res = CliRunner().invoke(app, ["validate", str(store), "--probe"])
     assert res.exit_code == 0, res.output  # a warning, not an invalid config
     assert "warning: camera high: person-like motion that no detection explains" in res.output

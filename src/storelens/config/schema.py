@@ -115,6 +115,20 @@ class CameraConfig(StrictModel):
     reconnect_initial_s: float = Field(default=0.5, gt=0, le=60)
     reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
     calibration: CalibrationConfig | None = None
+    detector_input_size: int | None = Field(
+        default=None,
+        ge=64,
+        le=2048,
+        description="This camera's detector input (long side), instead of detector.input_size: "
+        "`storelens validate --probe` prints the smallest that keeps its people detectable",
+    )
+
+    @field_validator("detector_input_size")
+    @classmethod
+    def _input_multiple_of_32(cls, v: int | None) -> int | None:
+        if v is not None and v % 32:
+            raise ValueError(f"detector_input_size must be a multiple of 32, got {v}")
+        return v
 
     @model_validator(mode="after")
     def _backoff(self) -> CameraConfig:
@@ -127,7 +141,13 @@ class DetectorConfig(StrictModel):
     model: str = Field(default="yolo11n-pose", description="Vendored model name or a path to a YOLO ONNX file")
     classes: list[str] | None = Field(default=None, description="Class names of a custom model (index order)")
     person_class: int = Field(default=0, ge=0)
-    input_size: int = Field(default=640, ge=64, le=2048, description="Long side of the letterboxed input")
+    input_size: int = Field(
+        default=960,
+        ge=64,
+        le=2048,
+        description="Long side of the letterboxed input (960: people >= 40 px tall are found, see "
+        "bench/detection_scale.py; a camera may set its own detector_input_size)",
+    )
     confidence: float = Field(default=0.25, ge=0.0, le=1.0)
     nms_iou: float = Field(default=0.6, gt=0.0, le=1.0)
     max_detections: int = Field(default=100, ge=1, le=1000)
@@ -1084,6 +1104,11 @@ class StoreConfig(StrictModel):
 
     def zones_for(self, camera_id: str) -> list[ZoneConfig]:
         return [z for z in self.zones if z.space == "image" and z.camera == camera_id]
+
+    def detector_for(self, camera_id: str) -> DetectorConfig:
+        """The detector settings one camera runs with (its own input size, if it sets one)."""
+        size = self.camera(camera_id).detector_input_size
+        return self.detector if size is None else self.detector.model_copy(update={"input_size": size})
 
     def resolve_path(self, value: str) -> Path:
         p = Path(value).expanduser()

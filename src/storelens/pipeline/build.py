@@ -164,7 +164,7 @@ def build_camera(
     from storelens.vision.detector import YoloDetector
 
     if detector is None:
-        detector = YoloDetector(store.detector, base_dir=store.base_dir)
+        detector = YoloDetector(store.detector_for(cam.id), base_dir=store.base_dir)
     tracker = make_tracker(store.tracker)
     stitcher = make_stitcher(store.tracker)
 

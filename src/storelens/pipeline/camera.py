@@ -113,7 +113,7 @@ class CameraPipeline:
         self.observers = list(observers)
         self.stats = RunStats()
         self.selfcheck = (
-            DetectionSelfCheck(camera.id, store.detector.model, store.detector.input_size)
+            DetectionSelfCheck(camera.id, store.detector.model, store.detector_for(camera.id).input_size)
             if store.detector.self_check
             else None
         )

@@ -209,8 +209,9 @@ def probe_camera(
     from storelens.sources.factory import open_source
     from storelens.vision.detector import YoloDetector
 
-    detector = YoloDetector(store.detector, base_dir=store.base_dir)
-    check = DetectionSelfCheck(cam.id, store.detector.model, store.detector.input_size, window_s=seconds, min_frames=10)
+    settings = store.detector_for(cam.id)
+    detector = YoloDetector(settings, base_dir=store.base_dir)
+    check = DetectionSelfCheck(cam.id, settings.model, settings.input_size, window_s=seconds, min_frames=10)
     step = max(seconds / max_frames, 1e-3)
     source = open_source(cam, store.base_dir)
     deadline = time.monotonic() + seconds + 30.0  # a live camera: do not wait for ever

@@ -73,7 +73,8 @@ def _probe_detection(cfg: StoreConfig, offline: bool) -> None:
         )
         state = "see the warnings above" if findings else "OK"
         typer.echo(
-            f"camera {cam.id}: detection self-check {state} ({cfg.detector.model} at {cfg.detector.input_size}){seen}"
+            f"camera {cam.id}: detection self-check {state} ({cfg.detector.model} at "
+            f"{cfg.detector_for(cam.id).input_size}){seen}"
         )
 
 
