@@ -29,7 +29,7 @@ from storelens.config.schema import DetectorConfig
 from storelens.core.geometry import iou_matrix
 from storelens.core.types import Detections
 from storelens.privacy.motion import MotionRegions
-from storelens.privacy.redact import redact
+from storelens.privacy.redact import head_boxes, redact
 from storelens.vision.base import Detector
 from storelens.vision.faces import FaceDetector, head_regions
 
@@ -48,13 +48,27 @@ class RedactedFrame:
     face_xyxy: npt.NDArray[np.float32] = field(repr=False)
     regions_xyxy: npt.NDArray[np.float32] = field(repr=False, default_factory=lambda: np.zeros((0, 4), np.float32))
     """Areas blurred whole (motion without a detection, caller's regions): what the proof checks."""
+    heads_xyxy: npt.NDArray[np.float32] = field(repr=False, default_factory=lambda: np.zeros((0, 4), np.float32))
+    """The head boxes blurred (one per person detection)."""
 
     def copy(self) -> RedactedFrame:
         """The same redacted frame on its own image array: a writer that encodes later (on another
         thread) keeps this, so nothing the caller does to its array afterwards can reach the file."""
         return RedactedFrame(
-            self.image.copy(), self.people, self.faces, self.face_xyxy.copy(), self.regions_xyxy.copy()
+            self.image.copy(),
+            self.people,
+            self.faces,
+            self.face_xyxy.copy(),
+            self.regions_xyxy.copy(),
+            self.heads_xyxy.copy(),
         )
+
+    def blurred_xyxy(self) -> npt.NDArray[np.float32]:
+        """Every box blurred in :attr:`image`: heads, faces (padded as :func:`redact` pads them), regions."""
+        f = self.face_xyxy.reshape(-1, 4)
+        pad = np.stack([(f[:, 2] - f[:, 0]) * 0.25, (f[:, 3] - f[:, 1]) * 0.25], axis=1)
+        faces = np.concatenate([f[:, :2] - pad, f[:, 2:] + pad], axis=1)
+        return np.concatenate([self.heads_xyxy, faces, self.regions_xyxy]).astype(np.float32).reshape(-1, 4)
 
     def to_jpeg(self, quality: int = 85) -> bytes:
         ok, buf = cv2.imencode(".jpg", self.image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
@@ -192,4 +206,5 @@ class FrameRedactor:
         self.frames += 1
         self.faces += len(faces)
         self.people += len(detections)
-        return RedactedFrame(out, len(detections), len(faces), faces, blur)
+        heads = head_boxes(detections.xyxy, detections.keypoints) if len(detections) else np.zeros((0, 4), np.float32)
+        return RedactedFrame(out, len(detections), len(faces), faces, blur, heads)
