@@ -409,5 +409,6 @@ def write_png(path: str | Path, image: npt.NDArray[np.uint8]) -> Path:
     try:
         out.write_bytes(buf.tobytes())
     except OSError as exc:
+        out.unlink(missing_ok=True)  # no half image that a viewer would show as a broken heat map
         raise as_disk_full(exc, out) or exc from exc
     return out

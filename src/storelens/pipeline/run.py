@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -228,13 +229,7 @@ def run_store(
             break
     summary = collector.to_dict()
     summary["cameras"] = {b.camera.id: _camera_summary(b, outputs.stats.get(b.camera.id, RunStats())) for b in built}
-    for cam_id, cam_summary in summary["cameras"].items():
-        cam_summary["status"] = (
-            "failed" if cam_id in outputs.failed else "warning" if cam_id in outputs.warnings else "ok"
-        )
-    summary["failed"] = dict(outputs.failed)
-    summary["warnings"] = list(outputs.warnings.values())
-    summary["run"] = {"started": started, "wall_s": round(time.time() - started, 2), "stopped": outputs.stopped}
+    summary["run"] = {"started": started, "wall_s": round(time.time() - started, 2)}
     delivery = sink_set.delivery()
     if delivery:
         summary["delivery"] = delivery  # broker outboxes: still pending (re-sent next start) / dropped
@@ -244,10 +239,20 @@ def run_store(
         "videos": {k: str(v) for k, v in outputs.videos.items()},
         "images": {k: str(v) for k, v in outputs.images.items()},
     }
+    summary["run"]["stopped"] = outputs.stopped
+    summary["failed"] = dict(outputs.failed)  # camera -> why it analysed nothing (more)
+    summary["warnings"] = list(outputs.warnings.values())
+    for cam_id, cam_summary in summary["cameras"].items():
+        cam_summary["status"] = (
+            "failed" if cam_id in outputs.failed else "warning" if cam_id in outputs.warnings else "ok"
+        )
     outputs.summary = summary
-    try:
-        outputs.summary_json.write_text(json.dumps(summary, indent=2, default=str))
+    tmp = outputs.summary_json.with_name(outputs.summary_json.name + ".tmp")
+    try:  # whole or not at all: a cut summary.json would be read as a (wrong) complete one
+        tmp.write_text(json.dumps(summary, indent=2, default=str))
+        os.replace(tmp, outputs.summary_json)
     except OSError as exc:
+        tmp.unlink(missing_ok=True)
         full = as_disk_full(exc, outputs.summary_json)
         if full is None:
             raise

@@ -34,7 +34,7 @@ from typing import Any
 import pydantic
 import sqlalchemy as sa
 
-from storelens.core.errors import brief_error
+from storelens.core.errors import DiskFullError, as_disk_full, brief_error
 from storelens.events.models import Event
 from storelens.sinks.buffer import Backoff, DiskSpool
 from storelens.storage.aggregates import DEFAULT_BUCKETS_S
@@ -142,6 +142,10 @@ class DatabaseSink:
         self._stopping = False
         self._stats = DatabaseSinkStats()
         self._stats_lock = threading.Lock()
+        # A full disk under the spool (or SQLite's own "database or disk is full"): what could not
+        # be kept is lost, so the sink stops accepting events and says so once, by raising this
+        # from write() and close() instead of retrying (and logging a traceback) forever.
+        self.disk_full: DiskFullError | None = None
         self._thread = threading.Thread(target=self._run, name="storelens-db-sink", daemon=True)
         self._thread.start()
 
@@ -151,6 +155,8 @@ class DatabaseSink:
         goes straight to the disk spool instead of growing memory."""
         if not events:
             return
+        if self.disk_full is not None:
+            raise self.disk_full
         with self._cond:
             if self._stopping:
                 raise RuntimeError("DatabaseSink is closed")
@@ -199,6 +205,8 @@ class DatabaseSink:
             log.error("database sink did not stop within %.0f s; unflushed events remain queued", timeout_s)
         if self._owns_db and self._db is not None:
             self._db.close()
+        if self.disk_full is not None:
+            raise self.disk_full
 
     def stats(self) -> DatabaseSinkStats:
         with self._stats_lock:
@@ -292,7 +300,11 @@ class DatabaseSink:
             self._commit(batch)
             self._db_up()
         except Exception as exc:
-            if is_transient(exc):
+            full = as_disk_full(exc, self._url)
+            if full is not None and self.disk_full is None:
+                self.disk_full = full
+                log.error("%s: events are kept in the spool while it has room", full)
+            if is_transient(exc) or full is not None:
                 self._db_down(exc)
                 self._spool(batch)
             else:
@@ -328,7 +340,16 @@ class DatabaseSink:
                 self._reject({"id": e.id, "type": e.type, "repr": repr(e)[:2000]}, rec)
             else:
                 records.append(rec)
-        self.spool.append(records)
+        try:
+            self.spool.append(records)
+        except OSError as exc:
+            full = as_disk_full(exc, self.spool.directory)
+            if full is None:
+                raise
+            if self.disk_full is None or self.disk_full.path == self._url:
+                log.error("%s: %d event(s) could not be kept and are lost", full, len(records))
+            self.disk_full = full
+            return
         with self._stats_lock:
             self._stats = replace(self._stats, spooled=self._stats.spooled + len(records))
 

@@ -51,6 +51,9 @@ EXIT_CAMERAS_FAILED = 3
 EXIT_DISK_FULL = 4
 EXIT_INTERRUPTED = 130
 
+PROGRESS_LOG_INTERVAL_S = 30.0
+"""How often a run whose output is not a terminal prints a progress line per camera."""
+
 _CAMERA_SOURCE = re.compile(r"^cameras\[(\d+)\]\.source$")
 
 
@@ -248,8 +251,17 @@ def _execute(
         task = progress.add_task(cam.id, total=total, fps=0.0)
         counter = _FpsCounter()
 
+        last_line = [0.0]
+
         def tick(result: FrameResult) -> None:
-            progress.update(task, advance=1, fps=counter.tick())
+            fps = counter.tick()
+            progress.update(task, advance=1, fps=fps)
+            if progress.disable:  # a log, not a terminal: a line at the first frame, then now and then
+                now = time.monotonic()
+                if counter.n == 1 or now - last_line[0] >= PROGRESS_LOG_INTERVAL_S:
+                    last_line[0] = now
+                    of = f"/{total}" if total else ""
+                    print(f"{cam.id}: {counter.n}{of} frames analysed, {fps:.1f} fps", file=sys.stderr, flush=True)
 
         return tick
 
