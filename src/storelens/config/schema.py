@@ -779,8 +779,10 @@ class MqttConfig(StrictModel):
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
     reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
-    outbox_max: int = Field(default=100_000, ge=100, le=10_000_000, description="Undelivered messages kept")
-    spool_dir: str | None = Field(default=None, description="Disk spool for the outbox (default: state dir)")
+    outbox_max: int = Field(
+        default=100_000, ge=100, le=10_000_000, description="Unacknowledged messages kept; oldest dropped (counted)"
+    )
+    spool_dir: str | None = Field(default=None, description="Folder of the outbox journal (default: state dir)")
     types: list[str] = Field(default_factory=list, description="Event type prefixes to publish; empty = all")
     ha_discovery: bool = Field(default=False, description="Publish Home Assistant discovery for zone sensors")
     ha_discovery_prefix: str = Field(default="homeassistant", min_length=1, max_length=128)
@@ -807,8 +809,10 @@ class NatsConfig(StrictModel):
     max_age_s: float = Field(default=7 * 86400, gt=0, le=365 * 86400, description="Stream retention")
     duplicate_window_s: float = Field(default=600, gt=0, le=86400, description="JetStream de-dup window")
     ack_timeout_s: float = Field(default=5.0, gt=0, le=120)
-    outbox_max: int = Field(default=100_000, ge=100, le=10_000_000)
-    spool_dir: str | None = Field(default=None)
+    outbox_max: int = Field(
+        default=100_000, ge=100, le=10_000_000, description="Unacknowledged messages kept; oldest dropped (counted)"
+    )
+    spool_dir: str | None = Field(default=None, description="Folder of the outbox journal (default: state dir)")
     types: list[str] = Field(default_factory=list, description="Event type prefixes to publish; empty = all")
 
 

@@ -154,6 +154,11 @@ def _print_summary(out: RunOutputs) -> None:
     console.print(
         _table("Cameras", ["camera", "frames", "media s", "wall s", "analysed fps", "stage median ms"], perf_rows)
     )
+    for name, d in s.get("delivery", {}).items():
+        if d["pending"] or d["dropped"]:  # a broker outage: say what waits and what was lost
+            console.print(
+                f"{name}: {d['pending']} event(s) not yet acknowledged, kept for the next start; {d['dropped']} dropped"
+            )
     console.print("\n[bold]Outputs[/bold]")
     where: list[tuple[str, object]] = [("folder", out.out_dir), ("database", out.database_url)]
     if out.events_jsonl:
