@@ -20,9 +20,12 @@ def _settings(config: Path | None, overrides: dict[str, Any], nats_overrides: di
     from storelens.central import CentralConfig
     from storelens.config import ConfigError
     from storelens.config.loader import load_yaml_model
+    from storelens.config.secrets import CENTRAL_SECRET_FIELDS
 
     try:
-        base = load_yaml_model(config, CentralConfig) if config else CentralConfig()
+        base = (
+            load_yaml_model(config, CentralConfig, secret_fields=CENTRAL_SECRET_FIELDS) if config else CentralConfig()
+        )
     except ConfigError as exc:
         for issue in exc.issues:
             typer.echo(str(issue), err=True)
