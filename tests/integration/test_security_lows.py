@@ -112,3 +112,60 @@ def test_disabled_users_sessions_and_tokens_do_not_come_back(env: Env, client: T
     assert client.get("/api/v1/auth/me", headers=bearer).status_code == 401
     browser.cookies.clear()
     assert browser.post("/api/v1/auth/login", json={"username": "temp1", "password": PW}).status_code == 200
+
+
+SECRET_SOURCES = ["rtsp://admin:S3cr@tPass@127.0.0.1:9/x", "rtsp://admin:pa/ss@127.0.0.1:9/y"]
+
+
+def test_camera_credentials_are_masked_for_every_role(tmp_path: Path) -> None:
+    import yaml
+
+    from storelens.config import load_config
+    from storelens.security.integration import install_security
+    from storelens.service import ServiceDeps, ServiceSettings, create_app
+
+    path = tmp_path / "store.yaml"
+    cams = [{"id": f"cam{i}", "source": src} for i, src in enumerate(SECRET_SOURCES)]
+    path.write_text(yaml.safe_dump({"store_id": "s1", "cameras": cams}, sort_keys=False))
+    st = ServiceSettings(
+        store=load_config(path), config_path=path, database_url=f"sqlite:///{tmp_path / 'c.db'}", run_pipelines=False
+    )
+    deps = ServiceDeps.build(st)
+    app = create_app(st, deps)
+    install_security(app, deps.db, st, hasher=FAST, run_retention=False)
+    with TestClient(app, base_url=BASE) as c:
+        for role in ("viewer", "analyst", "admin"):
+            user = create_user(deps.db, f"{role}9", PW, role, hasher=FAST)
+            token, _ = create_token(deps.db, user.id, "t")
+            r = c.get("/api/v1/cameras", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200, r.text
+            text = r.text
+            for secret in ("S3cr", "tPass", "pa/ss", "admin"):
+                assert secret not in text, (role, text)
+            assert text.count("rtsp://***@127.0.0.1:9/") == 2, text
+
+
+def test_logs_and_tracebacks_mask_url_userinfo(caplog: pytest.LogCaptureFixture) -> None:
+    from storelens.security.crypto import SecretFilter
+
+    logger = logging.getLogger("storelens.test.mask")
+    caplog.set_level(logging.INFO, logger="storelens.test.mask")
+    caplog.handler.addFilter(SecretFilter())
+    try:
+        logger.error("cannot open %s", SECRET_SOURCES[0])
+        try:
+            raise ConnectionError(f"refused: {SECRET_SOURCES[1]}")
+        except ConnectionError:
+            logger.exception("camera failed")
+    finally:
+        caplog.handler.filters.clear()
+    text = caplog.text
+    assert "rtsp://***@127.0.0.1:9/x" in text and "rtsp://***@127.0.0.1:9/y" in text
+    for secret in ("S3cr", "tPass", "pa/ss"):
+        assert secret not in text, text
+
+
+def test_central_prints_no_broker_or_database_password() -> None:
+    from storelens.central.service import safe_url
+
+    assert safe_url("postgresql://ingest:S3cr@tPass@db.local/sl") == "postgresql+psycopg://***@db.local/sl"

@@ -271,3 +271,17 @@ def test_serve_without_the_service_extra_says_how_to_install_it(tmp_path: Path) 
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert "pip install 'storelens[service]'" in done.stderr
+
+
+def test_run_without_a_key_says_its_imagery_is_redacted_but_not_encrypted(tmp_path: Path) -> None:
+    """SECURITY.md and ``run`` agree (issue 14): ``run`` writes its annotated video and heat maps
+    as plain (redacted) files, and says so, naming no key as a condition."""
+    store = write_store(tmp_path)
+    done = cli("run", str(store), "--max-frames", "3", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    videos = list((tmp_path / "out").rglob("*_annotated.mp4"))
+    assert videos, "run wrote no annotated video"
+    assert "redacted" in done.stderr and "NOT encrypted" in done.stderr, done.stderr
+    security = (Path(__file__).parents[2] / "SECURITY.md").read_text()
+    assert "Without a key no imagery is stored at all" not in security
+    assert "`storelens run`" in security and "not encrypted" in security

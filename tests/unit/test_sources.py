@@ -236,10 +236,18 @@ def test_latest_frames_keeps_the_newest_and_counts_evictions() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("rtsp://admin:s3cret@10.0.0.5:554/live", "rtsp://admin:***@10.0.0.5:554/live"),
-        ("failed: 'rtsps://u:p%40ss@cam/x' (refused)", "failed: 'rtsps://u:***@cam/x' (refused)"),
-        ("http://token@cam/mjpg", "http://token:***@cam/mjpg"),
+        # the whole userinfo goes, user name included (issue 14)
+        ("rtsp://admin:s3cret@10.0.0.5:554/live", "rtsp://***@10.0.0.5:554/live"),
+        ("failed: 'rtsps://u:p%40ss@cam/x' (refused)", "failed: 'rtsps://***@cam/x' (refused)"),
+        ("http://token@cam/mjpg", "http://***@cam/mjpg"),
         ("rtsp://10.0.0.5/live", "rtsp://10.0.0.5/live"),
+        # passwords people really type, unencoded: '@', '/', ':' and percent-encoding
+        ("rtsp://admin:S3cr@tPass@host/x", "rtsp://***@host/x"),
+        ("rtsp://admin:pa/ss@host/x", "rtsp://***@host/x"),
+        ("rtsp://admin:a:b:c@host:554/x", "rtsp://***@host:554/x"),
+        ("rtsp://ad%3Amin:p%2Fa%40ss@host/x", "rtsp://***@host/x"),
+        ("nats://u:S3cr@t@n1:4222, nats://v:pa/ss@n2:4222", "nats://***@n1:4222, nats://***@n2:4222"),
+        ('{"url": "rtsp://admin:pa/ss@host/x"}', '{"url": "rtsp://***@host/x"}'),
     ],
 )
 def test_redact_url(text: str, expected: str) -> None:
@@ -541,7 +549,7 @@ def test_unreachable_camera_reports_offline_once_and_keeps_retrying() -> None:
     offline = log.of("camera.offline")
     assert len(offline) == 1  # one outage, one report, however many retries
     assert "refused" in offline[0]["error"].lower()
-    assert "hunter2" not in offline[0]["error"] and "admin:***@" in offline[0]["error"]
+    assert "hunter2" not in offline[0]["error"] and "rtsp://***@" in offline[0]["error"]
     assert "hunter2" not in str(src.stats.extra) and "hunter2" not in (src.stats.last_error or "")
     assert log.of("camera.online") == []
     assert src.stats.online is False and src.stats.reconnects == 0

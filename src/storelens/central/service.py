@@ -37,11 +37,11 @@ from typing import Any
 import nats
 import nats.errors
 import nats.js.errors
-import sqlalchemy as sa
 from nats.aio.client import Client as NatsClient
 
 from storelens.central.config import CentralConfig
 from storelens.core.errors import brief_error
+from storelens.core.redact import mask_credentials
 from storelens.events.models import Event
 from storelens.sinks.buffer import Backoff
 from storelens.sinks.database import is_transient
@@ -81,12 +81,8 @@ class _Stored:
 
 
 def safe_url(url: str) -> str:
-    """The database URL with any password masked (for logs)."""
-    text = normalise_url(url)
-    try:
-        return sa.make_url(text).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return text
+    """The database URL with its whole userinfo masked (for logs and what ``central`` prints)."""
+    return mask_credentials(normalise_url(url))
 
 
 async def _wait(stop: asyncio.Event, delay_s: float) -> bool:

@@ -39,6 +39,9 @@ def _root(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from storelens.security.crypto import install_secret_filter
+
+    install_secret_filter()  # every command: no URL userinfo (camera, broker passwords) in a log line
 
 
 def _register_all() -> None:

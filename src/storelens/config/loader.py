@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from storelens.config.paths import resolve_paths
 from storelens.config.references import reference_issues
 from storelens.config.schema import StoreConfig
+from storelens.config.secrets import STORE_SECRET_FIELDS, substitute_secrets
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -152,19 +153,30 @@ def _merge(*groups: Sequence[ConfigIssue]) -> list[ConfigIssue]:
     return sorted(out, key=lambda i: (i.line, i.column))
 
 
-def parse_yaml_model(text: str, model: type[M], filename: str = "<string>") -> M:
-    """Parse YAML text into a validated ``model`` or raise :class:`ConfigError` with file:line issues."""
+def parse_yaml_model(
+    text: str,
+    model: type[M],
+    filename: str = "<string>",
+    *,
+    secret_fields: tuple[tuple[str, ...], ...] = (),
+    base_dir: Path | None = None,
+) -> M:
+    """Parse YAML text into a validated ``model`` or raise :class:`ConfigError` with file:line
+    issues; ``${ENV:..}``/``${FILE:..}`` are replaced in ``secret_fields`` (config/secrets.py)."""
     root, data = _compose(text, filename)
+    missing = substitute_secrets(data, secret_fields, base_dir)
+    if missing:
+        raise ConfigError([_issue_at(root, filename, loc, msg) for loc, msg in missing])
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_schema_issues(root, filename, exc)) from None
 
 
-def load_yaml_model(path: str | Path, model: type[M]) -> M:
+def load_yaml_model(path: str | Path, model: type[M], *, secret_fields: tuple[tuple[str, ...], ...] = ()) -> M:
     """Read a YAML file and validate it as ``model`` (see :func:`parse_yaml_model`)."""
     p = Path(path)
-    return parse_yaml_model(_read(p), model, filename=str(p))
+    return parse_yaml_model(_read(p), model, filename=str(p), secret_fields=secret_fields, base_dir=p.resolve().parent)
 
 
 def _read(p: Path) -> str:
@@ -189,6 +201,9 @@ def _store(
     """The config (None if invalid) and every issue: schema and cross-references together, and
     with ``environment`` the files, sources and frame geometry (config/checks.py)."""
     root, data = _compose(text, filename)
+    missing = substitute_secrets(data, STORE_SECRET_FIELDS, base_dir)
+    if missing:  # nothing else is checked against a half-substituted config
+        raise ConfigError([_issue_at(root, filename, loc, msg) for loc, msg in missing])
     if base_dir is not None:
         resolve_paths(data, base_dir)
     cfg: StoreConfig | None = None

@@ -34,6 +34,8 @@ from typing import ClassVar
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from storelens.core.redact import mask_credentials
+
 MAGIC = b"SLENC\x01"
 NONCE_BYTES = 12
 KEY_BYTES = 32
@@ -72,16 +74,24 @@ class SecretFilter(logging.Filter):
             with cls._lock:
                 cls._secrets.add(value)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
-        msg = record.getMessage()
-        masked = msg
+    def _mask(self, text: str) -> str:
+        masked = mask_credentials(text)  # URL userinfo (camera, broker, database passwords)
         for s in tuple(self._secrets):
             if s in masked:
                 masked = masked.replace(s, "***")
+        return masked
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        masked = self._mask(msg)
         if masked != msg:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            # the traceback's messages carry URLs too (FFmpeg and drivers echo them): format it
+            # here, masked; handlers use exc_text when it is set
+            record.exc_text = self._mask(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = self._mask(record.exc_text)
         return True
 
 

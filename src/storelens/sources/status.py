@@ -4,10 +4,10 @@ URL redaction so camera passwords never reach an event, a log line or an excepti
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import Any
 
+from storelens.core.redact import mask_credentials
 from storelens.sources.base import SourceStats, StatusCallback
 
 log = logging.getLogger(__name__)
@@ -16,14 +16,12 @@ CAMERA_OFFLINE = "camera.offline"
 CAMERA_ONLINE = "camera.online"
 FRAME_CORRUPT = "camera.frame_corrupt"
 
-# scheme://user:password@host -> scheme://user:***@host (also a bare scheme://token@host)
-_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*)(?::[^@/\s]*)?@")
-
 
 def redact_url(text: str) -> str:
     """Hide credentials embedded in any URL inside ``text`` (RTSP URLs very often carry them, and
-    FFmpeg echoes the URL it failed on into its error messages)."""
-    return _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    FFmpeg echoes the URL it failed on into its error messages): the one masking function,
+    :func:`storelens.core.redact.mask_credentials`."""
+    return mask_credentials(text)
 
 
 def describe_error(exc: BaseException) -> str:

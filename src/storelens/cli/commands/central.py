@@ -20,9 +20,12 @@ def _settings(config: Path | None, overrides: dict[str, Any], nats_overrides: di
     from storelens.central import CentralConfig
     from storelens.config import ConfigError
     from storelens.config.loader import load_yaml_model
+    from storelens.config.secrets import CENTRAL_SECRET_FIELDS
 
     try:
-        base = load_yaml_model(config, CentralConfig) if config else CentralConfig()
+        base = (
+            load_yaml_model(config, CentralConfig, secret_fields=CENTRAL_SECRET_FIELDS) if config else CentralConfig()
+        )
     except ConfigError as exc:
         for issue in exc.issues:
             typer.echo(str(issue), err=True)
@@ -95,6 +98,7 @@ def central(
     Stops cleanly on SIGINT/SIGTERM: the batch in hand is committed and acknowledged first.
     """
     from storelens.central.service import safe_url
+    from storelens.core.redact import mask_credentials
 
     cfg = _settings(
         config,
@@ -109,8 +113,9 @@ def central(
         {"servers": nats_servers or None, "stream": stream, "subject_prefix": prefix},
     )
     metrics = f", metrics on http://{cfg.metrics_host}:{cfg.metrics_port}/metrics" if cfg.metrics_port else ""
+    servers = ", ".join(mask_credentials(s) for s in cfg.nats.servers)
     typer.echo(
-        f"storelens central: consuming {cfg.subject!r} from stream {cfg.nats.stream} on {', '.join(cfg.nats.servers)} "
+        f"storelens central: consuming {cfg.subject!r} from stream {cfg.nats.stream} on {servers} "
         f"(durable {cfg.durable}) into {safe_url(cfg.database_url)}, batches of {cfg.batch}{metrics}"
     )
     try:
@@ -119,7 +124,7 @@ def central(
         typer.echo("aborted: events not yet acknowledged will be redelivered", err=True)
         raise typer.Exit(code=130) from None
     except Exception as exc:  # not retryable: bad URL, schema newer than this code, missing secret, port in use
-        typer.echo(f"cannot run: {type(exc).__name__}: {exc}", err=True)
+        typer.echo(mask_credentials(f"cannot run: {type(exc).__name__}: {exc}"), err=True)
         raise typer.Exit(code=1) from None
     typer.echo(
         f"storelens central stopped: {st.consumed} consumed, {st.stored} stored, {st.duplicates} duplicate(s), "

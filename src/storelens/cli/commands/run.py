@@ -177,6 +177,27 @@ def _print_summary(out: RunOutputs) -> None:
             console.print(f"  camera {cam_id} failed: {reason}", soft_wrap=True, markup=False)
         for warning in out.warnings.values():
             console.print(f"  {warning}", soft_wrap=True, markup=False)
+    notice = imagery_notice(out)
+    if notice:
+        typer.echo(notice, err=True)
+
+
+def imagery_notice(out: RunOutputs) -> str | None:
+    """What ``run`` says whenever it left imagery in the output folder (SECURITY.md, "Imagery").
+
+    The annotated video and the heat maps are ``run``'s product: a store engineer runs it to look
+    at them, so they are written even without an encryption key (refusing would leave ``run`` and
+    the demo without their main output; encrypting them would leave them unwatchable, storelens has
+    no player for its ciphertext). Every frame in them is redacted first, but they are plain files,
+    and the person who ran the command must know that, with or without a key."""
+    files = [*out.videos.values(), *out.images.values()]
+    if not files:
+        return None
+    return (
+        f"note: {len(files)} imagery file(s) above (annotated video, heat maps) are redacted (heads and faces "
+        "blurred, privacy masks filled) but NOT encrypted, key or no key; delete them when done, "
+        "`--no-video` skips the video (SECURITY.md, Imagery)"
+    )
 
 
 class _FpsCounter:
