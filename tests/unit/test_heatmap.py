@@ -149,5 +149,6 @@ def test_render_has_map_legend_and_scale(tmp_path: Path) -> None:
     assert blank.shape[0] > 0
     with pytest.raises(ValueError, match="finite"):
         render_heatmap(-vals, GRID)
-    with pytest.raises(OSError):
-        write_png(tmp_path / "x.notanimage", img)
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(OSError):  # an unwritable place raises instead of failing silently
+        write_png(tmp_path / "a-file" / "x.png", img)
