@@ -262,4 +262,4 @@ def test_the_old_heat_map_backdrop_fails_the_same_check(written: dict[str, Writt
         image, xyxy, kp = w.first
         shown[name] = len(people(independent, redact(image, xyxy, kp)))
     print(f"people found on the old backdrop: {shown}")
-    assert sum(shown.values()) >= 3, shown
+    assert shown["counter"] >= 1 and shown["counter-small"] >= 1, shown

@@ -8,7 +8,9 @@ grouped into areas, and each area's bounding box, grown generously (frame differ
 edges of a moving person, not the whole body), is blurred. Each frame is also compared with the
 median of recent frames sampled a while apart, so a person who walked in and stands still (no
 frame difference any more) still differs from the background and stays blurred until the median
-has taken them in. An area stays blurred for a few frames after its motion stops as well. False alarms (a flickering
+has taken them in. An area stays blurred for a few frames after its motion stops as well. The
+first frame of a camera has nothing to be compared with, so nothing is known about what moves in
+it: it is blurred whole. False alarms (a flickering
 light, a swinging door) cost a blurred patch; a miss costs a shopper's privacy, so the thresholds
 lean towards blurring.
 """
@@ -86,6 +88,8 @@ class MotionRegions:
         refs = list(self._history)
         if len(self._samples) >= 3:
             refs.append(np.median(np.stack(list(self._samples)), axis=0).astype(np.uint8))
+        fh, fw = image.shape[:2]
+        whole = not refs  # nothing to compare with yet: anyone may be anywhere (this frame only)
         if refs:
             diff = np.max([cv2.absdiff(small, prev) for prev in refs], axis=0)
             moving = (diff >= self.threshold).astype(np.uint8)
@@ -111,8 +115,9 @@ class MotionRegions:
             self._samples.append(small)
         self._frames += 1
         self._recent.append(found)
+        if whole:
+            return np.array([[0, 0, fw, fh]], np.float32)
         out = np.concatenate(list(self._recent)).astype(np.float32).reshape(-1, 4)
-        fh, fw = image.shape[:2]
         out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, fw)
         out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, fh)
         return out
