@@ -4,17 +4,20 @@ Redaction driven by the pipeline's detector fails exactly where the detector fai
 partly hidden people. So the proof uses an *independent* detector, ``yolo11n-det`` at 1280 px
 (another model, twice the pipeline's input size), on every kind of image storelens writes:
 
-* **annotated video**: every frame handed to the video writer. A person the independent detector
-  finds there (score >= 0.3) counts as *visible* when less than half of their head area (the top
-  fifth of their box, the middle half of its width) lies in a blurred box (head boxes, faces,
-  areas that moved without a detection). Bodies of detected people stay visible by design (heads
-  blurred), which is why the video check is about heads;
+* **annotated video**: every frame handed to the video writer. Bodies of detected people stay
+  visible by design (heads blurred), so the video check is about heads: a person the independent
+  detector finds there (score >= 0.3) counts as *visible* unless half of their head area (the top
+  fifth of their box, the middle half of its width) lies in blurred boxes (head boxes, faces,
+  areas that moved without a detection), or half of the same strip just above their box does (a
+  detector that cannot see a blurred head starts the box at the shoulders), or their box lies
+  within a person the pipeline detected and redacted (a detection of that person's legs);
 * **heat-map PNGs** and **snapshots** (``storelens snapshot``): no person may be found at all.
 
 Clips (all made from the repository's own demo clips, so every clone runs this): the counter clip
-at 1 fps; the same frames shrunk 3x into a black canvas of the original size (people 60-140 px tall,
-where the pose model at 640 starts missing people); the short entrance clip, three people filling
-the frame. A control shows the check can fail: the heat-map backdrop as storelens drew it before
+at 1 fps from a moment someone is in view; the same frames shrunk 3x into a black canvas twice the
+original size (as bench/detection_scale.py), analysed at 1280 px wide: people about 100 px tall,
+50 px at the pose model's 640 input, where it misses them (issue 13); the short entrance clip,
+three people filling the frame. A control shows the check can fail: the heat-map backdrop as storelens drew it before
 (the first frame, redacted from the first frame's tracks) shows people to the same detector.
 """
 
@@ -48,6 +51,7 @@ from testdata import DEMO_COUNTER_CLIP, DEMO_ENTRANCE_CLIP, DEMO_STORE
 Image = npt.NDArray[np.uint8]
 MIN_SCORE = 0.3
 COUNTER_FRAMES = 48  # one per second of the counter clip: people arrive, read, leave
+COUNTER_START = 80  # someone is at the counter in the first frame
 SHRINK = 3
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -74,10 +78,11 @@ def write_clip(path: Path, frames: list[Image], fps: int) -> Path:
 
 
 def shrunk(img: Image, k: int) -> Image:
-    """``img`` shrunk ``k`` times into a black canvas of its own size (as bench/detection_scale.py)."""
+    """``img`` shrunk ``k`` times into a black canvas twice its size (as bench/detection_scale.py)."""
     h, w = img.shape[:2]
     small = cv2.resize(img, (w // k, h // k), interpolation=cv2.INTER_AREA)
-    canvas = np.zeros_like(img)
+    h, w = 2 * h, 2 * w
+    canvas = np.zeros((h, w, 3), np.uint8)
     oy, ox = (h - small.shape[0]) // 2, (w - small.shape[1]) // 3
     canvas[oy : oy + small.shape[0], ox : ox + small.shape[1]] = small
     return canvas
@@ -101,7 +106,8 @@ class Written:
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> list[Clip]:
     folder = tmp_path_factory.mktemp("clips")
-    counter = [f for i, f in enumerate(frames_of(DEMO_COUNTER_CLIP)) if i % 10 == 0][:COUNTER_FRAMES]
+    counter = [f for i, f in enumerate(frames_of(DEMO_COUNTER_CLIP)) if i >= COUNTER_START and i % 10 == 0]
+    counter = counter[:COUNTER_FRAMES]
     return [
         Clip("counter", write_clip(folder / "counter.mp4", counter, 1), 1),
         Clip("counter-small", write_clip(folder / "counter-small.mp4", [shrunk(f, SHRINK) for f in counter], 1), 1),
@@ -191,6 +197,16 @@ def head_cover(head: npt.NDArray[np.float32], blurred: npt.NDArray[np.float32], 
     return float(area.mean()) if area.size else 1.0
 
 
+def inside_any(box: npt.NDArray[np.float32], people: npt.NDArray[np.float32], share: float = 0.8) -> bool:
+    """Whether ``share`` of ``box`` lies within one of ``people`` (a part of a redacted person)."""
+    if not len(people):
+        return False
+    ix = np.clip(np.minimum(box[2], people[:, 2]) - np.maximum(box[0], people[:, 0]), 0, None)
+    iy = np.clip(np.minimum(box[3], people[:, 3]) - np.maximum(box[1], people[:, 1]), 0, None)
+    area = max(float((box[2] - box[0]) * (box[3] - box[1])), 1e-6)
+    return bool((ix * iy / area >= share).any())
+
+
 def visible_in_video(detector: YoloDetector, frames: list[RedactedFrame]) -> tuple[int, list[tuple[int, list[float]]]]:
     found, visible = 0, []
     for i, red in enumerate(frames):
@@ -201,8 +217,12 @@ def visible_in_video(detector: YoloDetector, frames: list[RedactedFrame]) -> tup
         heads = head_areas(boxes[:, :4])
         blurred = red.blurred_xyxy()
         for box, head in zip(boxes, heads, strict=True):
-            if head_cover(head, blurred, red.image.shape) < 0.5:
-                visible.append((i, [round(float(v), 2) for v in box]))
+            above = head - np.array([0, 1, 0, 1], np.float32) * (head[3] - head[1])
+            if max(head_cover(head, blurred, red.image.shape), head_cover(above, blurred, red.image.shape)) >= 0.5:
+                continue
+            if inside_any(box[:4], red.person_xyxy):
+                continue
+            visible.append((i, [round(float(v), 2) for v in box]))
     return found, visible
 
 
@@ -242,4 +262,4 @@ def test_the_old_heat_map_backdrop_fails_the_same_check(written: dict[str, Writt
         image, xyxy, kp = w.first
         shown[name] = len(people(independent, redact(image, xyxy, kp)))
     print(f"people found on the old backdrop: {shown}")
-    assert sum(shown.values()) >= 3, shown
+    assert shown["counter"] >= 1 and shown["counter-small"] >= 1, shown

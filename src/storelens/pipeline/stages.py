@@ -17,7 +17,7 @@ from storelens.config.schema import StoreConfig
 from storelens.core.types import Frame, Tracks
 from storelens.events.bus import EventBus
 from storelens.events.models import Event, EventType, format_subject
-from storelens.privacy.background import MedianBackground
+from storelens.privacy.background import MedianBackground, detect_people
 from storelens.privacy.masks import masks_for
 from storelens.vision.base import Detector
 
@@ -52,7 +52,7 @@ class BehaviourStageAdapter:
         if self.detector is not None:
             median = self.background.median()
             if median is not None:
-                found = self.detector.detect(median).xyxy
+                found = detect_people(self.detector, median)
         return self.background.render(self.masks, found)
 
     def close(self, pts: float, wall_time: float, events: Sequence[Event]) -> list[Event]:

@@ -5,8 +5,10 @@ shoppers who were there at that moment, and blurring only the people the detecto
 everyone it missed (small, far, occluded people: see issue 13) in plain view. The median of frames
 taken seconds apart removes everyone who moves, whether or not they were detected, because at any
 pixel the background is what is seen most of the time. What the median cannot remove, somebody who
-stood still through most samples, is covered from the detections of the sampled frames: every area
-a detection box covered in a large share of the samples is blurred whole. Then the usual redaction
+stood still through most samples, is covered two ways: every area a detection box covered in a
+large share of the samples is blurred whole, and so is every area where a good share of the
+samples differ from the median (somebody stood there much of the time, then left: seen or not by
+the detector). :func:`detect_people` looks at the result once more, in tiles (small people). Then the usual redaction
 runs (remaining detections, privacy masks), so the result fails towards blurring too much.
 
 Samples are kept at most :attr:`MedianBackground.max_frames` and at least
@@ -25,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from storelens.privacy.redact import redact
+from storelens.vision.base import Detector
 
 Polygon = Sequence[tuple[float, float]]
 Image = npt.NDArray[np.uint8]
@@ -55,6 +58,8 @@ class MedianBackground:
         linger_share: float = 0.3,
         min_samples: int = 5,
         pad: float = 0.15,
+        unstable_share: float = 0.2,
+        unstable_level: int = 25,
     ) -> None:
         if max_frames < 1:
             raise ValueError(f"max_frames must be >= 1, got {max_frames}")
@@ -65,6 +70,8 @@ class MedianBackground:
         self.linger_share = linger_share
         self.min_samples = min_samples
         self.pad = pad
+        self.unstable_share = unstable_share
+        self.unstable_level = unstable_level
         self._samples: list[_Sample] = []
         self._last_pts: float | None = None
 
@@ -125,6 +132,32 @@ class MedianBackground:
         boxes = [(float(x), float(y), float(x + w), float(y + h)) for x, y, w, h, _area in stats[1:count].tolist()]
         return np.asarray(boxes, np.float32).reshape(-1, 4)
 
+    def unstable(self) -> Boxes:
+        """Boxes around areas where at least ``unstable_share`` of the samples (three at least) differ
+        from the median by ``unstable_level`` grey levels: somebody was there a good part of the time.
+
+        A passer-by is in one or two samples; a shopper who stood somewhere for a while and then
+        left is in several, and if they stood there in most, the median shows them and the samples
+        without them differ. Either way the area is blurred, without any detection."""
+        med = self.median()
+        n = len(self._samples)
+        if med is None or n < 3:
+            return np.zeros((0, 4), np.float32)
+        grey = cv2.cvtColor(med, cv2.COLOR_BGR2GRAY).astype(np.int16)
+        differ = np.zeros(grey.shape, np.uint16)
+        for s in self._samples:
+            g = cv2.cvtColor(s.image, cv2.COLOR_BGR2GRAY).astype(np.int16)
+            differ += (np.abs(g - grey) >= self.unstable_level).astype(np.uint16)
+        need = max(3, int(np.ceil(self.unstable_share * n)))
+        mask = (differ >= need).astype(np.uint8)
+        mask = np.asarray(cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)), np.uint8)
+        k = max(3, (min(grey.shape) // 60) | 1)
+        mask = np.asarray(cv2.dilate(mask, np.ones((k, k), np.uint8), iterations=2), np.uint8)
+        count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        min_area = max(16, grey.size // 20000)
+        boxes = [(x, y, x + w, y + h) for x, y, w, h, area in stats[1:count].tolist() if area >= min_area]
+        return self.padded(np.asarray(boxes, np.float32).reshape(-1, 4), med.shape)
+
     def median(self) -> Image | None:
         """The per-pixel temporal median of the samples (no redaction: never write this)."""
         if not self._samples:
@@ -144,7 +177,7 @@ class MedianBackground:
         med = self.median()
         if med is None:
             return None
-        regions = [self.lingering()]
+        regions = [self.lingering(), self.unstable()]
         if person_xyxy is not None and len(person_xyxy):
             regions.append(self.padded(np.asarray(person_xyxy, np.float32), med.shape))
         return redact(
@@ -153,3 +186,23 @@ class MedianBackground:
             masks=masks,
             regions=np.concatenate(regions).astype(np.float32),
         )
+
+
+def detect_people(detector: Detector, image: Image, tiles: int = 2, overlap: float = 0.2) -> Boxes:
+    """Person boxes in ``image`` from the whole image and from ``tiles`` x ``tiles`` overlapping tiles.
+
+    Used on the one background image of a run, where the cost is paid once: each tile reaches the
+    model at ``tiles`` times the resolution, so people too small for the whole-frame pass (issue
+    13: under ~800 px input the default model misses 50 px people) are found and blurred."""
+    h, w = image.shape[:2]
+    found = [np.asarray(detector.detect(image).xyxy, np.float32).reshape(-1, 4)]
+    if tiles > 1:
+        tw, th = w / (tiles - (tiles - 1) * overlap), h / (tiles - (tiles - 1) * overlap)
+        for row in range(tiles):
+            for col in range(tiles):
+                x0, y0 = int(col * tw * (1 - overlap)), int(row * th * (1 - overlap))
+                x1, y1 = min(w, int(x0 + tw)), min(h, int(y0 + th))
+                tile = np.ascontiguousarray(image[y0:y1, x0:x1])
+                boxes = np.asarray(detector.detect(tile).xyxy, np.float32).reshape(-1, 4)
+                found.append(boxes + np.array([x0, y0, x0, y0], np.float32))
+    return np.concatenate(found).astype(np.float32).reshape(-1, 4)

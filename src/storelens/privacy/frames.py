@@ -50,6 +50,8 @@ class RedactedFrame:
     """Areas blurred whole (motion without a detection, caller's regions): what the proof checks."""
     heads_xyxy: npt.NDArray[np.float32] = field(repr=False, default_factory=lambda: np.zeros((0, 4), np.float32))
     """The head boxes blurred (one per person detection)."""
+    person_xyxy: npt.NDArray[np.float32] = field(repr=False, default_factory=lambda: np.zeros((0, 4), np.float32))
+    """The person detections whose heads were blurred."""
 
     def copy(self) -> RedactedFrame:
         """The same redacted frame on its own image array: a writer that encodes later (on another
@@ -61,6 +63,7 @@ class RedactedFrame:
             self.face_xyxy.copy(),
             self.regions_xyxy.copy(),
             self.heads_xyxy.copy(),
+            self.person_xyxy.copy(),
         )
 
     def blurred_xyxy(self) -> npt.NDArray[np.float32]:
@@ -207,4 +210,5 @@ class FrameRedactor:
         self.faces += len(faces)
         self.people += len(detections)
         heads = head_boxes(detections.xyxy, detections.keypoints) if len(detections) else np.zeros((0, 4), np.float32)
-        return RedactedFrame(out, len(detections), len(faces), faces, blur, heads)
+        people = np.asarray(detections.xyxy, np.float32).reshape(-1, 4).copy()
+        return RedactedFrame(out, len(detections), len(faces), faces, blur, heads, people)

@@ -5,8 +5,12 @@ hidden people) unblurred in the annotated video. Motion is a cue that needs no m
 who walks changes pixels. Each frame is compared, at a small size (cheap, and compression noise
 averages out), with the frames before it; moving pixels outside every (padded) person box are
 grouped into areas, and each area's bounding box, grown generously (frame differences light up the
-edges of a moving person, not the whole body), is blurred. An area stays blurred for a few frames
-after its motion stops, so a person who pauses is not revealed at once. False alarms (a flickering
+edges of a moving person, not the whole body), is blurred. Each frame is also compared with the
+median of recent frames sampled a while apart, so a person who walked in and stands still (no
+frame difference any more) still differs from the background and stays blurred until the median
+has taken them in. An area stays blurred for a few frames after its motion stops as well. The
+first frame of a camera has nothing to be compared with, so nothing is known about what moves in
+it: it is blurred whole. False alarms (a flickering
 light, a swinging door) cost a blurred patch; a miss costs a shopper's privacy, so the thresholds
 lean towards blurring.
 """
@@ -30,7 +34,8 @@ class MotionRegions:
     as motion. ``min_area``: smaller moving areas (at ``width``) are noise. ``grow``: a moving
     area's box is grown by this share of its size on each side. ``hold``: frames an area stays
     blurred after its motion was last seen. ``box_pad``: person boxes grown by this share before
-    the motion inside them is attributed to that person."""
+    the motion inside them is attributed to that person. ``background_every``: every this many
+    frames one is kept for the background median, of the last ``background_samples``."""
 
     def __init__(
         self,
@@ -40,6 +45,8 @@ class MotionRegions:
         grow: float = 0.6,
         hold: int = 8,
         box_pad: float = 0.1,
+        background_every: int = 5,
+        background_samples: int = 15,
     ) -> None:
         if width < 16:
             raise ValueError(f"width must be >= 16, got {width}")
@@ -52,11 +59,16 @@ class MotionRegions:
         self._history: deque[Image] = deque(maxlen=2)
         self._recent: deque[Boxes] = deque(maxlen=max(1, hold))
         self._shape: tuple[int, ...] | None = None
+        self.background_every = max(1, background_every)
+        self._samples: deque[Image] = deque(maxlen=max(3, background_samples))
+        self._frames = 0
 
     def reset(self) -> None:
         self._history.clear()
         self._recent.clear()
+        self._samples.clear()
         self._shape = None
+        self._frames = 0
 
     def _small(self, image: Image) -> tuple[Image, float]:
         h, w = image.shape[:2]
@@ -73,8 +85,13 @@ class MotionRegions:
         self._shape = image.shape
         small, scale = self._small(image)
         found = np.zeros((0, 4), np.float32)
-        if self._history:
-            diff = np.max([cv2.absdiff(small, prev) for prev in self._history], axis=0)
+        refs = list(self._history)
+        if len(self._samples) >= 3:
+            refs.append(np.median(np.stack(list(self._samples)), axis=0).astype(np.uint8))
+        fh, fw = image.shape[:2]
+        whole = not refs  # nothing to compare with yet: anyone may be anywhere (this frame only)
+        if refs:
+            diff = np.max([cv2.absdiff(small, prev) for prev in refs], axis=0)
             moving = (diff >= self.threshold).astype(np.uint8)
             moving = cv2.dilate(moving, np.ones((3, 3), np.uint8), iterations=2)
             if person_xyxy is not None:
@@ -94,9 +111,13 @@ class MotionRegions:
             if boxes:
                 found = np.asarray(boxes, np.float32)
         self._history.appendleft(small)
+        if self._frames % self.background_every == 0:
+            self._samples.append(small)
+        self._frames += 1
         self._recent.append(found)
+        if whole:
+            return np.array([[0, 0, fw, fh]], np.float32)
         out = np.concatenate(list(self._recent)).astype(np.float32).reshape(-1, 4)
-        fh, fw = image.shape[:2]
         out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, fw)
         out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, fh)
         return out

@@ -3,8 +3,9 @@
 A user drawing zones needs to see the camera's view, and that picture leaves the pipeline (a file,
 the dashboard's editor), so it must show nobody: it is the temporal median of frames sampled over
 the source (people who walk are gone whether or not they were detected), people who stayed through
-the samples are blurred whole from the detections of the sampled frames, the detector looks at the
-median once more and what it finds there is blurred whole, faces the face detector finds are
+the samples are blurred whole (from the detections of the sampled frames, and wherever many samples
+differ from the median), the detector looks at the median once more, whole and in tiles, and
+what it finds there is blurred whole, faces the face detector finds are
 blurred, and privacy masks are filled. See :mod:`storelens.privacy.background`.
 """
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from storelens.config.schema import CameraConfig, StoreConfig
-from storelens.privacy.background import MedianBackground
+from storelens.privacy.background import MedianBackground, detect_people
 from storelens.privacy.frames import FrameRedactor, RedactedFrame
 from storelens.privacy.masks import masks_for
 from storelens.vision.base import Detector
@@ -94,7 +95,7 @@ def camera_snapshot(
     redactor.masks = masks_for(store, camera_id, scale)
     found = detector.detect(median)
     lingering = background.lingering()
-    regions = [lingering, background.padded(found.xyxy, median.shape)]
+    regions = [lingering, background.unstable(), background.padded(detect_people(detector, median), median.shape)]
     still = redactor(median, found, regions=np.concatenate(regions).astype(np.float32))
     span = 0.0 if first is None or last is None else float(last - first)
     return Snapshot(still, len(background), span, len(lingering))
