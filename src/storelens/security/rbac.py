@@ -147,6 +147,8 @@ ROUTE_RULES: tuple[RouteRule, ...] = (
     rule(READ, rf"{P}/(health|ready|readiness)", None),
     rule(READ, rf"({P})?/(openapi\.json|docs|docs/oauth2-redirect|docs/assets/\{{name\}}|redoc)", None),
     rule("POST", rf"{P}/auth/login", None, "write"),
+    # the privacy notice and its sign: for the people filmed, who have no account (GDPR Art. 13)
+    rule(READ, r"/privacy(/sign\.png)?", None),
     # any signed-in user
     rule("POST", rf"{P}/auth/logout", V, "read"),
     rule(READ, rf"{P}/auth/me", V),

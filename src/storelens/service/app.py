@@ -36,6 +36,7 @@ from storelens.service.routers import (
     heatmaps,
     metrics,
     pos,
+    privacy_page,
     promotions,
     stores,
     stream,
@@ -119,4 +120,5 @@ def create_app(settings: ServiceSettings, deps: ServiceDeps | None = None) -> Fa
     api.include_router(stream.router)
     app.include_router(api)
     app.include_router(metrics.router)
+    app.include_router(privacy_page.router)  # public: the notice people filmed are pointed to
     return app

@@ -98,21 +98,28 @@ def purge(
 
 def privacy_report(
     config: Path = typer.Argument(..., help="Store YAML file"),
-    fmt: str = typer.Option("text", "--format", help="text, markdown or json"),
+    fmt: str = typer.Option(
+        "text", "--format", help="text, markdown or json (the report); md or html (the DPIA starting document)"
+    ),
     db: str | None = DbOpt,
     no_db: bool = typer.Option(False, "--no-db", help="Do not open the database (no account counts)"),
 ) -> None:
-    """What is collected, how long it is kept, who can see it, where it goes (for the store notice)."""
+    """What is collected, how long it is kept, who can see it, where it goes (for the store notice);
+    ``--format md|html``: the DPIA starting document (purpose, data, retention, recipients, risk and
+    mitigation per processing; GDPR Art. 35)."""
+    from storelens.privacy.notice import render_dpia
     from storelens.privacy.report import build_report, render_report
 
     cfg = _load(config)
     assert cfg is not None
-    if fmt not in ("text", "markdown", "json"):
-        typer.echo("--format must be text, markdown or json", err=True)
+    if fmt not in ("text", "markdown", "json", "md", "html"):
+        typer.echo("--format must be text, markdown, json, md or html", err=True)
         raise typer.Exit(code=2)
     database = None if no_db else _open(config, db)
     try:
-        typer.echo(render_report(build_report(cfg, database), fmt), nl=False)
+        report = build_report(cfg, database)
+        text = render_dpia(cfg, fmt, report) if fmt in ("md", "html") else render_report(report, fmt)
+        typer.echo(text, nl=False)
     finally:
         if database is not None:
             database.close()
@@ -155,8 +162,33 @@ def delete_data(
     typer.echo(f"audit record {report.audit_seq}")
 
 
+def privacy_sign(
+    config: Path = typer.Argument(..., help="Store YAML file"),
+    output: Path = typer.Argument(..., help="PNG file to write (A4 portrait, 150 dpi)"),
+    url: str | None = typer.Option(
+        None, "--url", help="Address of the /privacy page for the QR code (default: privacy.public_url)"
+    ),
+) -> None:
+    """Write the printable privacy sign (first-layer notice with a QR code to /privacy)."""
+    from storelens.privacy.notice import render_sign_png
+
+    cfg = _load(config)
+    assert cfg is not None
+    target = url or cfg.privacy.public_url
+    if not target:
+        typer.echo("error: give --url or set privacy.public_url (where customers reach /privacy)", err=True)
+        raise typer.Exit(code=2)
+    try:
+        output.write_bytes(render_sign_png(cfg, target))
+    except OSError as exc:
+        typer.echo(f"error: cannot write {output}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(f"{output}: privacy sign, QR code to {target}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("redact")(redact)
     app.command("purge")(purge)
     app.command("privacy-report")(privacy_report)
+    app.command("privacy-sign")(privacy_sign)
     app.command("delete-data")(delete_data)
