@@ -121,11 +121,14 @@ def test_bad_camera_files_beside_a_good_one(tmp_path: Path) -> None:
 
 
 def test_no_camera_opens(tmp_path: Path) -> None:
-    store = _store(tmp_path, [("missing", "nowhere.mp4", 10)])
+    (tmp_path / "tiny.mp4").write_bytes(LONG_CLIP.read_bytes()[:1000])
+    store = _store(tmp_path, [("missing", "nowhere.mp4", 10), ("tiny", "tiny.mp4", 10)])
     proc = subprocess.run(_cli("run", store, "-o", tmp_path / "out"), capture_output=True, text=True)
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 2, proc.stderr  # nothing can run: a config problem, as validate says
     assert "Traceback" not in proc.stderr
-    assert f"cannot run {store}: no camera opened" in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert "cameras[0].source: file not found" in lines[0] and "cameras[1].source: cannot open" in lines[1]
+    assert lines[-1].startswith(f"2 problem(s) in {store}"), lines
 
 
 def _file_size_limit(limit: int) -> None:
@@ -134,12 +137,14 @@ def _file_size_limit(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
-@pytest.mark.parametrize("limit", [2_000, 40_000])
-def test_disk_full_is_one_line_naming_the_file(tmp_path: Path, limit: int) -> None:
+# 2 kB: every output overflows (the database's spool and the JSONL first when there is no video);
+# 40 kB: the annotated video and the heat maps do, the events fit
+@pytest.mark.parametrize(("limit", "flags"), [(2_000, ()), (2_000, ("--no-video",)), (40_000, ())])
+def test_disk_full_is_one_line_naming_the_file(tmp_path: Path, limit: int, flags: tuple[str, ...]) -> None:
     store = _store(tmp_path, [("good", str(SHORT_CLIP), 12.5)])
     out = tmp_path / "out"
     proc = subprocess.run(
-        _cli("run", store, "-o", out),
+        _cli("run", store, "-o", out, *flags),
         capture_output=True,
         text=True,
         preexec_fn=lambda: _file_size_limit(limit),

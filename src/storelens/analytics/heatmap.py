@@ -401,11 +401,11 @@ def write_png(path: str | Path, image: npt.NDArray[np.uint8]) -> Path:
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        ok, buf = cv2.imencode(".png", image)
+        ok, buf = cv2.imencode(out.suffix or ".png", image)  # the suffix picks the encoder, as imwrite
     except cv2.error as exc:
         raise OSError(f"could not write {out}: {exc}") from exc
     if not ok:
-        raise OSError(f"could not write {out}: the image could not be encoded as PNG")
+        raise OSError(f"could not write {out}: the image could not be encoded")
     try:
         out.write_bytes(buf.tobytes())
     except OSError as exc:

@@ -243,10 +243,20 @@ class CameraPipeline:
         on_frame: Callable[[FrameResult], None] | None = None,
         max_frames: int | None = None,
     ) -> RunStats:
-        """Consume a source until it ends, ``stop`` is set or ``max_frames`` were analysed."""
+        """Consume a source until it ends, ``stop`` is set or ``max_frames`` were analysed.
+
+        ``stop`` is checked between frames; a source that can wait a long time for its next frame
+        (a live camera that accepts the connection and never sends anything) and offers
+        ``interrupt()`` is interrupted as soon as ``stop`` is set, so stopping never waits for it."""
         started = time.perf_counter()
         first_pts: float | None = None
         frames = source.frames()
+        done = threading.Event()
+        interrupt = getattr(source, "interrupt", None)
+        if stop is not None and callable(interrupt):
+            threading.Thread(
+                target=_interrupt_on_stop, args=(stop, done, interrupt), name=f"stop-{self.camera.id}", daemon=True
+            ).start()
         try:
             while stop is None or not stop.is_set():
                 td = time.perf_counter()
@@ -266,7 +276,21 @@ class CameraPipeline:
                 if max_frames is not None and self.stats.frames >= max_frames:
                     break
         finally:
+            done.set()
             source.close()
             self.finish()
             self.stats.wall_s = time.perf_counter() - started
         return self.stats
+
+
+_STOP_POLL_S = 0.2
+"""How often a run's stop event is looked at on behalf of a source that may block (cheap: a wait)."""
+
+
+def _interrupt_on_stop(stop: threading.Event, done: threading.Event, interrupt: Callable[[], None]) -> None:
+    """Call ``interrupt`` once ``stop`` is set, unless the run ended first (``done``)."""
+    while not done.is_set():
+        if stop.wait(_STOP_POLL_S):
+            if not done.is_set():
+                interrupt()
+            return

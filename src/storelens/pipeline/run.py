@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from storelens.config.schema import CameraConfig, StoreConfig
-from storelens.core.errors import as_disk_full
+from storelens.core.errors import DiskFullError, as_disk_full
 from storelens.events.bus import EventBus
 from storelens.events.models import Event, EventType
 from storelens.pipeline.build import BuiltCamera, build_camera
@@ -165,7 +165,11 @@ def run_store(
                         outputs.failed[b.camera.id] = describe_error(exc)
                         log.info("camera %s failed: %s", b.camera.id, outputs.failed[b.camera.id])
                         log.debug("camera %s failure", b.camera.id, exc_info=exc)
-                        bus.publish(_offline_event(cfg, b.camera.id, "pipeline_error", error=describe_error(exc)))
+                        try:
+                            bus.publish(_offline_event(cfg, b.camera.id, "pipeline_error", error=describe_error(exc)))
+                        except DiskFullError as full_now:  # on a thread: kept for the caller, not a traceback
+                            fatal.append(full_now)
+                            stop.set()
                 finally:
                     outputs.stats.setdefault(b.camera.id, b.pipeline.stats)
                     try:

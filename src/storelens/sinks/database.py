@@ -303,7 +303,7 @@ class DatabaseSink:
             full = as_disk_full(exc, self._url)
             if full is not None and self.disk_full is None:
                 self.disk_full = full
-                log.error("%s: events are kept in the spool while it has room", full)
+                log.error("%s: no more events are accepted; those spooled are stored at the next start", full)
             if is_transient(exc) or full is not None:
                 self._db_down(exc)
                 self._spool(batch)

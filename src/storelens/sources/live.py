@@ -157,6 +157,13 @@ class LiveSource(ClosingSource):
             self._iterator = self._consume()
         return self._iterator
 
+    def interrupt(self) -> None:
+        """End :meth:`frames` now, from any thread, without waiting for the reader: a consumer
+        blocked waiting for a frame from a camera that never answers returns at once. The
+        consumer's :meth:`close` then stops the reader (it may still sit in a connect attempt)."""
+        self._stop.set()
+        self._queue.wake()
+
     def close(self) -> None:
         """Stop reading. Returns within ``close_timeout_s`` even if the camera hangs mid-read: the
         daemon reader thread then finishes on its own at the next read timeout."""

@@ -5,8 +5,9 @@ always ends with the summary and the outputs of what was analysed, unless the di
 
 ====  ===========================================================================================
 0     every camera analysed its source to the end, or SIGTERM stopped the run cleanly
-1     nothing could run: a model, the database or the output folder failed, or no camera opened
-2     the store config has problems (every one is listed, as ``storelens validate`` does)
+1     nothing could run: a model, the database or the output folder failed, or every camera crashed
+2     the store config has problems (every one is listed, as ``storelens validate`` does), among
+      them: no enabled camera's source opens
 3     some cameras failed (a missing or unreadable file, a crashed pipeline) or a file ended well
       before its announced length (truncated); the other cameras were analysed
 4     the disk (or a file-size limit) is full: one line names the file that could not be written
@@ -319,15 +320,15 @@ def _unavailable_cameras(exc: ConfigError, config: Path) -> tuple[StoreConfig, d
         cfg = load_config(config)
     except ConfigError:
         config_failed(exc, config)
+    enabled = {i for i, c in enumerate(cfg.cameras) if c.enabled}
+    if enabled <= set(by_index):  # no camera would run: a config problem like any other
+        config_failed(exc, config)
     unavailable: dict[str, str] = {}
     for i, issue in sorted(by_index.items()):
         cam = cfg.cameras[i]
         if cam.enabled:
             unavailable[cam.id] = issue.message
             typer.echo(f"{issue.file}:{issue.line}: camera {cam.id} will not run: {issue.message}", err=True)
-    if unavailable and len(unavailable) == sum(c.enabled for c in cfg.cameras):
-        typer.echo(f"cannot run {config}: no camera opened; `storelens validate {config}` checks it", err=True)
-        raise typer.Exit(code=EXIT_CANNOT_RUN)
     return cfg, unavailable
 
 
