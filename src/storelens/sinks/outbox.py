@@ -274,7 +274,14 @@ class MessageOutbox:
     def _journal_failed(self, exc: BaseException, what: str) -> None:
         if not self._failing:
             self._failing = True
-            log.error("%s outbox: journal %s is not writable (%s): %s", self.name, self.path, exc, what)
+            log.error(
+                "%s outbox: journal %s is not writable (%s; disk full or read-only?): %s; until it is, every "
+                "new message is dropped and counted",
+                self.name,
+                self.path,
+                exc,
+                what,
+            )
         else:
             log.debug("%s outbox: journal still not writable (%s): %s", self.name, exc, what)
 
