@@ -198,4 +198,4 @@ def test_central_start_line_masks_nats_and_database_credentials(tmp_path: Path) 
             proc.wait()
     text = first + out + err
     assert f"nats://***@127.0.0.1:{port}" in first, text
-    assert "S3cr" not in text and "tPass" not in text and "edge" not in text, text
+    assert "S3cr" not in text and "tPass" not in text and "edge:" not in text, text
