@@ -169,3 +169,33 @@ def test_central_prints_no_broker_or_database_password() -> None:
     from storelens.central.service import safe_url
 
     assert safe_url("postgresql://ingest:S3cr@tPass@db.local/sl") == "postgresql+psycopg://***@db.local/sl"
+
+
+def test_central_start_line_masks_nats_and_database_credentials(tmp_path: Path) -> None:
+    """The real command: its first line names servers and database without their userinfo. A
+    closed local port stands in for the broker; the process is stopped by SIGINT after that line."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = "import sys; from storelens.cli.main import main; sys.argv = ['storelens', *sys.argv[1:]]; main()"
+    args = ["central", "--nats", f"nats://edge:S3cr@tPass@127.0.0.1:{port}", "--db", f"sqlite:///{tmp_path}/c.db"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = first + out + err
+    assert f"nats://***@127.0.0.1:{port}" in first, text
+    assert "S3cr" not in text and "tPass" not in text and "edge:" not in text, text

@@ -21,6 +21,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     from sqlalchemy.exc import SQLAlchemyError
 
     from storelens.output.video import VideoWriteError
+    from storelens.security.audit import AuditKeyError
     from storelens.security.crypto import KeyConfigError
     from storelens.sources.base import SourceError
     from storelens.storage.database import StorageError
@@ -30,6 +31,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     from storelens.vision.yolo import LayoutError
 
     return (
+        AuditKeyError,
         SourceError,
         ModelError,
         SessionError,

@@ -6,7 +6,8 @@ database alone never yields a working token; the plaintext is shown once, when i
 
 A token can do at most what its owner can: its effective role is the smaller of the token's role
 and the owner's *current* role (demoting a user demotes their tokens), it stops working when the
-owner is disabled or deleted, and its scopes are cut down to what that role may hold.
+owner is disabled (and is revoked then, so re-enabling the owner does not revive it) or deleted,
+and its scopes are cut down to what that role may hold.
 
 A token created *by a credential* (the API's ``POST /tokens``) can do at most what that credential
 can: its role, scopes and expiry never exceed the caller's (``ceiling``), so a restricted token

@@ -7,6 +7,9 @@ account is refused without even checking the password, so lockout cannot be used
 
 The last enabled admin cannot be deleted, disabled or demoted: that would lock everyone out of
 user management.
+
+Disabling an account ends its sessions and revokes its API tokens for good: re-enabling it (by
+mistake, or once a dispute is over) must not hand a stolen cookie or token back its power.
 """
 
 from __future__ import annotations

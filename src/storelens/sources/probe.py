@@ -48,4 +48,4 @@ def probe_frame_size(cam: CameraConfig, *, timeout_s: float = 10.0) -> tuple[int
             )
     finally:
         src.close()
-    raise SourceError(f"{cam.source}: no readable frame")
+    raise SourceError(f"{redact_url(cam.source)}: no readable frame")
