@@ -14,7 +14,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Point = tuple[float, float]
+Coordinate = Annotated[float, Field(allow_inf_nan=False, ge=-1e6, le=1e6)]
+"""Pixels or floor metres: finite and bounded, so an API edit can never write NaN/inf or 1e308
+into the store file (a NaN vertex used to pass the zero-area check: every comparison is false)."""
+Point = tuple[Coordinate, Coordinate]
 
 
 class StrictModel(BaseModel):
@@ -46,7 +49,9 @@ class ZoneConfig(StrictModel):
     camera: Identifier | None = Field(default=None, description="Camera whose image the polygon is drawn on")
     points: list[Point] = Field(min_length=3, max_length=256, description="Polygon vertices [[x, y], ...]")
     category: str | None = Field(default=None, max_length=128, description="Product category (shelves)")
-    labels: dict[str, str] = Field(default_factory=dict, description="Free labels, e.g. SKU group, price tier")
+    labels: dict[Annotated[str, Field(min_length=1, max_length=64)], Annotated[str, Field(max_length=256)]] = Field(
+        default_factory=dict, max_length=64, description="Free labels, e.g. SKU group, price tier (data only)"
+    )
 
     @model_validator(mode="after")
     def _camera_for_image_space(self) -> ZoneConfig:

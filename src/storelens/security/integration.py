@@ -200,6 +200,7 @@ class UserOut(BaseModel):
     cameras: list[str] | None = Field(default=None, description="Cameras (id or store/id) the user may see; null: all")
 
 
+_ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"  # the config's Identifier: no paths, no markup
 _IdList = list[Annotated[str, Field(min_length=1, max_length=129)]]
 
 
@@ -292,8 +293,8 @@ class DeletionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     start: datetime
     end: datetime
-    camera_id: str | None = Field(default=None, min_length=1, max_length=64)
-    zone_id: str | None = Field(default=None, min_length=1, max_length=64)
+    camera_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=_ID_PATTERN)
+    zone_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=_ID_PATTERN)
     reason: str = Field(default="", max_length=500)
 
 

@@ -13,12 +13,16 @@ role it needs in :data:`ROUTER_ROLES`, the one place issue 9's authentication pl
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
@@ -72,6 +76,24 @@ def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "database unavailable; retry later"}, status_code=503, headers={"Retry-After": "5"})
 
 
+def _json_safe(value: Any) -> Any:
+    """NaN/inf (which Python's JSON parser accepts in a request) as strings: the 422 that echoes the
+    offending input must itself be valid JSON, else a NaN in any field became a 500."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 body (``{"detail": [errors]}``), JSON-safe."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else [{"msg": str(exc)}]
+    return JSONResponse({"detail": _json_safe(jsonable_encoder(errors))}, status_code=422)
+
+
 def create_app(settings: ServiceSettings, deps: ServiceDeps | None = None) -> FastAPI:
     """Build the app. ``deps`` defaults to ``ServiceDeps.build(settings)`` (database, sink, runner)."""
     service = deps if deps is not None else ServiceDeps.build(settings)
@@ -110,6 +132,7 @@ def create_app(settings: ServiceSettings, deps: ServiceDeps | None = None) -> Fa
         service.metrics.http_requests.labels(request.method, template, str(response.status_code)).inc()
         return response
 
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(sa.exc.OperationalError, _database_unavailable)
     app.add_exception_handler(sa.exc.InterfaceError, _database_unavailable)
 
