@@ -237,11 +237,9 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_run_with_a_missing_camera_file_says_so_in_one_line(tmp_path: Path) -> None:
     store = write_store(tmp_path, source="nowhere.mp4")
     done = cli("run", str(store), "--max-frames", "2", cwd=tmp_path)
-    # the only camera cannot run: nothing to analyse (exit 1, cli/commands/run.py); with other
-    # cameras beside it the run goes on and exits 3 (tests/integration/test_run_failures.py)
-    assert done.returncode == 1, done.stderr
+    assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
-    assert "store.yaml:4: camera cam1 will not run: file not found" in done.stderr
+    assert "cameras[0].source: file not found" in done.stderr
 
 
 def test_run_with_a_broken_model_file_says_so_in_one_line(tmp_path: Path) -> None:
