@@ -9,9 +9,14 @@ end it at once instead of waiting for the runner's join timeout.
 
 from __future__ import annotations
 
+import json
+import signal
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +86,29 @@ detector:
     runner.stop(timeout_s=20)
     assert runner.join(0), "the camera thread was still waiting for the silent camera"
     assert runner.camera_status("door").state == "stopped"
+
+
+def test_sigterm_ends_a_run_whose_only_camera_never_answers(silent: SilentServer, tmp_path: Path) -> None:
+    """`storelens run` on the same silent camera: SIGTERM while it waits for a first frame ends the
+    run with its summary (before, the loop waited for a frame that never came, forever)."""
+    store = tmp_path / "store.yaml"
+    store.write_text(
+        f"store_id: dead\ncameras:\n  - id: door\n    source: rtsp://127.0.0.1:{silent.port}/cam\n    fps: 5\n"
+        "detector:\n  model: yolo11n-pose\n"
+    )
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "storelens.cli.main", "run", str(store), "-o", str(out), "--no-video"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert silent.accepted.wait(120), "the camera never connected"
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=20)  # generous: FFmpeg's own open timeout is 10 s
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr, stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["run"]["stopped"] is True and summary["cameras"]["door"]["frames_analysed"] == 0
+    assert "Stopped before the end of the sources" in stdout
