@@ -47,7 +47,7 @@ def track(
     import av
 
     from storelens.cli.errors import expected_errors, start_failed
-    from storelens.tracking.mot import write_mot
+    from storelens.tracking.mot import tracks_to_rows, write_mot
     from storelens.tracking.registry import make_stitcher, make_tracker
     from storelens.vision.detector import YoloDetector
 
@@ -76,22 +76,7 @@ def track(
                 if stitcher is not None:
                     tracks = stitcher.update(tracks, ts, image)
                 if len(tracks):
-                    b = tracks.xyxy.astype(np.float64)
-                    who = tracks.visit_id if stitcher is not None else tracks.track_id
-                    rows.append(
-                        np.column_stack(
-                            [
-                                np.full(len(tracks), n),
-                                np.asarray(who, np.float64),
-                                b[:, 0],
-                                b[:, 1],
-                                b[:, 2] - b[:, 0],
-                                b[:, 3] - b[:, 1],
-                                np.ones(len(tracks)),
-                                np.full((len(tracks), 3), -1.0),
-                            ]
-                        )
-                    )
+                    rows.append(tracks_to_rows(n, tracks, ids=tracks.visit_id if stitcher is not None else None))
                 if max_frames is not None and n >= max_frames:
                     break
     except (av.error.FFmpegError, IndexError) as exc:
