@@ -220,8 +220,8 @@ def latency(threads: int, runs: int) -> dict[str, float]:
     readings = every.process(frame, tracks, 0.0)
     faces = every.last_faces
     n_read = sum(r.probs is not None for r in readings.values())
-    clf = stage.classifier
-    clf_flip = ExpressionClassifier(flip_average=True, threads=threads, device="cpu")
+    clf = ExpressionClassifier(flip_weight=0.0, threads=threads, device="cpu")  # the stage's own flips
+    clf_flip = ExpressionClassifier(flip_weight=default.flip_weight, threads=threads, device="cpu")
     f5 = faces[np.arange(min(5, len(faces)))]
     eyes = (f5.keypoints[:, FKP["right_eye"]], f5.keypoints[:, FKP["left_eye"]])
     square = np.zeros((stage.detector.input_size,) * 2 + (3,), np.uint8)

@@ -69,7 +69,11 @@ def notice_lines(cfg: StoreConfig) -> dict[str, list[str]]:
         "What is collected": [f"{c['what']} (linked to: {c['linked_to']})" for c in r.collected],
         "What is never collected": r.not_collected,
         "How long it is kept": [f"{k}: {v}" for k, v in r.retention.items()],
-        "Who receives it": [*r.destinations, "store staff with an account, by role (see below)"],
+        "Who receives it": [
+            *r.destinations,
+            "store staff with an account, by role: viewers see aggregates only, analysts per-visit records "
+            "(random ids), admins the configuration and the redacted live view; every export and live view is logged",
+        ],
         "Your rights": [
             "You may ask for access, erasure or restriction and object to the processing (GDPR Art. 15-21); "
             "because no identity is kept, give the date, time and place of your visit.",
@@ -85,7 +89,7 @@ def render_privacy_page(cfg: StoreConfig) -> str:
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">',
         f"<title>{html.escape(title)}</title>",
         "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;"
         "color:#1b1b1b}h1{font-size:1.6rem}h2{font-size:1.15rem;margin-top:1.6rem;border-bottom:1px solid #ddd}"
