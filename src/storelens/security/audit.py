@@ -549,6 +549,36 @@ def resolve_seal_for_verify(db: Database) -> AuditSeal | None:
     return resolve_seal(db, create=False)
 
 
+def seal_legacy_anchor(db: Database, expect: tuple[int, str]) -> bool:
+    """Sign an anchor written before anchors were sealed (no MAC), once an admin has checked the
+    chain against a head noted earlier: the chain from the anchor must reach ``expect`` and verify
+    in every other respect. False if there is no unsealed anchor. Raises :class:`AuditKeyError`
+    without a key, ``ValueError`` if the chain does not verify against ``expect``."""
+    seal = seal_of(db)
+    if seal is None:
+        raise AuditKeyError("no audit key: configure security.audit_key_file or $STORELENS_AUDIT_KEY")
+    with db.engine.connect() as conn:
+        anchor = conn.execute(sa.select(AUDIT_ANCHOR).where(AUDIT_ANCHOR.c.id == 1)).first()
+    if anchor is None or anchor.mac is not None:
+        return False
+    with _seals_lock:  # verify as if unsealed, against the noted head
+        _seals[db] = None
+    try:
+        v = verify_audit(db, expect=expect)
+    finally:
+        with _seals_lock:
+            _seals[db] = seal
+    if not v.ok:
+        raise ValueError(f"the chain does not verify against {expect[0]}: {v.reason}")
+    with _append_lock, db.begin() as conn:
+        conn.execute(
+            sa.update(AUDIT_ANCHOR)
+            .where(AUDIT_ANCHOR.c.id == 1, AUDIT_ANCHOR.c.mac.is_(None))
+            .values(mac=seal.anchor_mac(int(anchor.seq), str(anchor.hash), None), last_ts=None)
+        )
+    return True
+
+
 def list_audit(
     conn: Connection, *, limit: int = 100, before_seq: int | None = None, action: str | None = None
 ) -> list[AuditRecord]:
