@@ -249,3 +249,25 @@ def test_an_anchor_from_before_sealing_can_be_sealed_against_a_noted_head(db: Da
     assert ok.exit_code == 0 and "anchor sealed" in ok.output, ok.output
     rc, out = cli_verify(path)
     assert rc == 0, out
+
+
+def test_two_processes_appending_keep_one_sealed_chain(db: Database, path: Path) -> None:
+    """The sealed head is shared by every process appending to the database: in any interleaving
+    it only moves forward, no append is mistaken for a cut, and the chain verifies."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from storelens.storage import open_database; from storelens.security.audit import append_audit\n"
+        "db = open_database(sys.argv[1])\n"
+        "for i in range(40): append_audit(db, 'auth.login', sys.argv[2], details={'i': i})\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(path), f"p{n}"], stderr=subprocess.PIPE, text=True)
+        for n in range(2)
+    ]
+    errs = [p.communicate()[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    assert not any("records were removed" in e for e in errs), errs
+    v = verify_audit(db)
+    assert v.ok and v.checked == 80 and v.head_seq == 80, v
