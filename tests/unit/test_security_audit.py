@@ -227,3 +227,47 @@ def test_audit_key_is_private_and_outside_the_database(db: Database, path: Path)
     key = Path(f"{path}.audit-key")
     assert key.stat().st_mode & 0o777 == 0o600
     assert key.read_text().strip() not in path.read_bytes().hex()
+
+
+def test_an_anchor_from_before_sealing_can_be_sealed_against_a_noted_head(db: Database, path: Path) -> None:
+    """An upgrade must not leave verify failing for good: an anchor without MAC (what an older
+    storelens wrote) is signed by ``audit seal-anchor`` only if the chain reaches a noted head."""
+    from typer.testing import CliRunner
+
+    from storelens.cli.main import app
+
+    fill(db)
+    assert purge_audit_before(db, T0 + timedelta(minutes=4)) == 4
+    noted = verify_audit(db)
+    assert noted.ok and noted.head_hash is not None
+    tamper(path, "UPDATE audit_anchor SET mac = NULL, last_ts = NULL WHERE id = 1")  # as 0005 left it
+    rc, out = cli_verify(path)
+    assert rc == 1 and "anchor is not sealed" in out
+    bad = CliRunner().invoke(app, ["audit", "seal-anchor", "--db", str(path), "--expect", f"10:{'0' * 64}"])
+    assert bad.exit_code == 1, bad.output
+    ok = CliRunner().invoke(app, ["audit", "seal-anchor", "--db", str(path), "--expect", f"10:{noted.head_hash}"])
+    assert ok.exit_code == 0 and "anchor sealed" in ok.output, ok.output
+    rc, out = cli_verify(path)
+    assert rc == 0, out
+
+
+def test_two_processes_appending_keep_one_sealed_chain(db: Database, path: Path) -> None:
+    """The sealed head is shared by every process appending to the database: in any interleaving
+    it only moves forward, no append is mistaken for a cut, and the chain verifies."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from storelens.storage import open_database; from storelens.security.audit import append_audit\n"
+        "db = open_database(sys.argv[1])\n"
+        "for i in range(40): append_audit(db, 'auth.login', sys.argv[2], details={'i': i})\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(path), f"p{n}"], stderr=subprocess.PIPE, text=True)
+        for n in range(2)
+    ]
+    errs = [p.communicate()[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    assert not any("records were removed" in e for e in errs), errs
+    v = verify_audit(db)
+    assert v.ok and v.checked == 80 and v.head_seq == 80, v

@@ -343,18 +343,21 @@ def _head(conn: Connection) -> tuple[int, str]:
     return 0, GENESIS_HASH
 
 
-def _past_sealed_head(seal: AuditSeal | None, seq: int, prev: str) -> tuple[int, str]:
+def _read_sealed(seal: AuditSeal | None) -> tuple[int, str] | None:
+    if seal is None:
+        return None
+    try:
+        return seal.read_head()
+    except AuditKeyError as exc:
+        log.error("%s", exc)
+        return None
+
+
+def _past_sealed_head(sealed: tuple[int, str] | None, seq: int, prev: str) -> tuple[int, str]:
     """Where the next record links to. Normally the database's head; but if the database ends
     below the sealed head (its newest records were deleted), the next record continues from the
     sealed head instead, so the cut stays a visible gap in the chain rather than being papered
     over by new records re-using the deleted numbers."""
-    if seal is None:
-        return seq, prev
-    try:
-        sealed = seal.read_head()
-    except AuditKeyError as exc:
-        log.error("%s", exc)
-        return seq, prev
     if sealed is not None and (sealed[0] > seq or (sealed[0] == seq and sealed[1] != prev)):
         log.error("audit log ends at %d but its sealed head is %d: records were removed", seq, sealed[0])
         return sealed
@@ -389,8 +392,12 @@ def append_audit(
                 with db.begin() as conn:
                     if conn.dialect.name == "postgresql":
                         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_AUDIT_LOCK)))
+                    # the sealed head first, the database's after: the file moves only after a
+                    # commit, so read in this order it is never ahead of the database unless
+                    # records were removed (another process's append is not mistaken for a cut)
+                    sealed = _read_sealed(seal)
                     seq, prev = _head(conn)
-                    seq, prev = _past_sealed_head(seal, seq, prev)
+                    seq, prev = _past_sealed_head(sealed, seq, prev)
                     seq += 1
                     h = record_hash(prev, seq, ts, actor, action, target, outcome, ip, details_json)
                     conn.execute(
@@ -547,6 +554,36 @@ def resolve_seal_for_verify(db: Database) -> AuditSeal | None:
         if db in _seals:
             return _seals[db]
     return resolve_seal(db, create=False)
+
+
+def seal_legacy_anchor(db: Database, expect: tuple[int, str]) -> bool:
+    """Sign an anchor written before anchors were sealed (no MAC), once an admin has checked the
+    chain against a head noted earlier: the chain from the anchor must reach ``expect`` and verify
+    in every other respect. False if there is no unsealed anchor. Raises :class:`AuditKeyError`
+    without a key, ``ValueError`` if the chain does not verify against ``expect``."""
+    seal = seal_of(db)
+    if seal is None:
+        raise AuditKeyError("no audit key: configure security.audit_key_file or $STORELENS_AUDIT_KEY")
+    with db.engine.connect() as conn:
+        anchor = conn.execute(sa.select(AUDIT_ANCHOR).where(AUDIT_ANCHOR.c.id == 1)).first()
+    if anchor is None or anchor.mac is not None:
+        return False
+    with _seals_lock:  # verify as if unsealed, against the noted head
+        _seals[db] = None
+    try:
+        v = verify_audit(db, expect=expect)
+    finally:
+        with _seals_lock:
+            _seals[db] = seal
+    if not v.ok:
+        raise ValueError(f"the chain does not verify against {expect[0]}: {v.reason}")
+    with _append_lock, db.begin() as conn:
+        conn.execute(
+            sa.update(AUDIT_ANCHOR)
+            .where(AUDIT_ANCHOR.c.id == 1, AUDIT_ANCHOR.c.mac.is_(None))
+            .values(mac=seal.anchor_mac(int(anchor.seq), str(anchor.hash), None), last_ts=None)
+        )
+    return True
 
 
 def list_audit(

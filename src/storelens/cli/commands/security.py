@@ -418,6 +418,36 @@ def audit_verify(
     raise typer.Exit(code=1)
 
 
+@audit_app.command("seal-anchor")
+def audit_seal_anchor(
+    expect: str = typer.Option(..., "--expect", help="SEQ:HASH noted before the upgrade; must be in the chain"),
+    config: Path | None = ConfigOpt,
+    db: str | None = DbOpt,
+) -> None:
+    """Sign an anchor written by a storelens that did not seal anchors (verify: "anchor is not
+    sealed"), after checking the chain reaches a head you noted earlier."""
+    from storelens.security.audit import AuditKeyError, append_audit, seal_legacy_anchor
+
+    seq, sep, h = expect.partition(":")
+    if not sep or not seq.isdigit() or len(h) != 64:
+        typer.echo("--expect must be SEQ:HASH (as printed by a previous verify)", err=True)
+        raise typer.Exit(code=2)
+    database = _open(config, db, create_audit_key=False)
+    try:
+        try:
+            done = seal_legacy_anchor(database, (int(seq), h))
+        except (AuditKeyError, ValueError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=1) from None
+        if not done:
+            typer.echo("no unsealed anchor: nothing to do")
+            return
+        append_audit(database, "audit.seal_anchor", _actor(), details={"expect": expect})
+        typer.echo("anchor sealed")
+    finally:
+        database.close()
+
+
 @audit_app.command("list")
 def audit_list(
     limit: int = typer.Option(50, "--limit", min=1, max=1000),
