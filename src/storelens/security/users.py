@@ -6,7 +6,8 @@ while after too many in a row, which survives restarts and holds across processe
 account is refused without even checking the password, so lockout cannot be used to test guesses.
 
 The last enabled admin cannot be deleted, disabled or demoted: that would lock everyone out of
-user management.
+user management. Nor can the last enabled admin without a store/camera restriction be restricted
+(``security.access``: user management needs an unrestricted credential).
 
 Disabling an account ends its sessions and revokes its API tokens for good: re-enabling it (by
 mistake, or once a dispute is over) must not hand a stolen cookie or token back its power.
@@ -273,6 +274,9 @@ def delete_user(db: Database, username: str) -> bool:
             return False
         if current.role is Role.ADMIN and not current.disabled and _enabled_admins(conn) <= 1:
             raise UserError("cannot delete the last enabled admin")
+        unrestricted = current.stores is None and current.cameras is None
+        if current.role is Role.ADMIN and not current.disabled and unrestricted and _unrestricted_admins(conn) <= 1:
+            raise UserError("cannot delete the last unrestricted enabled admin")
         # explicit, so SQLite without foreign key enforcement behaves the same as PostgreSQL
         conn.execute(sa.delete(SESSIONS).where(SESSIONS.c.user_id == current.id))
         conn.execute(sa.delete(API_TOKENS).where(API_TOKENS.c.user_id == current.id))

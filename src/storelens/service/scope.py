@@ -83,8 +83,20 @@ class View:
         return [z for z in self.store.zones if self.zone_ok(z.id)]
 
     def camera_ids(self) -> frozenset[str] | None:
-        """Visible configured camera ids, None for "every camera" (no filter needed)."""
-        return None if self.all_cameras else frozenset(c.id for c in self.cameras())
+        """Visible camera ids, None for "every camera" (no filter needed): the configured ones the
+        principal may see, plus cameras its restriction names that are no longer configured (their
+        stored history stays visible to it, as ``item_ok`` says for single objects)."""
+        if self.all_cameras:
+            return None
+        ids = {c.id for c in self.cameras()}
+        if self.principal is not None and self.principal.cameras is not None and self.store_ok:
+            prefix = f"{self.store.store_id}/"
+            for entry in self.principal.cameras:
+                if "/" not in entry:
+                    ids.add(entry)
+                elif entry.startswith(prefix):
+                    ids.add(entry[len(prefix) :])
+        return frozenset(ids)
 
     def zone_ids(self) -> frozenset[str] | None:
         return None if self.all_cameras else frozenset(z.id for z in self.zones())
