@@ -61,6 +61,11 @@ def snapshot(
         f"{path}: {w}x{h} still of {camera} from the median of {snap.samples} frame(s) over {snap.span_s:.0f} s; "
         f"{snap.lingering} lingering area(s) and {snap.frame.people} remaining detection(s) blurred, "
         f"{snap.frame.faces} face(s) blurred"
+        + (
+            " (a short source: too few samples for the median to remove people, so all were blurred)"
+            if snap.samples < 5
+            else ""
+        )
     )
 
 
