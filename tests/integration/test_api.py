@@ -722,3 +722,20 @@ def test_the_auth_hook_is_consulted_per_role(api: Api) -> None:
     assert r.status_code == 403 and "admin" in r.text
     assert api.client.get(f"{API}/exports/events").status_code == 403  # exports need "analyst"
     assert "viewer" in asked and "admin" in asked and "analyst" in asked
+
+
+def test_camera_snapshot_is_served_once_storelens_snapshot_wrote_it(api: Api) -> None:
+    r = api.client.get(API + "/cameras/cam1/snapshot")
+    assert r.status_code == 404 and "storelens snapshot" in r.json()["detail"], r.text
+    assert api.client.get(API + "/cameras/nope/snapshot").status_code == 404
+    from storelens.privacy.snapshot import snapshot_path
+
+    path = snapshot_path(api.deps.store, "cam1")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, png = cv2.imencode(".png", np.full((20, 30, 3), 128, np.uint8))
+    assert ok
+    path.write_bytes(png.tobytes())
+    r = api.client.get(API + "/cameras/cam1/snapshot")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert r.content == png.tobytes()
+    assert "/api/v1/cameras/{camera_id}/snapshot" in api.get("/openapi.json")["paths"]

@@ -62,6 +62,7 @@ class MotionRegions:
         self.background_every = max(1, background_every)
         self._samples: deque[Image] = deque(maxlen=max(3, background_samples))
         self._frames = 0
+        self._median: Image | None = None
 
     def reset(self) -> None:
         self._history.clear()
@@ -69,6 +70,7 @@ class MotionRegions:
         self._samples.clear()
         self._shape = None
         self._frames = 0
+        self._median = None
 
     def _small(self, image: Image) -> tuple[Image, float]:
         h, w = image.shape[:2]
@@ -87,7 +89,9 @@ class MotionRegions:
         found = np.zeros((0, 4), np.float32)
         refs = list(self._history)
         if len(self._samples) >= 3:
-            refs.append(np.median(np.stack(list(self._samples)), axis=0).astype(np.uint8))
+            if self._median is None:  # recomputed only when a sample was added
+                self._median = np.median(np.stack(list(self._samples)), axis=0).astype(np.uint8)
+            refs.append(self._median)
         fh, fw = image.shape[:2]
         whole = not refs  # nothing to compare with yet: anyone may be anywhere (this frame only)
         if refs:
@@ -113,6 +117,7 @@ class MotionRegions:
         self._history.appendleft(small)
         if self._frames % self.background_every == 0:
             self._samples.append(small)
+            self._median = None
         self._frames += 1
         self._recent.append(found)
         if whole:

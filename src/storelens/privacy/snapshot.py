@@ -12,6 +12,7 @@ blurred, and privacy masks are filled. See :mod:`storelens.privacy.background`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -32,6 +33,13 @@ class Snapshot:
     span_s: float
     lingering: int
     """Areas blurred because a detection stayed there through many samples."""
+
+
+def snapshot_path(store: StoreConfig, camera_id: str) -> Path:
+    """Where ``storelens snapshot`` writes a camera's still by default, and where the API reads it."""
+    from storelens.sinks.factory import default_out_dir
+
+    return default_out_dir(store) / f"{camera_id}_snapshot.png"
 
 
 def media_seconds(store: StoreConfig, cam: CameraConfig) -> float | None:

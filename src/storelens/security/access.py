@@ -177,6 +177,7 @@ ROUTE_ACCESS: dict[str, RouteAccess] = {
     f"GET {P}/stores/{{store_id}}": "scoped",
     f"GET {P}/cameras": "scoped",
     f"GET {P}/cameras/{{camera_id}}": "scoped",
+    f"GET {P}/cameras/{{camera_id}}/snapshot": "scoped",
     f"GET {P}/zones": "scoped",
     f"GET {P}/zones/{{zone_id}}": "scoped",
     f"POST {P}/zones": "scoped",

@@ -20,15 +20,17 @@ def snapshot(
     config: Path = typer.Argument(..., help="Store YAML file"),
     camera: str = typer.Argument(..., help="Camera id"),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="PNG to write (default: out/<store_id>/<camera>_snapshot.png beside the YAML)"
+        None,
+        "--out",
+        "-o",
+        help="PNG to write (default: out/<store_id>/<camera>_snapshot.png beside the YAML, which the API serves)",
     ),
     frames: int = typer.Option(15, "--frames", "-n", min=1, max=120, help="Frames the median is taken over"),
     threads: int = typer.Option(1, "--threads", min=0, max=64, help="onnxruntime threads (0 = all cores)"),
 ) -> None:
     """Write a redacted still of a camera (people removed by a temporal median, then redacted)."""
     from storelens.privacy.frames import FrameRedactor
-    from storelens.privacy.snapshot import camera_snapshot
-    from storelens.sinks.factory import default_out_dir
+    from storelens.privacy.snapshot import camera_snapshot, snapshot_path
     from storelens.vision.detector import YoloDetector
 
     try:
@@ -39,7 +41,7 @@ def snapshot(
         known = ", ".join(c.id for c in cfg.cameras)
         typer.echo(f"unknown camera {camera!r} in {config} (cameras: {known})", err=True)
         raise typer.Exit(code=2)
-    path = out if out is not None else default_out_dir(cfg) / f"{camera}_snapshot.png"
+    path = out if out is not None else snapshot_path(cfg, camera)
     if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         typer.echo(f"--out must end in .png, .jpg or .jpeg, got {path.name!r}", err=True)
         raise typer.Exit(code=2)
@@ -59,6 +61,11 @@ def snapshot(
         f"{path}: {w}x{h} still of {camera} from the median of {snap.samples} frame(s) over {snap.span_s:.0f} s; "
         f"{snap.lingering} lingering area(s) and {snap.frame.people} remaining detection(s) blurred, "
         f"{snap.frame.faces} face(s) blurred"
+        + (
+            " (a short source: too few samples for the median to remove people, so all were blurred)"
+            if snap.samples < 5
+            else ""
+        )
     )
 
 

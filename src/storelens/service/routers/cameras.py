@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, HTTPException, Path, Response
 
 from storelens.config.schema import CameraConfig
 from storelens.service.camera_health import camera_health
@@ -62,3 +62,23 @@ def list_cameras(deps: Deps, view: ScopeView) -> list[CameraOut]:
 def get_camera(deps: Deps, view: ScopeView, camera_id: str = Path(max_length=64)) -> CameraOut:
     view.require_camera(camera_id)
     return camera_out(deps, deps.store.camera(camera_id), view)
+
+
+@router.get(
+    "/{camera_id}/snapshot",
+    response_class=Response,
+    summary="The camera's redacted still (people removed), as written by `storelens snapshot`",
+    responses={200: {"content": {"image/png": {}}, "description": "PNG"}},
+)
+def get_snapshot(deps: Deps, view: ScopeView, camera_id: str = Path(max_length=64)) -> Response:
+    """Served from the file ``storelens snapshot STORE.yaml CAMERA`` writes (already redacted: a
+    temporal median with people removed, then blurred and masked); never made from a live frame."""
+    from storelens.privacy.snapshot import snapshot_path
+
+    view.require_camera(camera_id)
+    path = snapshot_path(deps.store, camera_id)
+    if not path.is_file():
+        raise HTTPException(
+            404, detail=f"no still for camera {camera_id!r} yet: run `storelens snapshot STORE.yaml {camera_id}`"
+        )
+    return Response(path.read_bytes(), media_type="image/png")
