@@ -85,7 +85,15 @@ def compute_funnel(
     inputs: FunnelInputs, since: datetime, until: datetime, tz: tzinfo, granularity: Granularity
 ) -> list[FunnelRow]:
     """Pure: the funnel per bucket of [since, until)."""
-    starts = bucket_starts(since, until, tz, granularity)
+    return _compute(inputs, bucket_starts(since, until, tz, granularity), since, until)
+
+
+def funnel_total(inputs: FunnelInputs, since: datetime, until: datetime) -> FunnelRow:
+    """Pure: [since, until) as one bucket; its rates are ratios of the sums, not means of rates."""
+    return _compute(inputs, [since], since, until)[0]
+
+
+def _compute(inputs: FunnelInputs, starts: list[datetime], since: datetime, until: datetime) -> list[FunnelRow]:
     if not starts:
         return []
     edges = [*starts, until]
