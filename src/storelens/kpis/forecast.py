@@ -127,9 +127,16 @@ def residual_scale(forecast: npt.ArrayLike, actual: npt.ArrayLike) -> float:
     """Robust scale of (actual - forecast) / sqrt(forecast + 1): 1.4826 * MAD, at least 0.5.
 
     Dividing by sqrt(f + 1) makes busy and quiet hours comparable (counts are roughly Poisson);
-    the median absolute deviation ignores the anomalies the band is meant to catch."""
+    the median absolute deviation ignores the anomalies the band is meant to catch. Hours with
+    neither traffic nor forecast (closed) are left out: their zero residuals would shrink the scale
+    and turn every busy hour into an alarm."""
     f = np.asarray(forecast, dtype=np.float64)
-    r = (np.asarray(actual, dtype=np.float64) - f) / np.sqrt(np.maximum(f, 0) + 1)
+    a = np.asarray(actual, dtype=np.float64)
+    live = (f > 0) | (a > 0)
+    if not live.any():
+        return 0.5
+    f, a = f[live], a[live]
+    r = (a - f) / np.sqrt(np.maximum(f, 0) + 1)
     med = float(np.median(r))
     return max(0.5, 1.4826 * float(np.median(np.abs(r - med))))
 
