@@ -21,6 +21,8 @@ from storelens.kpis.stats import n_per_arm_means, n_per_arm_proportions, newcomb
 from storelens.storage import open_database, store_events
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+TRI = [[0, 0], [9, 0], [9, 9]]
+STAY = {"dwell_s": 12.0}
 
 
 def test_wilson_and_newcombe_match_published_values() -> None:
@@ -115,7 +117,7 @@ def test_uplift_verdicts_on_planted_and_absent_effects() -> None:
 
     def triggers(n: int, p_t: float, p_h: float, d_t: float, d_h: float) -> list[kx.Trigger]:
         out = []
-        for i in range(n):
+        for _ in range(n):
             h = bool(rng.random() < 0.3)
             p, d = (p_h, d_h) if h else (p_t, d_t)
             out.append(kx.Trigger("r", T0, h, bool(rng.random() < p), float(rng.exponential(d))))
