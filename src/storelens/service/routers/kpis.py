@@ -183,7 +183,6 @@ def _forecast(
     s, u = _range(since, until, MAX_HISTORY, timedelta(weeks=8))
     s0, y = _hourly_entries(deps, view, s, u)
     u0 = s0 + timedelta(hours=len(y))
-    notes: dict[str, str] = {}
     out = ForecastOut(
         store_id=deps.store.store_id,
         history_from=s0,
@@ -194,18 +193,17 @@ def _forecast(
         backtest=[],
         hours=[],
         anomalies=[],
-        notes=notes,
     )
     if len(y) < kf.WEEK:
-        notes["forecast"] = "not measured: needs at least one full week of stored history"
+        out.notes["forecast"] = "not measured: needs at least one full week of stored history"
         return out
     if not y.any():
-        notes["forecast"] = "not measured: no entries stored in the history"
+        out.notes["forecast"] = "not measured: no entries stored in the history"
         return out
     try:
         out.backtest = [BacktestOut(**asdict(b)) for b in kf.score(y, k)]
     except ValueError:
-        notes["backtest"] = "not measured: a backtest needs at least two full weeks of history"
+        out.notes["backtest"] = "not measured: a backtest needs at least two full weeks of history"
     method = kf.best_method(y, k)
     out.method = method
     fc = kf.forecast_week(y, method, k)
@@ -216,7 +214,7 @@ def _forecast(
         b = kf.band(fc, kf.residual_scale(f_bt, a_bt), alpha)
         low, high = [float(x) for x in b.low], [float(x) for x in b.high]
     else:
-        notes["band"] = "not measured: the band needs two full weeks of history"
+        out.notes["band"] = "not measured: the band needs two full weeks of history"
     out.hours = [
         ForecastHourOut(start=u0 + timedelta(hours=i), forecast=round(float(fc[i]), 3), low=low[i], high=high[i])
         for i in range(kf.WEEK)
@@ -236,7 +234,7 @@ def _forecast(
             for i in np.flatnonzero(flags)
         ]
     else:
-        notes["anomalies"] = "not measured: anomaly flags need three full weeks of history"
+        out.notes["anomalies"] = "not measured: anomaly flags need three full weeks of history"
     return out
 
 
@@ -281,7 +279,6 @@ def staffing(
     ceil(present / target), at least ``min_staff`` when traffic is expected."""
     _store(view, store)
     fc = _forecast(deps, view, since, until, k, 0.01)
-    notes = dict(fc.notes)
     source: str | None = "query" if mean_visit_s is not None else None
     if mean_visit_s is None:
         mean_visit_s = _mean_visit_s(deps, view, fc.history_from, fc.history_to)
@@ -294,10 +291,10 @@ def staffing(
         mean_visit_source=source,
         hours=[],
         staff_hours=0,
-        notes=notes,
+        notes=dict(fc.notes),
     )
     if mean_visit_s is None:
-        notes["staff"] = "not measured: no ended visits stored; pass mean_visit_s"
+        out.notes["staff"] = "not measured: no ended visits stored; pass mean_visit_s"
     elif fc.hours:
         entries = [h.forecast for h in fc.hours]
         staff = kf.staff_needed(entries, mean_visit_s, shoppers_per_staff, min_staff)
