@@ -49,6 +49,9 @@ router = APIRouter(prefix="/kpis", tags=["kpis"], responses=ERROR_RESPONSES)
 
 MAX_RANGE = {"hour": timedelta(days=31), "day": timedelta(days=400), "week": timedelta(days=800)}
 MAX_HISTORY = timedelta(days=7 * 26)
+# far from datetime's limits: a range, a default 'from' and the forecast week after 'to' all fit
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}
 }
@@ -69,6 +72,9 @@ def _range(
     since: datetime | None, until: datetime | None, longest: timedelta, default: timedelta
 ) -> tuple[datetime, datetime]:
     s, u = time_range(since, until)
+    for d in (s, u):
+        if d is not None and not EARLIEST <= d <= LATEST:
+            raise HTTPException(422, detail="'from' and 'to' must lie between 1970 and 9000")
     u = u if u is not None else datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     s = s if s is not None else u - default
     if u <= s:
