@@ -221,9 +221,11 @@ def load_funnel_inputs(
     engaged_dwell_s: float,
     event_filter: Sequence[sa.ColumnElement[bool]] = (),
     visit_filter: Sequence[sa.ColumnElement[bool]] = (),
+    entries_only: bool = False,
 ) -> StoredFunnel:
     """Read the funnel's inputs for [since, until) from storage; the filters are the request's
-    access terms on EVENTS and VISITS (:meth:`storelens.service.scope.View.sql_filter`)."""
+    access terms on EVENTS and VISITS (:meth:`storelens.service.scope.View.sql_filter`).
+    ``entries_only`` (the forecast's months of history) reads line crossings and visits only."""
     storefront = {ln.id for ln in store.lines if ln.role == "storefront"}
     entrance = {ln.id for ln in store.lines if ln.role == "entrance"}
     product_zones = {z.id for z in store.zones if z.kind in PRODUCT_ZONE_KINDS}
@@ -234,6 +236,8 @@ def load_funnel_inputs(
         EventType.ZONE_EXITED.value,
         *INTERACTION_TYPES,
     ]
+    if entries_only:
+        types = [EventType.LINE_CROSSED.value]
     stmt = (
         sa.select(c.type, c.ts, c.subject, c.zone_id, c.payload)
         .where(c.store_id == store.store_id, c.type.in_(types), c.ts >= since, c.ts < until, *event_filter)
@@ -282,7 +286,9 @@ def load_funnel_inputs(
             )
             entries, source = [r[0] for r in conn.execute(q)], "visits"
         pt = POS_TRANSACTIONS.c
-        has_pos = conn.execute(sa.select(pt.id).where(pt.store_id == store.store_id).limit(1)).first() is not None
+        has_pos = not entries_only and (
+            conn.execute(sa.select(pt.id).where(pt.store_id == store.store_id).limit(1)).first() is not None
+        )
         sales: list[tuple[datetime, float]] | None = None
         if has_pos:
             q2 = sa.select(pt.ts, pt.basket_value).where(pt.store_id == store.store_id, pt.ts >= since, pt.ts < until)

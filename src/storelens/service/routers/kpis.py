@@ -174,7 +174,9 @@ def _hourly_entries(deps: Deps, view: View, s: datetime, u: datetime) -> tuple[d
     hours -= hours % kf.WEEK
     s0 = u0 - timedelta(hours=hours)
     ev_f, vi_f = _filters(view)
-    stored = load_funnel_inputs(deps.db, deps.store, s0, u0, engaged_dwell_s=0, event_filter=ev_f, visit_filter=vi_f)
+    stored = load_funnel_inputs(
+        deps.db, deps.store, s0, u0, engaged_dwell_s=0, event_filter=ev_f, visit_filter=vi_f, entries_only=True
+    )
     y = np.zeros(hours, dtype=np.float64)
     for t in stored.inputs.entries:
         i = int((t - s0).total_seconds() // 3600)
