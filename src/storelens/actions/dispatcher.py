@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from storelens.actions.alerts import AlertManager
 from storelens.actions.inventory import InventoryMonitor
-from storelens.actions.promotions import PromotionManager
+from storelens.actions.promotions import PromotionManager, is_held_out
 from storelens.config.schema import ActionsConfig, StoreConfig, ZoneConfig
 from storelens.events.models import Event, EventType
 from storelens.intent.signals import zone_catalogue
@@ -263,7 +263,8 @@ class ActionEngine:
             out.extend(self.promotions.tick(now))
             out.extend(self.alerts.tick(now))
             for ev in out:
-                self.dispatcher.deliver(ev)
+                if not is_held_out(ev):  # the hold-out arm of an experiment is recorded, not shown
+                    self.dispatcher.deliver(ev)
         return out
 
     def acknowledge(self, alert_id: str, by: str, now: float | None = None) -> Event:

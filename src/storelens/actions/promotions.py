@@ -9,10 +9,17 @@ Caps, all checked at trigger time: each rule at most once per visit, at most ``m
 promotions per visit, a quiet gap per display (``display_cooldown_s``), at most
 ``max_per_display_per_hour`` per display, and none inside quiet hours (store local time). A rule
 blocked only by a display cap or quiet hours may still fire later in the same visit, once allowed.
+
+Experiments (issue 20): with ``holdout_share`` > 0 each trigger is drawn at random, at trigger time,
+into the hold-out arm with that probability. A held-out trigger is recorded exactly like a shown one
+(same caps consumed, so both arms see the same conditions) with ``holdout: true`` and
+``arm: "holdout"`` in its payload, and the action engine does not deliver it to the display; the
+uplift is then measured from stored events by :mod:`storelens.kpis.experiments`.
 """
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,7 +28,7 @@ from zoneinfo import ZoneInfo
 from storelens.config.schema import PromotionRuleConfig, PromotionsConfig, QuietHoursConfig
 from storelens.events.models import Event, EventType
 
-__all__ = ["PromotionManager", "in_quiet_hours"]
+__all__ = ["PromotionManager", "in_quiet_hours", "is_held_out"]
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -60,8 +67,18 @@ class _VisitState:
 class PromotionManager:
     """Tracks each visit's current intent state and fires promotion rules with caps."""
 
-    def __init__(self, store_id: str, config: PromotionsConfig, tz: ZoneInfo, dry_run: bool = False) -> None:
+    def __init__(
+        self,
+        store_id: str,
+        config: PromotionsConfig,
+        tz: ZoneInfo,
+        dry_run: bool = False,
+        rng: random.Random | None = None,
+    ) -> None:
         self.store_id = store_id
+        # the hold-out draw: an unseeded generator in production (no one can predict or steer the
+        # arm), a seeded one in tests
+        self._rng = rng if rng is not None else random.Random()
         self.config = config
         self.tz = tz
         self.dry_run = dry_run
@@ -139,6 +156,8 @@ class PromotionManager:
         return True
 
     def _event(self, rule: PromotionRuleConfig, v: _VisitState, now: float) -> Event:
+        share = self.config.holdout_share
+        holdout = share > 0 and self._rng.random() < share
         return Event.at(
             EventType.PROMOTION_TRIGGERED,
             self.store_id,
@@ -151,4 +170,12 @@ class PromotionManager:
             endpoint=rule.endpoint,
             target=rule.target,
             dry_run=self.dry_run,
+            holdout=holdout,
+            arm="holdout" if holdout else "treated",
+            holdout_share=share,
         )
+
+
+def is_held_out(event: Event) -> bool:
+    """A ``promotion.triggered`` drawn into the hold-out arm: recorded, never shown."""
+    return event.type == EventType.PROMOTION_TRIGGERED and event.payload.get("holdout") is True

@@ -83,6 +83,13 @@ class LineConfig(StrictModel):
     camera: Identifier | None = None
     a: Point
     b: Point
+    role: Literal["count", "entrance", "storefront"] = Field(
+        default="count",
+        description=(
+            "What the KPIs read from it (issue 20): 'entrance' crossings inward are store entries, "
+            "'storefront' crossings (either way) are passers-by outside the store; 'count' is neither"
+        ),
+    )
 
     @model_validator(mode="after")
     def _check(self) -> LineConfig:
@@ -554,6 +561,15 @@ class PromotionsConfig(StrictModel):
     display_cooldown_s: float = Field(default=60.0, ge=0, le=86400, description="Quiet gap per display")
     max_per_display_per_hour: int = Field(default=30, ge=0, le=3600, description="Cap per display and hour")
     quiet_hours: list[QuietHoursConfig] = Field(default_factory=list, description="No promotions in these")
+    holdout_share: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=0.9,
+        description=(
+            "Share of triggers held out at random (recorded, not shown) so GET /kpis/experiments can "
+            "measure the uplift against them; 0 runs no experiment"
+        ),
+    )
 
 
 class AlertRuleConfig(StrictModel):

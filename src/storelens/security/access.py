@@ -203,6 +203,10 @@ ROUTE_ACCESS: dict[str, RouteAccess] = {
     f"GET {P}/pos/transactions": "whole_store",
     f"GET {P}/pos/conversion": "whole_store",
     f"GET {P}/pos/matches": "whole_store",
+    f"GET {P}/kpis/funnel": "whole_store",  # entries, POS and store-wide rates (issue 20)
+    f"GET {P}/kpis/forecast": "whole_store",
+    f"GET {P}/kpis/staffing": "whole_store",
+    f"GET {P}/kpis/experiments": "whole_store",
     # global administration / data across stores and cameras
     f"GET {P}/users": "unrestricted",
     f"POST {P}/users": "unrestricted",

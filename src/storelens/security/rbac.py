@@ -170,6 +170,7 @@ ROUTE_RULES: tuple[RouteRule, ...] = (
     rule("*", rf"{P}/stream", A, per_visit=True),
     rule(READ, rf"{P}/exports(/.*)?", A, "export", audit="export", per_visit=True),
     rule(READ, rf"{P}/pos(/.*)?", A),
+    rule(READ, rf"{P}/kpis(/.*)?", A),  # sales and conversion, like /pos (issue 20)
     rule("POST", rf"{P}/pos(/.*)?", A, "write", audit="pos.import"),
     # own API tokens (admin may see and revoke everyone's)
     rule(READ, rf"{P}/tokens", V),

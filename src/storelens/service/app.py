@@ -38,6 +38,7 @@ from storelens.service.routers import (
     exports,
     health,
     heatmaps,
+    kpis,
     metrics,
     pos,
     privacy_page,
@@ -65,6 +66,7 @@ ROUTER_ROLES: list[tuple[APIRouter, Role]] = [
     (promotions.router, "viewer"),
     (pos.router, "analyst"),
     (exports.router, "analyst"),
+    (kpis.router, "analyst"),  # conversion and sales: the same data as /pos
     (webhooks.router, "admin"),  # delivery rows show receiver URLs
 ]
 """Router -> role needed for every route in it (issue 9 enforces it through ``deps.authorize``)."""

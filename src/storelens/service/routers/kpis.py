@@ -1,0 +1,384 @@
+"""``/kpis``: funnel, footfall forecast, staffing plan and promotion experiments (issue 20).
+
+All four read stored rows only (:mod:`storelens.kpis`), so the edge and ``storelens central`` give
+the same answers. They mix every camera of the store (entries, POS, store-wide traffic), so the
+route table marks them ``whole_store``: a principal limited to some cameras gets 403, one that may
+not see the store 404; the view is still asked (store check, access terms on every query) so a
+later change of that decision cannot widen what a principal sees. ``store``, when given, must be
+the served store (404 otherwise, as for an unknown store).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import numpy as np
+import sqlalchemy as sa
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from storelens.kpis import experiments as kx
+from storelens.kpis import forecast as kf
+from storelens.kpis.funnel import FunnelRow, compute_funnel, compute_zone_funnel, funnel_total, load_funnel_inputs
+from storelens.pos import store_timezone
+from storelens.service.deps import Deps, time_range
+from storelens.service.schemas.common import ERROR_RESPONSES
+from storelens.service.schemas.kpis import (
+    AnomalyHourOut,
+    ArmOut,
+    BacktestOut,
+    ExperimentOut,
+    ExperimentsOut,
+    ForecastHourOut,
+    ForecastOut,
+    FunnelOut,
+    FunnelRowOut,
+    StaffHourOut,
+    StaffingOut,
+    ZoneFunnelOut,
+)
+from storelens.service.scope import ScopeView, View
+from storelens.storage.models import EVENTS, VISITS
+
+router = APIRouter(prefix="/kpis", tags=["kpis"], responses=ERROR_RESPONSES)
+
+MAX_RANGE = {"hour": timedelta(days=31), "day": timedelta(days=400), "week": timedelta(days=800)}
+MAX_HISTORY = timedelta(days=7 * 26)
+# far from datetime's limits: a range, a default 'from' and the forecast week after 'to' all fit
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}
+}
+Format = Literal["json", "csv"]
+
+STORE = Query(None, max_length=64, description="Store id; must be the store this service serves")
+FROM = Query(None, alias="from", description="Range start (ISO 8601)")
+TO = Query(None, alias="to", description="Range end, exclusive (ISO 8601)")
+
+
+def _store(view: View, store: str | None) -> None:
+    view.require_store()
+    if store is not None and store != view.store.store_id:
+        raise HTTPException(404, detail=f"unknown store {store!r}")
+
+
+def _range(
+    since: datetime | None, until: datetime | None, longest: timedelta, default: timedelta
+) -> tuple[datetime, datetime]:
+    s, u = time_range(since, until)
+    for d in (s, u):
+        if d is not None and not EARLIEST <= d <= LATEST:
+            raise HTTPException(422, detail="'from' and 'to' must lie between 1970 and 9000")
+    u = u if u is not None else datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    s = s if s is not None else u - default
+    if u <= s:
+        raise HTTPException(422, detail="'to' must be after 'from'")
+    if u - s > longest:
+        raise HTTPException(422, detail=f"range too long (max {longest.days} days)")
+    return s, u
+
+
+def _csv(rows: list[dict[str, Any]], name: str) -> Response:
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]), extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if v is None else v) for k, v in r.items() if not isinstance(v, dict)})
+    return Response(
+        buf.getvalue(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+def _flat(m: BaseModel) -> dict[str, Any]:
+    d = m.model_dump(mode="json")
+    notes = d.pop("notes", None) or {}
+    d["notes"] = "; ".join(f"{k}: {v}" for k, v in notes.items())
+    return d
+
+
+def _row_out(r: FunnelRow) -> FunnelRowOut:
+    return FunnelRowOut(
+        start=r.bucket_start,
+        passers_by=r.passers_by,
+        entries=r.entries,
+        engaged=r.engaged,
+        buyers=r.buyers,
+        sales=r.sales,
+        capture_rate=r.capture_rate,
+        engagement_rate=r.engagement_rate,
+        conversion=r.conversion,
+        sales_per_visitor=r.sales_per_visitor,
+        notes=r.notes,
+    )
+
+
+def _filters(view: View) -> tuple[list[sa.ColumnElement[bool]], list[sa.ColumnElement[bool]]]:
+    return view.sql_filter(EVENTS.c.camera_id, EVENTS.c.zone_id), view.sql_filter(VISITS.c.camera_id, None)
+
+
+@router.get("/funnel", response_model=FunnelOut, responses=CSV_RESPONSE, summary="Passers-by to buyers")
+def funnel(
+    deps: Deps,
+    view: ScopeView,
+    store: str | None = STORE,
+    since: datetime | None = FROM,
+    until: datetime | None = TO,
+    granularity: Literal["hour", "day", "week"] = Query("day", description="Store-local hours, days or weeks"),
+    engaged_dwell_s: float = Query(20.0, ge=0, le=3600, description="Stay in a product zone that counts as engaged"),
+    format: Format = Query("json"),
+) -> FunnelOut | Response:
+    """Per bucket and in total: passers-by, entries, engaged, buyers, sales and their rates, and the
+    per-zone attraction and holding over the whole range. A missing input is null with a reason."""
+    _store(view, store)
+    s, u = _range(since, until, MAX_RANGE[granularity], timedelta(days=7))
+    tz = store_timezone(deps.store.timezone)
+    ev_f, vi_f = _filters(view)
+    stored = load_funnel_inputs(
+        deps.db, deps.store, s, u, engaged_dwell_s=engaged_dwell_s, event_filter=ev_f, visit_filter=vi_f
+    )
+    rows = compute_funnel(stored.inputs, s, u, tz, granularity)
+    total = funnel_total(stored.inputs, s, u)
+    kinds = {z.id: str(z.kind) for z in deps.store.zones}
+    zones = compute_zone_funnel(stored.zone_stays, kinds, total.entries, engaged_dwell_s)
+    out = FunnelOut(
+        store_id=deps.store.store_id,
+        timezone=deps.store.timezone,
+        granularity=granularity,
+        engaged_dwell_s=engaged_dwell_s,
+        entries_source=stored.inputs.entries_source,
+        rows=[_row_out(r) for r in rows],
+        totals=_row_out(total),
+        zones=[ZoneFunnelOut(**asdict(z)) for z in zones],
+    )
+    if format == "csv":
+        return _csv([_flat(r) for r in out.rows], f"{deps.store.store_id}-funnel.csv")
+    return out
+
+
+# ----------------------------------------------------------------------------------- forecast
+
+
+def _hourly_entries(deps: Deps, view: View, s: datetime, u: datetime) -> tuple[datetime, np.ndarray]:
+    """Entries per UTC hour of [s, u) (both floored to the hour), trimmed at the front to whole
+    weeks so the backtest's weeks line up with the forecast week."""
+    s0 = s.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    u0 = u.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    hours = int((u0 - s0).total_seconds() // 3600)
+    hours -= hours % kf.WEEK
+    s0 = u0 - timedelta(hours=hours)
+    ev_f, vi_f = _filters(view)
+    stored = load_funnel_inputs(
+        deps.db, deps.store, s0, u0, engaged_dwell_s=0, event_filter=ev_f, visit_filter=vi_f, entries_only=True
+    )
+    y = np.zeros(hours, dtype=np.float64)
+    for t in stored.inputs.entries:
+        i = int((t - s0).total_seconds() // 3600)
+        if 0 <= i < hours:
+            y[i] += 1
+    return s0, y
+
+
+def _forecast(
+    deps: Deps, view: View, since: datetime | None, until: datetime | None, k: int, alpha: float
+) -> ForecastOut:
+    s, u = _range(since, until, MAX_HISTORY, timedelta(weeks=8))
+    s0, y = _hourly_entries(deps, view, s, u)
+    u0 = s0 + timedelta(hours=len(y))
+    out = ForecastOut(
+        store_id=deps.store.store_id,
+        history_from=s0,
+        history_to=u0,
+        history_hours=len(y),
+        method=None,
+        alpha=alpha,
+        backtest=[],
+        hours=[],
+        anomalies=[],
+    )
+    if len(y) < kf.WEEK:
+        out.notes["forecast"] = "not measured: needs at least one full week of stored history"
+        return out
+    if not y.any():
+        out.notes["forecast"] = "not measured: no entries stored in the history"
+        return out
+    try:
+        out.backtest = [BacktestOut(**asdict(b)) for b in kf.score(y, k)]
+    except ValueError:
+        out.notes["backtest"] = "not measured: a backtest needs at least two full weeks of history"
+    method = kf.best_method(y, k)
+    out.method = method
+    fc = kf.forecast_week(y, method, k)
+    low: list[float | None] = [None] * kf.WEEK
+    high: list[float | None] = [None] * kf.WEEK
+    if len(y) >= 2 * kf.WEEK:
+        f_bt, a_bt = kf.backtest(y, method, k, 1)
+        b = kf.band(fc, kf.residual_scale(f_bt, a_bt), alpha)
+        low, high = [float(x) for x in b.low], [float(x) for x in b.high]
+    else:
+        out.notes["band"] = "not measured: the band needs two full weeks of history"
+    out.hours = [
+        ForecastHourOut(start=u0 + timedelta(hours=i), forecast=round(float(fc[i]), 3), low=low[i], high=high[i])
+        for i in range(kf.WEEK)
+    ]
+    if len(y) >= 3 * kf.WEEK:
+        flags, band = kf.anomalies(y, k, alpha)
+        last0 = u0 - timedelta(hours=kf.WEEK)
+        tail = y[-kf.WEEK :]
+        out.anomalies = [
+            AnomalyHourOut(
+                start=last0 + timedelta(hours=int(i)),
+                observed=int(tail[i]),
+                forecast=round(float(band.forecast[i]), 3),
+                low=float(band.low[i]),
+                high=float(band.high[i]),
+            )
+            for i in np.flatnonzero(flags)
+        ]
+    else:
+        out.notes["anomalies"] = "not measured: anomaly flags need three full weeks of history"
+    return out
+
+
+K = Query(4, ge=1, le=12, description="Weeks averaged by the seasonal mean")
+ALPHA = Query(0.01, gt=0, le=0.2, description="Per-hour false-alarm rate of the anomaly band")
+
+
+@router.get("/forecast", response_model=ForecastOut, responses=CSV_RESPONSE, summary="Footfall forecast, next 7 days")
+def forecast(
+    deps: Deps,
+    view: ScopeView,
+    store: str | None = STORE,
+    since: datetime | None = Query(None, alias="from", description="History start (default: 8 weeks before 'to')"),
+    until: datetime | None = Query(None, alias="to", description="History end = forecast start (default: this hour)"),
+    k: int = K,
+    alpha: float = ALPHA,
+    format: Format = Query("json"),
+) -> ForecastOut | Response:
+    """Entries per hour for the 168 hours after ``to``, the backtest of each method against
+    seasonal-naive, the band, and the hours of the last history week outside it."""
+    _store(view, store)
+    out = _forecast(deps, view, since, until, k, alpha)
+    if format == "csv":
+        return _csv([h.model_dump(mode="json") for h in out.hours], f"{deps.store.store_id}-forecast.csv")
+    return out
+
+
+@router.get("/staffing", response_model=StaffingOut, responses=CSV_RESPONSE, summary="Staff per hour, next 7 days")
+def staffing(
+    deps: Deps,
+    view: ScopeView,
+    shoppers_per_staff: float = Query(gt=0, le=1000, description="Target shoppers in the store per staff member"),
+    store: str | None = STORE,
+    since: datetime | None = Query(None, alias="from", description="History start (default: 8 weeks before 'to')"),
+    until: datetime | None = Query(None, alias="to", description="History end = plan start (default: this hour)"),
+    min_staff: int = Query(1, ge=0, le=1000, description="Staff in any hour with expected traffic"),
+    mean_visit_s: float | None = Query(None, gt=0, le=86400, description="Default: mean stored visit length"),
+    k: int = K,
+    format: Format = Query("json"),
+) -> StaffingOut | Response:
+    """From the forecast: shoppers present = entries x mean visit length (Little's law); staff =
+    ceil(present / target), at least ``min_staff`` when traffic is expected."""
+    _store(view, store)
+    fc = _forecast(deps, view, since, until, k, 0.01)
+    source: str | None = "query" if mean_visit_s is not None else None
+    if mean_visit_s is None:
+        mean_visit_s = _mean_visit_s(deps, view, fc.history_from, fc.history_to)
+        source = "stored visits" if mean_visit_s is not None else None
+    out = StaffingOut(
+        store_id=deps.store.store_id,
+        method=fc.method,
+        shoppers_per_staff=shoppers_per_staff,
+        mean_visit_s=mean_visit_s,
+        mean_visit_source=source,
+        hours=[],
+        staff_hours=0,
+        notes=dict(fc.notes),
+    )
+    if mean_visit_s is None:
+        out.notes["staff"] = "not measured: no ended visits stored; pass mean_visit_s"
+    elif fc.hours:
+        entries = [h.forecast for h in fc.hours]
+        staff = kf.staff_needed(entries, mean_visit_s, shoppers_per_staff, min_staff)
+        out.hours = [
+            StaffHourOut(
+                start=h.start,
+                forecast_entries=h.forecast,
+                shoppers_present=round(h.forecast * mean_visit_s / 3600, 3),
+                staff=n,
+            )
+            for h, n in zip(fc.hours, staff, strict=True)
+        ]
+        out.staff_hours = sum(staff)
+    if format == "csv":
+        return _csv([h.model_dump(mode="json") for h in out.hours], f"{deps.store.store_id}-staffing.csv")
+    return out
+
+
+def _mean_visit_s(deps: Deps, view: View, s: datetime, u: datetime) -> float | None:
+    v = VISITS.c
+    stmt = sa.select(v.started_at, v.ended_at).where(
+        v.store_id == deps.store.store_id,
+        v.started_at >= s,
+        v.started_at < u,
+        v.ended_at.is_not(None),
+        v.is_staff == sa.false(),
+        *view.sql_filter(v.camera_id, None),
+    )
+    with deps.db.engine.connect() as conn:
+        pairs: list[tuple[datetime, datetime | None]] = [(r[0], r[1]) for r in conn.execute(stmt)]
+    d = [(e - b).total_seconds() for b, e in pairs if e is not None and e > b]
+    return sum(d) / len(d) if d else None
+
+
+# ----------------------------------------------------------------------------------- experiments
+
+
+@router.get("/experiments", response_model=ExperimentsOut, responses=CSV_RESPONSE, summary="Promotion uplift")
+def experiments(
+    deps: Deps,
+    view: ScopeView,
+    store: str | None = STORE,
+    since: datetime | None = FROM,
+    until: datetime | None = TO,
+    rule: str | None = Query(None, max_length=64, description="Only this promotion rule"),
+    window_s: float = Query(300.0, ge=10, le=3600, description="Outcome window after each trigger"),
+    confidence: float = Query(0.95, ge=0.5, le=0.999),
+    mde_conversion: float = Query(0.05, gt=0, le=1, description="Smallest conversion change worth detecting"),
+    mde_dwell_s: float = Query(10.0, gt=0, le=3600, description="Smallest dwell change worth detecting"),
+    format: Format = Query("json"),
+) -> ExperimentsOut | Response:
+    """Treated vs hold-out per promotion rule: conversion (a pick in the promoted category's zones
+    within the window) and dwell there, with intervals, a verdict and the sample size needed."""
+    _store(view, store)
+    s, u = _range(since, until, timedelta(days=400), timedelta(days=28))
+    by_rule, skipped = kx.load_triggers(deps.db, deps.store, s, u, window_s=window_s, rule=rule)
+    items: list[ExperimentOut] = []
+    for rid in sorted(by_rule):
+        up = kx.uplift(rid, by_rule[rid], confidence=confidence, mde_conversion=mde_conversion, mde_dwell_s=mde_dwell_s)
+        d = asdict(up)
+        d["treated"], d["holdout"] = ArmOut(**d["treated"]), ArmOut(**d["holdout"])
+        items.append(ExperimentOut(**d))
+    out = ExperimentsOut(
+        store_id=deps.store.store_id,
+        window_s=window_s,
+        confidence=confidence,
+        skipped_no_category_zone=skipped,
+        items=items,
+    )
+    if format == "csv":
+        flat = []
+        for it in items:
+            d = _flat(it)
+            for arm in ("treated", "holdout"):
+                for key, val in d.pop(arm).items():
+                    d[f"{arm}_{key}"] = val
+            flat.append(d)
+        return _csv(flat, f"{deps.store.store_id}-experiments.csv")
+    return out

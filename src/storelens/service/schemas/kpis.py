@@ -1,0 +1,135 @@
+"""Bodies of ``/kpis``: funnel, forecast, staffing and experiments (issue 20; docs/KPIS.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from storelens.service.schemas.common import ApiModel
+
+NOTES_DOC = "metric -> why it is null ('not measured: ...')"
+
+
+class FunnelRowOut(ApiModel):
+    start: datetime = Field(description="Bucket start (UTC) of a store-local hour/day/week")
+    passers_by: int | None
+    entries: int
+    engaged: int
+    buyers: int | None
+    sales: float | None
+    capture_rate: float | None = Field(description="entries / passers_by")
+    engagement_rate: float | None = Field(description="engaged / entries")
+    conversion: float | None = Field(description="buyers / entries")
+    sales_per_visitor: float | None = Field(description="sales / entries")
+    notes: dict[str, str] = Field(default_factory=dict, description=NOTES_DOC)
+
+
+class ZoneFunnelOut(ApiModel):
+    zone_id: str
+    kind: str
+    visits: int = Field(description="Distinct shoppers who entered the zone")
+    engaged: int = Field(description="Of them, stayed >= engaged_dwell_s or reached/picked")
+    attraction: float | None = Field(description="visits / store entries")
+    holding: float | None = Field(description="engaged / visits")
+    conversion: float | None = Field(description="Always null in this slice: POS lines carry no zone")
+    notes: dict[str, str] = Field(default_factory=dict, description=NOTES_DOC)
+
+
+class FunnelOut(ApiModel):
+    store_id: str
+    timezone: str
+    granularity: str
+    engaged_dwell_s: float
+    entries_source: str = Field(description="'entrance_line' (role: entrance lines) or 'visits' (visits started)")
+    rows: list[FunnelRowOut]
+    totals: FunnelRowOut
+    zones: list[ZoneFunnelOut]
+
+
+class BacktestOut(ApiModel):
+    method: str
+    weeks: int
+    mae: float
+    rmse: float
+    mase: float | None = Field(description="MAE / seasonal-naive MAE on the same weeks; below 1 beats it")
+
+
+class ForecastHourOut(ApiModel):
+    start: datetime
+    forecast: float
+    low: float | None
+    high: float | None
+
+
+class AnomalyHourOut(ApiModel):
+    start: datetime
+    observed: int
+    forecast: float
+    low: float
+    high: float
+
+
+class ForecastOut(ApiModel):
+    store_id: str
+    history_from: datetime
+    history_to: datetime
+    history_hours: int
+    method: str | None
+    alpha: float
+    backtest: list[BacktestOut]
+    hours: list[ForecastHourOut]
+    anomalies: list[AnomalyHourOut] = Field(description="Hours of the last history week outside the band")
+    notes: dict[str, str] = Field(default_factory=dict, description=NOTES_DOC)
+
+
+class StaffHourOut(ApiModel):
+    start: datetime
+    forecast_entries: float
+    shoppers_present: float
+    staff: int
+
+
+class StaffingOut(ApiModel):
+    store_id: str
+    method: str | None
+    shoppers_per_staff: float
+    mean_visit_s: float | None
+    mean_visit_source: str | None
+    hours: list[StaffHourOut]
+    staff_hours: int
+    notes: dict[str, str] = Field(default_factory=dict, description=NOTES_DOC)
+
+
+class ArmOut(ApiModel):
+    n: int
+    converted: int
+    conversion: float | None
+    conversion_low: float | None
+    conversion_high: float | None
+    mean_dwell_s: float | None
+
+
+class ExperimentOut(ApiModel):
+    rule: str
+    treated: ArmOut
+    holdout: ArmOut
+    conversion_uplift: float | None
+    conversion_low: float | None
+    conversion_high: float | None
+    conversion_verdict: str
+    conversion_n_per_arm_needed: int | None
+    dwell_uplift_s: float | None
+    dwell_low_s: float | None
+    dwell_high_s: float | None
+    dwell_verdict: str
+    dwell_n_per_arm_needed: int | None
+    notes: dict[str, str] = Field(default_factory=dict, description=NOTES_DOC)
+
+
+class ExperimentsOut(ApiModel):
+    store_id: str
+    window_s: float
+    confidence: float
+    skipped_no_category_zone: int
+    items: list[ExperimentOut]

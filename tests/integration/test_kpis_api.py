@@ -1,0 +1,234 @@
+"""``/api/v1/kpis/*`` on SQLite and PostgreSQL: funnel against hand counts, "not measured" instead
+of 0, forecast and staffing from stored entries, experiments, CSV and validation (issue 20)."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+import yaml
+from fastapi.testclient import TestClient
+
+from storelens.config import load_config
+from storelens.events.models import Event
+from storelens.kpis import forecast as kf
+from storelens.kpis.synthetic import WEEK, history
+from storelens.service import ServiceDeps, ServiceSettings, create_app
+from storelens.storage import store_events
+from storelens.storage.records import PosTransaction, insert_pos_transactions
+from testdata import DEMO_COUNTER_CLIP
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)  # a Monday; the store runs on UTC here
+API = "/api/v1/kpis"
+TRI = [[0, 0], [100, 0], [100, 100]]
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'kpis.db'}"
+        return
+    schema = f"sl_kpis_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield sa.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()
+
+
+def client_for(
+    tmp_path: Path, db_url: str, *, storefront: bool = True, entrance: bool = True
+) -> tuple[TestClient, ServiceDeps]:
+    lines: list[dict[str, Any]] = []
+    if storefront:
+        lines.append({"id": "street", "camera": "cam1", "a": [0, 10], "b": [100, 10], "role": "storefront"})
+    if entrance:
+        lines.append({"id": "door", "camera": "cam1", "a": [0, 50], "b": [100, 50], "role": "entrance"})
+    lines.append({"id": "aisle-count", "camera": "cam1", "a": [0, 90], "b": [100, 90]})
+    data = {
+        "store_id": "s1",
+        "timezone": "UTC",
+        "cameras": [{"id": "cam1", "source": str(DEMO_COUNTER_CLIP)}],
+        "zones": [
+            {"id": "coffee", "kind": "shelf", "camera": "cam1", "category": "Coffee", "points": TRI},
+            {"id": "till", "kind": "checkout", "camera": "cam1", "points": TRI},
+        ],
+        "lines": lines,
+    }
+    path = tmp_path / "store.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    st = ServiceSettings(store=load_config(path), config_path=path, database_url=db_url, run_pipelines=False)
+    deps = ServiceDeps.build(st)
+    return TestClient(create_app(st, deps)), deps
+
+
+def ev(t: str, sec: float, **kw: Any) -> Event:
+    payload = kw.pop("payload", {})
+    return Event(type=t, store_id="s1", ts=T0 + timedelta(seconds=sec), payload=payload, camera_id="cam1", **kw)
+
+
+def cross(sec: float, line: str, direction: str = "in", **p: Any) -> Event:
+    return ev("line.crossed", sec, subject=f"x{sec}", payload={"line_id": line, "direction": direction, **p})
+
+
+def funnel_events() -> list[Event]:
+    out = [cross(60 * i, "street", "in" if i % 2 else "out") for i in range(10)]  # 10 passers-by, 9:00
+    out += [cross(30, "street", staff=True)]  # staff: not a passer-by
+    out += [cross(100 + i, "door", "in") for i in range(4)] + [cross(200, "door", "out"), cross(210, "aisle-count")]
+    out += [
+        ev("zone.entered", 300, subject="s1", zone_id="coffee"),
+        ev("zone.exited", 330, subject="s1", zone_id="coffee", payload={"dwell_s": 30.0}),  # engaged
+        ev("zone.exited", 340, subject="s2", zone_id="coffee", payload={"dwell_s": 5.0}),  # too short
+        ev("product.picked", 350, subject="s3", zone_id="coffee"),  # engaged by interaction
+        ev("zone.exited", 400, subject="s4", zone_id="till", payload={"dwell_s": 100.0}),  # not a product zone
+    ]
+    out += [cross(3600 + 60 * i, "street") for i in range(5)]  # 10:00: 5 passers-by, nobody enters
+    return out
+
+
+def pos(sec: float, value: float) -> PosTransaction:
+    return PosTransaction(f"t{sec}", "s1", "r1", T0 + timedelta(seconds=sec), value)
+
+
+def test_funnel_matches_hand_counts_and_says_not_measured(tmp_path: Path, db_url: str) -> None:
+    client, deps = client_for(tmp_path, db_url)
+    with deps.db.begin() as conn:
+        store_events(conn, funnel_events(), buckets_s=[3600])
+        insert_pos_transactions(conn, [pos(500, 10.0), pos(900, 20.0)])
+    q = {"from": T0.isoformat(), "to": (T0 + timedelta(hours=2)).isoformat(), "granularity": "hour"}
+    with client:
+        body = client.get(f"{API}/funnel", params=q).json()
+        assert body["entries_source"] == "entrance_line"
+        h9, h10 = body["rows"]
+        assert (h9["passers_by"], h9["entries"], h9["engaged"], h9["buyers"], h9["sales"]) == (10, 4, 2, 2, 30.0)
+        assert h9["capture_rate"] == pytest.approx(4 / 10) and h9["engagement_rate"] == pytest.approx(2 / 4)
+        assert h9["conversion"] == pytest.approx(2 / 4) and h9["sales_per_visitor"] == pytest.approx(30 / 4)
+        assert (h10["passers_by"], h10["entries"], h10["buyers"]) == (5, 0, 0)  # measured zeros
+        assert h10["conversion"] is None and h10["notes"]["conversion"] == "no entries in this period"
+        tot = body["totals"]
+        assert (tot["passers_by"], tot["entries"], tot["buyers"]) == (15, 4, 2)
+        assert tot["capture_rate"] == pytest.approx(4 / 15)  # ratio of sums, not mean of rates
+        zones = {z["zone_id"]: z for z in body["zones"]}
+        assert (zones["coffee"]["visits"], zones["coffee"]["engaged"]) == (3, 2)
+        assert zones["coffee"]["attraction"] == pytest.approx(3 / 4) and zones["coffee"]["holding"] == pytest.approx(
+            2 / 3
+        )
+        assert zones["coffee"]["conversion"] is None and "not measured" in zones["coffee"]["notes"]["conversion"]
+        csv = client.get(f"{API}/funnel", params={**q, "format": "csv"})
+        assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+        lines = csv.text.strip().splitlines()
+        assert lines[0].startswith("start,passers_by,entries") and len(lines) == 3
+        # validation: one clear 422 / 404 line each
+        assert client.get(f"{API}/funnel", params={**q, "granularity": "minute"}).status_code == 422
+        bad = client.get(f"{API}/funnel", params={"from": q["to"], "to": q["from"]})
+        assert bad.status_code == 422 and "after" in bad.json()["detail"]
+        assert client.get(f"{API}/funnel", params={**q, "store": "other"}).status_code == 404
+        assert client.get(f"{API}/funnel", params={**q, "store": "s1"}).status_code == 200
+    deps.close()
+
+
+def test_missing_inputs_are_not_measured_never_zero(tmp_path: Path, db_url: str) -> None:
+    client, deps = client_for(tmp_path, db_url, storefront=False, entrance=False)
+    with deps.db.begin() as conn:
+        store_events(conn, [*funnel_events(), ev("visit.started", 100, subject="v1")], buckets_s=[3600])
+    q = {"from": T0.isoformat(), "to": (T0 + timedelta(hours=1)).isoformat(), "granularity": "hour"}
+    with client:
+        body = client.get(f"{API}/funnel", params=q).json()
+    row = body["rows"][0]
+    assert body["entries_source"] == "visits" and row["entries"] == 1
+    assert row["passers_by"] is None and row["capture_rate"] is None and "storefront" in row["notes"]["passers_by"]
+    assert row["buyers"] is None and row["conversion"] is None and "no POS" in row["notes"]["conversion"]
+    deps.close()
+
+
+def test_forecast_and_staffing_from_stored_entries(tmp_path: Path, db_url: str) -> None:
+    weeks = 4
+    y, _ = history(weeks, base=6.0, seed=21)
+    start = datetime(2025, 3, 3, tzinfo=UTC)  # Monday 00:00
+    events = [
+        Event(
+            type="line.crossed",
+            store_id="s1",
+            ts=start + timedelta(hours=h, seconds=int(3599 * (j + 0.5) / y[h])),
+            camera_id="cam1",
+            subject=f"p{h}-{j}",
+            payload={"line_id": "door", "direction": "in"},
+        )
+        for h in range(len(y))
+        for j in range(int(y[h]))
+    ]
+    client, deps = client_for(tmp_path, db_url)
+    with deps.db.begin() as conn:
+        store_events(conn, events, buckets_s=[3600])
+    end = start + timedelta(weeks=weeks)
+    q = {"from": start.isoformat(), "to": end.isoformat()}
+    with client:
+        fc = client.get(f"{API}/forecast", params=q).json()
+        st = client.get(f"{API}/staffing", params={**q, "shoppers_per_staff": 5, "mean_visit_s": 1800}).json()
+        short = client.get(
+            f"{API}/forecast", params={"from": start.isoformat(), "to": (start + timedelta(days=3)).isoformat()}
+        )
+        nostaff = client.get(f"{API}/staffing", params=q)
+    assert fc["history_hours"] == weeks * WEEK
+    want = kf.forecast_week(y, fc["method"])
+    assert [h["forecast"] for h in fc["hours"]] == pytest.approx(list(np.round(want, 3)))
+    assert fc["hours"][0]["start"].startswith(end.isoformat()[:19].replace("+00:00", ""))
+    assert {b["method"] for b in fc["backtest"]} == {"seasonal_naive", "seasonal_mean"}
+    assert all(h["low"] is not None and h["low"] <= h["forecast"] <= h["high"] for h in fc["hours"])
+    assert [h["staff"] for h in st["hours"]] == kf.staff_needed([h["forecast"] for h in fc["hours"]], 1800, 5)
+    assert st["staff_hours"] == sum(h["staff"] for h in st["hours"]) > 0
+    assert st["hours"][12]["staff"] == (0 if want[12] < 0.5 else max(1, math.ceil(want[12] * 0.5 / 5 - 1e-9)))
+    assert (
+        short.status_code == 200
+        and short.json()["hours"] == []
+        and "one full week" in short.json()["notes"]["forecast"]
+    )
+    assert nostaff.status_code == 422  # shoppers_per_staff is required
+    deps.close()
+
+
+def test_experiments_from_stored_triggers(tmp_path: Path, db_url: str) -> None:
+    events: list[Event] = []
+    for i in range(12):
+        held = i % 3 == 0
+        payload = {
+            "rule": "coffee-endcap",
+            "category": "Coffee",
+            "holdout": held,
+            "arm": "holdout" if held else "treated",
+        }
+        events.append(
+            Event(type="promotion.triggered", store_id="s1", ts=T0 + timedelta(minutes=20 * i), payload=payload)
+        )
+        if not held and i % 2:
+            events.append(ev("product.picked", 1200 * i + 60, subject=f"b{i}", zone_id="coffee"))
+    client, deps = client_for(tmp_path, db_url)
+    with deps.db.begin() as conn:
+        store_events(conn, events, buckets_s=[3600])
+    q = {"from": T0.isoformat(), "to": (T0 + timedelta(days=1)).isoformat()}
+    with client:
+        body = client.get(f"{API}/experiments", params=q).json()
+        csv = client.get(f"{API}/experiments", params={**q, "format": "csv"})
+    (item,) = body["items"]
+    assert (item["treated"]["n"], item["holdout"]["n"]) == (8, 4)
+    assert (item["treated"]["converted"], item["holdout"]["converted"]) == (4, 0)
+    assert item["conversion_uplift"] == pytest.approx(0.5)
+    # 4/8 vs 0/4: the Newcombe interval still spans 0 (-0.07 .. 0.79)
+    assert item["conversion_verdict"] == "not significant yet" and item["conversion_low"] < 0
+    assert item["conversion_n_per_arm_needed"] == 152  # 0 % -> 5 %: (1.96*sqrt(2*.025*.975)+0.84*sqrt(.0475))^2/.05^2
+    assert csv.status_code == 200 and "treated_n" in csv.text.splitlines()[0]
+    deps.close()
