@@ -38,6 +38,8 @@ def status_out(s: CameraStatus, fps_target: float) -> CameraStatusOut:
 
 
 def camera_out(deps: Deps, cam: CameraConfig, view: ScopeView) -> CameraOut:
+    from storelens.privacy.snapshot import snapshot_path
+
     status = None
     runner = deps.runner
     if runner is not None and cam.id in runner.camera_ids():
@@ -50,6 +52,7 @@ def camera_out(deps: Deps, cam: CameraConfig, view: ScopeView) -> CameraOut:
         fps_target=cam.fps,
         zones=[z.id for z in deps.store.zones_for(cam.id) if view.zone_ok(z.id)],
         status=status,
+        snapshot=snapshot_path(deps.store, cam.id).is_file(),
     )
 
 

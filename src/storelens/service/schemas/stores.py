@@ -48,3 +48,7 @@ class CameraOut(ApiModel):
     fps_target: float
     zones: list[str]
     status: CameraStatusOut | None = Field(description="Null when this process runs no pipelines")
+    snapshot: bool = Field(
+        default=False,
+        description="A redacted still exists (GET /cameras/{id}/snapshot; made by `storelens snapshot`)",
+    )

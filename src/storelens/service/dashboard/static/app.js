@@ -830,23 +830,11 @@ function heatNote(title, text, cls = "empty") {
   return h("figure", { class: "heat" }, title, h("p", { class: cls }, text));
 }
 
-/** Whether this server has the redacted camera still (GET /cameras/{id}/snapshot, added with
- * `storelens snapshot`): asked once from the OpenAPI description, so no request 404s. */
-async function snapshotsAvailable() {
-  if (state.snapshots === undefined) {
-    try {
-      const spec = await api("/openapi.json");
-      state.snapshots = Boolean(spec?.paths?.["/api/v1/cameras/{camera_id}/snapshot"]);
-    } catch {
-      state.snapshots = false;
-    }
-  }
-  return state.snapshots;
-}
-
-/** The camera's redacted still as an <img>, or null (no route, no still yet, not permitted). */
+/** The camera's redacted still as an <img>, or null (no still yet, not permitted). Asked only
+ * when the camera says it has one (`snapshot` in GET /cameras), so no request 404s. */
 async function cameraStill(cameraId) {
-  if (!(await snapshotsAvailable())) return null;
+  const cam = state.cameras.find((c) => c.id === cameraId);
+  if (!cam?.snapshot) return null;
   try {
     const blob = await api(`/cameras/${encodeURIComponent(cameraId)}/snapshot`, { as: "blob" });
     const img = new Image();
