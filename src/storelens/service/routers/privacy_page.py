@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from storelens.privacy.notice import render_privacy_page, render_sign_png
 from storelens.service.deps import Deps
 
-router = APIRouter(tags=["privacy notice"])
+router = APIRouter(tags=["privacy notice"], include_in_schema=False)  # pages for people, not API (as /docs)
 
 
 def page_url(request: Request, public_url: str | None) -> str:
