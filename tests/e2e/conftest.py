@@ -339,7 +339,9 @@ def lagging_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lagging
     settings = ServiceSettings(store=cfg, database_url=f"sqlite:///{data / 'storelens.db'}", realtime=True)
     deps = ServiceDeps.build(
         settings,
-        runner_kwargs={"detector_factory": lambda store, cam: SlowDetector(YoloDetector(store.detector), 0.45)},
+        runner_kwargs={
+            "detector_factory": lambda store, cam: SlowDetector(YoloDetector(store.detector_for(cam.id)), 0.45)
+        },
     )
     app = create_app(settings, deps)
     app.include_router(dashboard_router())

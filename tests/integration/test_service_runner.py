@@ -85,7 +85,7 @@ def test_a_crashed_camera_pipeline_is_restarted_with_backoff(tmp_path: Path) -> 
     from storelens.vision.detector import YoloDetector
 
     cfg = counter_camera_only(load_config(DEMO))
-    real = YoloDetector(cfg.detector, base_dir=cfg.base_dir)
+    real = YoloDetector(cfg.detector_for("counter-cam"), base_dir=cfg.base_dir)
     calls = {"n": 0}
 
     class FlakyDetector:

@@ -47,7 +47,7 @@ def snapshot(
         raise typer.Exit(code=2)
     failures: tuple[type[BaseException], ...] = (*expected_errors(), ValueError)
     try:
-        detector = YoloDetector(cfg.detector.model_copy(update={"threads": threads}), base_dir=cfg.base_dir)
+        detector = YoloDetector(cfg.detector_for(camera).model_copy(update={"threads": threads}), base_dir=cfg.base_dir)
         face = cfg.privacy.face_detection
         redactor = FrameRedactor.build(face_detection=face, threads=threads, with_person_detector=False)
         snap = camera_snapshot(cfg, camera, frames=frames, detector=detector, redactor=redactor)
