@@ -83,7 +83,7 @@ class DetectionSelfCheck:
         self.min_frames = min_frames
         self.motion_share = motion_share
         self.cooldown_s = cooldown_s
-        self._motion = MotionRegions(hold=1)
+        self._motion = MotionRegions(hold=1, background=False)
         self._window: deque[_Record] = deque()
         self._last: dict[str, float] = {}
         self._long_side = 0

@@ -35,7 +35,9 @@ class MotionRegions:
     area's box is grown by this share of its size on each side. ``hold``: frames an area stays
     blurred after its motion was last seen. ``box_pad``: person boxes grown by this share before
     the motion inside them is attributed to that person. ``background_every``: every this many
-    frames one is kept for the background median, of the last ``background_samples``."""
+    frames one is kept for the background median, of the last ``background_samples``;
+    ``background=False`` compares with the previous frames only (what *moves*, for the detection
+    self-check, which must not flag a place someone merely left)."""
 
     def __init__(
         self,
@@ -47,6 +49,7 @@ class MotionRegions:
         box_pad: float = 0.1,
         background_every: int = 5,
         background_samples: int = 15,
+        background: bool = True,
     ) -> None:
         if width < 16:
             raise ValueError(f"width must be >= 16, got {width}")
@@ -60,6 +63,7 @@ class MotionRegions:
         self._recent: deque[Boxes] = deque(maxlen=max(1, hold))
         self._shape: tuple[int, ...] | None = None
         self.background_every = max(1, background_every)
+        self.background = background
         self._samples: deque[Image] = deque(maxlen=max(3, background_samples))
         self._frames = 0
         self._median: Image | None = None
@@ -88,7 +92,7 @@ class MotionRegions:
         small, scale = self._small(image)
         found = np.zeros((0, 4), np.float32)
         refs = list(self._history)
-        if len(self._samples) >= 3:
+        if self.background and len(self._samples) >= 3:
             if self._median is None:  # recomputed only when a sample was added
                 self._median = np.median(np.stack(list(self._samples)), axis=0).astype(np.uint8)
             refs.append(self._median)

@@ -159,6 +159,8 @@ ROUTE_ACCESS: dict[str, RouteAccess] = {
     f"GET {P}/ready": "neutral",
     f"GET {P}/openapi.json": "neutral",
     f"GET {P}/docs": "neutral",
+    "GET /privacy": "neutral",  # the public notice and sign: what the config says, no store data
+    "GET /privacy/sign.png": "neutral",
     "GET /docs": "neutral",  # redirect to the bundled docs
     f"GET {P}/docs/assets/{{name}}": "neutral",
     f"POST {P}/auth/login": "neutral",

@@ -182,6 +182,8 @@ ROUTE_RULES: tuple[RouteRule, ...] = (
     rule("*", rf"{P}/users(/.*)?", ADM, "admin"),
     rule(READ, rf"{P}/audit(/.*)?", ADM, "admin"),
     rule("*", rf"{P}/privacy/deletions(/.*)?", ADM, "admin"),
+    # the redacted still (people removed, masks filled) is the heat maps' backdrop: read like them
+    rule(READ, rf"{P}/cameras/\{{[a-z_]+\}}/snapshot", V),
     rule("*", rf"{P}/cameras/\{{[a-z_]+\}}/(live|snapshot|frame|clip)(/.*)?", ADM, "admin", audit="live_view"),
     rule(READ, rf"{P}/webhooks(/.*)?", ADM, "admin"),
     rule("*", rf"{P}/webhooks(/.*)?", ADM, "admin", audit="webhook.change"),
