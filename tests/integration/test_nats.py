@@ -137,8 +137,10 @@ def test_failed_handler_gets_the_event_again(cfg: NatsConfig, tmp_path: Path) ->
             raise RuntimeError("database busy")
         handled.append(e.id)
 
-    n = asyncio.run(consume_events(cfg, handler, durable="retry", idle_timeout_s=3.0))
-    assert n == 20 and sorted(handled) == sorted(e.id for e in events) and len(failed_once) == 2
+    # idle 10 s: on a busy machine a redelivery (after the 2 s ack wait) can take longer than 3 s.
+    # Delivery is at-least-once, so an event may be handled twice; every one must be handled.
+    n = asyncio.run(consume_events(cfg, handler, durable="retry", idle_timeout_s=10.0))
+    assert n >= 20 and set(handled) == {e.id for e in events} and len(failed_once) == 2
 
 
 def _free_port() -> int:
