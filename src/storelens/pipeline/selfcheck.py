@@ -83,7 +83,8 @@ class DetectionSelfCheck:
         self.min_frames = min_frames
         self.motion_share = motion_share
         self.cooldown_s = cooldown_s
-        self._motion = MotionRegions(hold=1, background=False)
+        # the moving areas as they are (no blur margin), this frame only, against the frames before it
+        self._motion = MotionRegions(hold=1, grow=0.0, background=False)
         self._window: deque[_Record] = deque()
         self._last: dict[str, float] = {}
         self._long_side = 0
@@ -96,9 +97,8 @@ class DetectionSelfCheck:
         self._long_side = max(h, w)
         people = detections.xyxy.astype(np.float32).reshape(-1, 4)
         areas = self._motion.regions(image, people)
-        # MotionRegions grows each area by 0.6 of its height on both sides: undo it for the height
-        heights = (areas[:, 3] - areas[:, 1]) / 2.2
-        widths = (areas[:, 2] - areas[:, 0]) / (1 + 2 * 0.6)
+        heights = areas[:, 3] - areas[:, 1]
+        widths = areas[:, 2] - areas[:, 0]
         person_like = (heights >= 0.03 * h) & (heights >= 0.8 * widths)
         rec = _Record(
             pts=float(pts),
