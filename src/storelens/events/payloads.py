@@ -113,6 +113,8 @@ class _ZonePayload(EventPayload):
     zone_name: str | None = aggregate("The zone's label")
     zone_kind: str | None = aggregate("shelf, aisle, display, queue, checkout, staff_only, ...")
     category: str | None = aggregate("Product category of the zone")
+    kind: str | None = aggregate("zone_kind under the name simulated producers use")
+    name: str | None = aggregate("zone_name under the name simulated producers use")
 
 
 class ZoneEntered(_ZonePayload):
@@ -144,6 +146,9 @@ class ZoneRevisited(EventPayload):
     zone_name: str | None = aggregate("The zone's label")
     gap_s: float | None = aggregate("Seconds since the subject last left the zone")
     visit_number: int | None = aggregate("How many times this subject has now entered the zone")
+    zone_kind: str | None = aggregate()
+    category: str | None = aggregate()
+    count: int | None = aggregate("visit_number under the name simulated producers use")
 
 
 class ZoneLingering(EventPayload):
@@ -152,6 +157,8 @@ class ZoneLingering(EventPayload):
     duration_s: float | None = aggregate("Seconds of slow movement")
     mean_speed: float | None = aggregate("Mean speed while lingering")
     speed_unit: str | None = aggregate("m/s on a calibrated floor, px/s in image space")
+    zone_kind: str | None = aggregate()
+    category: str | None = aggregate()
 
 
 class LineCrossed(EventPayload):
@@ -283,6 +290,7 @@ class ExpressionSummary(EventPayload):
     label_confidence: float | None = per_visit()
     n_readings: int | None = per_visit()
     n_unknown: int | None = per_visit()
+    scores: dict[str, float] | None = per_visit("affect_scores under the name simulated producers use")
 
 
 class IntentChanged(EventPayload):
