@@ -22,10 +22,10 @@ import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from storelens.config.schema import AlertRuleConfig, AlertsConfig
-from storelens.events.models import Event, EventType
+from storelens.events.models import Event
+from storelens.events.payloads import AlertAcknowledged, AlertClosed, AlertEscalated, AlertRaised, EventPayload
 
 __all__ = ["Alert", "AlertError", "AlertManager"]
 
@@ -124,11 +124,7 @@ class AlertManager:
                 for a in self._alerts.values():
                     if a.open and a.acknowledged_at is None and a.escalated_at is None and now - a.raised_at >= after:
                         a.escalated_at = now
-                        out.append(
-                            self._event(
-                                EventType.ALERT_ESCALATED, a, now, minutes_open=round((now - a.raised_at) / 60, 2)
-                            )
-                        )
+                        out.append(self._event(AlertEscalated(minutes_open=round((now - a.raised_at) / 60, 2)), a, now))
         return out
 
     def on_ended(self, subject: str, now: float) -> list[Event]:
@@ -160,11 +156,7 @@ class AlertManager:
             a.acknowledged_at = max(t, a.raised_at)
             a.acknowledged_by = by
             return self._event(
-                EventType.ALERT_ACKNOWLEDGED,
-                a,
-                a.acknowledged_at,
-                by=by,
-                time_to_ack_s=round(a.acknowledged_at - a.raised_at, 3),
+                AlertAcknowledged(by=by, time_to_ack_s=round(a.acknowledged_at - a.raised_at, 3)), a, a.acknowledged_at
             )
 
     # ----------------------------------------------------------------------------- views --
@@ -232,36 +224,34 @@ class AlertManager:
         self._visit_last[subject] = now
         if zone is not None:
             self._zone_last[zone] = now
-        return self._event(EventType.ALERT_RAISED, a, now, reasons=a.reasons, severity=a.severity, state=a.state)
+        return self._event(AlertRaised(reasons=a.reasons, severity=a.severity, state=a.state), a, now)
 
     def _close(self, a: Alert, now: float, reason: str) -> Event:
         a.closed_at = now
         ack = a.acknowledged_at
         return self._event(
-            EventType.ALERT_CLOSED,
+            AlertClosed(
+                reason=reason,
+                open_s=round(now - a.raised_at, 3),
+                acknowledged=ack is not None,
+                time_to_ack_s=None if ack is None else round(ack - a.raised_at, 3),
+            ),
             a,
             now,
-            reason=reason,
-            open_s=round(now - a.raised_at, 3),
-            acknowledged=ack is not None,
-            time_to_ack_s=None if ack is None else round(ack - a.raised_at, 3),
         )
 
-    def _event(self, etype: EventType, a: Alert, now: float, **extra: Any) -> Event:
-        return Event.at(
-            etype,
-            self.store_id,
-            now,
-            zone_id=a.zone_id,
-            subject=a.subject,
+    def _event(self, extra: EventPayload, a: Alert, now: float) -> Event:
+        """The event of type ``extra`` with the fields every alert event carries first."""
+        payload = type(extra)(
             alert_id=a.id,
             rule=a.rule,
             category=a.category,
             endpoint=a.endpoint,
             target=a.target,
             dry_run=self.dry_run,
-            **extra,
+            **extra.wire(),
         )
+        return Event.of(payload, self.store_id, now, zone_id=a.zone_id, subject=a.subject)
 
     def prune(self, now: float, keep_closed_s: float = 3600.0) -> int:
         """Forget alerts closed more than ``keep_closed_s`` ago (they live on as stored events)."""

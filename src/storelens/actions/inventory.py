@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from storelens.config.schema import InventoryActionsConfig
 from storelens.events.models import Event, EventType
+from storelens.events.payloads import InventoryAlert
 from storelens.intent.signals import ZoneInfo, parse_interaction
 
 __all__ = ["InventoryMonitor"]
@@ -124,17 +125,18 @@ class InventoryMonitor:
         if last is not None and t - last < self.config.cooldown_min * 60.0:
             return None
         self._last[key] = t
-        return Event.at(
-            EventType.INVENTORY_ALERT,
+        return Event.of(
+            InventoryAlert(
+                shelf=shelf_id,
+                category=shelf.category,
+                reason=reason,
+                evidence=evidence,
+                source=SOURCE,
+                endpoint=self.config.endpoint,
+                target=self.config.target,
+                dry_run=self.dry_run,
+            ),
             self.store_id,
             t,
             zone_id=shelf_id if len(shelf_id) <= 64 else None,
-            shelf=shelf_id,
-            category=shelf.category,
-            reason=reason,
-            evidence=evidence,
-            source=SOURCE,
-            endpoint=self.config.endpoint,
-            target=self.config.target,
-            dry_run=self.dry_run,
         )

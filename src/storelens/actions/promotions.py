@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from storelens.config.schema import PromotionRuleConfig, PromotionsConfig, QuietHoursConfig
 from storelens.events.models import Event, EventType
+from storelens.events.payloads import PromotionTriggered
 
 __all__ = ["PromotionManager", "in_quiet_hours", "is_held_out"]
 
@@ -158,21 +159,22 @@ class PromotionManager:
     def _event(self, rule: PromotionRuleConfig, v: _VisitState, now: float) -> Event:
         share = self.config.holdout_share
         holdout = share > 0 and self._rng.random() < share
-        return Event.at(
-            EventType.PROMOTION_TRIGGERED,
+        return Event.of(
+            PromotionTriggered(
+                rule=rule.id,
+                display=rule.display,
+                category=v.category,
+                state=v.state,
+                content=rule.content,
+                endpoint=rule.endpoint,
+                target=rule.target,
+                dry_run=self.dry_run,
+                holdout=holdout,
+                arm="holdout" if holdout else "treated",
+                holdout_share=share,
+            ),
             self.store_id,
             now,
-            rule=rule.id,
-            display=rule.display,
-            category=v.category,
-            state=v.state,
-            content=rule.content,
-            endpoint=rule.endpoint,
-            target=rule.target,
-            dry_run=self.dry_run,
-            holdout=holdout,
-            arm="holdout" if holdout else "treated",
-            holdout_share=share,
         )
 
 

@@ -22,7 +22,8 @@ import numpy.typing as npt
 from storelens.analytics.slots import SlotMap, grow
 from storelens.config.schema import LineConfig
 from storelens.core.geometry import segments_intersect, side_of_line
-from storelens.events.models import Event, EventType
+from storelens.events.models import Event
+from storelens.events.payloads import LineCrossed, OccupancyChanged
 
 __all__ = ["Crossing", "LineCounter", "count_crossings"]
 
@@ -166,13 +167,11 @@ class LineCounter:
                 self._slots.release(gone)
         if events:
             events.append(
-                Event.at(
-                    EventType.OCCUPANCY_CHANGED,
+                Event.of(
+                    OccupancyChanged(occupancy=self.occupancy, source="lines"),
                     self.store_id,
                     wall_time,
                     camera_id=self.camera_id,
-                    occupancy=self.occupancy,
-                    source="lines",
                 )
             )
         return events
@@ -182,17 +181,18 @@ class LineCounter:
         self.counts[line.id][direction] += 1
         self.occupancy = max(0, self.occupancy + (1 if direction == "in" else -1))
         self.crossings.append(Crossing(line.id, subject, direction, pts, wall_time))
-        return Event.at(
-            EventType.LINE_CROSSED,
+        return Event.of(
+            LineCrossed(
+                line_id=line.id,
+                line_name=line.name or line.id,
+                direction=direction,
+                count_in=self.counts[line.id]["in"],
+                count_out=self.counts[line.id]["out"],
+            ),
             self.store_id,
             wall_time,
             camera_id=self.camera_id,
             subject=subject,
-            line_id=line.id,
-            line_name=line.name or line.id,
-            direction=direction,
-            count_in=self.counts[line.id]["in"],
-            count_out=self.counts[line.id]["out"],
         )
 
 

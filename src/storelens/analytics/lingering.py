@@ -15,7 +15,8 @@ import numpy.typing as npt
 
 from storelens.analytics.slots import SlotMap, grow
 from storelens.config.schema import ZoneConfig
-from storelens.events.models import Event, EventType
+from storelens.events.models import Event
+from storelens.events.payloads import ZoneLingering
 
 __all__ = ["LingeringDetector", "slow_spells"]
 
@@ -117,17 +118,18 @@ class LingeringDetector:
             subject = self._slots.subject_of[slot]
             assert subject is not None
             events.append(
-                Event.at(
-                    EventType.ZONE_LINGERING,
+                Event.of(
+                    ZoneLingering(
+                        zone_name=zone.label,
+                        duration_s=round(pts - float(self._start[slot, j]), 3),
+                        mean_speed=round(float(self._sum[slot, j] / self._n[slot, j]), 4),
+                        speed_unit=self.unit,
+                    ),
                     self.store_id,
                     wall_time,
                     camera_id=self.camera_id,
                     zone_id=zone.id,
                     subject=subject,
-                    zone_name=zone.label,
-                    duration_s=round(pts - float(self._start[slot, j]), 3),
-                    mean_speed=round(float(self._sum[slot, j] / self._n[slot, j]), 4),
-                    speed_unit=self.unit,
                 )
             )
         n = self._slots.capacity

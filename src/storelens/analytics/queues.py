@@ -20,7 +20,8 @@ import numpy as np
 
 from storelens.analytics.zones import ZoneStay, ZoneTransition
 from storelens.config.schema import QueueConfig, ZoneConfig, ZoneKind
-from storelens.events.models import Event, EventType
+from storelens.events.models import Event
+from storelens.events.payloads import QueueUpdated
 
 __all__ = ["QueueMonitor", "QueueState", "measured_waits", "predicted_wait", "queue_pairs"]
 
@@ -179,13 +180,12 @@ class QueueMonitor:
             self._last_emitted = key
             self._last_emit_pts = pts
             return [
-                Event.at(
-                    EventType.QUEUE_UPDATED,
+                Event.of(
+                    QueueUpdated(**state.payload()),
                     self.store_id,
                     wall_time,
                     camera_id=self.camera_id,
                     zone_id=cfg.queue_zone,
-                    **state.payload(),
                 )
             ]
         return []

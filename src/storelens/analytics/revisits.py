@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from storelens.analytics.zones import ZoneStay, ZoneTransition
 from storelens.config.schema import ZoneConfig
-from storelens.events.models import Event, EventType
+from storelens.events.models import Event
+from storelens.events.payloads import ZoneRevisited
 
 __all__ = ["Revisit", "RevisitDetector", "find_revisits"]
 
@@ -70,16 +71,15 @@ class RevisitDetector:
             self.revisits.append(rv)
             zone = self._zones.get(tr.zone_id)
             events.append(
-                Event.at(
-                    EventType.ZONE_REVISITED,
+                Event.of(
+                    ZoneRevisited(
+                        zone_name=zone.label if zone else tr.zone_id, gap_s=round(rv.gap_s, 3), visit_number=n
+                    ),
                     self.store_id,
                     tr.wall,
                     camera_id=self.camera_id,
                     zone_id=tr.zone_id,
                     subject=tr.subject,
-                    zone_name=zone.label if zone else tr.zone_id,
-                    gap_s=round(rv.gap_s, 3),
-                    visit_number=n,
                 )
             )
         return events

@@ -35,7 +35,8 @@ from storelens.analytics.slots import SlotMap, grow
 from storelens.config.schema import StoreConfig, ZoneAnalyticsConfig, ZoneConfig
 from storelens.core.geometry import PolygonSet
 from storelens.core.types import Tracks
-from storelens.events.models import Event, EventType
+from storelens.events.models import Event
+from storelens.events.payloads import ZoneDwellExceeded, ZoneEntered, ZoneExited
 
 log = logging.getLogger(__name__)
 
@@ -306,28 +307,24 @@ class ZoneAnalytics:
         zone, subj = self.zones[j], self._subject(slot)
         first_pts, first_wall = float(self._first_pts[slot, j]), float(self._first_wall[slot, j])
         self.transitions.append(ZoneTransition("enter", zone.id, subj, first_pts, first_wall))
-        return Event.at(
-            EventType.ZONE_ENTERED,
+        return Event.of(
+            ZoneEntered(**self._payload(zone)),
             self.store_id,
             first_wall,
             camera_id=self.camera_id,
             zone_id=zone.id,
             subject=subj,
-            **self._payload(zone),
         )
 
     def _alert(self, slot: int, j: int, dwell: float, wall: float) -> Event:
         zone = self.zones[j]
-        return Event.at(
-            EventType.ZONE_DWELL_EXCEEDED,
+        return Event.of(
+            ZoneDwellExceeded(dwell_s=round(dwell, 3), threshold_s=self.config.dwell_alert_s, **self._payload(zone)),
             self.store_id,
             wall,
             camera_id=self.camera_id,
             zone_id=zone.id,
             subject=self._subject(slot),
-            dwell_s=round(dwell, 3),
-            threshold_s=self.config.dwell_alert_s,
-            **self._payload(zone),
         )
 
     def _finish(self, slot: int, j: int) -> list[Event]:
@@ -353,15 +350,16 @@ class ZoneAnalytics:
         )
         self.transitions.append(ZoneTransition("exit", zone.id, subj, last_pts, last_wall))
         return [
-            Event.at(
-                EventType.ZONE_EXITED,
+            Event.of(
+                ZoneExited(
+                    dwell_s=round(dwell, 3),
+                    entered_at=datetime.fromtimestamp(first_wall, tz=UTC).isoformat(),
+                    **self._payload(zone),
+                ),
                 self.store_id,
                 last_wall,
                 camera_id=self.camera_id,
                 zone_id=zone.id,
                 subject=subj,
-                dwell_s=round(dwell, 3),
-                entered_at=datetime.fromtimestamp(first_wall, tz=UTC).isoformat(),
-                **self._payload(zone),
             )
         ]

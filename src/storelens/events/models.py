@@ -12,7 +12,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -51,6 +51,9 @@ class EventType(StrEnum):
     CAMERA_DEGRADED = "camera.degraded"
     FRAME_CORRUPT = "camera.frame_corrupt"
 
+
+if TYPE_CHECKING:
+    from storelens.events.payloads import EventPayload
 
 _TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
@@ -113,6 +116,29 @@ class Event(BaseModel):
             subject=None if subject is None else format_subject(subject),
             payload=payload,
         )
+
+    @classmethod
+    def of(
+        cls,
+        payload: EventPayload,
+        store_id: str,
+        wall_time: float,
+        *,
+        camera_id: str | None = None,
+        zone_id: str | None = None,
+        subject: str | int | None = None,
+    ) -> Event:
+        """The typed constructor: the event type comes from the payload model
+        (:mod:`storelens.events.payloads`), the payload's fields are checked where they are made."""
+        return cls.at(
+            payload.TYPE, store_id, wall_time, camera_id=camera_id, zone_id=zone_id, subject=subject, **payload.wire()
+        )
+
+    def typed_payload(self) -> EventPayload:
+        """The payload as its type's model (lenient: older stored events read too)."""
+        from storelens.events.payloads import parse_payload
+
+        return parse_payload(self.type, self.payload)
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

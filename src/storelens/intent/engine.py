@@ -23,6 +23,7 @@ import numpy.typing as npt
 from storelens.config.schema import IntentConfig, ZoneConfig, ZoneKind
 from storelens.core.types import Tracks
 from storelens.events.models import Event, EventType
+from storelens.events.payloads import ExpressionSummary, IntentChanged, IntentEnded
 from storelens.intent.calibration import Calibration, load_calibration
 from storelens.intent.features import FeatureParams, FeatureSnapshot, VisitFeatures
 from storelens.intent.scoring import ScoringModel
@@ -155,13 +156,8 @@ class IntentEngine:
     def observe_affect(self, subject: str, ts: float, scores: Mapping[str, float], confidence: float) -> None:
         """Feed the running expression value of a visit (affect -> probability, and the affect
         confidence), e.g. each analysed frame from the expression tracker, without an event."""
-        ev = Event.at(
-            EventType.EXPRESSION_SUMMARY,
-            self.store_id,
-            ts,
-            subject=subject,
-            affect_scores=dict(scores),
-            confidence=confidence,
+        ev = Event.of(
+            ExpressionSummary(affect_scores=dict(scores), confidence=confidence), self.store_id, ts, subject=subject
         )
         reading = parse_affect(ev)
         v = self._visits.get(subject)
@@ -306,20 +302,21 @@ class IntentEngine:
         prev = self.specs[tr.previous].name if tr.previous is not None else None
         v.history.append((now, state, tr.category))
         out.append(
-            Event.at(
-                EventType.INTENT_CHANGED,
+            Event.of(
+                IntentChanged(
+                    state=str(state),
+                    previous=None if prev is None else str(prev),
+                    category=tr.category,
+                    score=round(float(scores[tr.state]), 3),
+                    reasons=self.model.reasons(tr.state, snap),
+                    category_change=tr.category_only,
+                    scores={str(s.name): round(float(x), 3) for s, x in zip(self.specs, scores, strict=True)},
+                ),
                 self.store_id,
                 now,
                 camera_id=v.camera_id,
                 zone_id=snap.zone_id,
                 subject=subject,
-                state=str(state),
-                previous=None if prev is None else str(prev),
-                category=tr.category,
-                score=round(float(scores[tr.state]), 3),
-                reasons=self.model.reasons(tr.state, snap),
-                category_change=tr.category_only,
-                scores={str(s.name): round(float(x), 3) for s, x in zip(self.specs, scores, strict=True)},
             )
         )
 
@@ -343,16 +340,17 @@ class IntentEngine:
     def _end(self, subject: str, now: float, reason: str) -> Event:
         v = self._visits.pop(subject)
         m = v.machine
-        return Event.at(
-            EventType.INTENT_ENDED,
+        return Event.of(
+            IntentEnded(
+                state=None if m.current is None else str(self.specs[m.current].name),
+                category=m.category,
+                duration_s=round(max(now - v.features.first_ts, 0.0), 3),
+                states=[str(s) for i, (_, s, _) in enumerate(v.history) if i == 0 or v.history[i - 1][1] != s],
+                reason=reason,
+                staff=v.features.staff,
+            ),
             self.store_id,
             now,
             camera_id=v.camera_id,
             subject=subject,
-            state=None if m.current is None else str(self.specs[m.current].name),
-            category=m.category,
-            duration_s=round(max(now - v.features.first_ts, 0.0), 3),
-            states=[str(s) for i, (_, s, _) in enumerate(v.history) if i == 0 or v.history[i - 1][1] != s],
-            reason=reason,
-            staff=v.features.staff,
         )

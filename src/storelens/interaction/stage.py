@@ -33,7 +33,17 @@ import numpy.typing as npt
 
 from storelens.config.schema import StoreConfig, ZoneConfig, ZoneKind
 from storelens.core.types import Tracks
-from storelens.events.models import Event, EventType
+from storelens.events.models import Event
+from storelens.events.payloads import (
+    AttentionEnded,
+    AttentionStarted,
+    EventPayload,
+    InventoryAlert,
+    ProductPicked,
+    ProductReturned,
+    ShelfReach,
+)
+from storelens.events.payloads import ShelfState as ShelfStatePayload
 from storelens.interaction.attention import AttentionEpisode, AttentionTracker
 from storelens.interaction.pickup import PickupDecision, PickupJudge
 from storelens.interaction.reach import Reach, ReachTracker, hand_points
@@ -237,43 +247,32 @@ class InteractionStage:
         z = self._zone[zid]
         return {"kind": str(z.kind), "category": z.category}
 
-    def _event(self, type_: EventType, pts: float, zid: str, subject: int | None, **payload: Any) -> Event:
-        return Event.at(
-            type_,
-            self.store.store_id,
-            self._wall(pts),
-            camera_id=self.camera_id,
-            zone_id=zid,
-            subject=subject,
-            **payload,
+    def _event(self, payload: EventPayload, pts: float, zid: str, subject: int | None) -> Event:
+        return Event.of(
+            payload, self.store.store_id, self._wall(pts), camera_id=self.camera_id, zone_id=zid, subject=subject
         )
 
     def _reach_event(self, r: Reach) -> Event:
         self._stats[r.zone_id].reaches += 1
         return self._event(
-            EventType.SHELF_REACH,
+            ShelfReach(
+                shelf=r.zone_id,
+                **self._zone_fields(r.zone_id),
+                side=r.side,
+                duration_s=round(r.duration_s, 3),
+                max_depth=round(r.max_depth, 1),
+                max_depth_rel=round(r.max_depth_rel, 3),
+                hand_source=r.source,
+                start_offset_s=round(r.start_pts - r.end_pts, 3),
+            ),
             r.end_pts,
             r.zone_id,
             r.subject,
-            shelf=r.zone_id,
-            **self._zone_fields(r.zone_id),
-            side=r.side,
-            duration_s=round(r.duration_s, 3),
-            max_depth=round(r.max_depth, 1),
-            max_depth_rel=round(r.max_depth_rel, 3),
-            hand_source=r.source,
-            start_offset_s=round(r.start_pts - r.end_pts, 3),
         )
 
     def _attention_started(self, subject: int, zid: str, start_pts: float, yaw: float) -> Event:
         return self._event(
-            EventType.ATTENTION_STARTED,
-            start_pts,
-            zid,
-            subject,
-            target=zid,
-            **self._zone_fields(zid),
-            yaw_deg=round(yaw, 1),
+            AttentionStarted(target=zid, **self._zone_fields(zid), yaw_deg=round(yaw, 1)), start_pts, zid, subject
         )
 
     def _attention_ended(self, e: AttentionEpisode) -> Event:
@@ -282,17 +281,18 @@ class InteractionStage:
         st.attention_s += e.duration_s
         st.engagements += int(e.engaged)
         return self._event(
-            EventType.ATTENTION_ENDED,
+            AttentionEnded(
+                target=e.zone_id,
+                **self._zone_fields(e.zone_id),
+                duration_s=round(e.duration_s, 3),
+                yaw_deg=round(e.mean_yaw_deg, 1),
+                mean_offset_deg=round(e.mean_offset_deg, 1),
+                reached=e.reached,
+                engaged=e.engaged,
+            ),
             e.end_pts,
             e.zone_id,
             e.subject,
-            target=e.zone_id,
-            **self._zone_fields(e.zone_id),
-            duration_s=round(e.duration_s, 3),
-            yaw_deg=round(e.mean_yaw_deg, 1),
-            mean_offset_deg=round(e.mean_offset_deg, 1),
-            reached=e.reached,
-            engaged=e.engaged,
         )
 
     def _pickup_events(self, decisions: list[PickupDecision], now: float) -> list[Event]:
@@ -313,21 +313,16 @@ class InteractionStage:
                     st.undetermined += 1
                 delta = +1 if self.cfg.inventory.count_reaches else 0
             if d.outcome in ("picked", "returned"):
-                etype = EventType.PRODUCT_PICKED if d.outcome == "picked" else EventType.PRODUCT_RETURNED
-                out.append(
-                    self._event(
-                        etype,
-                        r.end_pts,
-                        r.zone_id,
-                        r.subject,
-                        shelf=r.zone_id,
-                        **self._zone_fields(r.zone_id),
-                        side=r.side,
-                        confidence=d.confidence,
-                        reach_duration_s=round(r.duration_s, 3),
-                        evidence=d.details,
-                    )
+                model = ProductPicked if d.outcome == "picked" else ProductReturned
+                product = model(
+                    shelf=r.zone_id,
+                    **self._zone_fields(r.zone_id),
+                    side=r.side,
+                    confidence=d.confidence,
+                    reach_duration_s=round(r.duration_s, 3),
+                    evidence=d.details,
                 )
+                out.append(self._event(product, r.end_pts, r.zone_id, r.subject))
             if delta:
                 out += self._demand_event(r.zone_id, r.end_pts, delta, now)
         return out
@@ -350,16 +345,17 @@ class InteractionStage:
         self._stats[zid].inventory_alerts += 1
         return [
             self._event(
-                EventType.INVENTORY_ALERT,
+                InventoryAlert(
+                    shelf=zid,
+                    **self._zone_fields(zid),
+                    reason="demand_exceeds_replenishment",
+                    demand=demand,
+                    expected=round(expected, 2),
+                    window_s=inv.rate_window_s,
+                ),
                 now,
                 zid,
                 None,
-                shelf=zid,
-                **self._zone_fields(zid),
-                reason="demand_exceeds_replenishment",
-                demand=demand,
-                expected=round(expected, 2),
-                window_s=inv.rate_window_s,
             )
         ]
 
@@ -379,17 +375,18 @@ class InteractionStage:
             self._last_state_emitted[zid] = est.empty_fraction
             out.append(
                 self._event(
-                    EventType.SHELF_STATE,
+                    ShelfStatePayload(
+                        shelf=zid,
+                        **self._zone_fields(zid),
+                        empty_fraction=round(est.empty_fraction, 3),
+                        judged_cells=est.judged_cells,
+                        empty_cells=est.empty_cells,
+                        occluded_fraction=round(est.occluded_fraction, 3),
+                        reference_coverage=round(est.reference_coverage, 3),
+                    ),
                     est.pts,
                     zid,
                     None,
-                    shelf=zid,
-                    **self._zone_fields(zid),
-                    empty_fraction=round(est.empty_fraction, 3),
-                    judged_cells=est.judged_cells,
-                    empty_cells=est.empty_cells,
-                    occluded_fraction=round(est.occluded_fraction, 3),
-                    reference_coverage=round(est.reference_coverage, 3),
                 )
             )
         threshold = self.cfg.inventory.empty_alert_fraction
@@ -400,15 +397,16 @@ class InteractionStage:
             self._stats[zid].inventory_alerts += 1
             out.append(
                 self._event(
-                    EventType.INVENTORY_ALERT,
+                    InventoryAlert(
+                        shelf=zid,
+                        **self._zone_fields(zid),
+                        reason="empty_shelf",
+                        empty_fraction=round(est.empty_fraction, 3),
+                        threshold=threshold,
+                    ),
                     est.pts,
                     zid,
                     None,
-                    shelf=zid,
-                    **self._zone_fields(zid),
-                    reason="empty_shelf",
-                    empty_fraction=round(est.empty_fraction, 3),
-                    threshold=threshold,
                 )
             )
         return out

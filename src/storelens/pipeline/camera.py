@@ -21,7 +21,8 @@ import numpy as np
 from storelens.config.schema import CameraConfig, StoreConfig
 from storelens.core.types import Detections, Frame, Tracks
 from storelens.events.bus import EventBus
-from storelens.events.models import Event, EventType
+from storelens.events.models import Event
+from storelens.events.payloads import CameraDegraded, EventPayload, VisitEnded, VisitStarted, payload_model
 from storelens.pipeline.selfcheck import DetectionSelfCheck
 from storelens.sources.base import FrameSource
 from storelens.tracking.base import Tracker
@@ -125,8 +126,8 @@ class CameraPipeline:
         self._frame_at: OrderedDict[int, int] = OrderedDict()
 
     # -- events helpers -------------------------------------------------------------------------
-    def _event(self, type_: str | EventType, wall_time: float, **kw: Any) -> Event:
-        return Event.at(type_, self.store.store_id, wall_time, camera_id=self.camera.id, **kw)
+    def _event(self, payload: EventPayload, wall_time: float, *, subject: int | None = None) -> Event:
+        return Event.of(payload, self.store.store_id, wall_time, camera_id=self.camera.id, subject=subject)
 
     def _media_time(self, event: Event) -> Event:
         """Stamp the source's own clock on an event: ``pts`` (the wall clock minus this source's
@@ -142,14 +143,14 @@ class CameraPipeline:
 
     def status_event(self, type_: str, wall_time: float, payload: dict[str, Any]) -> None:
         """Source status callback (camera.offline / camera.online / camera.frame_corrupt)."""
-        self.bus.publish(self._event(type_, wall_time, **payload))
+        self.bus.publish(self._event(payload_model(type_)(**payload), wall_time))
 
     def _visit_events(self, tracks: Tracks, frame: Frame) -> list[Event]:
         out: list[Event] = []
         for sid in tracks.subject_id.tolist():
             if sid not in self._active_subjects:
                 self._active_subjects[sid] = frame.pts
-                out.append(self._event(EventType.VISIT_STARTED, frame.wall_time, subject=sid))
+                out.append(self._event(VisitStarted(), frame.wall_time, subject=sid))
         if self.stitcher is not None:
             for visit in self.stitcher.pop_finished(frame.pts):
                 out.append(self._visit_ended(visit))
@@ -159,12 +160,13 @@ class CameraPipeline:
         self._active_subjects.pop(int(visit.visit_id), None)
         self.stats.visits += 1
         return self._event(
-            EventType.VISIT_ENDED,
+            VisitEnded(
+                duration_s=round(float(visit.ended_ts - visit.started_ts), 3),
+                fragments=int(visit.fragments),
+                confidence=round(float(visit.confidence), 3),
+            ),
             float(visit.ended_ts) + self._wall_offset,
             subject=int(visit.visit_id),
-            duration_s=round(float(visit.ended_ts - visit.started_ts), 3),
-            fragments=int(visit.fragments),
-            confidence=round(float(visit.confidence), 3),
         )
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -190,11 +192,8 @@ class CameraPipeline:
                 log.warning("%s", finding.message)
                 events.append(
                     self._event(
-                        EventType.CAMERA_DEGRADED,
+                        CameraDegraded(reason=finding.reason, message=finding.message, **finding.measured),
                         frame.wall_time,
-                        reason=finding.reason,
-                        message=finding.message,
-                        **finding.measured,
                     )
                 )
         timings = {"detect": (t1 - t0) * 1e3, "track": (t2 - t1) * 1e3}
@@ -227,9 +226,7 @@ class CameraPipeline:
                 events.append(self._visit_ended(visit))
         for sid, first in list(self._active_subjects.items()):  # visits without stitching
             self.stats.visits += 1
-            events.append(
-                self._event(EventType.VISIT_ENDED, wall, subject=sid, duration_s=round(pts - first, 3), fragments=1)
-            )
+            events.append(self._event(VisitEnded(duration_s=round(pts - first, 3), fragments=1), wall, subject=sid))
         self._active_subjects.clear()
         events = [self._media_time(e) for e in events]
         self.bus.publish_all(events)

@@ -31,7 +31,8 @@ from typing import Any
 from storelens.config.schema import CameraConfig, StoreConfig
 from storelens.core.errors import DiskFullError, as_disk_full
 from storelens.events.bus import EventBus
-from storelens.events.models import Event, EventType
+from storelens.events.models import Event
+from storelens.events.payloads import CameraOffline
 from storelens.pipeline.build import BuiltCamera, build_camera
 from storelens.pipeline.camera import FrameResult, RunStats
 from storelens.pipeline.heatmaps import HeatmapRecorder
@@ -97,8 +98,8 @@ def _camera_summary(b: BuiltCamera, st: RunStats) -> dict[str, Any]:
     }
 
 
-def _offline_event(cfg: StoreConfig, camera_id: str, reason: str, **payload: Any) -> Event:
-    return Event.at(EventType.CAMERA_OFFLINE, cfg.store_id, time.time(), camera_id=camera_id, reason=reason, **payload)
+def _offline_event(cfg: StoreConfig, camera_id: str, payload: CameraOffline) -> Event:
+    return Event.of(payload, cfg.store_id, time.time(), camera_id=camera_id)
 
 
 def run_store(
@@ -143,7 +144,7 @@ def run_store(
                     reason = redact_url(str(exc))
             outputs.failed[cam.id] = reason
             log.info("camera %s not run: %s", cam.id, reason)  # the caller reports outputs.failed
-            bus.publish(_offline_event(cfg, cam.id, "source_error", error=reason))
+            bus.publish(_offline_event(cfg, cam.id, CameraOffline(reason="source_error", error=reason)))
         for b in built:
             b.pipeline.observers.append(functools.partial(heat.observe, b.camera.id))
         threads: list[threading.Thread] = []
@@ -166,7 +167,11 @@ def run_store(
                         log.info("camera %s failed: %s", b.camera.id, outputs.failed[b.camera.id])
                         log.debug("camera %s failure", b.camera.id, exc_info=exc)
                         try:
-                            bus.publish(_offline_event(cfg, b.camera.id, "pipeline_error", error=describe_error(exc)))
+                            bus.publish(
+                                _offline_event(
+                                    cfg, b.camera.id, CameraOffline(reason="pipeline_error", error=describe_error(exc))
+                                )
+                            )
                         except DiskFullError as full_now:  # on a thread: kept for the caller, not a traceback
                             fatal.append(full_now)
                             stop.set()
@@ -197,7 +202,9 @@ def run_store(
                 log.info("%s", warning)
                 bus.publish(
                     _offline_event(
-                        cfg, b.camera.id, "file_truncated", frames=st.frames, expected_frames=b.expected_frames
+                        cfg,
+                        b.camera.id,
+                        CameraOffline(reason="file_truncated", frames=st.frames, expected_frames=b.expected_frames),
                     )
                 )
     finally:

@@ -17,6 +17,7 @@ from storelens.config.schema import StoreConfig
 from storelens.core.types import Frame, Tracks
 from storelens.events.bus import EventBus
 from storelens.events.models import Event, EventType, format_subject
+from storelens.events.payloads import ExpressionSummary, ZoneExited, typed
 from storelens.privacy.background import MedianBackground, detect_people
 from storelens.privacy.masks import masks_for
 from storelens.vision.base import Detector
@@ -126,9 +127,10 @@ class EmotionStageAdapter:
         for e in events:
             if e.type == EventType.VISIT_ENDED and e.subject is not None:
                 self.tracker.forget(int(e.subject, 16))
-            if e.type != EventType.ZONE_EXITED or e.subject is None:
+            exited = typed(e, ZoneExited)
+            if exited is None or e.subject is None:
                 continue
-            if e.zone_id in self._staff_zones or e.payload.get("staff"):
+            if e.zone_id in self._staff_zones or exited.staff:
                 continue  # a staff zone never triggers a reading or a summary
             state = self.tracker.current(int(e.subject, 16))
             if state is None:
@@ -142,7 +144,7 @@ class EmotionStageAdapter:
                     camera_id=e.camera_id,
                     zone_id=e.zone_id,
                     subject=e.subject,
-                    payload={"dwell_s": e.payload.get("dwell_s"), **summary_payload(state)},
+                    payload=ExpressionSummary(dwell_s=exited.dwell_s, **summary_payload(state)).wire(),
                 )
             )
         return out

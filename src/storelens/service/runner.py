@@ -31,7 +31,8 @@ from typing import Any, Literal
 from storelens.config.schema import CameraConfig, StoreConfig
 from storelens.core.types import Frame
 from storelens.events.bus import EventBus
-from storelens.events.models import Event, EventType
+from storelens.events.models import Event
+from storelens.events.payloads import CameraOffline, CameraOnline, EventPayload
 from storelens.pipeline.build import BuiltCamera, build_camera
 from storelens.pipeline.camera import FrameResult
 from storelens.sinks.buffer import Backoff
@@ -169,9 +170,7 @@ class _CameraWorker:
             self.errors += 1
             self.last_error = describe_error(crashed)
             log.error("camera %s pipeline failed: %s", cam_id, self.last_error, exc_info=crashed)
-            self.runner._publish_status(
-                cam_id, EventType.CAMERA_OFFLINE, reason="pipeline_error", error=self.last_error
-            )
+            self.runner._publish_status(cam_id, CameraOffline(reason="pipeline_error", error=self.last_error))
             if time.monotonic() - started >= self.runner.healthy_after_s:
                 self._backoff.reset()
             delay = self._backoff.next_delay()
@@ -197,7 +196,7 @@ class _CameraWorker:
                     return
             self.state = "running"
             if self.restarts:
-                self.runner._publish_status(cam.id, EventType.CAMERA_ONLINE, reason="pipeline_restarted")
+                self.runner._publish_status(cam.id, CameraOnline(reason="pipeline_restarted"))
             built.pipeline.run(source, stop=self._run_stop, on_frame=self._on_frame, max_frames=remaining)
         finally:
             built.close()
@@ -303,13 +302,12 @@ class StoreRunner:
             return {}
         return {"detector": self.detector_factory(store, cam)}
 
-    def _publish_status(self, camera_id: str, type_: EventType, **payload: Any) -> None:
+    def _publish_status(self, camera_id: str, status: EventPayload) -> None:
         try:
-            self.bus.publish(
-                Event.at(type_, self.store.store_id, time.time(), camera_id=camera_id, source="runner", **payload)
-            )
+            payload = type(status)(source="runner", **status.wire())
+            self.bus.publish(Event.of(payload, self.store.store_id, time.time(), camera_id=camera_id))
         except Exception:  # status events are best effort; the status API still shows the state
-            log.exception("could not publish %s for camera %s", type_, camera_id)
+            log.exception("could not publish %s for camera %s", status.TYPE, camera_id)
 
     @property
     def started(self) -> bool:

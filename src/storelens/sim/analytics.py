@@ -19,14 +19,14 @@ it flags real staff (after ``staff.min_observed_s``), and their events carry ``s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 from storelens.analytics.stage import StoreBehaviourStage
 from storelens.config.schema import StoreConfig, UniformRule
 from storelens.core.types import Tracks
-from storelens.events.models import Event, EventType
+from storelens.events.models import Event
+from storelens.events.payloads import EventPayload, VisitEnded, VisitStarted
 
 __all__ = ["StoreAnalyticsFeed", "sim_store_config"]
 
@@ -53,8 +53,8 @@ class StoreAnalyticsFeed:
         self._seen: dict[int, tuple[float, float]] = {}  # subject -> (first wall, last wall)
         self._t0: float | None = None
 
-    def _event(self, etype: EventType, wall: float, subject: int, **payload: Any) -> Event:
-        return Event.at(etype, self.store.store_id, wall, camera_id=None, subject=subject, **payload)
+    def _event(self, payload: EventPayload, wall: float, subject: int) -> Event:
+        return Event.of(payload, self.store.store_id, wall, camera_id=None, subject=subject)
 
     def update(self, wall: float, rows: Sequence[tuple[int, float, float, bool]]) -> list[Event]:
         if self._t0 is None:
@@ -63,7 +63,7 @@ class StoreAnalyticsFeed:
         for subj, *_ in rows:
             seen = self._seen.get(subj)
             if seen is None:
-                out.append(self._event(EventType.VISIT_STARTED, wall, subj))
+                out.append(self._event(VisitStarted(), wall, subj))
             self._seen[subj] = (wall if seen is None else seen[0], wall)
         n = len(rows)
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
@@ -82,7 +82,7 @@ class StoreAnalyticsFeed:
         for subj, (first, last) in list(self._seen.items()):
             if wall - last > self.timeout_s:
                 del self._seen[subj]
-                out.append(self._event(EventType.VISIT_ENDED, last, subj, duration_s=round(last - first, 3)))
+                out.append(self._event(VisitEnded(duration_s=round(last - first, 3)), last, subj))
         out.sort(key=lambda e: e.ts)
         return out
 
@@ -90,6 +90,6 @@ class StoreAnalyticsFeed:
         """End of the simulation: close open stays and visits, as the pipeline does at end of stream."""
         out = self.stage.close(wall - (self._t0 or wall), wall)
         for subj, (first, last) in self._seen.items():
-            out.append(self._event(EventType.VISIT_ENDED, last, subj, duration_s=round(last - first, 3)))
+            out.append(self._event(VisitEnded(duration_s=round(last - first, 3)), last, subj))
         self._seen.clear()
         return out

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from storelens.config.schema import ZoneConfig
 from storelens.events.models import Event, EventType
+from storelens.events.payloads import IntentChanged, IntentEnded
 from storelens.intent.signals import KinematicSample, parse_zone, zone_catalogue
 from storelens.intent.states import IntentState
 
@@ -91,16 +92,17 @@ class DwellThresholdBaseline:
                 prev, v.state = v.state, state
                 v.history.append(str(state))
                 out.append(
-                    Event.at(
-                        EventType.INTENT_CHANGED,
+                    Event.of(
+                        IntentChanged(
+                            state=str(state),
+                            previous=None if prev is None else str(prev),
+                            category=None,
+                            score=1.0,
+                            reasons=[f"{NAME}"],
+                        ),
                         self.store_id,
                         now,
                         subject=subject,
-                        state=str(state),
-                        previous=None if prev is None else str(prev),
-                        category=None,
-                        score=1.0,
-                        reasons=[f"{NAME}"],
                     )
                 )
         for subject in [s for s, v in self._visits.items() if now - v.last > self.timeout_s]:
@@ -129,13 +131,11 @@ class DwellThresholdBaseline:
 
     def _end(self, subject: str, now: float) -> Event:
         v = self._visits.pop(subject)
-        return Event.at(
-            EventType.INTENT_ENDED,
+        return Event.of(
+            IntentEnded(
+                state=None if v.state is None else str(v.state), states=v.history, reason="ended", staff=v.staff
+            ),
             self.store_id,
             now,
             subject=subject,
-            state=None if v.state is None else str(v.state),
-            states=v.history,
-            reason="ended",
-            staff=v.staff,
         )

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 
-from storelens.events.models import Event, EventType
+from storelens.events.models import Event
+from storelens.events.payloads import AlertAcknowledged
 from storelens.security.rbac import principal_of
 from storelens.service.deps import Conn, Deps, require_role, time_range
 from storelens.service.schemas.actions import AckIn, AlertOut, AlertState
@@ -103,18 +104,12 @@ def acknowledge(
         acknowledge_alert(conn, alert_id, by=ack.by, at=now)
         updated = get_alert(conn, alert_id)
     assert updated is not None
-    payload: dict[str, object] = {"alert_id": alert_id, "by": ack.by}
-    if ack.note:
-        payload["note"] = ack.note
+    payload = (
+        AlertAcknowledged(alert_id=alert_id, by=ack.by, note=ack.note)
+        if ack.note
+        else AlertAcknowledged(alert_id=alert_id, by=ack.by)
+    )
     deps.bus.publish(
-        Event.at(
-            EventType.ALERT_ACKNOWLEDGED,
-            deps.store.store_id,
-            time.time(),
-            camera_id=a.camera_id,
-            zone_id=a.zone_id,
-            subject=a.subject,
-            **payload,
-        )
+        Event.of(payload, deps.store.store_id, time.time(), camera_id=a.camera_id, zone_id=a.zone_id, subject=a.subject)
     )
     return alert_out(updated)
