@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +25,25 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import counts
-from storelens.config.schema import DetectorConfig, TrackerConfig
+from storelens.config.schema import DetectorConfig, StoreConfig, TrackerConfig
 from storelens.core.types import Detections
 from storelens.tracking.registry import make_stitcher, make_tracker
 from storelens.vision.detector import YoloDetector
+
+
+@dataclass
+class Case:
+    """One clip variant: its frames, cached detections and ground-truth (dwell s, crossings)."""
+
+    split: str  # "A" (tune) or "B" (report)
+    clip: str
+    images: list[counts.Image]
+    times: list[float]
+    store: StoreConfig
+    dets: list[Detections]
+    size: tuple[int, int]
+    truth: tuple[float, int]
+
 
 VARIANTS = {"orig": 1, "shrink-2": 2, "shrink-3": 3, "shrink-4": 4}
 
@@ -57,7 +73,7 @@ def cached_detections(path: Path, images: list[counts.Image], detector: YoloDete
     }
     if all(k is not None for k in kp):
         arrays["keypoints"] = np.concatenate([k for k in kp if k is not None])
-    np.savez(path, **arrays)
+    np.savez(path, allow_pickle=False, **arrays)
     return dets
 
 
@@ -68,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.cache.mkdir(parents=True, exist_ok=True)
     detector = YoloDetector(DetectorConfig(threads=args.threads, device="cpu"))
-    cases: list[tuple[str, str, list[counts.Image], list[float], object, tuple[int, int], tuple[float, int]]] = []
+    cases: list[Case] = []
     for n, ann_path in enumerate(sorted(counts.ANNOTATIONS.glob("*.json"))):
         try:
             frames, times, gts = counts.load(ann_path)
@@ -89,9 +105,9 @@ def main(argv: list[str] | None = None) -> int:
             ]
             truth = counts.count(store, gt_tracks, times, size)
             dets = cached_detections(args.cache / f"{ann_path.stem}.{v}.npz", images, detector)
-            cases.append((split, f"{ann_path.stem}/{v}", images, times, (store, dets), size, truth))
-    print("tune (A):", sorted({c[1].split("/")[0] for c in cases if c[0] == "A"}))
-    print("report (B):", sorted({c[1].split("/")[0] for c in cases if c[0] == "B"}))
+            cases.append(Case(split, ann_path.stem, images, times, store, dets, size, truth))
+    print("tune (A):", sorted({c.clip for c in cases if c.split == "A"}))
+    print("report (B):", sorted({c.clip for c in cases if c.split == "B"}))
 
     grid: list[dict[str, float | int]] = [{}]  # the current defaults first
     for score, height, hits in itertools.product((0.2, 0.25, 0.3, 0.35, 0.45), (0.1, 0.2, 0.3, 1.0), (2, 3, 4)):
@@ -99,19 +115,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'params':<60} {'A dwell':>8} {'A lines':>8} {'B dwell':>8} {'B lines':>8}")
     for params in grid:
         err: dict[str, list[float]] = {s: [0.0, 0.0, 0.0, 0.0] for s in "AB"}
-        for split, _name, images, times, (store, dets), size, truth in cases:
+        for c in cases:
             cfg = TrackerConfig(params=params)
             tracker, stitcher = make_tracker(cfg), make_stitcher(cfg)
             out = []
-            for image, d, t in zip(images, dets, times, strict=True):
+            for image, d, t in zip(c.images, c.dets, c.times, strict=True):
                 tr = tracker.update(d, t, image)
                 out.append(stitcher.update(tr, t, image) if stitcher is not None else tr)
-            got = counts.count(store, out, times, size)  # type: ignore[arg-type]
-            e = err[split]
-            e[0] += abs(got[0] - truth[0])
-            e[1] += truth[0]
-            e[2] += abs(got[1] - truth[1])
-            e[3] += truth[1]
+            got = counts.count(c.store, out, c.times, c.size)
+            e = err[c.split]
+            e[0] += abs(got[0] - c.truth[0])
+            e[1] += c.truth[0]
+            e[2] += abs(got[1] - c.truth[1])
+            e[3] += c.truth[1]
         label = ",".join(f"{k.removeprefix('low_birth_')}={v}" for k, v in params.items()) or "defaults"
         cells = [f"{100 * e[0] / max(e[1], 1e-9):7.1f}% {100 * e[2] / max(e[3], 1e-9):7.1f}%" for e in err.values()]
         print(f"{label:<60} {cells[0]} {cells[1]}", flush=True)

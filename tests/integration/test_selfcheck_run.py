@@ -39,7 +39,7 @@ def write_clip(path: Path, shrink: int) -> Path:
                 break
             if i < FIRST or i % STEP:
                 continue
-            im = frame.to_ndarray(format="bgr24")
+            im = np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)
             if shrink > 1:
                 h, w = im.shape[:2]
                 canvas = np.full((2 * h, 2 * w, 3), 114, np.uint8)
