@@ -63,6 +63,9 @@ def test_below_the_low_birth_score_nothing_starts() -> None:
 
 def test_without_a_frame_the_size_is_unknown_and_the_rule_is_off() -> None:
     assert ids_over(RULE, walking(6, 40, 0.4), image=None) == [0] * 6
+    trk = make_tracker(TrackerConfig(params=RULE))
+    trk.set_frame_size(640, 480)  # type: ignore[attr-defined]
+    assert [len(trk.update(box(100 + 3 * i, 40, 0.4), 0.1 * i)) for i in range(4)] == [0, 0, 1, 1]
     any_size = {**RULE, "low_birth_max_height": 1.0}
     assert ids_over(any_size, walking(6, 40, 0.4), image=None) == [0, 0, 1, 1, 1, 1]
 

@@ -20,8 +20,9 @@ detector's input), so with the plain rule they are counted late or never. A dete
 of the frame height may start a tentative track too, but that track needs ``low_birth_hits``
 consecutive matches before it gets an id, and is not confirmed in a stream's first frame: a
 one- or two-frame low-score false positive never becomes a person. Tentative tracks may be matched
-by such detections as well. Without a frame (``image=None``) the size is unknown and the rule
-applies only when ``low_birth_max_height >= 1`` (any size).
+by such detections as well. Without a frame (``image=None``) and without
+:meth:`KalmanTrackerBase.set_frame_size` the size is unknown and the rule applies only when
+``low_birth_max_height >= 1`` (any size).
 """
 
 from __future__ import annotations
@@ -168,6 +169,14 @@ class KalmanTrackerBase:
         self.reset()
 
     # -- public API ----------------------------------------------------------------------------
+    def set_frame_size(self, width: int, height: int) -> None:
+        """The frame size, for callers that track detections without passing frames (MOT files):
+        the size-aware low-score birth needs the frame height. A frame passed to :meth:`update`
+        overrides it."""
+        if width <= 0 or height <= 0:
+            raise ValueError(f"frame size must be positive, got {width}x{height}")
+        self._frame_h = int(height)
+
     def reset(self) -> None:
         """Forget every track and restart ids at 1 (e.g. for a new video or scene)."""
         self._tracks = TrackTable.empty(self._window)
