@@ -40,8 +40,14 @@ def walking(n: int, height: float, score: float) -> list[Detections]:
     return [boxes((100 + 3 * i, height, score), (600, 60, 0.9)) for i in range(n)]
 
 
-def test_defaults_start_no_track_from_a_low_score() -> None:
-    assert ids_over({}, walking(8, 40, 0.4)) == [0] * 8
+def test_with_the_rule_off_no_track_starts_from_a_low_score() -> None:
+    assert ids_over({"low_birth_score": 0.6}, walking(8, 40, 0.4)) == [0] * 8
+
+
+def test_the_defaults_are_the_measured_rule() -> None:
+    """bench/track_birth.py chose these on the tune clips (see docs/TRACKING.md)."""
+    assert ids_over({}, walking(6, 40, 0.3)) == [0, 0, 1, 1, 1, 1]
+    assert ids_over({}, walking(6, 200, 0.4)) == [0] * 6
 
 
 def test_a_small_low_score_person_gets_an_id_after_three_consecutive_matches() -> None:

@@ -54,10 +54,10 @@ class StorelensParams(StrictModel):
     reupdate: bool = Field(default=True, description="OC-SORT re-update along a virtual path after a gap")
     min_hits: int = Field(default=2, ge=1, le=30, description="Matches needed to confirm a track")
     low_birth_score: float = Field(
-        default=0.6, ge=0, le=1, description="Small boxes may start a track from this score (= new_track_score: off)"
+        default=0.25, ge=0, le=1, description="Small boxes may start a track from this score (>= new_track_score: off)"
     )
     low_birth_max_height: float = Field(
-        default=1.0, gt=0, le=1, description="'Small': box height below this fraction of the frame height"
+        default=0.2, gt=0, le=1, description="'Small': box height below this fraction of the frame height"
     )
     low_birth_hits: int = Field(
         default=3, ge=1, le=30, description="Consecutive matches to confirm a track born from a low score"
