@@ -66,6 +66,8 @@ class Row:
 def _ours(name: str, stitch: bool = False) -> Runner:
     def run(dets: list[Detections], ts: list[float], numbers: list[int]) -> tuple[np.ndarray, float]:
         trk = make_tracker(TrackerConfig(type=name))
+        if hasattr(trk, "set_frame_size"):  # no frames here: the size-aware birth needs the size
+            trk.set_frame_size(*SEQ_SIZE)
         st = VisitStitcher(frame_size=SEQ_SIZE) if stitch else None
         rows = []
         spent = 0.0

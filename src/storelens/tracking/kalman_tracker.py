@@ -12,6 +12,17 @@ and is dropped at its first miss before that (a one-frame false positive never g
 the first frame of a stream tentative tracks are confirmed at once (nothing to be consistent with
 yet). A confirmed track that is not matched coasts on its prediction; it is reported for
 ``coast_s`` seconds and kept for re-acquisition for ``max_age_s`` seconds.
+
+Low-score births (ByteTrack-style activation, size-aware): a person far from the camera is
+detected at scores well under ``new_track_score`` (0.25-0.45 for people ~30-45 px tall in the
+detector's input), so with the plain rule they are counted late or never. A detection with
+``low_birth_score <= score < new_track_score`` whose box is shorter than ``low_birth_max_height``
+of the frame height may start a tentative track too, but that track needs ``low_birth_hits``
+consecutive matches before it gets an id, and is not confirmed in a stream's first frame: a
+one- or two-frame low-score false positive never becomes a person. Tentative tracks may be matched
+by such detections as well. Without a frame (``image=None``) and without
+:meth:`KalmanTrackerBase.set_frame_size` the size is unknown and the rule applies only when
+``low_birth_max_height >= 1`` (any size).
 """
 
 from __future__ import annotations
@@ -59,6 +70,7 @@ class TrackTable:
     app: npt.NDArray[np.float32]  # (N, D) appearance template (sqrt histograms)
     app_ok: BoolArr
     app_t: F64  # when the template was last refreshed
+    need_hits: I64  # matches needed to confirm (more for a track born from a low-score detection)
 
     @classmethod
     def empty(cls, window: int) -> TrackTable:
@@ -81,6 +93,7 @@ class TrackTable:
             app=np.zeros((0, DESCRIPTOR_DIM), np.float32),
             app_ok=np.zeros(0, bool),
             app_t=np.zeros(0),
+            need_hits=np.zeros(0, np.int64),
         )
 
     def __len__(self) -> int:
@@ -136,10 +149,17 @@ class KalmanTrackerBase:
         reupdate: bool = False,
         output_box: str = "filtered",
         noise: KalmanNoise | None = None,
+        low_birth_score: float | None = None,
+        low_birth_max_height: float = 1.0,
+        low_birth_hits: int = 3,
     ) -> None:
         self._low_score = low_score
         self._new_track_score = new_track_score
         self._min_hits = min_hits
+        self._low_birth_score = new_track_score if low_birth_score is None else low_birth_score
+        self._low_birth_max_height = low_birth_max_height
+        self._low_birth_hits = max(low_birth_hits, min_hits)
+        self._frame_h: int | None = None
         self._max_age_s = max_age_s
         self._coast_s = coast_s
         self._window = velocity_window + 1
@@ -149,6 +169,14 @@ class KalmanTrackerBase:
         self.reset()
 
     # -- public API ----------------------------------------------------------------------------
+    def set_frame_size(self, width: int, height: int) -> None:
+        """The frame size, for callers that track detections without passing frames (MOT files):
+        the size-aware low-score birth needs the frame height. A frame passed to :meth:`update`
+        overrides it."""
+        if width <= 0 or height <= 0:
+            raise ValueError(f"frame size must be positive, got {width}x{height}")
+        self._frame_h = int(height)
+
     def reset(self) -> None:
         """Forget every track and restart ids at 1 (e.g. for a new video or scene)."""
         self._tracks = TrackTable.empty(self._window)
@@ -171,6 +199,7 @@ class KalmanTrackerBase:
         dets = self._sanitise(detections)
         if image is not None:
             image = self._check_image(image)
+            self._frame_h = int(image.shape[0])
         tr = self._tracks
         posterior = (tr.mean, tr.cov, tr.missed == 0)  # predict() returns new arrays: no copy
         if len(tr):
@@ -278,7 +307,7 @@ class KalmanTrackerBase:
         tr.obs_c[rows, :-1] = tr.obs_c[rows, 1:]
         tr.obs_c[rows, -1] = z[:, :2]
         tr.obs_n[rows] = np.minimum(tr.obs_n[rows] + 1, self._window)
-        newly = rows[(~tr.confirmed[rows]) & (tr.hits[rows] >= self._min_hits)]
+        newly = rows[(~tr.confirmed[rows]) & (tr.hits[rows] >= tr.need_hits[rows])]
         self._confirm(newly)
 
     def _snapshot_lost(self, posterior: tuple[F64, F64, BoolArr], rows: I64) -> None:
@@ -320,9 +349,21 @@ class KalmanTrackerBase:
         tr.ids[rows] = np.arange(self._next_id, self._next_id + len(rows), dtype=np.int64)
         self._next_id += len(rows)
 
+    def _low_birth(self, dets: FrameDetections) -> BoolArr:
+        """Detections under ``new_track_score`` that may still start (or feed) a tentative track:
+        score >= ``low_birth_score`` and a box shorter than ``low_birth_max_height`` of the frame."""
+        low = (dets.score >= self._low_birth_score) & (dets.score < self._new_track_score)
+        if not low.any() or self._low_birth_max_height >= 1.0:
+            return low
+        if self._frame_h is None:
+            return np.zeros(len(dets), dtype=bool)
+        height = dets.xyxy[:, 3] - dets.xyxy[:, 1]
+        return low & (height < self._low_birth_max_height * self._frame_h)
+
     def _birth(self, dets: FrameDetections, unmatched: BoolArr, t: float) -> tuple[I64, I64]:
         """Start tentative tracks; returns their (rows, detection rows)."""
-        new = np.nonzero(unmatched & (dets.score >= self._new_track_score))[0].astype(np.int64)
+        strong = dets.score >= self._new_track_score
+        new = np.nonzero(unmatched & (strong | self._low_birth(dets)))[0].astype(np.int64)
         n = len(new)
         if n == 0:
             return np.zeros(0, np.int64), new
@@ -352,12 +393,15 @@ class KalmanTrackerBase:
             app=np.zeros((n, DESCRIPTOR_DIM), np.float32),
             app_ok=np.zeros(n, bool),
             app_t=np.full(n, -np.inf),
+            need_hits=np.where(strong[new], self._min_hits, self._low_birth_hits).astype(np.int64),
         )
         start = len(self._tracks)
         self._tracks.extend(born)
         rows = np.arange(start, start + n, dtype=np.int64)
-        if self._frames == 0 or self._min_hits <= 1:
-            self._confirm(rows)
+        if self._frames == 0:
+            self._confirm(rows[strong[new]])
+        else:
+            self._confirm(rows[born.need_hits <= 1])
         return rows, new
 
     def _expire(self, t: float) -> None:

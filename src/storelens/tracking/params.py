@@ -53,6 +53,15 @@ class StorelensParams(StrictModel):
     velocity_window: int = Field(default=3, ge=1, le=10, description="Observations back for the direction")
     reupdate: bool = Field(default=True, description="OC-SORT re-update along a virtual path after a gap")
     min_hits: int = Field(default=2, ge=1, le=30, description="Matches needed to confirm a track")
+    low_birth_score: float = Field(
+        default=0.25, ge=0, le=1, description="Small boxes may start a track from this score (>= new_track_score: off)"
+    )
+    low_birth_max_height: float = Field(
+        default=0.2, gt=0, le=1, description="'Small': box height below this fraction of the frame height"
+    )
+    low_birth_hits: int = Field(
+        default=3, ge=1, le=30, description="Consecutive matches to confirm a track born from a low score"
+    )
     max_age_s: float = Field(default=1.2, gt=0, le=60, description="Lost tracks are deleted after this")
     coast_s: float = Field(default=0.1, ge=0, le=10, description="Report lost tracks this long")
     output_box: Literal["detection", "filtered"] = Field(
@@ -72,6 +81,8 @@ class StorelensParams(StrictModel):
     def _order(self) -> StorelensParams:
         if self.low_score > self.high_score:
             raise ValueError("low_score must be <= high_score")
+        if self.low_birth_score < self.low_score:
+            raise ValueError("low_birth_score must be >= low_score (lower detections are dropped)")
         return self
 
 

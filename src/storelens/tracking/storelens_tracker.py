@@ -14,7 +14,8 @@ Per frame, after predicting every track to the frame's timestamp:
 3. **Recovery** (OC-SORT's OCR): still-unmatched tracks × remaining high-score detections by IoU with
    the track's *last observed* box: recovers a person who stopped while occluded, where the
    prediction ran on.
-4. Tentative tracks × remaining high-score detections.
+4. Tentative tracks × remaining high-score detections and the small low-score ones allowed to
+   start a track (see the lifecycle in ``kalman_tracker``).
 5. **Re-acquisition by appearance** (frames only): lost tracks × remaining high-score detections
    inside the Kalman position gate (which widens with the time lost) with similar colours and size.
 
@@ -88,6 +89,9 @@ class StorelensTracker(KalmanTrackerBase):
             velocity_window=p.velocity_window,
             reupdate=p.reupdate,
             output_box=p.output_box,
+            low_birth_score=p.low_birth_score,
+            low_birth_max_height=p.low_birth_max_height,
+            low_birth_hits=p.low_birth_hits,
         )
         self._feats: _LazyDescriptors | None = None
 
@@ -166,9 +170,10 @@ class StorelensTracker(KalmanTrackerBase):
                     self._appearance_terms(rows, cols, iou, allowed)
                 take(rows, cols, iou, allowed)
 
-        # 4. tentative tracks x remaining high detections
+        # 4. tentative tracks x remaining high detections (and the small low-score ones that may
+        # start a track: a far-away person stays at their low score while being confirmed)
         rows = np.nonzero(~tr.confirmed)[0]
-        cols = np.nonzero(high & free_det)[0]
+        cols = np.nonzero((high | self._low_birth(dets)) & free_det)[0]
         if len(rows) and len(cols):
             iou = iou_matrix(pred[rows], dets.xyxy[cols])
             take(rows, cols, iou, iou >= p.unconfirmed_iou)
