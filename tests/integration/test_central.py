@@ -450,3 +450,126 @@ def test_cli_retries_dead_nats_survives_a_kill_and_stops_on_sigterm(
     assert rc == 0, second.text()
     assert "storelens central stopped:" in second.text() and "Traceback" not in second.text()
     assert fingerprint(url, ["s1", "s2"]) == reference(tmp_path, events, ["s1", "s2"])
+
+
+# ------------------------------------------------------------------------- several consumers
+def test_two_consumers_on_one_durable_store_exactly_once_with_projections(
+    ncfg: NatsConfig, pg: tuple[str, str], tmp_path: Path
+) -> None:
+    """Work-queue semantics: both consumers get batches, and the batches they commit at the same
+    time touch the same aggregate rows (same stores, same buckets) and split visits between them;
+    the result must equal storing everything in one go."""
+    stores = ["s1", "s2", "s3"]
+    events = [e for s in stores for e in shoppers(s, 250)]
+    events.sort(key=lambda e: (e.ts, e.id))  # the stores' events interleaved, as on the stream
+    url = pg[0]
+    cfg = _central_cfg(ncfg, url, batch=20)
+    a, b = CentralThread(cfg), CentralThread(cfg)
+    try:
+        wait_until(lambda: a.ingest.stats().db_up and b.ingest.stats().db_up, 30, "both consumers started")
+        publish(ncfg, events, tmp_path / "spool")
+        wait_until(lambda: db_count(url) == len(events), 60, "every event stored")
+    finally:
+        a.stop()
+        b.stop()
+    sa_, sb = a.ingest.stats(), b.ingest.stats()
+    assert sa_.stored > 0 and sb.stored > 0, (sa_, sb)  # the work was shared
+    assert sa_.stored + sb.stored == len(events)
+    assert sa_.duplicates + sb.duplicates <= sa_.redelivered + sb.redelivered  # only a redelivery repeats one
+    assert fingerprint(url, stores) == reference(tmp_path, events, stores)
+
+
+def _visit_event(kind: str, ts: datetime, **kw: Any) -> Event:
+    return Event(type=kind, store_id="s1", camera_id="cam0", subject="v1", ts=ts, **kw)
+
+
+def test_a_visit_split_between_two_concurrent_transactions_is_not_overwritten(pg: tuple[str, str]) -> None:
+    """The race the per-visit lock closes: one transaction starts a visit and adds dwell, another
+    ends it (no final figures) before the first commits. Without the lock the second reads no row
+    and its upsert replaces the first one's start time and dwell when it commits."""
+    url = pg[0]
+    open_database(url).close()  # migrated
+    first = [
+        _visit_event("visit.started", T0),
+        _visit_event("zone.exited", T0 + timedelta(seconds=20), zone_id="z1", payload={"dwell_s": 12.0}),
+    ]
+    # two hours later: no aggregate bucket in common, whose rows would serialize the two anyway
+    end = [_visit_event("visit.ended", T0 + timedelta(hours=2), payload={"duration_s": 7200.0})]
+    with open_database(url) as db1, open_database(url) as db2:
+        errors: list[BaseException] = []
+
+        def second() -> None:
+            try:
+                with db2.begin() as conn:
+                    store_events(conn, end)
+            except BaseException as exc:
+                errors.append(exc)
+
+        with db1.begin() as conn:
+            store_events(conn, first)
+            other = threading.Thread(target=second)
+            other.start()
+            wait_until(lambda: _lock_waiters(url) > 0, 30, "the second transaction waiting for the first")
+        other.join(30)
+        assert not other.is_alive() and not errors, errors
+        with db1.begin() as conn:
+            got = list_visits(conn, store_id="s1")
+    assert len(got) == 1
+    v = got[0]
+    assert v.started_at == T0 and v.ended_at == T0 + timedelta(hours=2)
+    assert v.dwell_by_zone == {"z1": 12.0}
+
+
+def _lock_waiters(url: str) -> int:
+    """Sessions of this database waiting for a lock (any kind: row, index entry or advisory)."""
+    name = sa.make_url(url).database
+    with _admin().connect() as conn:
+        return int(
+            conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'", (name,)
+            ).scalar_one()
+        )
+
+
+def test_one_of_two_cli_consumers_killed_mid_batch_loses_and_duplicates_nothing(
+    ncfg: NatsConfig, pg: tuple[str, str], tmp_path: Path
+) -> None:
+    """Two ``storelens central`` processes on one durable; one is killed with SIGKILL while both
+    are committing. What it held uncommitted is redelivered (2 s ack wait) to the survivor, what it
+    had committed but not acknowledged is redelivered too and skipped by id."""
+    stores = ["s1", "s2"]
+    events = [e for s in stores for e in shoppers(s, 600)]
+    publish(ncfg, events, tmp_path / "spool")
+    url = pg[0]
+    args = ["--nats", NATS_URL, "--db", url, "--stream", ncfg.stream, "--prefix", ncfg.subject_prefix]
+    args += ["--durable", DURABLE, "--batch", "50"]
+    ports = _free_port(), _free_port()
+    victim = Cli(tmp_path, "victim", *args, "--metrics-port", str(ports[0]))
+    survivor = Cli(tmp_path, "survivor", *args, "--metrics-port", str(ports[1]))
+    try:
+        # both committing before the kill: the victim holds a batch (or two) at every moment
+        wait_until(lambda: _stored_metric(ports[0]) > 0 and _stored_metric(ports[1]) > 0, 60, "both committing")
+        victim.stop(signal.SIGKILL)
+        at_kill = db_count(url)
+        wait_until(lambda: db_count(url) == len(events), 60, "every event stored by the survivor")
+    finally:
+        if victim.proc.poll() is None:
+            victim.stop(signal.SIGKILL)
+        rc = survivor.stop()
+    assert at_kill < len(events), "the victim was killed after the work was done: nothing was tested"
+    assert rc == 0, survivor.text()
+    assert "Traceback" not in survivor.text(), survivor.text()
+    assert fingerprint(url, stores) == reference(tmp_path, events, stores)
+
+
+def _stored_metric(port: int) -> float:
+    """``storelens_central_events_stored_total`` of a running central; 0 while it cannot answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("storelens_central_events_stored_total"):
+            return float(line.split()[-1])
+    return 0.0

@@ -35,6 +35,12 @@ class CentralConfig(StrictModel):
         default=None, min_length=1, max_length=256, description="Subjects to consume (default <subject_prefix>.>)"
     )
     batch: int = Field(default=500, ge=1, le=10_000, description="Events fetched and committed per transaction")
+    inflight: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Batches held at once: 2 fetches the next batch while the current one commits",
+    )
     retry_initial_s: float = Field(default=0.5, gt=0, le=60, description="First retry delay after an outage")
     retry_max_s: float = Field(default=30.0, gt=0, le=600, description="Longest retry delay")
     metrics_port: int | None = Field(default=None, ge=1, le=65535, description="Serve Prometheus /metrics here")

@@ -237,6 +237,7 @@ class CentralIngest:
                     durable=self.config.durable,
                     filter_subject=self.config.subject,
                     batch=self.config.batch,
+                    inflight=self.config.inflight,
                     stop=self._stop,
                     max_events=left,
                     idle_timeout_s=idle_timeout_s,

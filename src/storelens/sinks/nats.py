@@ -404,6 +404,7 @@ async def consume_batches(
     idle_timeout_s: float | None = None,
     nc: NatsClient | None = None,
     retry_delay_s: float = 1.0,
+    inflight: int = 2,
 ) -> int:
     """Pull batches of events into ``handler`` until ``stop`` is set, ``max_events`` were fetched,
     or nothing arrived for ``idle_timeout_s``; returns the number of events acknowledged.
@@ -415,7 +416,14 @@ async def consume_batches(
     are kept reserved (``in_progress``). Ids in the returned :class:`BatchOutcome` are NAKed
     (``retry``) or terminated (``reject``) instead; a handler that raises NAKs the whole batch. A
     message that is not a valid event is terminated (logged) so it cannot block the stream.
+
+    ``inflight`` batches are held at once: with 2 (the default) the next batch is fetched and
+    decoded while the handler commits the current one, which hides a round trip to the server and
+    the decoding behind the commit; 1 fetches only after the previous batch was acknowledged.
+    Batches are still handed to ``handler`` one at a time, in the order they were fetched.
     """
+    if inflight < 1:
+        raise ValueError("inflight must be >= 1")
     own = nc is None
     client = nc or await nats.connect(**connect_options(config))
     try:
@@ -430,7 +438,7 @@ async def consume_batches(
                 ack_policy=AckPolicy.EXPLICIT,
                 ack_wait=CONSUMER_ACK_WAIT_S,
                 max_deliver=-1,  # never give up on an event: the database may be down for hours
-                max_ack_pending=max(CONSUMER_MAX_ACK_PENDING, 2 * batch),
+                max_ack_pending=max(CONSUMER_MAX_ACK_PENDING, (inflight + 1) * batch),
             ),
         )
         info = await sub.consumer_info()
@@ -443,30 +451,123 @@ async def consume_batches(
                 subject,
             )
         keepalive_s = max(0.5, float(info.config.ack_wait or 30.0) / 3)
-        acked = fetched = 0
-        last = time.monotonic()
-        while not (stop is not None and stop.is_set()):
-            if max_events is not None and fetched >= max_events:
-                break
-            if idle_timeout_s is not None and time.monotonic() - last > idle_timeout_s:
-                break
-            want = batch if max_events is None else min(batch, max_events - fetched)
-            try:
-                msgs = await sub.fetch(want, timeout=0.5)
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            last = time.monotonic()
-            fetched += len(msgs)
-            acked += await _handle_batch(msgs, handler, keepalive_s, retry_delay_s)
-        await client.flush()  # the last acknowledgements are on the wire before we return
-        await sub.unsubscribe()
-        return acked
+        return await _pipeline(
+            sub,
+            handler,
+            batch=batch,
+            inflight=inflight,
+            stop=stop,
+            max_events=max_events,
+            idle_timeout_s=idle_timeout_s,
+            keepalive_s=keepalive_s,
+            retry_delay_s=retry_delay_s,
+            client=client,
+        )
     finally:
         if own:
             await client.drain()
 
 
-async def _handle_batch(msgs: list[Msg], handler: BatchHandler, keepalive_s: float, retry_delay_s: float) -> int:
+@dataclass(slots=True)
+class _Fetched:
+    """A fetched batch, decoded and kept reserved (``in_progress``) until it is acknowledged."""
+
+    batch: Batch
+    valid: list[tuple[Msg, str]]
+    keepalive: asyncio.Task[None]
+
+    async def release(self) -> None:
+        self.keepalive.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.keepalive
+
+
+@dataclass(frozen=True, slots=True)
+class _FetchFailed:
+    error: BaseException
+
+
+_DONE = object()
+
+
+async def _pipeline(
+    sub: Any,
+    handler: BatchHandler,
+    *,
+    batch: int,
+    inflight: int,
+    stop: asyncio.Event | None,
+    max_events: int | None,
+    idle_timeout_s: float | None,
+    keepalive_s: float,
+    retry_delay_s: float,
+    client: NatsClient,
+) -> int:
+    """Fetch in one task, handle and acknowledge in this one, with up to ``inflight`` batches
+    held at once (the one being handled included): the next fetch and its decoding overlap the
+    handler's commit, while batches are still handled one after another, in stream order, and
+    each is acknowledged only after its handler returned."""
+    slots = asyncio.Semaphore(inflight)
+    ready: asyncio.Queue[_Fetched | _FetchFailed | object] = asyncio.Queue()
+
+    async def fetcher() -> None:
+        fetched = 0
+        last = time.monotonic()
+        try:
+            while not (stop is not None and stop.is_set()):
+                if max_events is not None and fetched >= max_events:
+                    break
+                if idle_timeout_s is not None and time.monotonic() - last > idle_timeout_s:
+                    break
+                await slots.acquire()
+                want = batch if max_events is None else min(batch, max_events - fetched)
+                try:
+                    msgs = await sub.fetch(want, timeout=0.5)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    slots.release()
+                    continue
+                last = time.monotonic()
+                fetched += len(msgs)
+                item = await _prepare(msgs, keepalive_s)
+                if item is None:  # nothing but invalid messages (already terminated)
+                    slots.release()
+                    continue
+                ready.put_nowait(item)
+        except Exception as exc:  # a lost connection: the batches already fetched are still handled
+            ready.put_nowait(_FetchFailed(exc))
+        ready.put_nowait(_DONE)
+
+    task = asyncio.create_task(fetcher(), name="storelens-nats-fetch")
+    acked = 0
+    try:
+        while True:
+            item = await ready.get()
+            if item is _DONE:
+                break
+            if isinstance(item, _FetchFailed):
+                raise item.error
+            assert isinstance(item, _Fetched)
+            try:
+                acked += await _handle_fetched(item, handler, retry_delay_s)
+            finally:
+                slots.release()
+        await client.flush()  # the last acknowledgements are on the wire before we return
+        await sub.unsubscribe()
+        return acked
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        while not ready.empty():  # prefetched but never handled (an error above): redeliver soon
+            left = ready.get_nowait()
+            if isinstance(left, _Fetched):
+                await left.release()
+                for msg, _ in left.valid:
+                    with contextlib.suppress(nats.errors.Error, OSError):
+                        await msg.nak(delay=retry_delay_s)
+
+
+async def _prepare(msgs: list[Msg], keepalive_s: float) -> _Fetched | None:
     events: list[Event] = []
     valid: list[tuple[Msg, str]] = []
     redelivered = 0
@@ -481,22 +582,26 @@ async def _handle_batch(msgs: list[Msg], handler: BatchHandler, keepalive_s: flo
         valid.append((msg, event.id))
         redelivered += int(msg.metadata.num_delivered > 1)
     if not valid:
-        return 0
+        return None
     pending = int(msgs[-1].metadata.num_pending)
-    in_hand = [m for m, _ in valid]
-    keepalive = asyncio.create_task(_keep_reserved(in_hand, keepalive_s))
+    return _Fetched(
+        Batch(events, pending, redelivered, len(msgs) - len(valid)),
+        valid,
+        keepalive=asyncio.create_task(_keep_reserved([m for m, _ in valid], keepalive_s)),
+    )
+
+
+async def _handle_fetched(item: _Fetched, handler: BatchHandler, retry_delay_s: float) -> int:
     try:
-        outcome = await handler(Batch(events, pending, redelivered, len(msgs) - len(valid)))
+        outcome = await handler(item.batch)
     except Exception:
-        log.exception("nats: batch handler failed on %d event(s); they will be redelivered", len(valid))
-        outcome = BatchOutcome(retry=frozenset(event_id for _, event_id in valid))
+        log.exception("nats: batch handler failed on %d event(s); they will be redelivered", len(item.valid))
+        outcome = BatchOutcome(retry=frozenset(event_id for _, event_id in item.valid))
     finally:
-        keepalive.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await keepalive
+        await item.release()
     outcome = outcome or BatchOutcome()
     acked = 0
-    for msg, event_id in valid:
+    for msg, event_id in item.valid:
         if event_id in outcome.reject:
             await msg.term()
         elif event_id in outcome.retry:

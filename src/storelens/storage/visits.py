@@ -12,6 +12,7 @@ figures (``fragments``, ``confidence``, ``path``, ``dwell_by_zone``, ``intent_ti
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import numbers
 from collections.abc import Sequence
@@ -173,6 +174,8 @@ def project_visits(conn: Executor, events: Sequence[Event]) -> int:
     relevant = [e for e in events if e.subject]
     if not relevant:
         return 0
+    if dialect_name(conn) == "postgresql":
+        _lock_visits(conn, {(e.store_id, e.subject) for e in relevant if e.subject})
     started = sorted((e for e in relevant if e.type == EventType.VISIT_STARTED), key=lambda e: (e.ts, e.id))
     ended = sorted((e for e in relevant if e.type == EventType.VISIT_ENDED), key=lambda e: (e.ts, e.id))
     touched = _fold_lifecycle(conn, started)
@@ -217,6 +220,33 @@ def project_visits(conn: Executor, events: Sequence[Event]) -> int:
             )
     touched += _fold_lifecycle(conn, ended)
     return touched + len(dwell) + len(timeline)
+
+
+#: first key of the two-part advisory locks on visits (a key space of its own; see _lock_visits)
+_PG_VISIT_LOCK_NS = 0x5649_5354  # "VIST"
+# one statement; PostgreSQL evaluates a volatile function in the select list after ORDER BY, so the
+# locks are taken in key order and two batches can only wait for each other, never deadlock
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int4[]) WITH ORDINALITY AS u(k, n) ORDER BY n"
+
+
+def _visit_lock_key(store_id: str, visit_id: str) -> int:
+    digest = hashlib.blake2b(f"{store_id}\x00{visit_id}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _lock_visits(conn: Executor, keys: set[tuple[str, str]]) -> None:
+    """Hold a transaction-scoped lock per visit this batch touches (PostgreSQL).
+
+    Several central consumers commit batches at once, and a visit's events can be split between
+    them. The start/end fold is a read-modify-write of the whole row and would otherwise overwrite
+    a dwell update or the other lifecycle event committed in between (a lost update). With the
+    lock, a second batch touching the visit waits for the first to commit and then reads its
+    result, so the row ends as if the batches had been applied one after the other."""
+    if not keys:
+        return
+    lock_keys = sorted({_visit_lock_key(s, v) for s, v in keys})
+    connection = conn.connection() if isinstance(conn, Session) else conn
+    connection.exec_driver_sql(_LOCK_SQL, (_PG_VISIT_LOCK_NS, lock_keys))
 
 
 def _fold_lifecycle(conn: Executor, events: Sequence[Event]) -> int:

@@ -90,12 +90,16 @@ def central(
         None, "--durable", help="Durable consumer name; keeps the position across restarts (storelens-central)"
     ),
     batch: int | None = typer.Option(None, "--batch", help="Events per fetch and per transaction (500)"),
+    inflight: int | None = typer.Option(
+        None, "--inflight", help="Batches held at once; 2 fetches the next while one commits (2)"
+    ),
     metrics_port: int | None = typer.Option(None, "--metrics-port", help="Serve Prometheus /metrics on this port"),
     metrics_host: str | None = typer.Option(None, "--metrics-host", help="Interface for /metrics (127.0.0.1)"),
 ) -> None:
     """Store events from every edge node (NATS JetStream) into one database, exactly once.
 
-    Stops cleanly on SIGINT/SIGTERM: the batch in hand is committed and acknowledged first.
+    Several processes with the same --durable share the work (each batch goes to one of them);
+    stops cleanly on SIGINT/SIGTERM: the batches in hand are committed and acknowledged first.
     """
     from storelens.central.service import safe_url
     from storelens.core.redact import mask_credentials
@@ -107,6 +111,7 @@ def central(
             "filter_subject": subject,
             "durable": durable,
             "batch": batch,
+            "inflight": inflight,
             "metrics_port": metrics_port,
             "metrics_host": metrics_host,
         },
@@ -116,7 +121,8 @@ def central(
     servers = ", ".join(mask_credentials(s) for s in cfg.nats.servers)
     typer.echo(
         f"storelens central: consuming {cfg.subject!r} from stream {cfg.nats.stream} on {servers} "
-        f"(durable {cfg.durable}) into {safe_url(cfg.database_url)}, batches of {cfg.batch}{metrics}"
+        f"(durable {cfg.durable}) into {safe_url(cfg.database_url)}, batches of {cfg.batch} "
+        f"({cfg.inflight} in flight){metrics}"
     )
     try:
         st = asyncio.run(_serve(cfg))

@@ -1,0 +1,496 @@
+"""A chain's events through NATS JetStream into PostgreSQL with 1, 2 and 4 central consumers.
+
+Everything runs on loopback against a **private** NATS (its own ports, a temporary store folder;
+``--cluster 3`` starts a three-node JetStream cluster and an R3 stream) so the shared server is
+untouched, and a fresh PostgreSQL database per run (``--pg-url``, dropped afterwards).
+
+edges      ``--edges`` processes, each the edge side of ``--stores / --edges`` simulated stores: the
+           real ``NatsSink`` (SQLite outbox fsync'd per write, publish with acknowledgement,
+           ``Nats-Msg-Id`` = event id). Each store runs shoppers whose visits produce the event mix
+           of ``bench/ingest.py`` (start, zone enter/exit with dwell, intent changes, queue updates,
+           end; about 24 events per visit).
+capacity   the stream is filled with ``--events`` events first; then N ``storelens central``
+           processes (the CLI, one durable, ``--batch`` / ``--inflight``) drain it into a fresh
+           database. events/s = rows / (last commit's transaction start − first's), from the
+           rows' ``received_at``, so process start-up is not counted.
+latency    edges publish live at ``--rate`` events/s in total for ``--seconds`` while N consumers
+           run; each event's ``ts`` is stamped when the edge writes it, so ``received_at − ts`` is
+           edge → row (to the start of the committing transaction; the commit itself adds its
+           duration, tens of ms at these batch sizes).
+loss/dups  at the end of every run: rows vs. events produced (ids are unique per run), and the
+           stored aggregates' event count vs. rows (a projection applied twice shows up there).
+ceiling    ``store_events`` straight into PostgreSQL from memory in batches of ``--batch``, with 1
+           and 2 writer processes: what the database takes without NATS in between.
+
+    .venv/bin/python bench/fleet.py [--stores 1000] [--events 120000] [--rate 4000] [--cluster 3]
+    .venv/bin/python bench/fleet.py --sweep   # 1 consumer: batch x inflight, capacity only
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import nats
+import sqlalchemy as sa
+from nats.js.api import StreamConfig
+
+from ingest import with_pg_database
+from storelens.config.schema import NatsConfig
+from storelens.events.models import Event
+from storelens.sinks.nats import NatsSink
+from storelens.storage import open_database, store_events
+
+NATS_BIN = shutil.which("nats-server") or "/usr/sbin/nats-server"
+T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+
+
+# ------------------------------------------------------------------------------ private NATS
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextlib.contextmanager
+def private_nats(nodes: int, root: Path) -> Iterator[list[str]]:
+    """``nodes`` nats-server processes on free loopback ports (one cluster when > 1); their URLs."""
+    ports = [_free_port() for _ in range(nodes)]
+    routes = [_free_port() for _ in range(nodes)]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for i in range(nodes):
+            store = root / f"js{i}"
+            store.mkdir(parents=True)
+            cmd = [NATS_BIN, "-a", "127.0.0.1", "-p", str(ports[i]), "-js", "-sd", str(store), "-n", f"n{i}"]
+            if nodes > 1:
+                seeds = ",".join(f"nats://127.0.0.1:{p}" for j, p in enumerate(routes) if j != i)
+                cmd += ["--cluster_name", "fleet", "--cluster", f"nats://127.0.0.1:{routes[i]}", "--routes", seeds]
+            log = (root / f"nats{i}.log").open("wb")
+            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
+        deadline = time.monotonic() + 60
+        while not all(_port_open(p) for p in ports):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"private nats-server did not start (see {root}/nats*.log)")
+            time.sleep(0.1)
+        yield [f"nats://127.0.0.1:{p}" for p in ports]
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+async def _create_stream(cfg: NatsConfig, replicas: int) -> None:
+    """The stream as ``ensure_stream`` wants it (so nobody updates it), with ``replicas`` copies;
+    retried while a cluster is still electing its meta leader."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            nc = await nats.connect(servers=list(cfg.servers), connect_timeout=2)
+            try:
+                await nc.jetstream().add_stream(
+                    StreamConfig(
+                        name=cfg.stream,
+                        subjects=[f"{cfg.subject_prefix}.>"],
+                        max_age=cfg.max_age_s,
+                        duplicate_window=cfg.duplicate_window_s,
+                        num_replicas=replicas,
+                    )
+                )
+                return
+            finally:
+                await nc.close()
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+# ---------------------------------------------------------------------------------- edges
+@dataclass(frozen=True, slots=True)
+class EdgeJob:
+    cfg: dict[str, Any]
+    spool: str
+    run: str
+    edge: int
+    stores: list[str]
+    events: int  # how many this edge produces
+    rate: float | None  # events/s for this edge; None = as fast as the sink takes them
+    live: bool  # ts = now (latency) or synthetic (capacity)
+
+
+def _templates(store: str, visit: int) -> list[tuple[str, str | None, str, float, str | None, dict[str, Any]]]:
+    """One shopper visit's events (type, subject, camera, offset s, zone, payload), ~24 of them."""
+    sub, cam = f"{store}v{visit}", f"cam{visit % 4}"
+    out: list[tuple[str, str | None, str, float, str | None, dict[str, Any]]] = [
+        ("visit.started", sub, cam, 0.0, None, {})
+    ]
+    for j in range(9):
+        zone = f"z{(visit + j) % 12}"
+        out.append(("zone.entered", sub, cam, 60.0 * j + 1, zone, {}))
+        out.append(("zone.exited", sub, cam, 60.0 * j + 31, zone, {"dwell_s": 30.0 + j}))
+        if j % 3 == 2:
+            out.append(("intent.changed", sub, cam, 60.0 * j + 32, zone, {"state": "interested", "score": 0.6}))
+    out.append(("queue.updated", None, cam, 590.0, "q1", {"length": visit % 6}))
+    out.append(("visit.ended", sub, cam, 600.0, None, {"duration_s": 600.0, "fragments": 1}))
+    return out
+
+
+def _edge_events(job: EdgeJob) -> Iterator[Event]:
+    """The stores' visits round-robin (store 1's visit, store 2's, ...), so every batch mixes stores."""
+    n = 0
+    visit = 0
+    while True:
+        for store in job.stores:
+            base = T0 + timedelta(seconds=12 * visit)
+            for kind, sub, cam, off, zone, payload in _templates(store, visit):
+                if n >= job.events:
+                    return
+                ts = datetime.now(UTC) if job.live else base + timedelta(seconds=off)
+                yield Event(
+                    id=f"{job.run}{job.edge:03d}{n:09d}",
+                    type=kind,
+                    store_id=store,
+                    camera_id=cam,
+                    zone_id=zone,
+                    subject=sub,
+                    ts=ts,
+                    payload=payload,
+                )
+                n += 1
+        visit += 1
+
+
+def _edge_main(job: EdgeJob) -> None:
+    sink = NatsSink(NatsConfig(**job.cfg), spool_dir=job.spool, concurrency=256)
+    try:
+        events = _edge_events(job)
+        tick = 0.05
+        per_tick = max(1, round((job.rate or 0) * tick)) if job.rate else 1000
+        t = time.monotonic()
+        while True:
+            chunk = [e for _, e in zip(range(per_tick), events, strict=False)]
+            if not chunk:
+                break
+            sink.write(chunk)
+            if job.rate:
+                t += tick
+                time.sleep(max(0.0, t - time.monotonic()))
+        if not sink.wait_delivered(600):
+            raise SystemExit(f"edge {job.edge}: not delivered: {sink.stats()}")
+    finally:
+        sink.close()
+
+
+def run_edges(
+    cfg: NatsConfig, root: Path, run: str, stores: int, edges: int, events: int, rate: float | None, *, live: bool
+) -> list[mp.Process]:
+    names = [f"st{i:04d}" for i in range(stores)]
+    procs = []
+    ctx = mp.get_context("spawn")
+    for k in range(edges):
+        job = EdgeJob(
+            cfg=cfg.model_dump(),
+            spool=str(root / f"spool-{run}-{k}"),
+            run=run,
+            edge=k,
+            stores=names[k::edges],
+            events=events // edges + (1 if k < events % edges else 0),
+            rate=None if rate is None else rate / edges,
+            live=live,
+        )
+        p = ctx.Process(target=_edge_main, args=(job,), daemon=True)
+        p.start()
+        procs.append(p)
+    return procs
+
+
+def join_all(procs: list[mp.Process], what: str) -> None:
+    for p in procs:
+        p.join(900)
+        if p.exitcode != 0:
+            raise RuntimeError(f"{what}: a process exited with {p.exitcode}")
+
+
+# ------------------------------------------------------------------------------ consumers
+def start_consumers(
+    cfg: NatsConfig, url: str, n: int, durable: str, batch: int, inflight: int, logs: Path
+) -> list[subprocess.Popen[bytes]]:
+    args = [sys.executable, "-m", "storelens.cli.main", "central", "--db", url, "--stream", cfg.stream]
+    args += ["--prefix", cfg.subject_prefix, "--durable", durable, "--batch", str(batch), "--inflight", str(inflight)]
+    for s in cfg.servers:
+        args += ["--nats", s]
+    procs = []
+    for i in range(n):
+        out = (logs / f"central-{durable}-{i}.log").open("wb")
+        procs.append(subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT))
+    return procs
+
+
+def stop_consumers(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def db_rows(url: str) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.exec_driver_sql("SELECT count(*) FROM events").scalar_one())
+    finally:
+        engine.dispose()
+
+
+def wait_rows(url: str, n: int, procs: list[subprocess.Popen[bytes]], timeout_s: float = 900) -> None:
+    deadline = time.monotonic() + timeout_s
+    while db_rows(url) < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {db_rows(url)} of {n} rows after {timeout_s:.0f} s")
+        if all(p.poll() is not None for p in procs):
+            raise RuntimeError("every central process exited (see the logs)")
+        time.sleep(0.2)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    rows: int
+    rate: float
+    lost: int
+    dups: int
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+
+
+def measure(url: str, produced: int, *, latency: bool) -> Result:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows, span = conn.exec_driver_sql(
+                "SELECT count(*), extract(epoch FROM max(received_at) - min(received_at)) FROM events"
+            ).one()
+            agg = conn.exec_driver_sql(
+                "SELECT coalesce(sum(events), 0) FROM aggregates WHERE zone_id = '' AND bucket_s = 3600"
+            ).scalar_one()
+            pct: tuple[Any, ...] = (None, None, None)
+            if latency:
+                pct = tuple(
+                    conn.exec_driver_sql(
+                        "SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP"
+                        " (ORDER BY extract(epoch FROM received_at - ts)) FROM events"
+                    ).scalar_one()
+                )
+    finally:
+        engine.dispose()
+    return Result(
+        rows=int(rows),
+        rate=int(rows) / max(float(span or 0.0), 1e-9),
+        lost=produced - int(rows),
+        dups=int(agg) - int(rows),
+        p50=pct[0],
+        p95=pct[1],
+        p99=pct[2],
+    )
+
+
+def capacity(cfg: NatsConfig, admin: str, n: int, produced: int, batch: int, inflight: int, logs: Path) -> Result:
+    out: list[Result] = []
+
+    def body(url: str) -> None:
+        open_database(url).close()  # migrations are not part of the measurement
+        durable = f"cap{n}b{batch}i{inflight}{uuid.uuid4().hex[:4]}"
+        procs = start_consumers(cfg, url, n, durable, batch, inflight, logs)
+        try:
+            wait_rows(url, produced, procs)
+        finally:
+            stop_consumers(procs)
+        out.append(measure(url, produced, latency=False))
+
+    with_pg_database(admin, body)
+    return out[0]
+
+
+def latency_run(cfg: NatsConfig, admin: str, root: Path, args: argparse.Namespace, n: int, logs: Path) -> Result:
+    out: list[Result] = []
+    produced = int(args.rate * args.seconds)
+    run = f"L{n}{uuid.uuid4().hex[:5]}"
+
+    def body(url: str) -> None:
+        open_database(url).close()
+        durable = f"live{n}{uuid.uuid4().hex[:4]}"
+        # a durable created now (deliver all) would also read the backlog: start it at the new messages
+        asyncio.run(_durable_from_now(cfg, durable))
+        procs = start_consumers(cfg, url, n, durable, args.batch, args.inflight, logs)
+        try:
+            time.sleep(3.0)  # let the processes connect, so start-up is not counted as latency
+            join_all(run_edges(cfg, root, run, args.stores, args.edges, produced, args.rate, live=True), "edges")
+            wait_rows(url, produced, procs)
+        finally:
+            stop_consumers(procs)
+        out.append(measure(url, produced, latency=True))
+
+    with_pg_database(admin, body)
+    return out[0]
+
+
+async def _durable_from_now(cfg: NatsConfig, durable: str) -> None:
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+    from storelens.sinks.nats import CONSUMER_ACK_WAIT_S, CONSUMER_MAX_ACK_PENDING
+
+    nc = await nats.connect(servers=list(cfg.servers))
+    try:
+        await nc.jetstream().add_consumer(
+            cfg.stream,
+            ConsumerConfig(
+                durable_name=durable,
+                deliver_policy=DeliverPolicy.NEW,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=CONSUMER_ACK_WAIT_S,
+                max_deliver=-1,
+                max_ack_pending=CONSUMER_MAX_ACK_PENDING,
+                filter_subject=f"{cfg.subject_prefix}.>",
+            ),
+        )
+    finally:
+        await nc.close()
+
+
+# -------------------------------------------------------------------------------- ceiling
+def _direct_main(url: str, job: EdgeJob, batch: int, out: Any) -> None:
+    events = list(_edge_events(job))
+    with open_database(url) as db:
+        t = time.perf_counter()
+        for i in range(0, len(events), batch):
+            with db.begin() as conn:
+                store_events(conn, events[i : i + batch])
+        out.put(time.perf_counter() - t)
+
+
+def direct(admin: str, stores: int, events: int, batch: int, writers: int) -> float:
+    rates: list[float] = []
+
+    def body(url: str) -> None:
+        open_database(url).close()
+        ctx = mp.get_context("spawn")
+        q = ctx.Queue()
+        names = [f"st{i:04d}" for i in range(stores)]
+        procs = []
+        for k in range(writers):
+            job = EdgeJob({}, "", f"D{k}", k, names[k::writers], events // writers, None, live=False)
+            procs.append(ctx.Process(target=_direct_main, args=(url, job, batch, q)))
+        for p in procs:
+            p.start()
+        times = [q.get(timeout=900) for _ in procs]
+        join_all(procs, "direct writers")  # type: ignore[arg-type]
+        rates.append(db_rows(url) / max(times))
+
+    with_pg_database(admin, body)
+    return rates[0]
+
+
+# ----------------------------------------------------------------------------------- main
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--stores", type=int, default=1000)
+    ap.add_argument("--edges", type=int, default=4, help="edge processes sharing the stores")
+    ap.add_argument("--events", type=int, default=120_000, help="backlog drained in each capacity run")
+    ap.add_argument("--rate", type=float, default=4000, help="live events/s (all stores) in the latency runs")
+    ap.add_argument("--seconds", type=float, default=20, help="length of each latency run")
+    ap.add_argument("--consumers", default="1,2,4")
+    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--inflight", type=int, default=2)
+    ap.add_argument("--cluster", type=int, default=1, choices=(1, 3), help="NATS nodes (3: R3 stream)")
+    ap.add_argument("--sweep", action="store_true", help="1 consumer, batch x inflight, capacity only")
+    ap.add_argument("--no-latency", action="store_true")
+    ap.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    args = ap.parse_args()
+    counts = [int(c) for c in args.consumers.split(",")]
+    root = Path(tempfile.mkdtemp(prefix="storelens-fleet-"))
+    tag = uuid.uuid4().hex[:8]
+    try:
+        with private_nats(args.cluster, root) as servers:
+            cfg = NatsConfig(
+                enabled=True, servers=servers, stream=f"FLEET_{tag}", subject_prefix=f"fleet_{tag}", max_age_s=3600
+            )
+            asyncio.run(_create_stream(cfg, args.cluster))
+            t = time.perf_counter()
+            join_all(run_edges(cfg, root, "C", args.stores, args.edges, args.events, None, live=False), "edges")
+            pub = args.events / (time.perf_counter() - t)
+            print(
+                f"\n{args.stores:,} stores over {args.edges} edge sinks -> NATS ({args.cluster} node(s), "
+                f"R{args.cluster}) -> PostgreSQL; backlog {args.events:,} events published at {pub:,.0f}/s",
+                flush=True,
+            )
+            if args.sweep:
+                print(f"  {'batch':>6}{'inflight':>9}{'events/s':>11}{'lost':>6}{'dups':>6}")
+                for batch in (250, 500, 1000, 2000):
+                    for inflight in (1, 2, 3):
+                        r = capacity(cfg, args.pg_url, 1, args.events, batch, inflight, root)
+                        print(f"  {batch:>6}{inflight:>9}{r.rate:>11,.0f}{r.lost:>6}{r.dups:>6}", flush=True)
+                return
+            caps: dict[int, Result] = {}
+            for n in counts:  # every capacity run before any live one: their durables read the whole stream
+                caps[n] = capacity(cfg, args.pg_url, n, args.events, args.batch, args.inflight, root)
+                print(f"  capacity, {n} consumer(s): {caps[n].rate:,.0f} events/s", flush=True)
+            lats: dict[int, Result] = {}
+            for n in [] if args.no_latency else counts:
+                lats[n] = latency_run(cfg, args.pg_url, root, args, n, root)
+                print(f"  latency, {n} consumer(s): p95 {lats[n].p95} s", flush=True)
+            rows = [(f"{n} central consumer(s)", caps[n], lats.get(n)) for n in counts]
+        ceiling = {w: direct(args.pg_url, args.stores, args.events, args.batch, w) for w in (1, 2)}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    def ms(x: float | None) -> str:
+        return "-" if x is None else f"{1000 * x:,.0f}"
+
+    base = rows[0][1].rate
+    print(f"\n  batch {args.batch}, {args.inflight} in flight; latency at {args.rate:,.0f} events/s live")
+    print(f"  {'path':<34}{'events/s':>10}{'x 1':>6}{'lost':>6}{'dups':>6}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}")
+    for label, cap, lat in rows:
+        lost = cap.lost + (lat.lost if lat else 0)
+        dups = cap.dups + (lat.dups if lat else 0)
+        p50, p95, p99 = (lat.p50, lat.p95, lat.p99) if lat else (None, None, None)
+        print(
+            f"  {label:<34}{cap.rate:>10,.0f}{cap.rate / base:>6.1f}{lost:>6}{dups:>6}"
+            f"{ms(p50):>8}{ms(p95):>8}{ms(p99):>8}"
+        )
+    for w, rate in ceiling.items():
+        print(f"  {f'direct store_events, {w} writer(s)':<34}{rate:>10,.0f}{rate / base:>6.1f}")
+    print(f"  ({os.cpu_count()} CPU cores; capacity = backlog drain, latency = edge write -> transaction start)")
+
+
+if __name__ == "__main__":
+    main()
