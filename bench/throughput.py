@@ -13,8 +13,8 @@ configurations, each in its own process per trial (so RSS is that configuration'
   scripts/quantize_detector.py), the camera's rectangular input (640x384), motion gating with a
   2 s longest gap (detector.gating), one onnxruntime thread per camera session.
 
-For each, the largest N at which every camera keeps >= --fps analysed frames/s (within one frame
-of the window: 0.98 x) and the worst camera's frame-to-event latency p95 (capture of a frame to the
+For each, the largest N at which every camera keeps >= --fps analysed frames/s (all but at most
+one of the window's frames) and the worst camera's frame-to-event latency p95 (capture of a frame to the
 publication of its events) stays < 1 s is found by doubling then bisecting, with short trials.
 Printed: ``sustained cameras: N`` for both, their ratio, CPU % (of one core) and RSS per camera,
 latency p50/p95 and the share of frames the detector ran on. Then the accuracy side, offline on
@@ -56,7 +56,7 @@ from storelens.vision.detector import YoloDetector  # noqa: E402
 DEMO = ROOT / "examples" / "demo" / "store.yaml"
 SHARED_VIDEO = ROOT.parent / "shared" / "data" / "video"
 KINDS = ("baseline", "storelens")
-FPS_TOLERANCE = 0.98  # within one frame of a 10 s window at 5 fps
+FRAME_SLACK = 1.5  # a camera may miss one frame of the window (where the window cuts the frame clock)
 LATENCY_P95_MAX_S = 1.0
 GATING = {"enabled": True, "max_gap_s": 2.0}
 
@@ -246,7 +246,7 @@ def trial(kind: str, n: int, fps: float, seconds: float, warmup: float, clips: s
     return {
         "kind": kind,
         "n": n,
-        "ok": bool(min_fps >= fps * FPS_TOLERANCE and worst_p95 < LATENCY_P95_MAX_S),
+        "ok": bool(min_fps * span >= fps * span - FRAME_SLACK and worst_p95 < LATENCY_P95_MAX_S),
         "min_fps": min_fps,
         "mean_fps": float(np.mean([c["fps"] for c in per_cam])),
         "p50": float(np.percentile(all_lat, 50)),
@@ -257,6 +257,7 @@ def trial(kind: str, n: int, fps: float, seconds: float, warmup: float, clips: s
         "rss_mb_added_per_cam": (rss - rss0) / n,
         "detect_ratio": float(np.mean([c["detect_ratio"] for c in per_cam])),
         "events": bus.published,
+        "load_1min": os.getloadavg()[0],
     }
 
 
@@ -282,7 +283,7 @@ def search(kind: str, args: argparse.Namespace) -> tuple[int, dict[int, dict[str
             print(
                 f"  {kind:9} N={n:2d}  {'ok  ' if r['ok'] else 'FAIL'}  min fps {r['min_fps']:5.2f}  "
                 f"worst p95 {r['worst_p95']:6.2f} s  detect {100 * r['detect_ratio']:3.0f} %  "
-                f"cpu/cam {r['cpu_pct_per_cam']:5.1f} %",
+                f"cpu/cam {r['cpu_pct_per_cam']:5.1f} %  load {r['load_1min']:.1f}",
                 flush=True,
             )
         return bool(trials[n]["ok"])
@@ -385,7 +386,7 @@ def main() -> None:
         args.seconds, args.no_accuracy = 5.0, True
     print(
         f"cpu cores: {os.cpu_count()}  target: every camera >= {args.fps:g} analysed fps "
-        f"(x{FPS_TOLERANCE}), worst camera's latency p95 < {LATENCY_P95_MAX_S:g} s  "
+        f"(one frame of slack), worst camera's latency p95 < {LATENCY_P95_MAX_S:g} s  "
         f"window {args.seconds:g} s  clips: {args.clips}"
     )
     found: dict[str, tuple[int, dict[int, dict[str, Any]]]] = {}
@@ -408,7 +409,12 @@ def main() -> None:
         print(f"{kind}: sustained cameras: {n}")
     if len(found) == 2:
         b, s = found["baseline"][0], found["storelens"][0]
-        print(f"ratio storelens/baseline: x{s / b:.2f}" if b else "ratio: baseline sustained none")
+        if b:
+            print(f"ratio storelens/baseline: x{s / b:.2f}")
+        else:  # the baseline cannot keep even one camera: compare in cameras' worth of analysed fps
+            one = found["baseline"][1][1]["min_fps"] / args.fps
+            print(f"ratio: baseline sustains no camera (one camera at {one * args.fps:.2f} fps = {one:.2f} of one)")
+            print(f"ratio storelens/baseline in cameras' worth: x{s / one:.1f}" if one else "")
     if not args.no_accuracy:
         accuracy(args.fps)
 
