@@ -149,6 +149,26 @@ class CameraConfig(StrictModel):
         return self
 
 
+class GatingConfig(StrictModel):
+    """Detect only when it matters (issue 16): the detector is the cost of a camera, and most of a
+    store's frames show an empty aisle or a shopper standing still. Off by default: every analysed
+    frame is detected."""
+
+    enabled: bool = Field(default=False, description="Skip detection on frames whose scene did not change")
+    width: int = Field(default=96, ge=16, le=640, description="Width of the downscaled grey frame motion is read on")
+    pixel_threshold: int = Field(default=18, ge=1, le=255, description="Grey-level change of a changed pixel")
+    change_fraction: float = Field(
+        default=0.003, gt=0, le=1, description="Changed pixels since the last detection that call for a new one"
+    )
+    move_fraction: float = Field(
+        default=0.02, gt=0, le=1, description="Frame-to-frame changed pixels meaning people move: detect every frame"
+    )
+    calm_every: int = Field(default=3, ge=1, le=100, description="Changed but calm: detect every k-th analysed frame")
+    max_gap_s: float = Field(
+        default=2.0, gt=0, le=60, description="Longest time between detections (a still shopper is re-detected)"
+    )
+
+
 class DetectorConfig(StrictModel):
     model: str = Field(default="yolo11n-pose", description="Vendored model name or a path to a YOLO ONNX file")
     classes: list[str] | None = Field(default=None, description="Class names of a custom model (index order)")
@@ -168,6 +188,7 @@ class DetectorConfig(StrictModel):
     self_check: bool = Field(
         default=True, description="Raise camera.degraded when people move but are not detected, or are too small"
     )
+    gating: GatingConfig = Field(default_factory=GatingConfig)
 
     @field_validator("input_size")
     @classmethod

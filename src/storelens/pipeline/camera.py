@@ -23,6 +23,7 @@ from storelens.core.types import Detections, Frame, Tracks
 from storelens.events.bus import EventBus
 from storelens.events.models import Event
 from storelens.events.payloads import CameraDegraded, EventPayload, VisitEnded, VisitStarted, payload_model
+from storelens.pipeline.gating import MotionGate
 from storelens.pipeline.selfcheck import DetectionSelfCheck
 from storelens.sources.base import FrameSource
 from storelens.tracking.base import Tracker
@@ -71,6 +72,7 @@ class RunStats:
     detections: int = 0
     events: int = 0
     visits: int = 0
+    detector_runs: int = 0  # frames the detector ran on (fewer than frames when gated)
     wall_s: float = 0.0
     media_s: float = 0.0
     stage_ms: dict[str, list[float]] = field(default_factory=dict)
@@ -118,6 +120,9 @@ class CameraPipeline:
             if store.detector.self_check
             else None
         )
+        gating = store.detector_for(camera.id).gating
+        # detect only when the scene changed (issue 16); None: every analysed frame is detected
+        self.gate: MotionGate | None = MotionGate(gating) if gating.enabled else None
         self._active_subjects: dict[int, float] = {}  # subject id -> first pts (visits without stitching)
         self._wall_offset = 0.0  # wall_time - pts of the latest frame, to date visit summaries
         self._last_pts = 0.0
@@ -175,7 +180,13 @@ class CameraPipeline:
             self.stages = list(self._stage_factory(frame))
             self._stage_factory = None
         t0 = time.perf_counter()
-        detections = self.detector.detect(frame.image)
+        if self.gate is None or self.gate.decide(frame.image, frame.pts).detect:
+            detections = self.detector.detect(frame.image)
+            self.stats.detector_runs += 1
+            if self.gate is not None:
+                self.gate.detected(detections)
+        else:
+            detections = self.gate.held
         t1 = time.perf_counter()
         tracks = self.tracker.update(detections, frame.pts, frame.image)
         if self.stitcher is not None:
