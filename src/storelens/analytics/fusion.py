@@ -9,8 +9,18 @@ fusion links each (camera, subject) to a store-level subject:
 * a new one joins the nearest store subject currently seen by *another* camera within
   ``max_distance_m`` (optimal assignment, not greedy, so two people side by side are not swapped),
   and never one its own camera already sees (one camera never sees one person twice);
+* else it may be a shopper no camera sees right now, picked up again (``handoff_s``): the next
+  camera across a gap between views, or the same camera after its tracker lost and renumbered
+  them. It joins the store subject lost at most ``handoff_s`` ago whose last point it could have
+  walked from (within ``max_distance_m`` + ``handoff_speed_mps`` x the time unseen), nearest to
+  where that subject was heading (last point + its velocity x time unseen), optimal assignment
+  again. A subject lost inside an exit area (``exits``: the entrance zones) has left the store and
+  is never picked up: the next person walking in there is a new visit;
 * otherwise it starts a new store subject (a random short-lived id);
 * members of one store subject that drift more than twice the gate apart are split again.
+
+Hand-off uses only where and when, no appearance: nothing about a shopper but floor points is
+kept, and only while the store subject lives.
 
 The store subject's position is the mean of its members' current floor points. The output is a
 :class:`Tracks` whose boxes are zero-size boxes at the floor point (floor-space measures read
@@ -20,6 +30,8 @@ The store subject's position is the mean of its members' current floor points. T
 from __future__ import annotations
 
 import secrets
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,11 +39,15 @@ import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
 from storelens.config.schema import FusionConfig
+from storelens.core.geometry import points_in_polygon
 from storelens.core.types import Tracks
 
 __all__ = ["StoreFusion"]
 
 _BIG = 1e9
+_VELOCITY_WINDOW_S = 1.5
+"""A lost subject's heading is its mean velocity over this last stretch (frame-to-frame steps are
+mostly feet-point jitter)."""
 
 
 @dataclass(slots=True)
@@ -43,14 +59,25 @@ class _Obs:
 
 
 class StoreFusion:
-    def __init__(self, cfg: FusionConfig | None = None, *, link_ttl_s: float = 30.0, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        cfg: FusionConfig | None = None,
+        *,
+        link_ttl_s: float = 30.0,
+        seed: int | None = None,
+        exits: Sequence[Sequence[tuple[float, float]]] = (),
+    ) -> None:
         self.cfg = cfg or FusionConfig()
         self.link_ttl_s = link_ttl_s
         self._latest: dict[str, tuple[float, npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
         self._link: dict[tuple[str, int], int] = {}
         self._link_seen: dict[tuple[str, int], float] = {}
-        self._gpos: dict[int, tuple[float, float, float]] = {}  # store subject -> (wall, x, y)
+        # store subject -> its recent (wall, x, y), newest last (position, heading, last seen)
+        self._hist: dict[int, deque[tuple[float, float, float]]] = {}
+        self._exits = [np.asarray(p, dtype=np.float64) for p in exits]
         self._rng = np.random.default_rng(seed) if seed is not None else None
+        self.handoffs = 0
+        """How many sightings were joined to a lost store subject (gap crossings, re-tracked)."""
 
     def _new_id(self) -> int:
         if self._rng is not None:
@@ -66,6 +93,38 @@ class StoreFusion:
         else:
             xy = np.asarray(tracks.floor_xy, dtype=np.float64)
         self._latest[camera_id] = (wall_time, np.asarray(tracks.subject_id, dtype=np.int64), xy)
+
+    def links(self) -> dict[tuple[str, int], int]:
+        """(camera, camera subject) -> store subject, for the links still alive."""
+        return dict(self._link)
+
+    def _pick_up(self, new: list[_Obs], members: dict[int, list[_Obs]], wall_time: float) -> dict[int, int]:
+        """Index in ``new`` -> lost store subject it continues (see the module docstring)."""
+        cfg = self.cfg
+        lost: list[tuple[int, float, float, float, float, float]] = []  # g, dt, last x, y, predicted x, y
+        for g, h in self._hist.items():
+            dt = wall_time - h[-1][0]
+            if members.get(g) or not 0 < dt <= cfg.handoff_s:
+                continue
+            t_last, x, y = h[-1]
+            if any(points_in_polygon(np.array([[x, y]]), poly)[0] for poly in self._exits):
+                continue  # walked out of the store
+            t0, x0, y0 = h[0]
+            span = t_last - t0
+            vx, vy = ((x - x0) / span, (y - y0) / span) if span > 0.2 else (0.0, 0.0)
+            speed = float(np.hypot(vx, vy))
+            if speed > cfg.handoff_speed_mps:  # a jittery short history: no faster than the gate
+                vx, vy = vx * cfg.handoff_speed_mps / speed, vy * cfg.handoff_speed_mps / speed
+            lost.append((g, dt, x, y, x + vx * dt, y + vy * dt))
+        if not lost:
+            return {}
+        cost = np.full((len(new), len(lost)), _BIG)
+        for i, o in enumerate(new):
+            for j, (_, dt, x, y, px, py) in enumerate(lost):
+                if np.hypot(o.x - x, o.y - y) <= cfg.max_distance_m + cfg.handoff_speed_mps * dt:
+                    cost[i, j] = np.hypot(o.x - px, o.y - py)
+        rows, cols = linear_sum_assignment(cost)
+        return {int(r): lost[int(c)][0] for r, c in zip(rows, cols, strict=True) if cost[r, c] < _BIG}
 
     def fused(self, wall_time: float) -> Tracks:
         cfg = self.cfg
@@ -111,8 +170,16 @@ class StoreFusion:
                 cost = np.where(dist <= cfg.max_distance_m, dist, _BIG)
                 rows, cols = linear_sum_assignment(cost)
                 assigned = {int(r): int(c) for r, c in zip(rows, cols, strict=True) if cost[r, c] < _BIG}
+            rest = [i for i in range(len(mine)) if i not in assigned]
+            picked = self._pick_up([mine[i] for i in rest], members, wall_time) if rest else {}
             for i, o in enumerate(mine):
-                g = cands[assigned[i]] if i in assigned else self._new_id()
+                if i in assigned:
+                    g = cands[assigned[i]]
+                elif i in rest and rest.index(i) in picked:
+                    g = picked[rest.index(i)]
+                    self.handoffs += 1
+                else:
+                    g = self._new_id()
                 self._link[(o.camera, o.subject)] = g
                 members.setdefault(g, []).append(o)
         for o in obs:
@@ -125,9 +192,12 @@ class StoreFusion:
             return Tracks.empty().replace(floor_xy=np.zeros((0, 2), np.float32), visit_id=np.zeros(0, np.int64))
         pos = np.asarray([np.mean([[o.x, o.y] for o in members[g]], axis=0) for g in ids], dtype=np.float64)
         for g, (x, y) in zip(ids, pos.tolist(), strict=True):
-            self._gpos[g] = (wall_time, x, y)
-        for g in [g for g, v in self._gpos.items() if wall_time - v[0] > self.link_ttl_s]:
-            del self._gpos[g]
+            h = self._hist.setdefault(g, deque())
+            h.append((wall_time, x, y))
+            while h[0][0] < wall_time - _VELOCITY_WINDOW_S:
+                h.popleft()
+        for g in [g for g, h in self._hist.items() if wall_time - h[-1][0] > max(self.cfg.handoff_s, 1.0)]:
+            del self._hist[g]
         n = len(ids)
         gid = np.asarray(ids, dtype=np.int64)
         return Tracks(

@@ -1,0 +1,140 @@
+"""Store fusion measured on the simulator: visits, journeys and occupancy against ground truth.
+
+One run of :func:`evaluate_store` plays a simulated store through virtual cameras
+(:mod:`storelens.sim.cameras`), maps each camera's boxes to the floor with the real
+:class:`~storelens.analytics.floor.FloorMapper`, fuses them with the real
+:class:`~storelens.analytics.storelevel.StoreLevelStage`, and scores three things:
+
+* **visits**: store visits reported vs shoppers who came in; the naive baseline is what N
+  independent cameras report, one visit per camera track;
+* **journeys**: a shopper's journey is the zones they entered, in order, as the same zone logic
+  (grace periods, minimum dwell) reads their *true* path; the shopper's main store visit (the one
+  holding most of their sightings) must have exactly that sequence;
+* **occupancy**: people in the store per frame, fused (open store visits) and naive (people in
+  view summed over cameras), mean absolute error against the true count.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from storelens.analytics.floor import FloorMapper
+from storelens.analytics.stage import StoreBehaviourStage
+from storelens.analytics.storelevel import StoreLevelStage
+from storelens.core.types import Tracks
+from storelens.sim.cameras import FRAME_H, VirtualCamera, camera_frames, demo_cameras, store_with_cameras
+from storelens.sim.layout import StoreLayout
+from storelens.sim.runner import SimConfig, plan_shoppers
+
+__all__ = ["StoreEval", "evaluate_store"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreEval:
+    shoppers: int
+    visits_fused: int
+    visits_naive: int
+    journeys_exact: int
+    occupancy_mae_fused: float
+    occupancy_mae_naive: float
+    occupancy_mean_true: float
+    handoffs: int
+
+    @property
+    def visit_error_fused(self) -> float:
+        return (self.visits_fused - self.shoppers) / self.shoppers if self.shoppers else 0.0
+
+    @property
+    def visit_error_naive(self) -> float:
+        return (self.visits_naive - self.shoppers) / self.shoppers if self.shoppers else 0.0
+
+    @property
+    def journey_accuracy(self) -> float:
+        return self.journeys_exact / self.shoppers if self.shoppers else 1.0
+
+
+def _floor_points(ids: Sequence[int], xy: Sequence[tuple[float, float]]) -> Tracks:
+    n = len(ids)
+    pts = np.asarray(xy, dtype=np.float32).reshape(n, 2)
+    return Tracks(
+        xyxy=np.concatenate([pts, pts], axis=1),
+        score=np.ones(n, np.float32),
+        class_id=np.zeros(n, np.int32),
+        track_id=np.asarray(ids, dtype=np.int64),
+        detection_index=np.arange(n, dtype=np.int32),
+        floor_xy=pts,
+    )
+
+
+def evaluate_store(
+    layout: StoreLayout, cfg: SimConfig, cameras: Sequence[VirtualCamera] | None = None
+) -> StoreEval:
+    cams = list(cameras) if cameras is not None else demo_cameras()
+    store = store_with_cameras(layout, cams, cfg.store_id)
+    plans = plan_shoppers(layout, cfg)
+    mappers = {c.id: FloorMapper(c.calibration()) for c in cams}
+    stage = StoreLevelStage(store, seed=cfg.seed)
+    truth_stage = StoreBehaviourStage(store)
+    journey_zones = stage.journey_zones
+    truth_journeys: dict[int, list[str]] = defaultdict(list)
+    owner: dict[int, Counter[int]] = defaultdict(Counter)  # store subject -> shopper sightings
+    naive_tracks: set[tuple[str, int]] = set()
+    err_fused: list[float] = []
+    err_naive: list[float] = []
+    n_true: list[int] = []
+    t0 = cfg.start_wall
+    wall = t0
+    for frame in camera_frames(layout, cfg, cams, plans):
+        wall = frame.wall
+        in_view = 0
+        for cid, tracks in frame.cameras.items():
+            mapped = mappers[cid].map(tracks, FRAME_H)
+            stage.update(cid, mapped, wall, advance=False)
+            naive_tracks.update((cid, int(t)) for t in tracks.track_id.tolist())
+            in_view += len(tracks)
+        stage.step(wall)
+        links = stage.fusion.links()
+        for cid, tracks in frame.cameras.items():
+            for tid, shopper in zip(tracks.track_id.tolist(), tracks.data["shopper"].tolist(), strict=True):
+                g = links.get((cid, int(tid)))
+                if g is not None:
+                    owner[g][int(shopper)] += 1
+        ids = [s + 1 for s, _, _ in frame.truth]  # +1: subject ids are non-zero
+        truth_stage.update(_floor_points(ids, [(x, y) for _, x, y in frame.truth]), wall - t0, wall)
+        _add_journeys(truth_stage, journey_zones, truth_journeys)
+        n = len(frame.truth)
+        n_true.append(n)
+        err_fused.append(abs(len(stage.visits) - n))
+        err_naive.append(abs(in_view - n))
+    stage.close(wall + 1.0)
+    truth_stage.close(wall + 1.0 - t0, wall + 1.0)
+    _add_journeys(truth_stage, journey_zones, truth_journeys)
+    journeys = {v.subject: v.journey for v in stage.finished}
+    best: dict[int, tuple[int, int]] = {}  # shopper -> (sightings, store subject)
+    for g, counts in owner.items():
+        shopper, k = counts.most_common(1)[0]
+        if k > best.get(shopper, (0, 0))[0]:
+            best[shopper] = (k, g)
+    people = [p.shopper for p in plans]
+    exact = sum(1 for s in people if s in best and journeys.get(best[s][1]) == truth_journeys.get(s + 1, []))
+    return StoreEval(
+        shoppers=len(people),
+        visits_fused=stage.visits_total,
+        visits_naive=len(naive_tracks),
+        journeys_exact=exact,
+        occupancy_mae_fused=float(np.mean(err_fused)) if err_fused else 0.0,
+        occupancy_mae_naive=float(np.mean(err_naive)) if err_naive else 0.0,
+        occupancy_mean_true=float(np.mean(n_true)) if n_true else 0.0,
+        handoffs=stage.fusion.handoffs,
+    )
+
+
+def _add_journeys(stage: StoreBehaviourStage, zones: set[str], out: dict[int, list[str]]) -> None:
+    for tr in stage.measures.zones.transitions:
+        j = out[tr.subject]
+        if tr.kind == "enter" and tr.zone_id in zones and (not j or j[-1] != tr.zone_id):
+            j.append(tr.zone_id)
