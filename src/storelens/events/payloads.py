@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from storelens.events.models import EventType
+from storelens.events.models import Event, EventType
 
 PER_VISIT_MARK = "per_visit"
 """The ``json_schema_extra`` key carrying a field's privacy mark (also visible in the JSON schema)."""
@@ -318,7 +318,9 @@ class IntentEnded(EventPayload):
 # ------------------------------------------------------------------------------------ actions
 
 
-class _AlertPayload(EventPayload):
+class AlertPayload(EventPayload):
+    """Fields every alert.* event carries (the alerts projection reads ``alert_id`` of any of them)."""
+
     alert_id: str | None = aggregate()
     rule: str | None = aggregate()
     category: str | None = aggregate()
@@ -327,7 +329,7 @@ class _AlertPayload(EventPayload):
     dry_run: bool | None = aggregate()
 
 
-class AlertRaised(_AlertPayload):
+class AlertRaised(AlertPayload):
     TYPE = EventType.ALERT_RAISED
     reasons: list[str] | None = per_visit("Intent reasons behind the alert")
     severity: str | None = aggregate()
@@ -336,7 +338,7 @@ class AlertRaised(_AlertPayload):
     message: str | None = aggregate("Older producers' alert text")
 
 
-class AlertAcknowledged(_AlertPayload):
+class AlertAcknowledged(AlertPayload):
     TYPE = EventType.ALERT_ACKNOWLEDGED
     by: str | None = aggregate("Who acknowledged it (staff user)")
     time_to_ack_s: float | None = aggregate()
@@ -347,12 +349,12 @@ class AlertAcknowledged(_AlertPayload):
         return self.by or self.acknowledged_by
 
 
-class AlertEscalated(_AlertPayload):
+class AlertEscalated(AlertPayload):
     TYPE = EventType.ALERT_ESCALATED
     minutes_open: float | None = aggregate()
 
 
-class AlertClosed(_AlertPayload):
+class AlertClosed(AlertPayload):
     TYPE = EventType.ALERT_CLOSED
     reason: str | None = aggregate()
     open_s: float | None = aggregate()
@@ -373,7 +375,7 @@ class PromotionTriggered(EventPayload):
     holdout: bool | None = aggregate("Drawn into the hold-out arm: recorded, never shown")
     arm: str | None = aggregate("holdout or treated")
     holdout_share: float | None = aggregate()
-    promotion_id: str | None = aggregate("rule under its older name")
+    promotion_id: str | None = aggregate("Promotion id (older producers)")
 
 
 # ------------------------------------------------------------------------------------ cameras
@@ -464,7 +466,7 @@ def parse_payload(type_: str, payload: Mapping[str, Any]) -> EventPayload:
     return model.model_validate({})
 
 
-def typed(event: Any, model: type[P]) -> P | None:
+def typed(event: Event, model: type[P]) -> P | None:
     """``event``'s payload as ``model`` when the event is of that type, else None (typed reads)."""
     if event.type != str(model.TYPE):
         return None

@@ -16,6 +16,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from storelens.events.models import Event, EventType
+from storelens.events.payloads import (
+    AlertAcknowledged,
+    AlertClosed,
+    AlertEscalated,
+    AlertPayload,
+    AlertRaised,
+    EventPayload,
+    PromotionTriggered,
+    typed,
+)
 from storelens.storage.events import Executor, dialect_insert
 from storelens.storage.models import ALERTS, POS_TRANSACTIONS, PROMOTIONS
 
@@ -41,43 +51,44 @@ class Alert:
     payload: dict[str, Any]
 
 
-def _alert_id(e: Event) -> str:
-    value = e.payload.get("alert_id")
-    return str(value)[:64] if value else e.id
+def _alert_id(e: Event, p: EventPayload) -> str:
+    value = p.alert_id if isinstance(p, AlertPayload) else None
+    return value[:64] if value else e.id
 
 
 def project_alerts(conn: Executor, events: Sequence[Event]) -> None:
     table = ALERTS
     c = table.c
     for e in sorted(events, key=lambda x: (x.ts, x.id)):
-        if e.type == EventType.ALERT_RAISED:
-            p = e.payload
+        if not e.type.startswith("alert."):
+            continue
+        p = e.typed_payload()
+        if isinstance(p, AlertRaised):
             row = {
-                "id": _alert_id(e),
+                "id": _alert_id(e, p),
                 "store_id": e.store_id,
                 "camera_id": e.camera_id,
                 "zone_id": e.zone_id,
                 "subject": e.subject,
-                "kind": str(p.get("kind") or p.get("rule") or "alert")[:64],
-                "severity": str(p.get("severity") or "info")[:16],
-                "message": str(p.get("message") or ""),
+                "kind": (p.kind or p.rule or "alert")[:64],
+                "severity": (p.severity or "info")[:16],
+                "message": p.message or "",
                 "state": "open",
                 "escalations": 0,
                 "raised_at": e.ts,
-                "payload": p,
+                "payload": e.payload,  # as received: extras of newer producers are kept
             }
             conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(index_elements=["id"]), [row])
-        elif e.type == EventType.ALERT_ACKNOWLEDGED:
-            by = e.payload.get("by") or e.payload.get("acknowledged_by")
-            acknowledge_alert(conn, _alert_id(e), by=None if by is None else str(by), at=e.ts)
-        elif e.type == EventType.ALERT_ESCALATED:
+        elif isinstance(p, AlertAcknowledged):
+            acknowledge_alert(conn, _alert_id(e, p), by=p.who(), at=e.ts)
+        elif isinstance(p, AlertEscalated):
             conn.execute(
                 sa.update(table)
-                .where(c.id == _alert_id(e), c.state != "closed")
+                .where(c.id == _alert_id(e, p), c.state != "closed")
                 .values(state="escalated", escalations=c.escalations + 1)
             )
-        elif e.type == EventType.ALERT_CLOSED:
-            conn.execute(sa.update(table).where(c.id == _alert_id(e)).values(state="closed", closed_at=e.ts))
+        elif isinstance(p, AlertClosed):
+            conn.execute(sa.update(table).where(c.id == _alert_id(e, p)).values(state="closed", closed_at=e.ts))
 
 
 def acknowledge_alert(conn: Executor, alert_id: str, *, by: str | None, at: datetime) -> bool:
@@ -140,7 +151,7 @@ def project_promotions(conn: Executor, events: Sequence[Event]) -> None:
         {
             "id": e.id,
             "store_id": e.store_id,
-            "promotion_id": str(e.payload.get("promotion_id") or "unknown")[:64],
+            "promotion_id": (_promotion(e).promotion_id or "unknown")[:64],
             "camera_id": e.camera_id,
             "zone_id": e.zone_id,
             "subject": e.subject,
@@ -153,6 +164,12 @@ def project_promotions(conn: Executor, events: Sequence[Event]) -> None:
     if rows:
         table = PROMOTIONS
         conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(index_elements=["id"]), rows)
+
+
+def _promotion(e: Event) -> PromotionTriggered:
+    p = typed(e, PromotionTriggered)
+    assert p is not None
+    return p
 
 
 def list_promotions(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from storelens.events.models import Event, EventType
-from storelens.storage.aggregates import DWELL_KEYS
+from storelens.events.payloads import IntentChanged, VisitEnded, ZoneExited, typed
 from storelens.storage.events import Executor, dialect_insert, dialect_name
 from storelens.storage.models import VISITS
 from storelens.storage.serialize import json_dumps
@@ -185,13 +184,14 @@ def project_visits(conn: Executor, events: Sequence[Event]) -> int:
     timeline: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for e in sorted(relevant, key=lambda x: (x.ts, x.id)):
         assert e.subject is not None
-        if e.type == EventType.ZONE_EXITED and e.zone_id:
-            d = next((float(e.payload[k]) for k in DWELL_KEYS if _is_num(e.payload.get(k))), None)
+        exited = typed(e, ZoneExited) if e.zone_id else None
+        if exited is not None and e.zone_id:
+            d = exited.dwell()
             if d is not None and d >= 0:
                 key = (e.store_id, e.subject, e.zone_id)
                 dwell[key] = dwell.get(key, 0.0) + d
-        elif e.type == EventType.INTENT_CHANGED:
-            entry = {"ts": e.ts.isoformat(), "state": e.payload.get("state"), "score": e.payload.get("score")}
+        elif (changed := typed(e, IntentChanged)) is not None:
+            entry = {"ts": e.ts.isoformat(), "state": changed.state, "score": changed.score}
             timeline.setdefault((e.store_id, e.subject), []).append(entry)
     # raw driver statements: these run once per (visit, zone) per batch, the hot part of ingest
     connection = conn.connection() if isinstance(conn, Session) else conn
@@ -275,28 +275,23 @@ def _fold_lifecycle(conn: Executor, events: Sequence[Event]) -> int:
 
 
 def _apply(v: Visit, e: Event) -> None:
-    p = e.payload
     if e.type == EventType.VISIT_STARTED:
         v.started_at = min(v.started_at, e.ts)
         v.camera_id = v.camera_id or e.camera_id
-    elif e.type == EventType.VISIT_ENDED:
+    elif (p := typed(e, VisitEnded)) is not None:
         v.ended_at = e.ts if v.ended_at is None else max(v.ended_at, e.ts)
-        if isinstance(p.get("started_at"), str):
+        if p.started_at is not None:
             with contextlib.suppress(ValueError):
-                v.started_at = min(v.started_at, datetime.fromisoformat(p["started_at"]))
-        if isinstance(p.get("fragments"), int):
-            v.fragments = p["fragments"]
-        if _is_num(p.get("confidence")):
-            v.confidence = float(p["confidence"])
-        if isinstance(p.get("path"), list):
-            v.path = p["path"]
-        if isinstance(p.get("dwell_by_zone"), dict):
-            v.dwell_by_zone = {str(k): float(x) for k, x in p["dwell_by_zone"].items() if _is_num(x)}
-        if isinstance(p.get("intent_timeline"), list):
-            v.intent_timeline = p["intent_timeline"]
-        if isinstance(p.get("is_staff"), bool):
-            v.is_staff = p["is_staff"]
-
-
-def _is_num(x: Any) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(float(x))
+                v.started_at = min(v.started_at, datetime.fromisoformat(p.started_at))
+        if p.fragments is not None:
+            v.fragments = p.fragments
+        if p.confidence is not None and math.isfinite(p.confidence):
+            v.confidence = p.confidence
+        if p.path is not None:
+            v.path = p.path
+        if p.dwell_by_zone is not None:
+            v.dwell_by_zone = {k: x for k, x in p.dwell_by_zone.items() if math.isfinite(x)}
+        if p.intent_timeline is not None:
+            v.intent_timeline = p.intent_timeline
+        if p.is_staff is not None:
+            v.is_staff = p.is_staff
