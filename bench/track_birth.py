@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, default=Path("/tmp/storelens-birth-cache"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--params", action="append", default=[], help="only these tracker params (JSON), not the grid")
     args = ap.parse_args(argv)
     args.cache.mkdir(parents=True, exist_ok=True)
     detector = YoloDetector(DetectorConfig(threads=args.threads, device="cpu"))
@@ -109,9 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     print("tune (A):", sorted({c.clip for c in cases if c.split == "A"}))
     print("report (B):", sorted({c.clip for c in cases if c.split == "B"}))
 
-    grid: list[dict[str, float | int]] = [{}]  # the current defaults first
+    grid: list[dict[str, float | int]] = [{}, {"low_birth_score": 0.6}]  # the defaults, the rule off
     for score, height, hits in itertools.product((0.2, 0.25, 0.3, 0.35, 0.45), (0.1, 0.2, 0.3, 1.0), (2, 3, 4)):
         grid.append({"low_birth_score": score, "low_birth_max_height": height, "low_birth_hits": hits})
+    if args.params:
+        grid = [json.loads(p) for p in args.params]
     print(f"\n{'params':<60} {'A dwell':>8} {'A lines':>8} {'B dwell':>8} {'B lines':>8}")
     for params in grid:
         err: dict[str, list[float]] = {s: [0.0, 0.0, 0.0, 0.0] for s in "AB"}

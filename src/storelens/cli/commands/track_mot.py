@@ -28,17 +28,21 @@ from storelens.tracking.mot import (
 from storelens.tracking.registry import TRACKERS, make_tracker
 
 
-def _seqinfo_fps(det: Path) -> float | None:
-    """MOTChallenge keeps the frame rate in ``<seq>/seqinfo.ini`` next to ``det/``."""
+def _seqinfo(det: Path, key: str) -> float | None:
+    """MOTChallenge keeps the frame rate and size in ``<seq>/seqinfo.ini`` next to ``det/``."""
     ini = det.resolve().parent.parent / "seqinfo.ini"
     if not ini.is_file():
         return None
     cp = configparser.ConfigParser()
     try:
         cp.read(ini, encoding="utf-8")
-        return float(cp["Sequence"]["frameRate"])
+        return float(cp["Sequence"][key])
     except (KeyError, ValueError, configparser.Error):
         return None
+
+
+def _seqinfo_fps(det: Path) -> float | None:
+    return _seqinfo(det, "frameRate")
 
 
 def _video_frames(video: Path, n_frames: int, fps: float) -> Iterator[MotFrame]:
@@ -91,6 +95,9 @@ def track_mot(
     dets = detections_by_frame(rows, min_score=min_score)
     n_frames = int(rows[:, 0].max()) if len(rows) else 0
     trk = make_tracker(TrackerConfig(type=tracker))
+    width, height = _seqinfo(det, "imWidth"), _seqinfo(det, "imHeight")
+    if video is None and width and height and hasattr(trk, "set_frame_size"):
+        trk.set_frame_size(int(width), int(height))  # the size-aware birth rule needs the frame size
     frames = _video_frames(video, n_frames, rate) if video is not None else timed_frames(n_frames, rate)
     started = time.perf_counter()
     results = track_frames(trk, dets, frames)
