@@ -23,7 +23,7 @@ import pytest
 
 from storelens.config.schema import NatsConfig
 from storelens.events.models import Event
-from storelens.sinks.nats import NatsSink, consume_events, ensure_stream, event_subject
+from storelens.sinks.nats import Batch, NatsSink, consume_batches, consume_events, ensure_stream, event_subject
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -201,3 +201,41 @@ def test_server_outage_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     finally:
         sink.close()
         server.stop()
+
+
+def test_next_batch_is_fetched_while_one_is_handled_and_batches_stay_in_order(cfg: NatsConfig, tmp_path: Path) -> None:
+    """``inflight=2``: while the handler works on a batch, the next one is already delivered (the
+    server counts it as pending acknowledgement), yet the handler sees the batches one at a time,
+    in stream order, and each is acknowledged only after it returned."""
+    events = _events(300)
+    sink = NatsSink(cfg, spool_dir=tmp_path / "spool")
+    try:
+        sink.write(events)
+        assert sink.wait_delivered(30)
+    finally:
+        sink.close()
+    seen: list[str] = []
+    overlapped: list[bool] = []
+    running = 0
+
+    async def handler(b: Batch) -> None:
+        nonlocal running
+        running += 1
+        assert running == 1, "two batches handled at once"
+        if not overlapped:  # first batch: wait (generously) for the next one to be delivered meanwhile
+            nc = await nats.connect(servers=cfg.servers)
+            try:
+                deadline = time.monotonic() + 30
+                while not overlapped and time.monotonic() < deadline:
+                    info = await nc.jetstream().consumer_info(cfg.stream, "pipelined")
+                    if (info.num_ack_pending or 0) > len(b.events):
+                        overlapped.append(True)
+                    await asyncio.sleep(0.05)
+            finally:
+                await nc.close()
+        seen.extend(e.id for e in b.events)
+        running -= 1
+
+    n = asyncio.run(consume_batches(cfg, handler, durable="pipelined", batch=50, inflight=2, idle_timeout_s=2.0))
+    assert overlapped == [True], "the next batch was not fetched while the first was handled"
+    assert n == len(events) and seen == [e.id for e in events]

@@ -13,8 +13,13 @@ Why nothing is lost or stored twice, without any machinery of our own:
   not applied again. Exactly-once rows follow from at-least-once delivery + an idempotent insert.
 * A database outage keeps the batch in hand, unacknowledged (kept reserved with ``in_progress`` so
   the server does not hand it to another consumer meanwhile), and retries it with exponential
-  backoff; nothing further is fetched until it commits. On shutdown during an outage the batch is
-  NAKed and redelivered to the next consumer.
+  backoff; nothing beyond the ``inflight`` batches already in hand is fetched until it commits. On
+  shutdown during an outage those batches are NAKed and redelivered to the next consumer.
+* Several central processes may share the durable (work-queue: each batch goes to one of them).
+  Rows stay exactly-once for the reasons above; aggregate rows are additive upserts, and the visit
+  projection locks the visits a batch touches, so concurrent commits cannot lose an update.
+* Within a process the next batch is fetched and decoded while the current one commits
+  (``inflight``, see :func:`storelens.sinks.nats.consume_batches`); commits stay sequential.
 * A batch the database refuses for a non-transient reason is stored event by event; the events
   still refused are logged and terminated (they stay in the stream until ``max_age``, and a new
   durable can replay them), so one bad event cannot block every store behind it.

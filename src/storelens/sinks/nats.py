@@ -520,6 +520,9 @@ async def _pipeline(
                 if idle_timeout_s is not None and time.monotonic() - last > idle_timeout_s:
                     break
                 await slots.acquire()
+                if stop is not None and stop.is_set():  # set while every slot was busy
+                    slots.release()
+                    break
                 want = batch if max_events is None else min(batch, max_events - fetched)
                 try:
                     msgs = await sub.fetch(want, timeout=0.5)
