@@ -130,17 +130,26 @@ def test_failed_handler_gets_the_event_again(cfg: NatsConfig, tmp_path: Path) ->
     sink.close()
     failed_once: set[str] = set()
     handled: list[str] = []
+    wanted = {e.id for e in events}
 
-    async def handler(e: Event) -> None:
-        if e.subject in ("3", "11") and e.id not in failed_once:
-            failed_once.add(e.id)
-            raise RuntimeError("database busy")
-        handled.append(e.id)
+    async def main() -> int:
+        done = asyncio.Event()
 
-    # idle 10 s: on a busy machine a redelivery (after the 2 s ack wait) can take longer than 3 s.
-    # Delivery is at-least-once, so an event may be handled twice; every one must be handled.
-    n = asyncio.run(consume_events(cfg, handler, durable="retry", idle_timeout_s=10.0))
-    assert n >= 20 and set(handled) == {e.id for e in events} and len(failed_once) == 2
+        async def handler(e: Event) -> None:
+            if e.subject in ("3", "11") and e.id not in failed_once:
+                failed_once.add(e.id)
+                raise RuntimeError("database busy")
+            handled.append(e.id)
+            if set(handled) >= wanted:
+                done.set()
+
+        # stops once every event was handled; the long idle limit only ends a run that hangs (a
+        # redelivery after the ack wait takes seconds on a busy machine, so no short fixed wait)
+        return await consume_events(cfg, handler, durable="retry", stop=done, idle_timeout_s=120.0)
+
+    # delivery is at-least-once, so an event may be handled twice; every one must be handled
+    n = asyncio.run(main())
+    assert n >= 20 and set(handled) == wanted and len(failed_once) == 2
 
 
 def _free_port() -> int:
