@@ -187,7 +187,7 @@ def _stream(broker: Broker, stream: str, prefix: str) -> tuple[int, Counter[str]
     """(messages in the stream, Counter of event ids read by a fresh durable consumer)."""
     cfg = NatsConfig(enabled=True, servers=[broker.url], stream=stream, subject_prefix=prefix)
     got: list[Event] = []
-    asyncio.run(consume_events(cfg, got.append, durable=f"check{uuid.uuid4().hex[:6]}", idle_timeout_s=2.0))
+    asyncio.run(consume_events(cfg, got.append, durable=f"check{uuid.uuid4().hex[:6]}", idle_timeout_s=scaled(2.0)))
 
     async def count() -> int:
         nc = await nats.connect(servers=[broker.url], connect_timeout=2)
@@ -232,7 +232,7 @@ def test_edge_killed_during_outage_loses_and_doubles_nothing(tmp_path: Path, sig
         stored, ids = _stream(broker, stream, prefix)
         ncfg = NatsConfig(enabled=True, servers=[broker.url], stream=stream, subject_prefix=prefix)
         central = CentralIngest(CentralConfig(nats=ncfg, database_url=pg_url, durable="central", batch=50))
-        asyncio.run(central.run(idle_timeout_s=2.0))
+        asyncio.run(central.run(idle_timeout_s=scaled(2.0)))
     finally:
         broker.stop()
     assert stored == 200  # JetStream dropped any re-send of an already stored event by its msg id

@@ -21,6 +21,7 @@ from pathlib import Path
 import nats
 import pytest
 
+from budget import scaled
 from storelens.config.schema import NatsConfig
 from storelens.events.models import Event
 from storelens.sinks.nats import Batch, NatsSink, consume_batches, consume_events, ensure_stream, event_subject
@@ -68,7 +69,7 @@ def _events(n: int, cam: str = "cam1", start: int = 0) -> list[Event]:
 
 def _consume_all(cfg: NatsConfig, **kw: object) -> list[Event]:
     got: list[Event] = []
-    asyncio.run(consume_events(cfg, got.append, idle_timeout_s=2.0, **kw))  # type: ignore[arg-type]
+    asyncio.run(consume_events(cfg, got.append, idle_timeout_s=scaled(2.0), **kw))  # type: ignore[arg-type]
     return got
 
 
@@ -245,6 +246,7 @@ def test_next_batch_is_fetched_while_one_is_handled_and_batches_stay_in_order(cf
         seen.extend(e.id for e in b.events)
         running -= 1
 
-    n = asyncio.run(consume_batches(cfg, handler, durable="pipelined", batch=50, inflight=2, idle_timeout_s=2.0))
+    idle = scaled(2.0)
+    n = asyncio.run(consume_batches(cfg, handler, durable="pipelined", batch=50, inflight=2, idle_timeout_s=idle))
     assert overlapped == [True], "the next batch was not fetched while the first was handled"
     assert n == len(events) and seen == [e.id for e in events]
