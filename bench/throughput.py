@@ -26,7 +26,7 @@ storelens's configuration against the baseline's full-rate output (every frame o
 
 Run with the machine to itself (other benchmarks skew every figure):
 `flock /tmp/heavy.lock .venv/bin/python bench/throughput.py`  (about 10 minutes on 2 cores;
-`--quick` for a 5 s window and no accuracy run).
+`--quick` for a 5 s window and no accuracy run; `--levers --n 4` adds one lever at a time at 4 cameras).
 """
 
 from __future__ import annotations
@@ -59,6 +59,14 @@ from storelens.vision.detector import YoloDetector  # noqa: E402
 DEMO = ROOT / "examples" / "demo" / "store.yaml"
 SHARED_VIDEO = ROOT.parent / "shared" / "data" / "video"
 KINDS = ("baseline", "storelens")
+LEVERS: dict[str, dict[str, Any]] = {
+    # one lever added at a time, baseline -> storelens (``--levers``)
+    "baseline": {"model": "yolo11n-pose", "threads": 0, "gating": {"enabled": False}},
+    "+ rect 640x384": {"model": "yolo11n-pose", "threads": 0, "gating": {"enabled": False}},
+    "+ INT8": {"model": "yolo11n-pose-int8", "threads": 0, "gating": {"enabled": False}},
+    "+ 1 thread/camera": {"model": "yolo11n-pose-int8", "threads": 1, "gating": {"enabled": False}},
+    "storelens": {"model": "yolo11n-pose-int8", "threads": 1, "gating": {"enabled": True, "max_gap_s": 2.0}},
+}
 FRAME_SLACK = 1.5  # a camera may miss one frame of the window (where the window cuts the frame clock)
 LATENCY_P95_MAX_S = 1.0
 GATING = {"enabled": True, "max_gap_s": 2.0}
@@ -93,12 +101,7 @@ def store_for(kind: str, n: int, fps: float, clips: str) -> tuple[StoreConfig, l
     data.update(cameras=cams, zones=zones, lines=lines)
     data["actions"] = {}  # promotion rules name the demo's zones; the copies have their own ids
     det = data["detector"]
-    if kind == "baseline":
-        det.update(model="yolo11n-pose", threads=0, device="cpu", gating={"enabled": False})
-        for cam in cams:
-            cam["detector_input_size"] = 640
-    else:
-        det.update(model="yolo11n-pose-int8", threads=1, device="cpu", gating=GATING)
+    det.update(device="cpu", **LEVERS[kind])
     cfg = StoreConfig.model_validate(data)
     cfg.base_dir = base.base_dir
     return cfg, feeds
@@ -369,6 +372,21 @@ def accuracy(fps: float) -> None:
     print(f"largest difference: {100 * worst:.1f} % ({'within' if worst <= 0.05 else 'NOT within'} 5 %)")
 
 
+def levers(args: argparse.Namespace) -> None:
+    """Each lever's own effect: one short trial per configuration at the same camera count."""
+    n = max(1, args.n)
+    print(f"levers: {n} camera(s), {args.seconds:g} s window, CPU per camera scaled to {args.fps:g} analysed fps")
+    print(f"{'configuration':20}{'min fps':>9}{'cpu %/cam@fps':>15}{'detect %':>10}{'p95 ms':>8}{'load':>6}")
+    for kind in LEVERS:
+        r = run_child(kind, n, args)
+        at = r["cpu_pct_per_cam"] * args.fps / max(r["mean_fps"], 1e-9)
+        print(
+            f"{kind:20}{r['min_fps']:9.2f}{at:15.1f}{100 * r['detect_ratio']:10.0f}"
+            f"{1e3 * r['worst_p95']:8.0f}{r['load_1min']:6.1f}",
+            flush=True,
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fps", type=float, default=5.0, help="analysed frames/s each camera must keep")
@@ -379,11 +397,15 @@ def main() -> None:
     ap.add_argument("--only", choices=KINDS, help="search one configuration only")
     ap.add_argument("--no-accuracy", action="store_true")
     ap.add_argument("--quick", action="store_true", help="5 s windows, no accuracy run")
-    ap.add_argument("--trial", choices=KINDS, help=argparse.SUPPRESS)
-    ap.add_argument("--n", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--levers", action="store_true", help="CPU per camera with one lever added at a time")
+    ap.add_argument("--trial", choices=tuple(LEVERS), help=argparse.SUPPRESS)
+    ap.add_argument("--n", type=int, default=1, help="cameras of a --levers trial")
     args = ap.parse_args()
     if args.trial:
         print(json.dumps(trial(args.trial, args.n, args.fps, args.seconds, args.warmup, args.clips)))
+        return
+    if args.levers:
+        levers(args)
         return
     if args.quick:
         args.seconds, args.no_accuracy = 5.0, True
