@@ -9,6 +9,9 @@ starting with the first) and prints the same candidates on the *report* half (B)
 MOT sequences (``bench/tracking.py``) are a further hold-out for identity. Detections are computed
 once per clip variant (the default detector) and cached, so a sweep costs only tracking.
 
+Chosen (the defaults since issue 13): score 0.25 (the detector's floor), height < 0.2 of the
+frame, 3 consecutive matches; how, and the figures on A, B and TUD: docs/TRACKING.md.
+
     flock /tmp/heavy.lock nice -n 10 .venv/bin/python bench/track_birth.py [--cache DIR]
 """
 

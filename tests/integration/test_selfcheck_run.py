@@ -2,11 +2,13 @@
 
 ``tests/unit/test_selfcheck.py`` checks the self-check on frames fed by hand and through
 ``validate --probe``; this runs it the way a user meets it, through ``run_store``: a file source,
-the store's detector, the event bus and the JSONL sink. The clip is the bundled demo clip (people
-walking to the counter) shrunk 8x into a frame twice its size, 1536x864, analysed at the 640 input a
-store might pick for cost: people are ~25-45 px tall in the frame and 10-20 px in the model's
-input, where the pose model finds almost nobody. A control with the clip as it is (people 185-380
-px tall) must stay quiet, so the event is about the small people, not about any run.
+the store's detector, the event bus and the JSONL sink. The clip is 10 s of the bundled demo clip in
+which people walk to the counter and away (85-95 s; person-like motion in about half the frames),
+played four times (40 s, more than the self-check's 30 s window), shrunk 8x into a frame twice its
+size, 1536x864, analysed at the 640 input a store might pick for cost: people are ~25-45 px tall
+in the frame and 10-20 px in the model's input, where the pose model finds almost nobody. A control
+with the same frames as they are (people 185-380 px tall) must stay quiet, so the event is about
+the small people, not about any run.
 """
 
 from __future__ import annotations
@@ -23,23 +25,30 @@ from storelens.config import load_config
 from storelens.pipeline.run import run_store
 from testdata import DEMO_COUNTER_CLIP
 
-FIRST, LAST, STEP = 150, 480, 2  # 33 s of the clip at 5 fps: more than the self-check's 30 s window
+FIRST, LAST, STEP, LOOPS = 850, 950, 2, 4  # 10 s of the clip at 5 fps, four times: 40 s
 SHRINK = 8
 
 pytestmark = pytest.mark.timeout(900)
 
 
-def write_clip(path: Path, shrink: int) -> Path:
-    with av.open(str(DEMO_COUNTER_CLIP)) as src, av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=10 // STEP)
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "18"}
+def segment() -> list[np.ndarray]:
+    frames = []
+    with av.open(str(DEMO_COUNTER_CLIP)) as src:
         for i, frame in enumerate(src.decode(video=0)):
             if i >= LAST:
                 break
-            if i < FIRST or i % STEP:
-                continue
-            im = np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)
+            if i >= FIRST and i % STEP == 0:
+                frames.append(np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8))
+    return frames
+
+
+def write_clip(path: Path, shrink: int) -> Path:
+    frames = segment() * LOOPS
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10 // STEP)
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "18"}
+        for im in frames:
             if shrink > 1:
                 h, w = im.shape[:2]
                 canvas = np.full((2 * h, 2 * w, 3), 114, np.uint8)
