@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from storelens.config.schema import PromotionRuleConfig, PromotionsConfig, QuietHoursConfig
-from storelens.events.models import Event, EventType
-from storelens.events.payloads import PromotionTriggered
+from storelens.events.models import Event
+from storelens.events.payloads import PromotionTriggered, typed
 
 __all__ = ["PromotionManager", "in_quiet_hours", "is_held_out"]
 
@@ -180,4 +180,5 @@ class PromotionManager:
 
 def is_held_out(event: Event) -> bool:
     """A ``promotion.triggered`` drawn into the hold-out arm: recorded, never shown."""
-    return event.type == EventType.PROMOTION_TRIGGERED and event.payload.get("holdout") is True
+    p = typed(event, PromotionTriggered)
+    return p is not None and p.holdout is True
