@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from storelens.config.schema import PromotionRuleConfig, PromotionsConfig, QuietHoursConfig
 from storelens.events.models import Event
-from storelens.events.payloads import PromotionTriggered, typed
+from storelens.events.payloads import PromotionTriggered, intent_of, typed
 
 __all__ = ["PromotionManager", "in_quiet_hours", "is_held_out"]
 
@@ -94,9 +94,8 @@ class PromotionManager:
         subject = event.subject
         if subject is None:
             return
-        state = str(event.payload.get("state"))
-        category = event.payload.get("category")
-        category = category if isinstance(category, str) else None
+        p = intent_of(event)
+        state, category = str(p.state), p.category
         t = event.ts.timestamp()
         v = self._visits.get(subject)
         if v is None:
