@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 
 from storelens.config.schema import AlertRuleConfig, AlertsConfig
 from storelens.events.models import Event
-from storelens.events.payloads import AlertAcknowledged, AlertClosed, AlertEscalated, AlertRaised, EventPayload
+from storelens.events.payloads import (
+    AlertAcknowledged,
+    AlertClosed,
+    AlertEscalated,
+    AlertRaised,
+    EventPayload,
+    intent_of,
+)
 
 __all__ = ["Alert", "AlertError", "AlertManager"]
 
@@ -103,10 +110,11 @@ class AlertManager:
     def on_intent(self, event: Event) -> list[Event]:
         if not self.config.enabled or event.subject is None:
             return []
-        state = str(event.payload.get("state"))
+        intent = intent_of(event)
+        state = str(intent.state)
         with self._lock:
             v = self._visits.setdefault(event.subject, _VisitAlerts())
-            if v.state == state and event.payload.get("category_change"):
+            if v.state == state and intent.category_change:
                 return []  # same state, new category: the pending clocks keep running
             v.state = state
             v.pending = [_Pending(r, event.ts.timestamp(), event) for r in self.config.rules if self._applies(r, event)]
@@ -173,7 +181,7 @@ class AlertManager:
 
     # ------------------------------------------------------------------------- internals --
     def _applies(self, rule: AlertRuleConfig, event: Event) -> bool:
-        if str(rule.state) != str(event.payload.get("state")):
+        if str(rule.state) != str(intent_of(event).state):
             return False
         if rule.zone_kinds:
             kind = self.zone_kinds.get(event.zone_id or "")
@@ -205,16 +213,15 @@ class AlertManager:
             if zlast is not None and now - zlast < self.config.cooldown_zone_s:
                 self.suppressed["zone_cooldown"] += 1
                 return None
-        reasons = source.payload.get("reasons")
-        category = source.payload.get("category")
+        intent = intent_of(source)
         a = Alert(
             id=secrets.token_hex(6),
             rule=rule.id,
             subject=subject,
             zone_id=zone,
-            state=str(source.payload.get("state")),
-            category=category if isinstance(category, str) else None,
-            reasons=[str(r) for r in reasons] if isinstance(reasons, list) else [],
+            state=str(intent.state),
+            category=intent.category,
+            reasons=list(intent.reasons or []),
             severity=rule.severity,
             raised_at=now,
             endpoint=rule.endpoint,

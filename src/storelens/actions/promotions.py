@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from storelens.config.schema import PromotionRuleConfig, PromotionsConfig, QuietHoursConfig
-from storelens.events.models import Event, EventType
-from storelens.events.payloads import PromotionTriggered
+from storelens.events.models import Event
+from storelens.events.payloads import PromotionTriggered, intent_of, typed
 
 __all__ = ["PromotionManager", "in_quiet_hours", "is_held_out"]
 
@@ -94,9 +94,8 @@ class PromotionManager:
         subject = event.subject
         if subject is None:
             return
-        state = str(event.payload.get("state"))
-        category = event.payload.get("category")
-        category = category if isinstance(category, str) else None
+        p = intent_of(event)
+        state, category = str(p.state), p.category
         t = event.ts.timestamp()
         v = self._visits.get(subject)
         if v is None:
@@ -180,4 +179,5 @@ class PromotionManager:
 
 def is_held_out(event: Event) -> bool:
     """A ``promotion.triggered`` drawn into the hold-out arm: recorded, never shown."""
-    return event.type == EventType.PROMOTION_TRIGGERED and event.payload.get("holdout") is True
+    p = typed(event, PromotionTriggered)
+    return p is not None and p.holdout is True

@@ -475,6 +475,11 @@ def typed(event: Event, model: type[P]) -> P | None:
     return parsed
 
 
+def intent_of(event: Event) -> IntentChanged:
+    """The typed payload of an ``intent.changed`` (what actions follow); an empty one for any other type."""
+    return typed(event, IntentChanged) or IntentChanged()
+
+
 def aggregate_fields(type_: str) -> frozenset[str]:
     """Payload keys of ``type_`` marked aggregate: all that aggregate-only mode lets through."""
     model = payload_model(type_)

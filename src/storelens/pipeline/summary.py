@@ -13,6 +13,7 @@ import numpy as np
 
 from storelens.config.schema import StoreConfig
 from storelens.events.models import Event, EventType
+from storelens.events.payloads import VisitEnded, ZoneExited, typed
 
 
 def _stats(values: list[float]) -> dict[str, float | int]:
@@ -42,19 +43,19 @@ class SummaryCollector:
 
     def __call__(self, event: Event) -> None:
         self.by_type[event.type] += 1
-        if event.type == EventType.VISIT_ENDED:
+        if (ended := typed(event, VisitEnded)) is not None:
             self.visits.append(
                 {
                     "visit": event.subject,
                     "camera": event.camera_id,
                     "ended": event.ts.isoformat(),
-                    "duration_s": event.payload.get("duration_s"),
-                    "fragments": event.payload.get("fragments"),
-                    "confidence": event.payload.get("confidence"),
+                    "duration_s": ended.duration_s,
+                    "fragments": ended.fragments,
+                    "confidence": ended.confidence,
                 }
             )
-        elif event.type == EventType.ZONE_EXITED and event.zone_id is not None:
-            self.zone_dwell[event.zone_id].append(float(event.payload.get("dwell_s", 0.0)))
+        elif (exited := typed(event, ZoneExited)) is not None and event.zone_id is not None:
+            self.zone_dwell[event.zone_id].append(exited.dwell_s or 0.0)
             if event.subject is not None:
                 self.zone_subjects[event.zone_id].add(event.subject)
         elif event.type in (EventType.CAMERA_OFFLINE, EventType.CAMERA_ONLINE):
