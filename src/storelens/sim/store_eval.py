@@ -70,9 +70,7 @@ def _floor_points(ids: Sequence[int], xy: Sequence[tuple[float, float]]) -> Trac
     )
 
 
-def evaluate_store(
-    layout: StoreLayout, cfg: SimConfig, cameras: Sequence[VirtualCamera] | None = None
-) -> StoreEval:
+def evaluate_store(layout: StoreLayout, cfg: SimConfig, cameras: Sequence[VirtualCamera] | None = None) -> StoreEval:
     cams = list(cameras) if cameras is not None else demo_cameras()
     store = store_with_cameras(layout, cams, cfg.store_id)
     plans = plan_shoppers(layout, cfg)
