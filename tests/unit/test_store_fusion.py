@@ -214,5 +214,5 @@ def test_simulated_store_visits_and_journeys(noisy: bool) -> None:
     r = evaluate_store(StoreLayout.demo(), SimConfig(shoppers=12, minutes=4, seed=5, noise=noise))
     assert abs(r.visit_error_fused) <= 0.1  # 13 people: at most one visit off (bench/store.py: 5 % target)
     assert r.visit_error_naive > 3.0
-    assert r.journey_accuracy >= (0.6 if noisy else 0.85)
+    assert r.journey_accuracy >= (0.6 if noisy else 0.8)
     assert r.occupancy_mae_fused < r.occupancy_mae_naive
