@@ -14,9 +14,9 @@ fusion links each (camera, subject) to a store-level subject:
   them. It joins the store subject lost at most ``handoff_s`` ago whose last point it could have
   walked from (within ``max_distance_m`` + ``handoff_speed_mps`` x the time unseen), nearest to
   where that subject was heading (last point + its velocity x time unseen), optimal assignment
-  again. A subject lost inside an exit area (``exits``: the entrance zones) has probably left the
-  store: it is picked up only within ``max_distance_m`` of where its heading leads (a shopper
-  hidden for a moment at the entrance), so the next person walking in at the door is a new visit;
+  again. A subject lost inside an exit area (``exits``: the entrance zones) has left the store and
+  is never picked up: the next person walking in there is a new visit (a shopper hidden for a
+  moment at the entrance is a new visit too: the price of not merging leavers with newcomers);
 * otherwise it starts a new store subject (a random short-lived id);
 * members of one store subject that drift more than twice the gate apart are split again.
 
@@ -122,11 +122,7 @@ class StoreFusion:
         for i, o in enumerate(new):
             for j, (_, dt, x, y, px, py, at_exit) in enumerate(lost):
                 miss = float(np.hypot(o.x - px, o.y - py))
-                if at_exit:  # only where their own heading leads: a newcomer at the door is not them
-                    ok = miss <= cfg.max_distance_m
-                else:
-                    ok = np.hypot(o.x - x, o.y - y) <= cfg.max_distance_m + cfg.handoff_speed_mps * dt
-                if ok:
+                if not at_exit and np.hypot(o.x - x, o.y - y) <= cfg.max_distance_m + cfg.handoff_speed_mps * dt:
                     cost[i, j] = miss
         rows, cols = linear_sum_assignment(cost)
         return {int(r): lost[int(c)][0] for r, c in zip(rows, cols, strict=True) if cost[r, c] < _BIG}
