@@ -15,7 +15,8 @@ fusion links each (camera, subject) to a store-level subject:
   walked from (within ``max_distance_m`` + ``handoff_speed_mps`` x the time unseen), nearest to
   where that subject was heading (last point + its velocity x time unseen), optimal assignment
   again. A subject lost inside an exit area (``exits``: the entrance zones) has left the store and
-  is never picked up: the next person walking in there is a new visit;
+  is never picked up: the next person walking in there is a new visit (a shopper hidden for a
+  moment at the entrance is a new visit too: the price of not merging leavers with newcomers);
 * otherwise it starts a new store subject (a random short-lived id);
 * members of one store subject that drift more than twice the gate apart are split again.
 
@@ -101,28 +102,28 @@ class StoreFusion:
     def _pick_up(self, new: list[_Obs], members: dict[int, list[_Obs]], wall_time: float) -> dict[int, int]:
         """Index in ``new`` -> lost store subject it continues (see the module docstring)."""
         cfg = self.cfg
-        lost: list[tuple[int, float, float, float, float, float]] = []  # g, dt, last x, y, predicted x, y
+        lost: list[tuple[int, float, float, float, float, float, bool]] = []  # g, dt, last x, y, predicted x, y, exit
         for g, h in self._hist.items():
             dt = wall_time - h[-1][0]
             if members.get(g) or not 0 < dt <= cfg.handoff_s:
                 continue
             t_last, x, y = h[-1]
-            if any(points_in_polygon(np.array([[x, y]]), poly)[0] for poly in self._exits):
-                continue  # walked out of the store
+            at_exit = any(points_in_polygon(np.array([[x, y]]), poly)[0] for poly in self._exits)
             t0, x0, y0 = h[0]
             span = t_last - t0
             vx, vy = ((x - x0) / span, (y - y0) / span) if span > 0.2 else (0.0, 0.0)
             speed = float(np.hypot(vx, vy))
             if speed > cfg.handoff_speed_mps:  # a jittery short history: no faster than the gate
                 vx, vy = vx * cfg.handoff_speed_mps / speed, vy * cfg.handoff_speed_mps / speed
-            lost.append((g, dt, x, y, x + vx * dt, y + vy * dt))
+            lost.append((g, dt, x, y, x + vx * dt, y + vy * dt, at_exit))
         if not lost:
             return {}
         cost = np.full((len(new), len(lost)), _BIG)
         for i, o in enumerate(new):
-            for j, (_, dt, x, y, px, py) in enumerate(lost):
-                if np.hypot(o.x - x, o.y - y) <= cfg.max_distance_m + cfg.handoff_speed_mps * dt:
-                    cost[i, j] = np.hypot(o.x - px, o.y - py)
+            for j, (_, dt, x, y, px, py, at_exit) in enumerate(lost):
+                miss = float(np.hypot(o.x - px, o.y - py))
+                if not at_exit and np.hypot(o.x - x, o.y - y) <= cfg.max_distance_m + cfg.handoff_speed_mps * dt:
+                    cost[i, j] = miss
         rows, cols = linear_sum_assignment(cost)
         return {int(r): lost[int(c)][0] for r, c in zip(rows, cols, strict=True) if cost[r, c] < _BIG}
 

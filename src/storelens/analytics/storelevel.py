@@ -23,11 +23,14 @@ others do not.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from storelens.analytics.fusion import StoreFusion
 from storelens.analytics.stage import StoreBehaviourStage
@@ -35,7 +38,10 @@ from storelens.config.schema import StoreConfig, ZoneKind
 from storelens.core.types import Tracks
 from storelens.events.models import Event, EventType
 
-__all__ = ["StoreLevelStage", "Visit", "fusion_cameras"]
+__all__ = ["SMOOTHING_S", "StoreLevelStage", "Visit", "fusion_cameras", "journey_table"]
+
+SMOOTHING_S = 0.5
+"""Time constant of the per-shopper smoothing of fused floor points before the zone measures."""
 
 
 def fusion_cameras(store: StoreConfig) -> tuple[list[str], dict[str, str]]:
@@ -83,7 +89,7 @@ class StoreLevelStage:
         self._lock = threading.Lock()
         self._t0: float | None = None
         self._last_tick: float | None = None
-        self._camera_of: dict[tuple[str, int], str] = {}
+        self._smooth: dict[int, tuple[float, float, float]] = {}  # store subject -> (wall, x, y)
 
     def update(self, camera_id: str, tracks: Tracks, wall_time: float, *, advance: bool = True) -> list[Event]:
         """Record ``camera_id``'s tracks at ``wall_time``; returns the store events this produced
@@ -121,7 +127,7 @@ class StoreLevelStage:
             v = self.visits.get(g)
             if v is not None:
                 v.cameras.add(cam)
-        out += self.behaviour.update(fused, wall - self._t0, wall)
+        out += self.behaviour.update(self._smoothed(fused, wall), wall - self._t0, wall)
         self._journeys()
         for g, v in list(self.visits.items()):
             if wall - v.last > self.timeout_s:
@@ -129,6 +135,24 @@ class StoreLevelStage:
         out += self._occupancy(wall)
         out.sort(key=lambda e: e.ts)
         return out
+
+    def _smoothed(self, fused: Tracks, wall: float) -> Tracks:
+        """Fused points smoothed per shopper (time constant ``SMOOTHING_S``): a feet point far from a
+        camera jitters by tens of centimetres, and each jitter across a zone edge would be a step in
+        the journey. Fusion itself gates on the raw points."""
+        if fused.floor_xy is None or not len(fused):
+            return fused
+        xy = np.asarray(fused.floor_xy, dtype=np.float64).copy()
+        for i, g in enumerate(fused.track_id.tolist()):
+            prev = self._smooth.get(g)
+            if prev is not None and 0 < wall - prev[0] <= self.timeout_s:
+                a = 1.0 - math.exp(-(wall - prev[0]) / SMOOTHING_S)
+                xy[i] = (prev[1] + a * (xy[i, 0] - prev[1]), prev[2] + a * (xy[i, 1] - prev[2]))
+            self._smooth[g] = (wall, float(xy[i, 0]), float(xy[i, 1]))
+        for g in [g for g, v in self._smooth.items() if wall - v[0] > self.timeout_s]:
+            del self._smooth[g]
+        pts = xy.astype(np.float32)
+        return fused.replace(floor_xy=pts, xyxy=np.concatenate([pts, pts], axis=1))
 
     def close(self, wall_time: float) -> list[Event]:
         """End of the run: close open stays and every open visit."""

@@ -36,6 +36,7 @@ from storelens.events.payloads import CameraOffline
 from storelens.pipeline.build import BuiltCamera, build_camera
 from storelens.pipeline.camera import FrameResult, RunStats
 from storelens.pipeline.heatmaps import HeatmapRecorder
+from storelens.pipeline.storelevel import StoreLevelFeed
 from storelens.pipeline.summary import SummaryCollector
 from storelens.sinks.factory import build_sinks, sink_handler
 from storelens.sources.base import SourceError
@@ -132,6 +133,7 @@ def run_store(
     fatal: list[BaseException] = []  # a full disk: the first one ends the run
     built: list[BuiltCamera] = []
     heat = HeatmapRecorder(cfg, url)  # opens the database at its first flush, retried like the sink
+    store_feed = StoreLevelFeed.for_store(cfg, bus)  # 2+ calibrated cameras: one store, not N cameras
     started = time.time()
     try:
         for cam in cameras:
@@ -147,6 +149,9 @@ def run_store(
             bus.publish(_offline_event(cfg, cam.id, CameraOffline(reason="source_error", error=reason)))
         for b in built:
             b.pipeline.observers.append(functools.partial(heat.observe, b.camera.id))
+            feed = store_feed.observer(b.camera.id) if store_feed is not None else None
+            if feed is not None:
+                b.pipeline.observers.append(feed)
         threads: list[threading.Thread] = []
         for b in built:
             on_frame = progress(b.camera, b.expected_frames) if progress is not None else None
@@ -190,6 +195,8 @@ def run_store(
                 threads.append(t)
         for t in threads:
             t.join()
+        if store_feed is not None:
+            store_feed.close()  # open store visits end with their journeys
         outputs.stopped = stop.is_set() and not fatal
         for b in built:
             st = outputs.stats[b.camera.id]
@@ -238,7 +245,11 @@ def run_store(
                 raise
             fatal.append(full)
             break
+    if store_feed is not None and not fatal:
+        outputs.images.update(store_feed.write_images(out_dir))
     summary = collector.to_dict()
+    if store_feed is not None:
+        summary["store_level"] = store_feed.summary()
     summary["cameras"] = {b.camera.id: _camera_summary(b, outputs.stats.get(b.camera.id, RunStats())) for b in built}
     summary["run"] = {"started": started, "wall_s": round(time.time() - started, 2)}
     delivery = sink_set.delivery()

@@ -10,8 +10,9 @@ what a camera pipeline reports: person boxes in pixels standing on the projected
 
 * the camera's own track ids (a new one each time a shopper walks back into view after more than
   ``REACQUIRE_S`` out of it, and after a fragment),
-* feet-point jitter in pixels (``noise.jitter_m`` at the view's centre, so more in metres far from
-  the camera), missed frames, occlusions and fragments drawn per camera, independently,
+* feet-point jitter in pixels (``noise.jitter_m`` on the floor at the view's centre, so more in
+  metres far from the camera, most along its line of sight), missed frames, occlusions and
+  fragments drawn per camera, independently,
 * identity switches when two shoppers pass close in one camera.
 
 Its calibration (the four footprint corners and their pixels) is a real
@@ -89,6 +90,15 @@ class VirtualCamera:
         """Image scale (pixels per floor metre, across the view) at floor points."""
         d = self.project(xy + np.array([0.05, 0.0])) - self.project(xy)
         return np.asarray(np.hypot(d[:, 0], d[:, 1]) / 0.05, dtype=np.float64)
+
+    def area_px_per_m(self, xy: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """sqrt(pixels per square metre) at floor points: the mean scale of both floor axes (depth
+        is foreshortened, so one pixel is more metres along y than along x)."""
+        p = self.project(xy)
+        dx = self.project(xy + np.array([0.05, 0.0])) - p
+        dy = self.project(xy + np.array([0.0, 0.05])) - p
+        det = np.abs(dx[:, 0] * dy[:, 1] - dx[:, 1] * dy[:, 0])
+        return np.asarray(np.sqrt(det) / 0.05, dtype=np.float64)
 
     def boxes(self, feet_px: npt.NDArray[np.float64], xy: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
         """Person boxes standing on the feet points (bottom centre = feet, standing proportions)."""
@@ -174,7 +184,7 @@ def _view(
     feet = cam.project(xy)
     if nz.jitter_m > 0:
         centre = cam.floor_corners.mean(axis=0, keepdims=True)
-        sigma_px = nz.jitter_m * float(cam.px_per_m(centre)[0])
+        sigma_px = nz.jitter_m * float(cam.area_px_per_m(centre)[0])
         feet = feet + rng.normal(0, sigma_px, size=feet.shape)
     return _View(visible, segment, feet)
 
