@@ -257,6 +257,15 @@ def test_compute_deltas_hand_counted() -> None:
     assert d[("s1", "q", T0, 3600)].queue_max == 4
 
 
+def test_a_fused_store_visit_is_not_counted_beside_its_camera_visits() -> None:
+    # one shopper seen by two cameras: two camera visits and one fused store visit; the store-wide
+    # count stays the cameras' count (as for a store without fusion), the fused visit adds nothing
+    events = [ev("visit.started", 5), ev("visit.started", 6), ev("visit.started", 5, fused=True)]
+    events += [ev("visit.ended", 50), ev("visit.ended", 51), ev("visit.ended", 51, fused=True)]
+    store = compute_deltas(events, [3600])[("s1", "", T0, 3600)]
+    assert (store.visits_started, store.visits_ended, store.events) == (2, 2, 6)
+
+
 def test_aggregates_are_not_double_counted_on_replay(db: Database) -> None:
     batch = [ev("zone.exited", i, zone="z1", dwell_s=2.0) for i in range(10)]
     for _ in range(3):

@@ -158,6 +158,8 @@ def compute_deltas(events: Iterable[Event], buckets_s: Sequence[int]) -> dict[Ag
                 zone_row.dwell_count += 1
                 zone_row.dwell_total_s += dwell
                 zone_row.dwell_max_s = max(zone_row.dwell_max_s, dwell)
+        elif t in (EventType.VISIT_STARTED, EventType.VISIT_ENDED) and e.payload.get("fused") is True:
+            pass  # a fused store visit (analytics/storelevel.py) is also counted by its cameras: not twice
         elif t == EventType.VISIT_STARTED:
             store_row.visits_started += 1
         elif t == EventType.VISIT_ENDED:
