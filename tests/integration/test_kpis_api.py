@@ -241,11 +241,12 @@ def test_buying_units_from_stored_visits(tmp_path: Path, db_url: str) -> None:
     """A couple with a child and a single shopper: 4 people, 1 child, 3 visitors, 2 units; 2 sales."""
 
     def visit(sid: str, sec: float, dx: float, vy: float, height: float | None) -> list[Event]:
-        path = [[float(t), dx + 0.5 * t, vy * t] for t in range(0, 121, 5)]
+        # cam1 is uncalibrated: pixels, grouped within max_distance_px (80) on the same camera
+        path = [[float(t), 100 * (dx + 0.5 * t), 100 * vy * t] for t in range(0, 121, 5)]
         ended: dict[str, Any] = {"path": path} if height is None else {"path": path, "height_m": height}
         return [ev("visit.started", sec, subject=sid), ev("visit.ended", sec + 120, subject=sid, payload=ended)]
 
-    events = visit("mum", 0, 0.0, 0.0, 1.66) + visit("dad", 2, 0.5, 0.0, 1.82) + visit("kid", 3, 0.3, 0.01, 1.12)
+    events = visit("mum", 0, 0.0, 0.0, 1.66) + visit("dad", 2, 0.5, 0.0, 1.82) + visit("kid", 3, 0.3, 0.0, 1.12)
     events += visit("solo", 4, 0.0, 0.6, None)
     client, deps = client_for(tmp_path, db_url)
     with deps.db.begin() as conn:
