@@ -5,7 +5,7 @@
 // A number the store does not measure (no storefront line, no POS) shows as "not measured" with
 // the server's reason as a tooltip, never as 0.
 
-import { api, query } from "./api.js";
+import { api, csrfToken, query } from "./api.js";
 import { byId, h, replace } from "./dom.js";
 
 const DAYS = 7;
@@ -79,9 +79,28 @@ function queuesTable(q) {
   );
 }
 
+/** Why this user may not read the store-wide KPIs (asking anyway would put a 403 in the console). */
+async function notPermitted() {
+  if (!csrfToken()) return null; // no session: the service runs without login
+  const me = await api("/auth/me");
+  if (me.role === "viewer") return "KPIs need the analyst role.";
+  if (me.cameras && me.cameras.length) return "KPIs mix every camera: they need access to the whole store.";
+  return null;
+}
+
 export async function refreshKpis() {
   const box = byId("kpis");
   if (!box) return;
+  let why = null;
+  try {
+    why = await notPermitted();
+  } catch (err) {
+    why = String(err);
+  }
+  if (why) {
+    replace(box, h("p", { class: "empty" }, why));
+    return;
+  }
   const to = new Date();
   to.setMinutes(0, 0, 0);
   to.setHours(to.getHours() + 1);
