@@ -389,6 +389,11 @@ def test_stored_heat_maps_are_shown_without_pipelines(offline_dashboard: Dashboa
     page = offline_dashboard.open("?range=all")  # the old bucket is in range now
     expect(page.locator("#heatmaps canvas[data-camera='entrance-cam'][data-metric='traffic']")).to_be_visible()
     assert page.locator("#heatmaps canvas").count() == 2
+    # the KPI panel (issue 20): store-wide numbers from /kpis, a missing input says "not measured"
+    kpis = page.locator("#kpis")
+    expect(kpis.locator("caption")).to_have_text(["Funnel", "Buying units"])
+    expect(kpis).to_contain_text("not measured: no queue zone")  # the demo store has no queue
+    expect(kpis.locator("tr:has-text('Buyers') td")).to_have_text("not measured")
     assert offline_dashboard.console_errors == []
 
 

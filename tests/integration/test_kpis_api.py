@@ -51,7 +51,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def client_for(
-    tmp_path: Path, db_url: str, *, storefront: bool = True, entrance: bool = True
+    tmp_path: Path, db_url: str, *, storefront: bool = True, entrance: bool = True, queue: bool = False
 ) -> tuple[TestClient, ServiceDeps]:
     lines: list[dict[str, Any]] = []
     if storefront:
@@ -69,6 +69,9 @@ def client_for(
         ],
         "lines": lines,
     }
+    if queue:
+        data["zones"].append({"id": "q", "kind": "queue", "camera": "cam1", "points": TRI})
+        data["behaviour"] = {"queues": [{"queue_zone": "q", "checkout_zone": "till", "sla_wait_s": 120}]}
     path = tmp_path / "store.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     st = ServiceSettings(store=load_config(path), config_path=path, database_url=db_url, run_pipelines=False)
@@ -231,4 +234,87 @@ def test_experiments_from_stored_triggers(tmp_path: Path, db_url: str) -> None:
     assert item["conversion_verdict"] == "not significant yet" and item["conversion_low"] < 0
     assert item["conversion_n_per_arm_needed"] == 152  # 0 % -> 5 %: (1.96*sqrt(2*.025*.975)+0.84*sqrt(.0475))^2/.05^2
     assert csv.status_code == 200 and "treated_n" in csv.text.splitlines()[0]
+    deps.close()
+
+
+def test_buying_units_from_stored_visits(tmp_path: Path, db_url: str) -> None:
+    """A couple with a child and a single shopper: 4 people, 1 child, 3 visitors, 2 units; 2 sales."""
+
+    def visit(sid: str, sec: float, dx: float, vy: float, height: float | None) -> list[Event]:
+        # cam1 is uncalibrated: pixels, grouped within max_distance_px (80) on the same camera
+        path = [[float(t), 100 * (dx + 0.5 * t), 100 * vy * t] for t in range(0, 121, 5)]
+        ended: dict[str, Any] = {"path": path} if height is None else {"path": path, "height_m": height}
+        return [ev("visit.started", sec, subject=sid), ev("visit.ended", sec + 120, subject=sid, payload=ended)]
+
+    events = visit("mum", 0, 0.0, 0.0, 1.66) + visit("dad", 2, 0.5, 0.0, 1.82) + visit("kid", 3, 0.3, 0.0, 1.12)
+    events += visit("solo", 4, 0.0, 0.6, None)
+    client, deps = client_for(tmp_path, db_url)
+    with deps.db.begin() as conn:
+        store_events(conn, events, buckets_s=[3600])
+        insert_pos_transactions(conn, [pos(600, 20.0), pos(700, 8.5)])
+    q = {"from": T0.isoformat(), "to": (T0 + timedelta(hours=2)).isoformat(), "granularity": "hour"}
+    with client:
+        body = client.get(f"{API}/buying-units", params=q).json()
+        kept = client.get(f"{API}/buying-units", params={**q, "exclude_children": "false"}).json()
+        pq_resp = client.get(f"{API}/buying-units", params={**q, "format": "parquet"})
+    t = body["totals"]
+    assert (t["people"], t["children"], t["height_unknown"], t["visitors"], t["units"]) == (4, 1, 1, 3, 2)
+    assert t["unit_sizes"] == {"1": 1, "2": 1} and t["buyers"] == 2
+    assert t["raw_conversion"] == pytest.approx(0.5) and t["unit_conversion"] == pytest.approx(1.0)
+    assert t["visitor_conversion"] == pytest.approx(2 / 3)
+    assert [r["units"] for r in body["rows"]] == [2, 0]
+    assert kept["totals"]["visitors"] == 4 and kept["totals"]["units"] == 2
+    import io
+
+    import pyarrow.parquet as parquet
+
+    assert pq_resp.status_code == 200 and pq_resp.headers["content-type"] == "application/vnd.apache.parquet"
+    table = parquet.read_table(io.BytesIO(pq_resp.content))
+    assert table.num_rows == 2 and table.column("units").to_pylist() == [2, 0]
+    deps.close()
+
+
+def test_queue_service_levels_from_stored_zone_events(tmp_path: Path, db_url: str) -> None:
+    """Waits 60, 100, 150 s and one shopper leaving the queue: SLA 2/3 within 120 s, 1 abandoned."""
+    events: list[Event] = []
+    for i, wait in enumerate([60, 100, 150]):
+        sid, t = f"w{i}", 200 * i
+        events += [
+            ev("zone.entered", t, subject=sid, zone_id="q"),
+            ev("zone.exited", t + wait - 1, subject=sid, zone_id="q", payload={"dwell_s": wait - 1}),
+            ev("zone.entered", t + wait, subject=sid, zone_id="till"),
+        ]
+    events += [
+        ev("zone.entered", 700, subject="gone", zone_id="q"),
+        ev("zone.exited", 790, subject="gone", zone_id="q", payload={"dwell_s": 90}),
+    ]
+    events += [ev("zone.entered", 800, subject="staffer", zone_id="q", payload={"staff": True})]
+    events += [
+        Event(
+            type="alert.raised",
+            store_id="s1",
+            ts=T0 + timedelta(seconds=500),
+            zone_id="q",
+            subject="queue-q",
+            payload={"rule": "queue_sla", "alert_id": "a1"},
+        ),
+    ]
+    client, deps = client_for(tmp_path, db_url, queue=True)
+    with deps.db.begin() as conn:
+        store_events(conn, events, buckets_s=[3600])
+    q = {"from": T0.isoformat(), "to": (T0 + timedelta(hours=1)).isoformat(), "granularity": "hour"}
+    with client:
+        body = client.get(f"{API}/queues", params=q).json()
+        loose = client.get(f"{API}/queues", params={**q, "sla_wait_s": 200}).json()
+        csv = client.get(f"{API}/queues", params={**q, "format": "csv"})
+    (queue,) = body["queues"]
+    assert (queue["queue_zone"], queue["sla_wait_s"], queue["target_source"]) == ("q", 120, "config")
+    t = queue["totals"]
+    assert (t["joined"], t["served"], t["abandoned"], t["waiting"]) == (4, 3, 1, 0)
+    assert t["service_level"] == pytest.approx(2 / 3) and t["target_met"] is False
+    assert t["abandonment_rate"] == pytest.approx(0.25) and t["median_wait_s"] == pytest.approx(100.0)
+    assert queue["alerts"]["raised"] == 1
+    assert loose["queues"][0]["totals"]["service_level"] == pytest.approx(1.0)
+    assert loose["queues"][0]["target_source"] == "query"
+    assert csv.status_code == 200 and csv.text.splitlines()[0].startswith("queue_zone,checkout_zone,start")
     deps.close()

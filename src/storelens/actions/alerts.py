@@ -8,6 +8,10 @@ Life of an alert::
         -> alert.escalated    (if still unacknowledged after escalate_after_min)
         -> alert.closed       (the shopper left; open_s, whether and how fast it was acknowledged)
 
+    queue.updated (a queue with an SLA target: predicted wait over it)
+        -> alert.raised       (rule queue_sla, action open_register), acknowledged and escalated
+                              as above, closed when the predicted wait is back within the target
+
 Cooldowns exist because a stuck shopper stays stuck for a while and a busy zone has many: once an
 alert is raised for a visit, that visit raises nothing new for ``cooldown_visit_s``, and nothing
 new is raised in the same zone for ``cooldown_zone_s`` (someone is already on the way there).
@@ -23,7 +27,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from storelens.config.schema import AlertRuleConfig, AlertsConfig
+from storelens.config.schema import AlertRuleConfig, AlertsConfig, QueueConfig
 from storelens.events.models import Event
 from storelens.events.payloads import (
     AlertAcknowledged,
@@ -34,7 +38,10 @@ from storelens.events.payloads import (
     intent_of,
 )
 
-__all__ = ["Alert", "AlertError", "AlertManager"]
+__all__ = ["QUEUE_SLA_RULE", "Alert", "AlertError", "AlertManager"]
+
+QUEUE_SLA_RULE = "queue_sla"
+"""Rule id of the "open a register" alerts (:meth:`AlertManager.on_queue`)."""
 
 
 class AlertError(ValueError):
@@ -146,6 +153,72 @@ class AlertManager:
                 if a.subject == subject and a.open:
                     out.append(self._close(a, now, "shopper_left"))
         return out
+
+    def on_queue(self, event: Event, cfg: QueueConfig) -> list[Event]:
+        """A ``queue.updated`` of a queue with an SLA target: raise "open a register" when a
+        newcomer's predicted wait is over the target, close it once the prediction is back under.
+
+        The alert is the queue's (subject ``queue-<zone>``), so it is acknowledged, escalated and
+        cooled down like any other: after one is raised the same queue raises nothing new for
+        ``cooldown_visit_s`` even if it recovers and breaches again (a register takes minutes to
+        open), and an alert open in the queue's zone blocks a second one through the zone cooldown."""
+        predicted = event.payload.get("predicted_wait_s")
+        target = cfg.sla_wait_s
+        if not self.config.enabled or target is None or not isinstance(predicted, int | float):
+            return []
+        now = event.ts.timestamp()
+        subject = f"queue-{cfg.queue_zone}"
+        with self._lock:
+            current = next((a for a in self._alerts.values() if a.subject == subject and a.open), None)
+            if predicted <= target:
+                return [self._close(current, now, "queue_recovered")] if current is not None else []
+            if current is not None:
+                return []
+            last = self._visit_last.get(subject)
+            if last is not None and now - last < self.config.cooldown_visit_s:
+                self.suppressed["visit_cooldown"] += 1
+                return []
+            zlast = self._zone_last.get(cfg.queue_zone)
+            if zlast is not None and now - zlast < self.config.cooldown_zone_s:
+                self.suppressed["zone_cooldown"] += 1
+                return []
+            reasons = [
+                "open_register",
+                f"predicted wait {float(predicted):.0f} s over the {target:.0f} s target",
+            ]
+            a = Alert(
+                id=secrets.token_hex(6),
+                rule=QUEUE_SLA_RULE,
+                subject=subject,
+                zone_id=cfg.queue_zone,
+                state="queue_breach_predicted",
+                category=None,
+                reasons=reasons,
+                severity=cfg.sla_severity,
+                raised_at=now,
+                endpoint="log",
+                target=None,
+            )
+            self._alerts[a.id] = a
+            self._visit_last[subject] = now
+            self._zone_last[cfg.queue_zone] = now
+            return [
+                self._event(
+                    AlertRaised(
+                        reasons=a.reasons,
+                        severity=a.severity,
+                        state=a.state,
+                        action="open_register",
+                        queue_zone=cfg.queue_zone,
+                        checkout_zone=cfg.checkout_zone,
+                        predicted_wait_s=round(float(predicted), 2),
+                        sla_wait_s=target,
+                        length=length if isinstance(length := event.payload.get("length"), int) else None,
+                    ),
+                    a,
+                    now,
+                )
+            ]
 
     def acknowledge(self, alert_id: str, by: str, now: float | None = None) -> Event:
         """A staff member took the alert. Raises :class:`AlertError` for an unknown, closed or

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from storelens.actions.alerts import AlertManager
 from storelens.actions.inventory import InventoryMonitor
 from storelens.actions.promotions import PromotionManager, is_held_out
-from storelens.config.schema import ActionsConfig, StoreConfig, ZoneConfig
+from storelens.config.schema import ActionsConfig, QueueConfig, StoreConfig, ZoneConfig
 from storelens.events.models import Event, EventType
 from storelens.intent.signals import zone_catalogue
 
@@ -205,8 +205,11 @@ class ActionEngine:
         zones: Sequence[ZoneConfig] = (),
         dispatcher: ActionDispatcher | None = None,
         clock: Callable[[], float] | None = None,
+        queues: Sequence[QueueConfig] = (),
     ) -> None:
         self.store_id = store_id
+        # queues with a service-level target: their queue.updated may raise "open a register"
+        self.queue_slas = {q.queue_zone: q for q in queues if q.sla_wait_s is not None}
         self.config = config or ActionsConfig()
         try:
             tz = ZoneInfo(timezone)
@@ -238,6 +241,7 @@ class ActionEngine:
             zones=store.zones,
             dispatcher=dispatcher,
             clock=clock,
+            queues=store.behaviour.queues,
         )
 
     def process(self, now: float, events: Iterable[Event] = ()) -> list[Event]:
@@ -255,6 +259,8 @@ class ActionEngine:
                 elif t in (EventType.INTENT_ENDED, EventType.VISIT_ENDED) and ev.subject is not None:
                     self.promotions.on_ended(ev.subject)
                     out.extend(self.alerts.on_ended(ev.subject, ev.ts.timestamp()))
+                elif t == EventType.QUEUE_UPDATED and ev.zone_id in self.queue_slas:
+                    out.extend(self.alerts.on_queue(ev, self.queue_slas[ev.zone_id]))
                 elif t == EventType.INVENTORY_ALERT:
                     if ev.payload.get("source") != "actions" and self.inventory.should_deliver(ev):
                         self.dispatcher.deliver(ev)

@@ -247,6 +247,15 @@ class QueueConfig(StrictModel):
     window_s: float = Field(default=900, ge=30, le=86400, description="Window for arrival/service rates")
     max_wait_s: float = Field(default=1800, gt=0, le=14400, description="Longer queue→checkout gaps are not waits")
     update_interval_s: float = Field(default=5.0, ge=0, le=3600, description="Min seconds between queue.updated")
+    sla_wait_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=14400,
+        description="Service-level target wait (s), e.g. 180 for '90 % within 3 min'; set: a predicted "
+        "wait over it raises an 'open a register' staff alert",
+    )
+    sla_share: float = Field(default=0.9, gt=0, le=1, description="Share of shoppers to serve within sla_wait_s")
+    sla_severity: Literal["info", "warning", "urgent"] = Field(default="warning", description="Of the SLA alert")
 
 
 class UniformRule(StrictModel):

@@ -336,6 +336,12 @@ class AlertRaised(AlertPayload):
     state: str | None = aggregate("Intent state that raised it")
     kind: str | None = aggregate("rule under its older name")
     message: str | None = aggregate("Older producers' alert text")
+    action: str | None = aggregate("What staff should do (open_register for a queue alert)")
+    queue_zone: str | None = aggregate("Queue alerts: the queue zone")
+    checkout_zone: str | None = aggregate("Queue alerts: the till zone it leads to")
+    predicted_wait_s: float | None = aggregate("Queue alerts: a newcomer's predicted wait")
+    sla_wait_s: float | None = aggregate("Queue alerts: the service-level wait target")
+    length: int | None = aggregate("Queue alerts: people in the queue")
 
 
 class AlertAcknowledged(AlertPayload):

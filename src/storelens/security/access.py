@@ -209,6 +209,8 @@ ROUTE_ACCESS: dict[str, RouteAccess] = {
     f"GET {P}/kpis/forecast": "whole_store",
     f"GET {P}/kpis/staffing": "whole_store",
     f"GET {P}/kpis/experiments": "whole_store",
+    f"GET {P}/kpis/buying-units": "whole_store",  # POS against units
+    f"GET {P}/kpis/queues": "whole_store",  # service levels and the store's register alerts
     # global administration / data across stores and cameras
     f"GET {P}/users": "unrestricted",
     f"POST {P}/users": "unrestricted",

@@ -1,6 +1,7 @@
-"""``/kpis``: funnel, footfall forecast, staffing plan and promotion experiments (issue 20).
+"""``/kpis``: funnel, buying units, queue service levels, footfall forecast, staffing plan and
+promotion experiments (issue 20).
 
-All four read stored rows only (:mod:`storelens.kpis`), so the edge and ``storelens central`` give
+All of them read stored rows only (:mod:`storelens.kpis`), so the edge and ``storelens central`` give
 the same answers. They mix every camera of the store (entries, POS, store-wide traffic), so the
 route table marks them ``whole_store``: a principal limited to some cameras gets 403, one that may
 not see the store 404; the view is still asked (store check, access terms on every query) so a
@@ -17,14 +18,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from storelens.analytics.queues import queue_pairs
+from storelens.export import media_type
 from storelens.kpis import experiments as kx
 from storelens.kpis import forecast as kf
 from storelens.kpis.funnel import FunnelRow, compute_funnel, compute_zone_funnel, funnel_total, load_funnel_inputs
+from storelens.kpis.queues import load_queue_moves, queue_joins, queue_rows
+from storelens.kpis.units import GroupingConfig
+from storelens.kpis.units_store import compute_units, load_people
 from storelens.pos import store_timezone
 from storelens.service.deps import Deps, time_range
 from storelens.service.schemas.common import ERROR_RESPONSES
@@ -38,24 +46,35 @@ from storelens.service.schemas.kpis import (
     ForecastOut,
     FunnelOut,
     FunnelRowOut,
+    QueueOut,
+    QueueRowOut,
+    QueuesOut,
     StaffHourOut,
     StaffingOut,
+    UnitsOut,
+    UnitsRowOut,
     ZoneFunnelOut,
 )
 from storelens.service.scope import ScopeView, View
 from storelens.storage.models import EVENTS, VISITS
+from storelens.storage.serialize import json_dumps
 
 router = APIRouter(prefix="/kpis", tags=["kpis"], responses=ERROR_RESPONSES)
 
 MAX_RANGE = {"hour": timedelta(days=31), "day": timedelta(days=400), "week": timedelta(days=800)}
 MAX_HISTORY = timedelta(days=7 * 26)
+DEFAULT_SLA_WAIT_S = 180.0  # "served within 3 minutes", the usual retail till target
 # far from datetime's limits: a range, a default 'from' and the forecast week after 'to' all fit
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}
+    200: {
+        "content": {"text/csv": {}, "application/vnd.apache.parquet": {}},
+        "description": "JSON, or a table: CSV with format=csv, Parquet with format=parquet",
+    }
 }
-Format = Literal["json", "csv"]
+Format = Literal["json", "csv", "parquet"]
+TABLE = ("csv", "parquet")
 
 STORE = Query(None, max_length=64, description="Store id; must be the store this service serves")
 FROM = Query(None, alias="from", description="Range start (ISO 8601)")
@@ -84,15 +103,26 @@ def _range(
     return s, u
 
 
-def _csv(rows: list[dict[str, Any]], name: str) -> Response:
-    buf = io.StringIO()
-    if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]), extrasaction="ignore")
+def _csv(rows: list[dict[str, Any]], name: str, fmt: str = "csv") -> Response:
+    """The rows as CSV or Parquet (one flat table: nested values as JSON text, like /exports)."""
+    flat = [{k: (json_dumps(v) if isinstance(v, dict | list) else v) for k, v in r.items()} for r in rows]
+    if fmt == "parquet":
+        buf = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist(flat), buf)
+        pname = name.rsplit(".", 1)[0] + ".parquet"
+        return Response(
+            buf.getvalue(),
+            media_type=media_type("parquet"),
+            headers={"Content-Disposition": f'attachment; filename="{pname}"'},
+        )
+    text = io.StringIO()
+    if flat:
+        w = csv.DictWriter(text, fieldnames=list(flat[0]), extrasaction="ignore")
         w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if v is None else v) for k, v in r.items() if not isinstance(v, dict)})
+        for r in flat:
+            w.writerow({k: ("" if v is None else v) for k, v in r.items()})
     return Response(
-        buf.getvalue(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+        text.getvalue(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )
 
 
@@ -157,8 +187,8 @@ def funnel(
         totals=_row_out(total),
         zones=[ZoneFunnelOut(**asdict(z)) for z in zones],
     )
-    if format == "csv":
-        return _csv([_flat(r) for r in out.rows], f"{deps.store.store_id}-funnel.csv")
+    if format in TABLE:
+        return _csv([_flat(r) for r in out.rows], f"{deps.store.store_id}-funnel.csv", format)
     return out
 
 
@@ -265,8 +295,8 @@ def forecast(
     seasonal-naive, the band, and the hours of the last history week outside it."""
     _store(view, store)
     out = _forecast(deps, view, since, until, k, alpha)
-    if format == "csv":
-        return _csv([h.model_dump(mode="json") for h in out.hours], f"{deps.store.store_id}-forecast.csv")
+    if format in TABLE:
+        return _csv([h.model_dump(mode="json") for h in out.hours], f"{deps.store.store_id}-forecast.csv", format)
     return out
 
 
@@ -316,8 +346,8 @@ def staffing(
             for h, n in zip(fc.hours, staff, strict=True)
         ]
         out.staff_hours = sum(staff)
-    if format == "csv":
-        return _csv([h.model_dump(mode="json") for h in out.hours], f"{deps.store.store_id}-staffing.csv")
+    if format in TABLE:
+        return _csv([h.model_dump(mode="json") for h in out.hours], f"{deps.store.store_id}-staffing.csv", format)
     return out
 
 
@@ -372,7 +402,7 @@ def experiments(
         skipped_no_category_zone=skipped,
         items=items,
     )
-    if format == "csv":
+    if format in TABLE:
         flat = []
         for it in items:
             d = _flat(it)
@@ -380,5 +410,124 @@ def experiments(
                 for key, val in d.pop(arm).items():
                     d[f"{arm}_{key}"] = val
             flat.append(d)
-        return _csv(flat, f"{deps.store.store_id}-experiments.csv")
+        return _csv(flat, f"{deps.store.store_id}-experiments.csv", format)
+    return out
+
+
+# ----------------------------------------------------------------------------------- buying units
+
+GRANULARITY = Query("day", description="Store-local hours, days or weeks")
+
+
+@router.get("/buying-units", response_model=UnitsOut, responses=CSV_RESPONSE, summary="Conversion per buying unit")
+def buying_units(
+    deps: Deps,
+    view: ScopeView,
+    store: str | None = STORE,
+    since: datetime | None = FROM,
+    until: datetime | None = TO,
+    granularity: Literal["hour", "day", "week"] = GRANULARITY,
+    entry_window_s: float = Query(10.0, ge=0, le=600, description="Entered within this of each other"),
+    max_distance_m: float = Query(1.5, gt=0, le=20, description="Together = closer than this (floor metres)"),
+    max_distance_px: float = Query(80.0, gt=0, le=5000, description="Same, on uncalibrated cameras (pixels)"),
+    min_together_s: float = Query(30.0, ge=0, le=3600, description="Paths overlap at least this long"),
+    min_together_share: float = Query(0.6, ge=0, le=1, description="Share of the overlap spent together"),
+    child_max_height_m: float = Query(1.3, gt=0, le=2.5, description="Shorter than this = a child"),
+    exclude_children: bool = Query(True, description="Children are not visitors for conversion"),
+    format: Format = Query("json"),
+) -> UnitsOut | Response:
+    """People (raw visits), children, visitors and buying units per bucket, with conversion per
+    person, per visitor and per unit side by side, so the effect of each correction is visible."""
+    _store(view, store)
+    s, u = _range(since, until, MAX_RANGE[granularity], timedelta(days=7))
+    cfg = GroupingConfig(
+        entry_window_s=entry_window_s,
+        max_distance=max_distance_m,
+        max_distance_px=max_distance_px,
+        min_together_s=min_together_s,
+        min_together_share=min_together_share,
+        child_max_height_m=child_max_height_m,
+        exclude_children=exclude_children,
+    )
+    ev_f, vi_f = _filters(view)
+    people, sales = load_people(deps.db, deps.store, s, u, event_filter=ev_f, visit_filter=vi_f)
+    rows, total = compute_units(people, sales, s, u, store_timezone(deps.store.timezone), granularity, cfg)
+
+    def out_row(r: Any) -> UnitsRowOut:
+        d = asdict(r)
+        d["start"] = d.pop("bucket_start")
+        return UnitsRowOut(**d)
+
+    settings: dict[str, float | bool] = {k: v for k, v in asdict(cfg).items() if k != "sample_s"}
+    out = UnitsOut(
+        store_id=deps.store.store_id,
+        timezone=deps.store.timezone,
+        granularity=granularity,
+        settings=settings,
+        rows=[out_row(r) for r in rows],
+        totals=out_row(total),
+    )
+    if format in TABLE:
+        return _csv([_flat(r) for r in out.rows], f"{deps.store.store_id}-buying-units.csv", format)
+    return out
+
+
+# ----------------------------------------------------------------------------------- queues
+
+
+@router.get("/queues", response_model=QueuesOut, responses=CSV_RESPONSE, summary="Queue service levels")
+def queues(
+    deps: Deps,
+    view: ScopeView,
+    store: str | None = STORE,
+    since: datetime | None = FROM,
+    until: datetime | None = TO,
+    granularity: Literal["hour", "day", "week"] = GRANULARITY,
+    sla_wait_s: float | None = Query(None, gt=0, le=14400, description="Target wait (default: config, else 180)"),
+    sla_share: float | None = Query(None, gt=0, le=1, description="Within target (default: config, else 0.9)"),
+    format: Format = Query("json"),
+) -> QueuesOut | Response:
+    """Per queue (queue zone -> checkout zone): joins, served, abandoned, waits and the service
+    level against the target, per bucket and in total, and its "open a register" alerts."""
+    _store(view, store)
+    s, u = _range(since, until, MAX_RANGE[granularity], timedelta(days=7))
+    tz = store_timezone(deps.store.timezone)
+    pairs = queue_pairs(deps.store.zones, deps.store.behaviour.queues)
+    ev_f, _ = _filters(view)
+    stored = load_queue_moves(deps.db, deps.store, pairs, s, u, event_filter=ev_f)
+    items: list[QueueOut] = []
+    for q in pairs:
+        target = sla_wait_s if sla_wait_s is not None else (q.sla_wait_s or DEFAULT_SLA_WAIT_S)
+        share = sla_share if sla_share is not None else q.sla_share
+        source = "query" if sla_wait_s is not None else ("config" if q.sla_wait_s is not None else "default")
+        joins = queue_joins(stored.moves, q.queue_zone, q.checkout_zone, q.max_wait_s, stored.data_end)
+        rows, total = queue_rows(joins, s, u, tz, granularity, target, share)
+
+        def out_row(r: Any) -> QueueRowOut:
+            d = asdict(r)
+            d["start"] = d.pop("bucket_start")
+            return QueueRowOut(**d)
+
+        items.append(
+            QueueOut(
+                queue_zone=q.queue_zone,
+                checkout_zone=q.checkout_zone,
+                sla_wait_s=target,
+                sla_share=share,
+                target_source=source,
+                alerts=stored.alerts.get(q.queue_zone, {}),
+                rows=[out_row(r) for r in rows],
+                totals=out_row(total),
+            )
+        )
+    out = QueuesOut(store_id=deps.store.store_id, timezone=deps.store.timezone, granularity=granularity, queues=items)
+    if not pairs:
+        out.notes["queues"] = "not measured: no queue zone with a checkout zone configured"
+    if format in TABLE:
+        flat = [
+            {"queue_zone": it.queue_zone, "checkout_zone": it.checkout_zone, **_flat(r)}
+            for it in items
+            for r in it.rows
+        ]
+        return _csv(flat, f"{deps.store.store_id}-queues.csv", format)
     return out

@@ -133,3 +133,64 @@ class ExperimentsOut(ApiModel):
     confidence: float
     skipped_no_category_zone: int
     items: list[ExperimentOut]
+
+
+class UnitsRowOut(ApiModel):
+    start: datetime = Field(description="Bucket start (UTC); a unit counts in the bucket of its first entry")
+    people: int = Field(description="Non-staff visits that started (everyone, raw)")
+    children: int | None = Field(description="Of them, below child_max_height_m; null: no heights stored")
+    height_unknown: int = Field(description="Visits without a stored height (counted as adults)")
+    visitors: int = Field(description="People counted for conversion (children out when excluded)")
+    units: int = Field(description="Buying units: groups that entered and moved together")
+    unit_sizes: dict[int, int] = Field(description="Visitors in a unit -> number of such units")
+    buyers: int | None = Field(description="POS transactions")
+    raw_conversion: float | None = Field(description="buyers / people")
+    visitor_conversion: float | None = Field(description="buyers / visitors")
+    unit_conversion: float | None = Field(description="buyers / units")
+    people_per_unit: float | None = Field(description="visitors / units")
+    notes: dict[str, str] = Field(default_factory=dict, description=NOTES_DOC)
+
+
+class UnitsOut(ApiModel):
+    store_id: str
+    timezone: str
+    granularity: str
+    settings: dict[str, float | bool] = Field(description="The grouping and child-banding rule used")
+    rows: list[UnitsRowOut]
+    totals: UnitsRowOut
+
+
+class QueueRowOut(ApiModel):
+    start: datetime = Field(description="Bucket start (UTC); a join counts in the bucket it started in")
+    joined: int
+    served: int
+    abandoned: int = Field(description="Left the queue zone before reaching the till")
+    waiting: int = Field(description="Still queuing at the end of the stored data")
+    served_within_target: int
+    service_level: float | None = Field(description="served_within_target / served")
+    target_met: bool | None = Field(description="service_level >= sla_share")
+    abandonment_rate: float | None = Field(description="abandoned / (served + abandoned)")
+    mean_wait_s: float | None
+    median_wait_s: float | None
+    p90_wait_s: float | None
+    max_wait_s: float | None
+    notes: dict[str, str] = Field(default_factory=dict, description=NOTES_DOC)
+
+
+class QueueOut(ApiModel):
+    queue_zone: str
+    checkout_zone: str
+    sla_wait_s: float = Field(description="Target wait")
+    sla_share: float = Field(description="Share to serve within the target")
+    target_source: str = Field(description="'config' (behaviour.queues) or 'query' / 'default'")
+    alerts: dict[str, int] = Field(description="'open a register' alerts raised/acknowledged/escalated")
+    rows: list[QueueRowOut]
+    totals: QueueRowOut
+
+
+class QueuesOut(ApiModel):
+    store_id: str
+    timezone: str
+    granularity: str
+    queues: list[QueueOut]
+    notes: dict[str, str] = Field(default_factory=dict, description=NOTES_DOC)

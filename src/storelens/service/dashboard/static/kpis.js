@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// The KPI panel (issue 20): funnel, buying units and queue service levels of the last 7 store days,
+// read from /api/v1/kpis/*. Kept in its own module so the main dashboard (app.js) only needs the
+// panel's <section> and this script tag; it loads on start and again on the Refresh button.
+// A number the store does not measure (no storefront line, no POS) shows as "not measured" with
+// the server's reason as a tooltip, never as 0.
+
+import { api, csrfToken, query } from "./api.js";
+import { byId, h, replace } from "./dom.js";
+
+const DAYS = 7;
+
+function pct(v) {
+  return v === null || v === undefined ? null : `${(v * 100).toFixed(1)} %`;
+}
+
+function cell(value, note) {
+  if (value === null || value === undefined) {
+    return h("td", { class: "muted", title: note || "not measured" }, "not measured");
+  }
+  return h("td", {}, String(value));
+}
+
+function row(label, value, note) {
+  return h("tr", {}, h("th", { scope: "row" }, label), cell(value, note));
+}
+
+function table(caption, rows) {
+  return h("table", { class: "kpi-table" }, h("caption", {}, caption), h("tbody", {}, ...rows));
+}
+
+function funnelTable(f) {
+  const t = f.totals;
+  const n = t.notes || {};
+  return table("Funnel", [
+    row("Passers-by", t.passers_by, n.passers_by),
+    row("Entries", t.entries),
+    row("Capture rate", pct(t.capture_rate), n.capture_rate),
+    row("Engaged", t.engaged),
+    row("Buyers", t.buyers, n.buyers),
+    row("Conversion", pct(t.conversion), n.conversion),
+    row("Sales per visitor", t.sales_per_visitor === null ? null : t.sales_per_visitor.toFixed(2), n.sales_per_visitor),
+  ]);
+}
+
+function unitsTable(u) {
+  const t = u.totals;
+  const n = t.notes || {};
+  return table("Buying units", [
+    row("People (raw)", t.people),
+    row("Children", t.children, n.children),
+    row("Buying units", t.units, n.units),
+    row("People per unit", t.people_per_unit === null ? null : t.people_per_unit.toFixed(2)),
+    row("Conversion per person", pct(t.raw_conversion), n.raw_conversion),
+    row("Conversion per unit", pct(t.unit_conversion), n.unit_conversion),
+  ]);
+}
+
+function queuesTable(q) {
+  if (!q.queues.length) {
+    return h("p", { class: "empty" }, q.notes?.queues || "No queue configured.");
+  }
+  return table(
+    "Queues",
+    q.queues.map((it) => {
+      const t = it.totals;
+      const target = `${Math.round(it.sla_share * 100)} % within ${Math.round(it.sla_wait_s / 60)} min`;
+      const level = pct(t.service_level);
+      const verdict = t.target_met === null ? "" : t.target_met ? " (met)" : " (missed)";
+      return h(
+        "tr",
+        {},
+        h("th", { scope: "row" }, `${it.queue_zone} → ${it.checkout_zone}`),
+        cell(level === null ? null : `${level}${verdict} of ${target}`, t.notes?.service_level),
+        cell(t.median_wait_s === null ? null : `median wait ${Math.round(t.median_wait_s)} s`, "nobody served"),
+        cell(`${t.abandoned} abandoned, ${it.alerts.raised || 0} register alerts`),
+      );
+    }),
+  );
+}
+
+/** Why this user may not read the store-wide KPIs (asking anyway would put a 403 in the console). */
+async function notPermitted() {
+  if (!csrfToken()) return null; // no session: the service runs without login
+  const me = await api("/auth/me");
+  if (me.role === "viewer") return "KPIs need the analyst role.";
+  if (me.cameras && me.cameras.length) return "KPIs mix every camera: they need access to the whole store.";
+  return null;
+}
+
+export async function refreshKpis() {
+  const box = byId("kpis");
+  if (!box) return;
+  let why = null;
+  try {
+    why = await notPermitted();
+  } catch (err) {
+    why = String(err);
+  }
+  if (why) {
+    replace(box, h("p", { class: "empty" }, why));
+    return;
+  }
+  const to = new Date();
+  to.setMinutes(0, 0, 0);
+  to.setHours(to.getHours() + 1);
+  const from = new Date(to.getTime() - DAYS * 86400_000);
+  const q = query({ from: from.toISOString(), to: to.toISOString(), granularity: "day" });
+  try {
+    const [f, u, qs] = await Promise.all([
+      api(`/kpis/funnel${q}`),
+      api(`/kpis/buying-units${q}`),
+      api(`/kpis/queues${q}`),
+    ]);
+    replace(box, funnelTable(f), unitsTable(u), queuesTable(qs));
+  } catch (err) {
+    // a principal limited to some cameras may not see store-wide KPIs (403): say so, quietly
+    replace(box, h("p", { class: "empty" }, err.status === 403 ? "KPIs need access to the whole store." : String(err)));
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  refreshKpis();
+  byId("refresh")?.addEventListener("click", () => refreshKpis());
+});
