@@ -136,7 +136,7 @@ function drawLine(l, i, u) {
   const [nx, ny] = inNormal(a, b);
   const mx = (a[0] + b[0]) / 2;
   const my = (a[1] + b[1]) / 2;
-  const len = 34 * u;
+  const len = 46 * u;
   const tip = [mx + nx * len, my + ny * len];
   const wing = 9 * u;
   const back = [tip[0] - nx * wing * 1.6, tip[1] - ny * wing * 1.6];
@@ -152,17 +152,20 @@ function drawLine(l, i, u) {
   g.append(
     svg("text", {
       class: "arrow-label",
-      x: tip[0] + nx * 12 * u,
-      y: tip[1] + ny * 12 * u,
-      "font-size": 12 * u,
+      x: tip[0] + nx * 14 * u,
+      y: tip[1] + ny * 14 * u,
+      "font-size": 14 * u,
       "stroke-width": 3 * u,
       text: "in",
     }),
   );
+  // the name past end b, along the line: never on the arrow, which starts at the middle
+  const len2 = Math.hypot(b[0] - a[0], b[1] - a[1]) || 1;
+  const [ux, uy] = [(b[0] - a[0]) / len2, (b[1] - a[1]) / len2];
   g.append(
     svg("text", {
-      x: mx - nx * 16 * u,
-      y: my - ny * 16 * u,
+      x: b[0] + ux * 14 * u,
+      y: b[1] + uy * 14 * u,
       "font-size": 13 * u,
       "stroke-width": 3 * u,
       text: l.name || l.id,
@@ -561,6 +564,9 @@ async function save() {
     button.disabled = !state.canSave;
     render();
   }
+  // the first refused shape's entry in view: its messages are what the user must read
+  const bad = byId("shapes").querySelector("li.invalid");
+  if (bad) bad.scrollIntoView({ block: "nearest" });
 }
 
 async function loadIdentity() {
