@@ -301,6 +301,71 @@ def offline_dashboard(browser_context: BrowserContext, offline_server: OfflineSe
         dash.page.close()
 
 
+@dataclass
+class EditorServer:
+    """The service over a store file of its own (zone edits are written to it) with the counter
+    camera's redacted still made as `storelens snapshot` makes it; no pipelines, no security."""
+
+    url: str
+    deps: ServiceDeps
+    config_path: Path
+
+
+def write_editor_store(folder: Path) -> Path:
+    """The demo store's counter camera, its zones and line, in a file the editor may rewrite."""
+    import yaml
+
+    data = yaml.safe_load(DEMO.read_text())
+    counter = next(c for c in data["cameras"] if c["id"] == "counter-cam")
+    counter["source"] = str((DEMO.parent / counter["source"]).resolve())
+    data["cameras"] = [counter]
+    data["zones"] = [z for z in data.get("zones", []) if z.get("camera") in (None, "counter-cam")]
+    data["lines"] = [ln for ln in data.get("lines", []) if ln.get("camera") in (None, "counter-cam")]
+    path = folder / "store.yaml"
+    path.write_text("# the editor's test store\n" + yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def editor_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EditorServer]:
+    import cv2
+
+    from storelens.privacy.frames import FrameRedactor
+    from storelens.privacy.snapshot import camera_snapshot, snapshot_path
+    from storelens.vision.detector import YoloDetector
+
+    folder = tmp_path_factory.mktemp("e2e-editor")
+    path = write_editor_store(folder)
+    store = load_config(path)
+    detector = YoloDetector(store.detector_for("counter-cam"), base_dir=store.base_dir)
+    redactor = FrameRedactor.build(face_detection=store.privacy.face_detection, with_person_detector=False)
+    snap = camera_snapshot(store, "counter-cam", frames=8, detector=detector, redactor=redactor)
+    still = snapshot_path(store, "counter-cam")
+    still.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(still), snap.frame.image)
+    settings = ServiceSettings(
+        store=store, config_path=path, database_url=f"sqlite:///{folder / 'storelens.db'}", run_pipelines=False
+    )
+    deps = ServiceDeps.build(settings)
+    app = create_app(settings, deps)
+    app.include_router(dashboard_router())
+    with_strict_csp(app)
+    served = serve(app, "e2e-uvicorn-editor")
+    try:
+        yield EditorServer(served.url, deps, path)
+    finally:
+        served.stop()
+
+
+@pytest.fixture
+def editor_dashboard(browser_context: BrowserContext, editor_server: EditorServer) -> Iterator[Dashboard]:
+    dash = _dashboard(browser_context, editor_server)  # type: ignore[arg-type]
+    try:
+        yield dash
+    finally:
+        dash.page.close()
+
+
 class SlowDetector:
     """The real detector on a machine too slow for its camera: each image also waits ``delay_s``.
     How slow a store server is cannot be produced on demand, so the wait stands in for it; the

@@ -258,7 +258,10 @@ def test_serve_with_config_errors_exits_2_without_a_traceback(tmp_path: Path) ->
     done = cli("serve", str(store), "--port", "1", cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
-    assert "cameras[0].source: file not found" in done.stderr
+    # one line for the one problem, with the YAML line, then what to run to check the file
+    problem, summary = done.stderr.strip().splitlines()
+    assert problem.startswith(f"{store}:") and "cameras[0].source: file not found" in problem, problem
+    assert summary == f"1 problem(s) in {store}; `storelens validate {store}` checks it", summary
 
 
 def test_serve_without_the_service_extra_says_how_to_install_it(tmp_path: Path) -> None:

@@ -173,6 +173,7 @@ ROUTE_ACCESS: dict[str, RouteAccess] = {
     "GET /dashboard": "neutral",
     "GET /dashboard/": "neutral",
     "GET /login": "neutral",
+    "GET /editor": "neutral",
     "GET /dashboard/{name}": "neutral",
     # store data, filtered per object
     f"GET {P}/stores": "store_list",
@@ -180,6 +181,8 @@ ROUTE_ACCESS: dict[str, RouteAccess] = {
     f"GET {P}/cameras": "scoped",
     f"GET {P}/cameras/{{camera_id}}": "scoped",
     f"GET {P}/cameras/{{camera_id}}/snapshot": "scoped",
+    f"GET {P}/cameras/{{camera_id}}/geometry": "scoped",
+    f"PUT {P}/cameras/{{camera_id}}/geometry": "scoped",
     f"GET {P}/zones": "scoped",
     f"GET {P}/zones/{{zone_id}}": "scoped",
     f"POST {P}/zones": "scoped",

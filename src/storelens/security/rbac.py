@@ -157,6 +157,7 @@ ROUTE_RULES: tuple[RouteRule, ...] = (
     rule(READ, rf"{P}/stores(/.*)?", V),
     rule(READ, rf"{P}/cameras", V),
     rule(READ, rf"{P}/cameras/\{{[a-z_]+\}}", V),
+    rule(READ, rf"{P}/cameras/\{{[a-z_]+\}}/geometry", V),  # the zones and lines drawn on it
     rule(READ, rf"{P}/zones(/.*)?", V),
     rule(READ, rf"{P}/aggregates(/.*)?", V),
     rule(READ, rf"{P}/heatmaps(/.*)?", V),
@@ -178,6 +179,7 @@ ROUTE_RULES: tuple[RouteRule, ...] = (
     rule("DELETE", rf"{P}/tokens/\{{[a-z_]+\}}", V, "write"),
     # admin: configuration, zones, users, audit, live view, deletion
     rule(WRITE, rf"{P}/zones(/.*)?", ADM, "admin", audit="zone.change"),
+    rule("PUT", rf"{P}/cameras/\{{[a-z_]+\}}/geometry", ADM, "admin", audit="zone.change"),
     rule("*", rf"{P}/(config|settings)(/.*)?", ADM, "admin", audit="config.change"),
     rule("*", rf"{P}/users(/.*)?", ADM, "admin"),
     rule(READ, rf"{P}/audit(/.*)?", ADM, "admin"),

@@ -36,6 +36,7 @@ from storelens.service.routers import (
     cameras,
     events,
     exports,
+    geometry,
     health,
     heatmaps,
     kpis,
@@ -58,6 +59,7 @@ ROUTER_ROLES: list[tuple[APIRouter, Role]] = [
     (stores.router, "viewer"),
     (cameras.router, "viewer"),
     (zones.router, "viewer"),  # writes additionally require "admin"
+    (geometry.router, "viewer"),  # a camera's zones and lines (the editor); saving requires "admin"
     (events.router, "viewer"),
     (visits.router, "viewer"),
     (aggregates.router, "viewer"),

@@ -6,10 +6,11 @@ and a restart can never resurrect a deleted zone from a stale copy. Every edit i
 whole new :class:`StoreConfig` (unique ids, camera references, floor zones need a calibrated camera,
 queue pairs refer to existing zones) before anything is written.
 
-Writing replaces only the ``zones:`` block of the YAML text (located with PyYAML's node marks), so
-every other section keeps its formatting and comments; comments *inside* the zones block are not
-kept. The new text is parsed again with the normal loader and written atomically (temporary file,
-fsync, rename), so a crash mid-write leaves the old file intact. Without a file (``path=None``,
+Writing replaces only the ``zones:`` block of the YAML text (and the ``lines:`` block when the
+editor saves a camera's zones and lines; located with PyYAML's node marks), so every other section
+keeps its formatting and comments; comments *inside* those blocks are not kept. The new text is
+parsed again with the normal loader and written atomically (temporary file, fsync, rename), so a
+crash mid-write leaves the old file intact. Without a file (``path=None``,
 e.g. an app built from a config object in tests) edits live in memory only.
 """
 
@@ -27,7 +28,7 @@ import yaml
 from pydantic import ValidationError
 
 from storelens.config.loader import ConfigError, parse_config
-from storelens.config.schema import StoreConfig, ZoneConfig
+from storelens.config.schema import LineConfig, StoreConfig, ZoneConfig
 
 ChangeListener = Callable[[StoreConfig, list[str]], None]
 
@@ -61,38 +62,61 @@ def _num(v: float) -> float | int:
     return int(f) if f.is_integer() and abs(f) < 1e15 else f
 
 
-def zone_yaml(zones: Sequence[ZoneConfig]) -> str:
-    """The ``zones:`` block as YAML (defaults left out, points as one flow list per zone)."""
-    if not zones:
-        return "zones: []\n"
-    lines = ["zones:"]
-    for z in zones:
-        data: dict[str, Any] = z.model_dump(mode="json", exclude_defaults=True)
-        data["id"] = z.id
-        points = data.pop("points", [list(p) for p in z.points])
+def _block_yaml(key: str, items: Sequence[ZoneConfig | LineConfig], points: Sequence[str]) -> str:
+    """A top-level list block: one mapping per item, defaults left out, ``points`` fields (lists of
+    points or single points) written as one flow list each so a polygon stays on one line."""
+    if not items:
+        return f"{key}: []\n"
+    lines = [f"{key}:"]
+    for item in items:
+        data: dict[str, Any] = item.model_dump(mode="json", exclude_defaults=True)
+        data["id"] = item.id
+        geometry = {f: data.pop(f, getattr(item, f)) for f in points}
         first = True
-        for key in ("id", *[k for k in data if k != "id"]):
-            text = yaml.safe_dump({key: data[key]}, default_flow_style=True, sort_keys=False, width=1_000_000)
+        for k in ("id", *[k for k in data if k != "id"]):
+            text = yaml.safe_dump({k: data[k]}, default_flow_style=True, sort_keys=False, width=1_000_000)
             text = text.strip()
             if text.startswith("{") and text.endswith("}"):
                 text = text[1:-1]
             lines.append(("  - " if first else "    ") + text)
             first = False
-        lines.append("    points: " + json.dumps([[_num(x), _num(y)] for x, y in points]))
+        for f, value in geometry.items():
+            lines.append(f"    {f}: " + json.dumps(_nums(value)))
     return "\n".join(lines) + "\n"
+
+
+def _nums(value: Any) -> Any:
+    """Points as plain numbers (2.0 -> 2), nested lists kept."""
+    if isinstance(value, list | tuple):
+        return [_nums(v) for v in value]
+    return _num(value)
+
+
+def zone_yaml(zones: Sequence[ZoneConfig]) -> str:
+    """The ``zones:`` block as YAML (defaults left out, points as one flow list per zone)."""
+    return _block_yaml("zones", zones, ("points",))
+
+
+def line_yaml(lines: Sequence[LineConfig]) -> str:
+    """The ``lines:`` block as YAML (defaults left out, each end as a flow list)."""
+    return _block_yaml("lines", lines, ("a", "b"))
 
 
 def replace_zones_block(text: str, zones: Sequence[ZoneConfig]) -> str:
     """``text`` with its top-level ``zones:`` entry replaced (or appended when absent)."""
-    block = zone_yaml(zones)
+    return replace_block(text, "zones", zone_yaml(zones))
+
+
+def replace_block(text: str, name: str, block: str) -> str:
+    """``text`` with its top-level ``name:`` entry replaced by ``block`` (or appended when absent)."""
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     if not isinstance(root, yaml.MappingNode):
         raise ValueError("the store config is not a YAML mapping")
     for key, value in root.value:
-        if key.value != "zones":
+        if key.value != name:
             continue
         if key.start_mark.column != 0:
-            raise ValueError("the top-level 'zones' key must start at column 0 to be edited")
+            raise ValueError(f"the top-level {name!r} key must start at column 0 to be edited")
         lines = text.splitlines(keepends=True)
         start = key.start_mark.line
         end_line = value.end_mark.line
@@ -127,6 +151,9 @@ class StoreConfigStore:
 
     def zones(self) -> list[ZoneConfig]:
         return list(self._store.zones)
+
+    def lines(self) -> list[LineConfig]:
+        return list(self._store.lines)
 
     def zone(self, zone_id: str) -> ZoneConfig:
         for z in self._store.zones:
@@ -165,6 +192,32 @@ class StoreConfigStore:
                 raise ZoneConflict(f"zone {zone_id!r} is referenced by {', '.join(refs)}; change those first")
             self._commit([z for z in self._store.zones if z.id != zone_id], {old.camera} if old.camera else None)
 
+    def replace_camera_geometry(
+        self, camera_id: str, zones: Sequence[ZoneConfig], lines: Sequence[LineConfig]
+    ) -> tuple[list[ZoneConfig], list[LineConfig]]:
+        """Replace every image-space zone and line drawn on ``camera_id`` (what the editor saves):
+        the others keep their order, this camera's take the place of its first old one. A zone
+        that goes away while the config still refers to it is a :class:`ZoneConflict`."""
+
+        def mine(item: ZoneConfig | LineConfig) -> bool:
+            return item.space == "image" and item.camera == camera_id
+
+        def merged(old: Sequence[Any], new: Sequence[Any]) -> list[Any]:
+            at = next((i for i, item in enumerate(old) if mine(item)), len(old))
+            kept = [item for item in old[:at] if not mine(item)]
+            return [*kept, *new, *[item for item in old[at:] if not mine(item)]]
+
+        with self._lock:
+            gone = {z.id for z in self._store.zones if mine(z)} - {z.id for z in zones}
+            for zone_id in sorted(gone):
+                refs = self._references(zone_id)
+                if refs:
+                    raise ZoneConflict(f"zone {zone_id!r} is referenced by {', '.join(refs)}; change those first")
+            new_zones = merged(self._store.zones, list(zones))
+            new_lines = merged(self._store.lines, list(lines))
+            self._commit(new_zones, {camera_id}, new_lines)
+        return list(zones), list(lines)
+
     def _references(self, zone_id: str) -> list[str]:
         s = self._store
         refs = [
@@ -178,33 +231,40 @@ class StoreConfigStore:
             refs.append("interaction.inventory.expected_picks_per_hour")
         return refs
 
-    def _commit(self, zones: list[ZoneConfig], cameras: set[str] | None) -> None:
-        """Validate the whole config with ``zones``, persist it, swap it in, tell the listeners.
-        ``cameras``: the cameras whose geometry changed (None: every camera, for floor zones)."""
+    def _commit(self, zones: list[ZoneConfig], cameras: set[str] | None, lines: list[LineConfig] | None = None) -> None:
+        """Validate the whole config with ``zones`` (and ``lines``, when given), persist it, swap it
+        in, tell the listeners. ``cameras``: the cameras whose geometry changed (None: every
+        camera, for floor zones)."""
         data = self._store.model_dump(mode="python")
         data["zones"] = [z.model_dump(mode="python") for z in zones]
+        if lines is not None:
+            data["lines"] = [ln.model_dump(mode="python") for ln in lines]
         try:
             new = StoreConfig.model_validate(data)
         except ValidationError as exc:
             raise ZoneInvalid(_validation_messages(exc)) from None
         new.base_dir = self._store.base_dir
         if self.path is not None:
-            new = self._persist(new)
+            new = self._persist(new, lines=lines is not None)
         self._store = new
         changed = sorted(cameras) if cameras is not None else [c.id for c in new.cameras]
         for listener in self._listeners:
             listener(new, changed)
 
-    def _persist(self, new: StoreConfig) -> StoreConfig:
+    def _persist(self, new: StoreConfig, *, lines: bool = False) -> StoreConfig:
         assert self.path is not None
         text = self.path.read_text(encoding="utf-8")
         updated = replace_zones_block(text, new.zones)
+        if lines:
+            updated = replace_block(updated, "lines", line_yaml(new.lines))
         try:
             reparsed = parse_config(updated, filename=str(self.path), base_dir=self.path.resolve().parent)
         except ConfigError as exc:  # should not happen after model validation; never write it
             raise ZoneInvalid([str(i) for i in exc.issues]) from None
-        if [z.model_dump() for z in reparsed.zones] != [z.model_dump() for z in new.zones]:
-            raise ZoneInvalid(["internal error: the written zones would not read back identically"])
+        if [z.model_dump() for z in reparsed.zones] != [z.model_dump() for z in new.zones] or [
+            ln.model_dump() for ln in reparsed.lines
+        ] != [ln.model_dump() for ln in new.lines]:
+            raise ZoneInvalid(["internal error: the written zones or lines would not read back identically"])
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -354,6 +354,21 @@ class StoreRunner:
     def camera_status(self, camera_id: str) -> CameraStatus:
         return self._workers[camera_id].status()
 
+    def is_running(self, camera_id: str) -> bool:
+        """Whether the camera's thread is alive (an edit reaches it by a rebuild, see update_store)."""
+        w = self._workers.get(camera_id)
+        return w is not None and w.thread.is_alive()
+
+    def frame_size(self, camera_id: str) -> tuple[int, int] | None:
+        """The native (width, height) of the camera's frames, once its source has opened."""
+        w = self._workers.get(camera_id)
+        built = w.built if w is not None else None
+        if built is None:
+            return None
+        extra = built.source.stats.extra
+        width, height = extra.get("native_width"), extra.get("native_height")
+        return (int(width), int(height)) if width and height else None
+
     def update_store(self, store: StoreConfig, changed_cameras: Sequence[str] = ()) -> None:
         """Adopt a new config (e.g. edited zones) and rebuild the cameras it changed: their current
         run ends cleanly (open stays and visits are closed) and restarts with the new geometry."""

@@ -8,6 +8,7 @@ Routes (none in the OpenAPI schema: they are not API):
 
 * ``/``, ``/dashboard``, ``/dashboard/``: the dashboard page;
 * ``/login``: the sign-in page (posts to ``/api/v1/auth/login``, issue 9);
+* ``/editor``: the zone and line editor (``?camera=ID``), drawn on the camera's redacted still;
 * ``/dashboard/<file>``: the page's scripts, styles and icon.
 
 With the security layer (issue 9) these routes are public (:func:`dashboard_rules`), but the
@@ -42,6 +43,7 @@ MEDIA_TYPES: dict[str, str] = {
 
 PAGE = "index.html"
 LOGIN_PAGE = "login.html"
+EDITOR_PAGE = "editor.html"
 NO_CACHE = {"Cache-Control": "no-cache"}
 
 
@@ -50,7 +52,7 @@ def _asset_table(static_dir: Path) -> dict[str, Path]:
     if not static_dir.is_dir():
         raise FileNotFoundError(f"dashboard assets folder {static_dir} is missing (broken installation?)")
     table = {p.name: p for p in sorted(static_dir.iterdir()) if p.is_file() and p.suffix in MEDIA_TYPES}
-    for required in (PAGE, LOGIN_PAGE):
+    for required in (PAGE, LOGIN_PAGE, EDITOR_PAGE):
         if required not in table:
             raise FileNotFoundError(f"dashboard asset {required} is missing from {static_dir}")
     return table
@@ -66,13 +68,13 @@ def dashboard_router(static_dir: Path = STATIC_DIR) -> APIRouter:
 
     router = APIRouter(include_in_schema=False, tags=["dashboard"])
 
-    def page(request: Request) -> Response:
+    def page(request: Request, name: str = PAGE) -> Response:
         # Signed out (the security layer is on and found no session): straight to the sign-in
         # page, before any script runs, rather than a dashboard whose every request is refused.
         if hasattr(request.app.state, "security") and getattr(request.state, "principal", None) is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303, headers=NO_CACHE)
-        return file(PAGE)
+        return file(name)
 
     @router.api_route("/", methods=["GET", "HEAD"])
     def index(request: Request) -> Response:
@@ -81,6 +83,10 @@ def dashboard_router(static_dir: Path = STATIC_DIR) -> APIRouter:
     @router.api_route("/dashboard", methods=["GET", "HEAD"])
     def dashboard(request: Request) -> Response:
         return page(request)
+
+    @router.api_route("/editor", methods=["GET", "HEAD"])
+    def editor(request: Request) -> Response:
+        return page(request, EDITOR_PAGE)
 
     @router.api_route("/login", methods=["GET", "HEAD"])
     def login() -> FileResponse:
@@ -102,7 +108,7 @@ def dashboard_rules() -> tuple[RouteRule, ...]:
     reading the page, its scripts and the sign-in page needs no session, because they hold no
     data and the sign-in page must load before anyone is signed in. Everything the page shows
     comes from ``/api/v1``, where each route keeps its own role."""
-    return (rule("GET HEAD", r"/|/login|/dashboard/?|/dashboard/\{name\}", None),)
+    return (rule("GET HEAD", r"/|/login|/editor|/dashboard/?|/dashboard/\{name\}", None),)
 
 
 def mount_dashboard(app: FastAPI) -> None:

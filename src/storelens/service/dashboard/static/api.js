@@ -13,12 +13,13 @@ export const API = "/api/v1";
 const CSRF_COOKIES = ["__Host-storelens_csrf", "storelens_csrf"];
 
 export class ApiError extends Error {
-  constructor(status, detail, path) {
+  constructor(status, detail, path, body = null) {
     super(status === 0 ? detail : `${detail} (HTTP ${status})`);
     this.name = "ApiError";
     this.status = status;
     this.detail = detail;
     this.path = path;
+    this.body = body; // the parsed error body: a 422's detail list locates each problem
   }
 
   /** The service is down or overloaded (retry later), as opposed to a request it refused. */
@@ -123,7 +124,8 @@ export async function api(path, { method = "GET", body, as = "json", signal } = 
     } catch {
       // not JSON (a proxy's error page): the status line says enough
     }
-    throw new ApiError(response.status, errorDetail(parsed, response.statusText || "request failed"), path);
+    const detail = errorDetail(parsed, response.statusText || "request failed");
+    throw new ApiError(response.status, detail, path, parsed);
   }
   if (response.status === 204) return null;
   return as === "blob" ? response.blob() : response.json();

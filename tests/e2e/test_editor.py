@@ -1,0 +1,114 @@
+"""The zone and line editor in a real headless Chromium (issue 17): a signed-out visit goes to the
+sign-in page; a zone and a line drawn on the redacted still are saved to the store file; a zone
+the API refuses is shown in place, on its shape and in its list entry, and nothing is written.
+Screenshots go to $STORELENS_SCREENSHOTS (default /tmp/storelens-screens) to be looked at."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from storelens.config import load_config
+
+if TYPE_CHECKING:
+    from conftest import Dashboard, EditorServer, SecureServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+SHOTS = Path(os.environ.get("STORELENS_SCREENSHOTS", "/tmp/storelens-screens"))
+W, H = 768, 432  # the counter camera's native frame
+
+
+def _open(dash: Dashboard) -> Page:
+    page = dash.page
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto(f"{dash.server.url}/editor?camera=counter-cam")
+    page.wait_for_selector("body[data-ready='1']")
+    return page
+
+
+def _click(page: Page, x: float, y: float) -> None:
+    """Click the drawing at native frame pixel (x, y)."""
+    box = page.locator("#drawing").bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + x * box["width"] / W, box["y"] + y * box["height"] / H)
+
+
+def test_a_signed_out_visit_to_the_editor_goes_to_sign_in(secure_dashboard: Dashboard) -> None:
+    server: SecureServer = secure_dashboard.server  # type: ignore[assignment]
+    page = secure_dashboard.page
+    page.goto(f"{server.url}/editor?camera=counter-cam")
+    page.wait_for_url(re.compile(r"/login\?next=%2Feditor%3Fcamera%3Dcounter-cam$"))
+    expect(page.locator("#login-form")).to_be_visible()
+    assert secure_dashboard.console_errors == []
+
+
+def test_draw_a_zone_and_a_line_on_the_still_and_save(editor_dashboard: Dashboard) -> None:
+    server: EditorServer = editor_dashboard.server  # type: ignore[assignment]
+    page = _open(editor_dashboard)
+    drawing = page.locator("#drawing")
+    expect(drawing).to_have_attribute("data-width", str(W))
+    expect(drawing.locator("image")).to_have_count(1)  # the redacted still is the backdrop
+    before = int(drawing.get_attribute("data-zones") or 0)
+
+    page.locator("#tools button[data-tool='zone']").click()
+    corners = [(60, 40), (260, 40), (260, 200), (60, 200)]
+    for x, y in corners:
+        _click(page, x, y)
+    _click(page, *corners[0])  # back on the first corner closes it
+    expect(drawing).to_have_attribute("data-zones", str(before + 1))
+    new_zone = page.locator("#shapes li[data-zone='zone-1']")
+    new_zone.locator("input[name='name']").fill("Leaflet rack")
+    new_zone.locator("select[name='kind']").select_option("shelf")
+
+    page.locator("#tools button[data-tool='line']").click()
+    _click(page, 300, 420)
+    _click(page, 300, 250)
+    new_line = page.locator("#drawing g[data-line='line-1']")
+    expect(new_line.locator(".arrow-head")).to_have_count(1)
+    page.screenshot(path=str(_shot("editor-drawn")))
+
+    page.locator("#save").click()
+    page.wait_for_selector("body[data-saved='ok']")
+    expect(page.locator("#save-result")).to_contain_text("Saved")
+    stored = load_config(server.config_path)
+    zone = next(z for z in stored.zones if z.id == "zone-1")
+    assert zone.name == "Leaflet rack" and zone.kind == "shelf" and zone.camera == "counter-cam"
+    for (x, y), (sx, sy) in zip(corners, zone.points, strict=True):
+        assert abs(sx - x) <= 2 and abs(sy - y) <= 2, zone.points
+    line = next(ln for ln in stored.lines if ln.id == "line-1")
+    assert abs(line.a[0] - 300) <= 2 and abs(line.a[1] - 420) <= 2 and abs(line.b[1] - 250) <= 2, line
+    assert "counter-approach" in {ln.id for ln in stored.lines}  # the demo's line is kept
+    page.screenshot(path=str(_shot("editor-saved")))
+    assert editor_dashboard.console_errors == []
+
+
+def test_an_invalid_zone_is_shown_in_place_and_nothing_is_saved(editor_dashboard: Dashboard) -> None:
+    server: EditorServer = editor_dashboard.server  # type: ignore[assignment]
+    before = server.config_path.read_text()
+    page = _open(editor_dashboard)
+    page.locator("#tools button[data-tool='zone']").click()
+    for x, y in ((100, 100), (200, 100), (300, 100)):  # three corners on one line: no area
+        _click(page, x, y)
+    page.keyboard.press("Enter")
+    flat = page.locator("#shapes li[data-zone='zone-2'], #shapes li[data-zone='zone-1']").last
+    page.locator("#save").click()
+    page.wait_for_selector("body[data-saved='error']")
+    expect(flat).to_have_class(re.compile(r"\binvalid\b"))
+    expect(flat.locator(".shape-errors")).to_contain_text("zero area")
+    key = flat.get_attribute("data-key")
+    expect(page.locator(f"#drawing g[data-key='{key}']")).to_have_class(re.compile(r"\binvalid\b"))
+    page.screenshot(path=str(_shot("editor-invalid")))
+    assert server.config_path.read_text() == before
+    # the refused save logged its 422 in the console: that one is expected
+    assert all("422" in e for e in editor_dashboard.console_errors), editor_dashboard.console_errors
+
+
+def _shot(name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    return SHOTS / f"{name}.png"
