@@ -121,6 +121,14 @@ CASES: dict[str, tuple[str, Any, set[str]]] = {
         {"name", "category"},
     ),
     "DELETE /api/v1/zones/{zone_id}": ("/api/v1/zones/{hostile}", None, set()),
+    "PUT /api/v1/cameras/{camera_id}/geometry": (
+        "/api/v1/cameras/cam1/geometry",
+        {
+            "zones": [{"id": "z1", "kind": "aisle", "camera": "cam1", "points": [[0, 0], [100, 0], [100, 100]]}],
+            "lines": [],
+        },
+        set(),
+    ),
     "POST /api/v1/alerts/{alert_id}/ack": ("/api/v1/alerts/{hostile}/ack", {"note": "on my way"}, {"by", "note"}),
     "POST /api/v1/pos/transactions": (
         "/api/v1/pos/transactions",
