@@ -89,7 +89,8 @@ def test_annotated_video_has_every_analysed_frame(demo_run: tuple[Path, dict]) -
     out, summary = demo_run
     with av.open(str(out / "counter-cam_annotated.mp4")) as c:
         n = sum(1 for _ in c.decode(video=0))
-    assert n == summary["cameras"]["counter-cam"]["frames_analysed"] >= 1300
+    # the 139.4 s clip analysed at the demo's 5 fps: every other of its 1,394 frames
+    assert n == summary["cameras"]["counter-cam"]["frames_analysed"] >= 680
     with av.open(str(out / "entrance-cam_annotated.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) == summary["cameras"]["entrance-cam"]["frames_analysed"] >= 35
 
@@ -136,6 +137,11 @@ def test_events_from_a_file_carry_its_media_time_and_frame(demo_run: tuple[Path,
     assert all(e["pts"] is not None and 0 <= e["pts"] <= 150 for e in from_cameras)
     entered = [e for e in from_cameras if e["type"] == "zone.entered"]
     assert entered and all(isinstance(e["frame"], int) and e["frame"] >= 0 for e in entered)
-    rate = {c.id: c.fps for c in load_config(DEMO_STORE).cameras}
-    for e in entered:  # frame index and pts agree: the demo analyses every frame at the clip's rate
+    # ``frame`` is the index in the file (what a MOTChallenge label names), not the count of
+    # analysed frames: at the clip's own rate it agrees with pts whatever fps the camera analyses
+    rate = {}
+    for cam in load_config(DEMO_STORE).cameras:
+        with av.open(str(DEMO_STORE.parent / str(cam.source))) as c:
+            rate[cam.id] = float(c.streams.video[0].average_rate or 0)
+    for e in entered:
         assert abs(e["frame"] / rate[e["camera_id"]] - e["pts"]) < 0.6, e

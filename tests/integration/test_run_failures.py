@@ -32,7 +32,8 @@ def _store(tmp_path: Path, cameras: list[tuple[str, str, float]]) -> Path:
     lines = ["store_id: robust", "cameras:"]
     for cam_id, source, fps in cameras:
         lines += [f"  - id: {cam_id}", f"    source: {source}", f"    fps: {fps}"]
-    lines += ["detector:", "  model: yolo11n-pose"]
+    # These runs test failures, not detection: the smallest input keeps them cheap.
+    lines += ["detector:", "  model: yolo11n-pose", "  input_size: 320"]
     path = tmp_path / "store.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
