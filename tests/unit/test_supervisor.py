@@ -138,7 +138,7 @@ def test_a_worker_that_hangs_is_detected_and_restarted() -> None:
         max_frames=20,
         restart_initial_s=0.01,
         restart_max_s=0.02,
-        stall_timeout_s=0.3,
+        stall_timeout_s=1.0,  # far above a synthetic frame's cost, even on a loaded machine
         stop_grace_s=0.1,
         build=synthetic_build(100),
         detector_factory=lambda s, c: detector,
@@ -151,7 +151,7 @@ def test_a_worker_that_hangs_is_detected_and_restarted() -> None:
         assert (status.state, status.frames, status.restarts, status.hangs) == ("finished", 20, 1, 1)
         hung = [e for e in seen if e.type == "camera.offline"]
         assert len(hung) == 1 and hung[0].payload["reason"] == "pipeline_hung"
-        assert hung[0].payload["stalled_s"] >= 0.3 and "no frame analysed" in hung[0].payload["error"]
+        assert hung[0].payload["stalled_s"] >= 1.0 and "no frame analysed" in hung[0].payload["error"]
     finally:
         detector.release.set()  # the abandoned thread ends (its frames are no longer counted)
 
@@ -184,7 +184,7 @@ def test_the_drop_oldest_queue_bounds_a_slow_cameras_lag() -> None:
     it = queued.frames()
     assert next(it).index == 0
     gate.set()  # the source runs on while the consumer is "busy"
-    assert queued._ended.wait(10)
+    assert queued.ended.wait(10)
     assert len(queued.queue) == 2
     assert [f.index for f in it] == [48, 49]
     assert queued.stats.dropped == queued.stats.queue_dropped == 47

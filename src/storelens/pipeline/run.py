@@ -152,8 +152,7 @@ def run_store(
             full = as_disk_full(exc, video)
             if full is not None:
                 fatal.append(full)
-                stop.set()  # nothing more can be recorded: every camera stops
-                return "stop"
+                return "stop"  # nothing more can be recorded: every camera stops (``stop`` is set)
         return "fail" if is_file_source(cam) else "restart"
 
     def on_built(b: BuiltCamera) -> None:
@@ -174,6 +173,7 @@ def run_store(
         on_built=on_built,
         video_dir=out_dir if do_annotate else None,
         detector_factory=detector_factory,
+        stop=stop,
     )
     store_feed = runner.store_feed  # 2+ calibrated cameras: one store, not N cameras
     started = time.time()
@@ -189,9 +189,8 @@ def run_store(
             log.info("camera %s not run: %s", cam.id, reason)  # the caller reports outputs.failed
             bus.publish(_offline_event(cfg, cam.id, CameraOffline(reason="source_error", error=reason)))
         runner.start(run_ids)
-        while not runner.join(_JOIN_POLL_S):  # a signal sets ``stop`` on this (the main) thread
-            if stop.is_set():
-                runner.stop_all()
+        while not runner.join(_JOIN_POLL_S):  # short waits: a signal handler runs on this (the main) thread
+            pass
         runner.finish()  # open store visits end with their journeys
         for cam_id in run_ids:
             b = runner.built(cam_id)

@@ -132,7 +132,8 @@ class QueuedSource:
         self.queue = LatestFrames(size)
         self._stop = stop
         self._closing = threading.Event()
-        self._ended = threading.Event()  # the reader put its last frame
+        self.ended = threading.Event()
+        """Set once the reader put its last frame (the source ended, failed or was closed)."""
         self._error: BaseException | None = None
         self._reader: threading.Thread | None = None
 
@@ -141,7 +142,7 @@ class QueuedSource:
             self._reader = threading.Thread(target=self._read, name=f"reader-{self.camera_id}", daemon=True)
             self._reader.start()
         while not self._stop.is_set() and not self._closing.is_set():
-            ended = self._ended.is_set()  # read before get: a frame put just before the end is still taken
+            ended = self.ended.is_set()  # read before get: a frame put just before the end is still taken
             frame = self.queue.get(_POLL_S)
             if frame is not None:
                 yield frame
@@ -169,7 +170,7 @@ class QueuedSource:
                     close()
             finally:
                 self.inner.close()
-                self._ended.set()
+                self.ended.set()
                 self.queue.wake()
 
     def interrupt(self) -> None:
@@ -294,7 +295,7 @@ class _CameraSupervisor:
         self.worker: ThreadWorker | None = None
         self._frame_times: deque[float] = deque(maxlen=256)
         self._lock = threading.Lock()
-        self._stop = threading.Event()  # the camera must end
+        self._stop = runner.stop_event  # every camera must end (SIGTERM, shutdown, a full disk)
         self._reload = threading.Event()  # the current attempt must end and be rebuilt
         self._backoff = Backoff(runner.restart_initial_s, runner.restart_max_s)
         self.thread = threading.Thread(target=self._loop, name=f"camera-{camera.id}", daemon=True)
@@ -462,6 +463,8 @@ class _CameraSupervisor:
             except Exception:
                 self.runner.observer_errors += 1
                 log.exception("frame observer %r failed on camera %s", observer, self.camera.id)
+        if self._stop.is_set():
+            worker.stop()  # the run's stop reaches the pipeline before its next frame
 
     # ------------------------------------------------------------------------------- status
     def status(self) -> CameraStatus:
@@ -519,7 +522,8 @@ class StoreSupervisor:
     frames, across restarts (tests, benchmarks); ``video_dir`` is where annotated videos go (None:
     none); ``decide`` says what a failed worker's camera becomes (default: restarted); ``on_built``
     sees every camera as it is built (observers the owner attaches); ``store_level`` feeds the
-    store-level stage when two or more cameras are calibrated. ``build`` and ``detector_factory``
+    store-level stage when two or more cameras are calibrated; ``stop``, once set, ends every
+    camera after its current frame (the CLI's signal handlers set it). ``build`` and ``detector_factory``
     are injectable: tests use them to provoke crashes and to share one detector session.
     """
 
@@ -544,6 +548,7 @@ class StoreSupervisor:
         on_built: Callable[[BuiltCamera], None] | None = None,
         video_dir: Path | None = None,
         store_level: bool = True,
+        stop: threading.Event | None = None,
     ) -> None:
         if max_frames is not None and max_frames < 1:
             raise ValueError("max_frames must be >= 1")
@@ -571,6 +576,7 @@ class StoreSupervisor:
         self.on_built = on_built
         self.video_dir = video_dir
         self.store_feed = StoreLevelFeed.for_store(store, bus) if store_level else None
+        self.stop_event = stop if stop is not None else threading.Event()
         self.observer_errors = 0
         self._workers: dict[str, _CameraSupervisor] = {c.id: _CameraSupervisor(self, c) for c in store.cameras}
         self._started = False
@@ -609,6 +615,7 @@ class StoreSupervisor:
 
     def stop_all(self) -> None:
         """Tell every camera to stop (returns at once; :meth:`join` waits)."""
+        self.stop_event.set()
         for w in self._workers.values():
             w.stop()
 
