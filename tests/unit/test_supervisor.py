@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,21 +40,23 @@ IMAGE = np.zeros((48, 64, 3), np.uint8)
 class ListSource:
     """``n`` synthetic frames at 10 fps; ``gate`` (if given) is waited for after the first frame."""
 
-    def __init__(self, camera_id: str, n: int, gate: threading.Event | None = None) -> None:
+    def __init__(self, camera_id: str, n: int, gate: threading.Event | None = None, live: bool = False) -> None:
         self.camera_id = camera_id
         self.stats = SourceStats()
         self.n = n
         self.gate = gate
+        self.live = live  # capture times from now on (a file replayed as live is paced to them)
         self.closed = False
 
     def frames(self) -> Iterator[Frame]:
+        t0 = time.time() if self.live else T0
         for i in range(self.n):
             if i == 1 and self.gate is not None:
                 self.gate.wait(10)
             self.stats.decoded += 1
             self.stats.emitted += 1
             self.stats.online = True
-            yield Frame(self.camera_id, i, i / 10, T0 + i / 10, IMAGE)
+            yield Frame(self.camera_id, i, i / 10, t0 + i / 10, IMAGE)
 
     def close(self) -> None:
         self.closed = True
@@ -61,16 +64,20 @@ class ListSource:
 
 
 class SlidingPerson:
-    """One person box moving 1 px a frame; raises on call ``fail_at``, blocks on ``hang_at``."""
+    """One person box moving 1 px a frame; raises on call ``fail_at``, blocks on ``hang_at``,
+    takes ``cost_s`` a call (a detector slower than the camera)."""
 
-    def __init__(self, fail_at: int | None = None, hang_at: int | None = None) -> None:
+    def __init__(self, fail_at: int | None = None, hang_at: int | None = None, cost_s: float = 0.0) -> None:
         self.calls = 0
         self.fail_at = fail_at
         self.hang_at = hang_at
+        self.cost_s = cost_s
         self.release = threading.Event()
 
     def detect(self, image: Any) -> Detections:
         self.calls += 1
+        if self.cost_s:
+            time.sleep(self.cost_s)
         if self.calls == self.fail_at:
             raise RuntimeError("simulated inference failure")
         if self.calls == self.hang_at:
@@ -87,12 +94,12 @@ def store(*cams: CameraConfig) -> StoreConfig:
     return cfg.model_copy(update={"detector": det, "emotion": cfg.emotion.model_copy(update={"enabled": False})})
 
 
-def synthetic_build(n_frames: int) -> Any:
+def synthetic_build(n_frames: int, live: bool = False) -> Any:
     def build(
         store: StoreConfig, cam: CameraConfig, bus: EventBus, video_dir: Path | None, *, detector: Any = None
     ) -> BuiltCamera:
         pipeline = CameraPipeline(store, cam, detector or SlidingPerson(), make_tracker(store.tracker), [], bus)
-        return BuiltCamera(camera=cam, pipeline=pipeline, source=ListSource(cam.id, n_frames))
+        return BuiltCamera(camera=cam, pipeline=pipeline, source=ListSource(cam.id, n_frames, live=live))
 
     return build
 
@@ -189,6 +196,26 @@ def test_the_drop_oldest_queue_bounds_a_slow_cameras_lag() -> None:
     assert [f.index for f in it] == [48, 49]
     assert queued.stats.dropped == queued.stats.queue_dropped == 47
     assert inner.closed  # the reader thread closed its source
+
+
+def test_a_slow_camera_replayed_as_live_drops_frames_instead_of_lagging() -> None:
+    """`serve` paces a file to real time: a detector 2.5 times slower than the camera's frames
+    makes it skip frames (counted), and every frame is either analysed or counted as dropped."""
+    bus = EventBus()
+    detector = SlidingPerson(cost_s=0.25)  # the camera delivers a frame every 0.1 s
+    runner = StoreSupervisor(
+        store(CameraConfig(id="f", source="clip.mp4", fps=10)),
+        bus,
+        realtime=True,
+        build=synthetic_build(8, live=True),
+        detector_factory=lambda s, c: detector,
+    )
+    runner.start()
+    assert runner.join(30)
+    status = runner.camera_status("f")
+    assert status.state == "finished" and status.queue_dropped >= 1
+    assert status.frames + status.queue_dropped == 8
+    assert status.dropped_frames == status.queue_dropped
 
 
 def test_stall_timeout_default_leaves_a_reconnecting_camera_alone() -> None:
