@@ -335,15 +335,16 @@ class _CameraSupervisor:
             started = time.monotonic()
             worker.start()
             stalled = self._watch(worker, cam)
-            if self._stop.is_set() and stalled is None:
-                self.state = "stopped"
-                return
             crashed = worker.error if stalled is None else None
             if stalled is None and crashed is None:
-                if self._reload.is_set():
+                if self._stop.is_set():
+                    self.state = "stopped"
+                elif self._reload.is_set():
                     continue  # config changed: rebuild at once
-                self.state = "finished"  # file ended or max_frames reached
+                else:
+                    self.state = "finished"  # file ended or max_frames reached
                 return
+            # a failure while stopping (the closing events hit a full disk) is still the owner's to judge
             self.errors += 1
             if stalled is not None:
                 self.hangs += 1
