@@ -183,6 +183,28 @@ def test_file_cameras_in_run_are_given_up_not_replayed() -> None:
     assert len(offline) == 1 and "retry_in_s" not in offline[0].payload
 
 
+def test_a_failure_the_owner_calls_fatal_stops_every_camera() -> None:
+    """`storelens run` on a full disk: nothing more can be recorded, so every camera stops."""
+    detectors = {"a": SlidingPerson(fail_at=3), "b": SlidingPerson()}
+    judged: list[str] = []
+
+    def decide(cam: CameraConfig, exc: BaseException | None) -> Any:
+        judged.append(cam.id)
+        return "stop"
+
+    runner = StoreSupervisor(
+        store(CameraConfig(id="a", source="sim://a"), CameraConfig(id="b", source="sim://b")),
+        EventBus(),
+        build=synthetic_build(10**6),  # b would run for a day
+        detector_factory=lambda s, c: detectors[c.id],
+        decide=decide,
+    )
+    runner.start()
+    assert runner.join(30)
+    assert judged == ["a"] and runner.stop_event.is_set()
+    assert [runner.camera_status(c).state for c in ("a", "b")] == ["stopped", "stopped"]
+
+
 def test_the_drop_oldest_queue_bounds_a_slow_cameras_lag() -> None:
     """While the pipeline works on frame 0 the source delivers 49 more: only the newest 2 wait."""
     gate = threading.Event()
