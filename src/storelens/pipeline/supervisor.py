@@ -25,7 +25,10 @@ camera overlaps well on 2 cores, and `bench/throughput.py --processes K` measure
 (the README quotes both). A worker is only reached through :class:`CameraWorker` (start, stop,
 ``done``, ``error``, ``last_beat``, abandon), so a process worker can replace :class:`ThreadWorker`
 without touching the supervision; what a thread cannot do is be killed: a worker stuck inside a
-native call is abandoned (its camera restarts beside it and the stuck thread's output is ignored).
+native call is abandoned: its camera restarts beside it and its frames are no longer counted, but
+should the call ever return, that attempt still closes its visits onto the bus (a process worker
+would be killed instead). The stall clock runs only while a camera is running: a build (source
+open, model load) that never returns is not detected.
 
 The store-level stage (:class:`~storelens.pipeline.storelevel.StoreLevelFeed`, two or more
 calibrated cameras) is fed by every camera's worker in both commands and closed by :meth:`finish`.
@@ -247,7 +250,7 @@ class ThreadWorker:
         self.stop_event.set()
 
     def abandon(self) -> None:
-        self.abandoned = True  # a thread cannot be killed; what it does from now on is ignored
+        self.abandoned = True  # a thread cannot be killed; its frames are no longer counted
         self.stop_event.set()
 
 
