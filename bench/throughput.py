@@ -26,7 +26,8 @@ storelens's configuration against the baseline's full-rate output (every frame o
 
 Run with the machine to itself (other benchmarks skew every figure):
 `flock /tmp/heavy.lock .venv/bin/python bench/throughput.py`  (about 10 minutes on 2 cores;
-`--quick` for a 5 s window and no accuracy run; `--levers --n 4` adds one lever at a time at 4 cameras).
+`--quick` for a 5 s window and no accuracy run; `--levers --n 4` adds one lever at a time at 4 cameras;
+`--processes K` splits each trial's cameras over K processes instead of threads in one).
 """
 
 from __future__ import annotations
@@ -268,14 +269,56 @@ def trial(kind: str, n: int, fps: float, seconds: float, warmup: float, clips: s
 
 
 def run_child(kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One trial of ``n`` cameras: threads in one child process, or (``--processes K``) the cameras
+    split over K concurrent children, as camera workers as processes would run them."""
+    k = max(1, min(getattr(args, "processes", 1), n))
+    if k == 1:
+        return _one_child(kind, n, args)
+    counts = [n // k + (1 if i < n % k else 0) for i in range(k)]
+    pipe = subprocess.PIPE
+    procs = [subprocess.Popen(_child_cmd(kind, c, args), stdout=pipe, stderr=pipe, text=True) for c in counts]
+    parts = [_child_result(kind, c, *p.communicate()) for c, p in zip(counts, procs, strict=True)]
+    return _merge(parts, n)
+
+
+def _child_cmd(kind: str, n: int, args: argparse.Namespace) -> list[str]:
     cmd = [sys.executable, __file__, "--trial", kind, "--n", str(n), "--fps", str(args.fps)]
-    cmd += ["--seconds", str(args.seconds), "--warmup", str(args.warmup), "--clips", args.clips]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    for line in reversed(out.stdout.splitlines()):
+    return [*cmd, "--seconds", str(args.seconds), "--warmup", str(args.warmup), "--clips", args.clips]
+
+
+def _child_result(kind: str, n: int, stdout: str, stderr: str) -> dict[str, Any]:
+    for line in reversed(stdout.splitlines()):
         if line.startswith("{"):
             result: dict[str, Any] = json.loads(line)
             return result
-    raise RuntimeError(f"trial {kind} n={n} failed:\n{out.stderr[-3000:]}")
+    raise RuntimeError(f"trial {kind} n={n} failed:\n{stderr[-3000:]}")
+
+
+def _one_child(kind: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
+    out = subprocess.run(_child_cmd(kind, n, args), capture_output=True, text=True, check=False)
+    return _child_result(kind, n, out.stdout, out.stderr)
+
+
+def _merge(parts: list[dict[str, Any]], n: int) -> dict[str, Any]:
+    """Concurrent children as one trial: the worst camera decides, CPU and RSS are per camera over
+    all of them (latency percentiles: the worst child's, a conservative reading)."""
+    w = [p["n"] / n for p in parts]
+    return {
+        "kind": parts[0]["kind"],
+        "n": n,
+        "ok": all(p["ok"] for p in parts),
+        "min_fps": min(p["min_fps"] for p in parts),
+        "mean_fps": sum(p["mean_fps"] * x for p, x in zip(parts, w, strict=True)),
+        "p50": max(p["p50"] for p in parts),
+        "p95": max(p["p95"] for p in parts),
+        "worst_p95": max(p["worst_p95"] for p in parts),
+        "cpu_pct_per_cam": sum(p["cpu_pct_per_cam"] * x for p, x in zip(parts, w, strict=True)),
+        "rss_mb_per_cam": sum(p["rss_mb_per_cam"] * x for p, x in zip(parts, w, strict=True)),
+        "rss_mb_added_per_cam": sum(p["rss_mb_added_per_cam"] * x for p, x in zip(parts, w, strict=True)),
+        "detect_ratio": sum(p["detect_ratio"] * x for p, x in zip(parts, w, strict=True)),
+        "events": sum(p["events"] for p in parts),
+        "load_1min": max(p["load_1min"] for p in parts),
+    }
 
 
 def search(kind: str, args: argparse.Namespace) -> tuple[int, dict[int, dict[str, Any]]]:
@@ -400,6 +443,12 @@ def main() -> None:
     ap.add_argument("--levers", action="store_true", help="CPU per camera with one lever added at a time")
     ap.add_argument("--trial", choices=tuple(LEVERS), help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=1, help="cameras of a --levers trial")
+    ap.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="split a trial's cameras over this many concurrent processes (camera workers as processes)",
+    )
     args = ap.parse_args()
     if args.trial:
         print(json.dumps(trial(args.trial, args.n, args.fps, args.seconds, args.warmup, args.clips)))

@@ -398,6 +398,8 @@ class CameraOffline(_CameraPayload):
     retry_in_s: float | None = aggregate()
     frames: int | None = aggregate("Frames read before a file ended early")
     expected_frames: int | None = aggregate()
+    restarts: int | None = aggregate("Times the runner had restarted this camera's worker before")
+    stalled_s: float | None = aggregate("Seconds without an analysed frame before the worker was found hung")
 
 
 class CameraOnline(_CameraPayload):

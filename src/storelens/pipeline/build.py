@@ -96,6 +96,7 @@ class BuiltCamera:
             "decoded": s.decoded,
             "emitted": s.emitted,
             "dropped": s.dropped,
+            "queue_dropped": s.queue_dropped,
             "corrupt": s.corrupt,
             "reconnects": s.reconnects,
             "last_error": s.last_error,

@@ -6,18 +6,24 @@ analytics stages per camera, the event sinks (SQLite database and JSONL by defau
 database as they grow (:class:`~storelens.pipeline.heatmaps.HeatmapRecorder` as a frame observer,
 flushed every minute and at the end), so `storelens serve` can show them later.
 
-One camera never takes the others down: a camera whose source does not open (a missing or damaged
-file; the caller may already know it from the config check and pass it as ``unavailable``) or whose
-pipeline crashes is reported as ``camera.offline``, listed under ``failed`` in the summary, and the
-other cameras run to their end. A file that ends well before the length its header announces (a
-truncated copy) is a warning in the summary and a ``camera.offline`` event with reason
-``file_truncated``. A full disk is different: nothing more can be recorded, so the run stops,
-writes what it still can and raises :class:`~storelens.core.errors.DiskFullError`.
+The cameras run under the same supervised runner as `storelens serve`
+(:class:`~storelens.pipeline.supervisor.StoreSupervisor`: a worker per camera, watched for crashes
+and hangs, the store-level stage fed by every camera, a clean stop that publishes every closing
+event before the sinks close). Its policy here: one camera never takes the others down: a camera
+whose source does not open (a missing or damaged file; the caller may already know it from the
+config check and pass it as ``unavailable``) or whose pipeline crashes or hangs is reported as
+``camera.offline``, listed under ``failed`` in the summary, and the other cameras run to their end;
+a file is not replayed after a failure (its events would be counted twice), a live camera is
+rebuilt with backoff (``restarts`` and ``hangs`` per camera in the summary).
+
+A file that ends well before the length its header announces (a truncated copy) is a warning in
+the summary and a ``camera.offline`` event with reason ``file_truncated``. A full disk is
+different: nothing more can be recorded, so the run stops, writes what it still can and raises
+:class:`~storelens.core.errors.DiskFullError`.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -29,22 +35,21 @@ from pathlib import Path
 from typing import Any
 
 from storelens.config.schema import CameraConfig, StoreConfig
-from storelens.core.errors import DiskFullError, as_disk_full
+from storelens.core.errors import as_disk_full
 from storelens.events.bus import EventBus
 from storelens.events.models import Event
 from storelens.events.payloads import CameraOffline
-from storelens.pipeline.build import BuiltCamera, build_camera
+from storelens.pipeline.build import BuiltCamera
 from storelens.pipeline.camera import FrameResult, RunStats
 from storelens.pipeline.heatmaps import HeatmapRecorder
-from storelens.pipeline.storelevel import StoreLevelFeed
 from storelens.pipeline.summary import SummaryCollector
+from storelens.pipeline.supervisor import CameraStatus, Decision, DetectorFactory, StoreSupervisor, is_file_source
 from storelens.sinks.factory import build_sinks, sink_handler
-from storelens.sources.base import SourceError
-from storelens.sources.status import describe_error, redact_url
 
 log = logging.getLogger(__name__)
 
 ProgressFactory = Callable[[CameraConfig, int | None], Callable[[FrameResult], None]]
+_JOIN_POLL_S = 0.2
 
 
 @dataclass
@@ -86,9 +91,11 @@ def truncation_warning(camera_id: str, analysed: int, expected: int | None, last
     return f"camera {camera_id}: file ended after {analysed} of {expected} frames (truncated?){why}"
 
 
-def _camera_summary(b: BuiltCamera, st: RunStats) -> dict[str, Any]:
-    """A camera's line in summary.json (a camera whose thread never ran reports zeros)."""
+def _camera_summary(b: BuiltCamera, st: RunStats, status: CameraStatus) -> dict[str, Any]:
+    """A camera's line in summary.json (a camera whose worker never ran reports zeros)."""
     return {
+        "restarts": status.restarts,
+        "hangs": status.hangs,
         "frames_analysed": st.frames,
         "media_s": round(st.media_s, 2),
         "wall_s": round(st.wall_s, 2),
@@ -112,12 +119,15 @@ def run_store(
     annotate: bool | None = None,
     stop: threading.Event | None = None,
     unavailable: Mapping[str, str] | None = None,
+    detector_factory: DetectorFactory | None = None,
 ) -> RunOutputs:
     """Analyse every enabled camera of ``cfg`` until its source ends (or ``stop`` is set).
 
     ``unavailable``: camera id -> reason, cameras already known not to open (they are reported as
-    failed and not built). Raises :class:`~storelens.core.errors.DiskFullError` when an output could not be written for
-    lack of space, after closing and writing whatever still could be."""
+    failed and not built); ``detector_factory`` gives each camera its detector (one shared session,
+    tests); by default each camera loads its configured model. Raises
+    :class:`~storelens.core.errors.DiskFullError` when an output could not be written for lack of
+    space, after closing and writing whatever still could be."""
     stop = stop if stop is not None else threading.Event()
     out_dir.mkdir(parents=True, exist_ok=True)
     bus = EventBus()
@@ -131,72 +141,66 @@ def run_store(
     do_annotate = cfg.output.annotated_video if annotate is None else annotate
     cameras = [c for c in cfg.cameras if c.enabled]
     fatal: list[BaseException] = []  # a full disk: the first one ends the run
-    built: list[BuiltCamera] = []
     heat = HeatmapRecorder(cfg, url)  # opens the database at its first flush, retried like the sink
-    store_feed = StoreLevelFeed.for_store(cfg, bus)  # 2+ calibrated cameras: one store, not N cameras
+    progress_of: dict[str, Callable[[FrameResult], None]] = {}
+
+    def decide(cam: CameraConfig, exc: BaseException | None) -> Decision:
+        """A full disk stops every camera; a file is not replayed after a failure (its events would
+        be counted twice), so it is given up; a live camera is rebuilt with backoff."""
+        if exc is not None:
+            video = out_dir / f"{cam.id}_annotated.mp4" if do_annotate else out_dir
+            full = as_disk_full(exc, video)
+            if full is not None:
+                fatal.append(full)
+                return "stop"  # nothing more can be recorded: every camera stops (``stop`` is set)
+        return "fail" if is_file_source(cam) else "restart"
+
+    def on_built(b: BuiltCamera) -> None:
+        if progress is not None:
+            progress_of[b.camera.id] = progress(b.camera, b.expected_frames)
+
+    def on_frame(camera_id: str, result: FrameResult) -> None:
+        tick = progress_of.get(camera_id)
+        if tick is not None:
+            tick(result)
+
+    runner = StoreSupervisor(
+        cfg,
+        bus,
+        max_frames=max_frames,
+        observers=[heat.observe, on_frame],
+        decide=decide,
+        on_built=on_built,
+        video_dir=out_dir if do_annotate else None,
+        detector_factory=detector_factory,
+        stop=stop,
+    )
+    store_feed = runner.store_feed  # 2+ calibrated cameras: one store, not N cameras
     started = time.time()
+    run_ids: list[str] = []
+    built: list[BuiltCamera] = []
     try:
         for cam in cameras:
             reason = (unavailable or {}).get(cam.id)
             if reason is None:
-                try:
-                    built.append(build_camera(cfg, cam, bus, out_dir if do_annotate else None))
-                    continue
-                except SourceError as exc:  # this camera's file: the others still run
-                    reason = redact_url(str(exc))
+                run_ids.append(cam.id)
+                continue
             outputs.failed[cam.id] = reason
             log.info("camera %s not run: %s", cam.id, reason)  # the caller reports outputs.failed
             bus.publish(_offline_event(cfg, cam.id, CameraOffline(reason="source_error", error=reason)))
-        for b in built:
-            b.pipeline.observers.append(functools.partial(heat.observe, b.camera.id))
-            feed = store_feed.observer(b.camera.id) if store_feed is not None else None
-            if feed is not None:
-                b.pipeline.observers.append(feed)
-        threads: list[threading.Thread] = []
-        for b in built:
-            on_frame = progress(b.camera, b.expected_frames) if progress is not None else None
-
-            def work(b: Any = b, on_frame: Any = on_frame) -> None:
-                try:
-                    outputs.stats[b.camera.id] = b.pipeline.run(
-                        b.source, stop=stop, on_frame=on_frame, max_frames=max_frames
-                    )
-                    b.close()  # the video's last frames: a full disk may show only here
-                except Exception as exc:
-                    full = as_disk_full(exc, getattr(b, "video_path", None) or out_dir)
-                    if full is not None:
-                        fatal.append(full)
-                        stop.set()  # nothing more can be recorded: every camera stops
-                    else:  # this camera is lost; the others go on
-                        outputs.failed[b.camera.id] = describe_error(exc)
-                        log.info("camera %s failed: %s", b.camera.id, outputs.failed[b.camera.id])
-                        log.debug("camera %s failure", b.camera.id, exc_info=exc)
-                        try:
-                            bus.publish(
-                                _offline_event(
-                                    cfg, b.camera.id, CameraOffline(reason="pipeline_error", error=describe_error(exc))
-                                )
-                            )
-                        except DiskFullError as full_now:  # on a thread: kept for the caller, not a traceback
-                            fatal.append(full_now)
-                            stop.set()
-                finally:
-                    outputs.stats.setdefault(b.camera.id, b.pipeline.stats)
-                    try:
-                        b.close()
-                    except Exception as exc:  # already reported by the close above
-                        log.debug("camera %s: close after failure: %s", b.camera.id, exc)
-
-            if len(built) == 1:
-                work()
-            else:
-                t = threading.Thread(target=work, name=f"camera-{b.camera.id}", daemon=True)
-                t.start()
-                threads.append(t)
-        for t in threads:
-            t.join()
-        if store_feed is not None:
-            store_feed.close()  # open store visits end with their journeys
+        runner.start(run_ids)
+        while not runner.join(_JOIN_POLL_S):  # short waits: a signal handler runs on this (the main) thread
+            pass
+        runner.finish()  # open store visits end with their journeys
+        for cam_id in run_ids:
+            b = runner.built(cam_id)
+            status = runner.camera_status(cam_id)
+            if status.state == "failed":
+                outputs.failed[cam_id] = status.last_error or "failed"
+                log.info("camera %s failed: %s", cam_id, outputs.failed[cam_id])
+            if b is not None:
+                built.append(b)
+                outputs.stats[cam_id] = b.pipeline.stats
         outputs.stopped = stop.is_set() and not fatal
         for b in built:
             st = outputs.stats[b.camera.id]
@@ -215,6 +219,7 @@ def run_store(
                     )
                 )
     finally:
+        runner.stop()  # at once when the cameras ended; else (an error here) they stop before the sinks close
         try:
             try:
                 heat.flush()
@@ -250,7 +255,10 @@ def run_store(
     summary = collector.to_dict()
     if store_feed is not None:
         summary["store_level"] = store_feed.summary()
-    summary["cameras"] = {b.camera.id: _camera_summary(b, outputs.stats.get(b.camera.id, RunStats())) for b in built}
+    summary["cameras"] = {
+        b.camera.id: _camera_summary(b, outputs.stats.get(b.camera.id, RunStats()), runner.camera_status(b.camera.id))
+        for b in built
+    }
     summary["run"] = {"started": started, "wall_s": round(time.time() - started, 2)}
     delivery = sink_set.delivery()
     if delivery:

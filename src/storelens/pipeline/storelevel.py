@@ -1,7 +1,8 @@
 """The store-level stage in a run: every calibrated camera's tracks, fused into store visits.
 
 A camera pipeline hands each analysed frame to its observers; :class:`StoreLevelFeed` is one of
-them for every calibrated camera. It places the frame's tracks on the floor (the camera's
+them for every calibrated camera, attached by the supervised runner in both `storelens run` and
+`storelens serve` (:mod:`storelens.pipeline.supervisor`). It places the frame's tracks on the floor (the camera's
 :class:`~storelens.analytics.floor.FloorMapper`, feet with the occlusion fallbacks) and gives them
 to one shared :class:`~storelens.analytics.storelevel.StoreLevelStage`, whose store events
 (``visit.started``/``visit.ended`` with the journey, ``occupancy.changed``, floor zone events with
@@ -16,6 +17,7 @@ them with the reason, and the run summary shows it.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,8 @@ class StoreLevelFeed:
             assert mapper is not None  # fusion_cameras keeps calibrated cameras only
             self._mappers[cid] = mapper
         self._last_wall: float | None = None
+        # every camera's worker calls observe on its own thread; the stage is one store's state
+        self._lock = threading.Lock()
 
     @classmethod
     def for_store(cls, store: StoreConfig, bus: EventBus) -> StoreLevelFeed | None:
@@ -66,15 +70,18 @@ class StoreLevelFeed:
             frame = result.frame
             mapped = mapper.map(result.tracks, float(frame.image.shape[0]))
             wall = frame.wall_time
-            self._last_wall = wall if self._last_wall is None else max(self._last_wall, wall)
-            self.bus.publish_all(self.stage.update(camera_id, mapped, wall))
+            with self._lock:
+                self._last_wall = wall if self._last_wall is None else max(self._last_wall, wall)
+                events = self.stage.update(camera_id, mapped, wall)
+            self.bus.publish_all(events)
 
         return observe
 
     def close(self) -> None:
         """End of the run: the open visits end (journeys and durations reported)."""
-        if self._last_wall is not None:
-            self.bus.publish_all(self.stage.close(self._last_wall))
+        with self._lock:
+            events = self.stage.close(self._last_wall) if self._last_wall is not None else []
+        self.bus.publish_all(events)
 
     def write_images(self, out_dir: Path) -> dict[str, Path]:
         """Store heat maps on the floor plan (metres): ``store_heatmap_traffic.png``/``_dwell``."""

@@ -35,6 +35,8 @@ def camera_health(status: CameraStatus, fps_target: float) -> tuple[Health, str]
         return "disabled", "disabled in the store config"
     if status.state == "finished":
         return "finished", f"the source ended after {status.frames} frames"
+    if status.state == "failed":
+        return "offline", status.last_error or "the camera failed and is not restarted"
     if status.state == "starting":
         return "starting", "opening the source and loading the models"
     if not status.online or status.state != "running":

@@ -9,8 +9,10 @@ several apps in one process, as in the tests, from colliding.
 Metric names (all prefixed ``storelens_``):
 
 * ``camera_fps``, ``camera_lag_seconds``, ``camera_online``, ``camera_last_frame_timestamp_seconds``,
-  ``camera_frames_total``, ``camera_dropped_frames_total``, ``camera_corrupt_frames_total``,
-  ``camera_restarts_total``, ``camera_errors_total``, ``camera_stage_milliseconds`` (label ``camera``;
+  ``camera_frames_total``, ``camera_dropped_frames_total``, ``camera_queue_dropped_frames_total``
+  (of the dropped: evicted because analysis was behind), ``camera_corrupt_frames_total``,
+  ``camera_restarts_total``, ``camera_hangs_total``, ``camera_errors_total``,
+  ``camera_stage_milliseconds`` (label ``camera``;
   the last also ``stage``)
 * ``queue_depth`` (label ``queue``: ``database_memory``, ``database_spool``, ``websocket_total``,
   ``websocket_max``, and ``<sink>_pending`` for other sinks exposing a ``pending`` figure)
@@ -84,9 +86,17 @@ class _StateCollector(Collector):
         dropped = CounterMetricFamily(
             "storelens_camera_dropped_frames", "Frames skipped by sampling/backlog", labels=cam
         )
+        behind = CounterMetricFamily(
+            "storelens_camera_queue_dropped_frames",
+            "Of the dropped frames: evicted from the bounded queue because analysis was behind",
+            labels=cam,
+        )
         corrupt = CounterMetricFamily("storelens_camera_corrupt_frames", "Undecodable frames/packets", labels=cam)
         restarts = CounterMetricFamily("storelens_camera_restarts", "Pipeline restarts after a failure", labels=cam)
         errors = CounterMetricFamily("storelens_camera_errors", "Pipeline failures", labels=cam)
+        hangs = CounterMetricFamily(
+            "storelens_camera_hangs", "Workers found hung (no analysed frame) and restarted", labels=cam
+        )
         stage = GaugeMetricFamily(
             "storelens_camera_stage_milliseconds",
             "Mean per-frame time of a stage (last 50 frames)",
@@ -103,12 +113,14 @@ class _StateCollector(Collector):
                     last.add_metric([s.camera_id], s.last_frame_time.timestamp())
                 frames.add_metric([s.camera_id], s.frames)
                 dropped.add_metric([s.camera_id], s.dropped_frames)
+                behind.add_metric([s.camera_id], s.queue_dropped)
+                hangs.add_metric([s.camera_id], s.hangs)
                 corrupt.add_metric([s.camera_id], s.corrupt_frames)
                 restarts.add_metric([s.camera_id], s.restarts)
                 errors.add_metric([s.camera_id], s.errors)
                 for name, ms in s.stage_ms.items():
                     stage.add_metric([s.camera_id, name], ms)
-        yield from (fps, lag, online, last, frames, dropped, corrupt, restarts, errors, stage)
+        yield from (fps, lag, online, last, frames, dropped, behind, corrupt, restarts, hangs, errors, stage)
 
         depth = GaugeMetricFamily("storelens_queue_depth", "Items waiting in a queue", labels=["queue"])
         sink_errors = CounterMetricFamily("storelens_sink_errors", "Sink failures by kind", labels=["sink", "kind"])

@@ -20,6 +20,7 @@ class SourceStats:
     decoded: int = 0
     emitted: int = 0
     dropped: int = 0  # skipped by fps sampling or because the consumer was behind
+    queue_dropped: int = 0  # of dropped: evicted from a bounded hand-off queue (the consumer was behind)
     corrupt: int = 0
     reconnects: int = 0
     online: bool = False

@@ -270,7 +270,9 @@ class LiveSource(ClosingSource):
                     self._on_corrupt(f"frame {index} could not be converted: {exc}")
                     continue
                 frame = Frame(camera_id=self.camera_id, index=index, pts=pts, wall_time=wall_time, image=image)
-                self.stats.dropped += self._queue.put(frame)
+                evicted = self._queue.put(frame)
+                self.stats.dropped += evicted
+                self.stats.queue_dropped += evicted
             return "stream ended"
         except (av.FFmpegError, OSError, ValueError) as exc:
             return describe_error(exc)

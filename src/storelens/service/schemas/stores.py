@@ -21,16 +21,20 @@ class StoreOut(ApiModel):
 
 
 class CameraStatusOut(ApiModel):
-    state: Literal["starting", "running", "restarting", "finished", "stopped", "disabled"]
+    state: Literal["starting", "running", "restarting", "finished", "stopped", "disabled", "failed"]
     online: bool
     fps: float = Field(description="Analysed frames per second over the last 5 s")
     frames: int
     last_frame_time: datetime | None
     lag_s: float | None = Field(description="Now minus the last frame's capture time")
     dropped_frames: int
+    queue_dropped: int = Field(
+        default=0, description="Of dropped_frames: evicted from the bounded queue because analysis was behind"
+    )
     corrupt_frames: int
     reconnects: int
     restarts: int
+    hangs: int = Field(default=0, description="Times the camera's worker was found hung (no frame) and restarted")
     errors: int
     last_error: str | None
     stage_ms: dict[str, float] = Field(description="Mean per-frame milliseconds per stage (last 50 frames)")
