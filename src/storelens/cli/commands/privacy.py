@@ -78,7 +78,7 @@ def purge(
 ) -> None:
     """Delete everything older than its retention (privacy.retention); audited."""
     from storelens.privacy.retention import purge as run_purge
-    from storelens.security.integration import snapshot_store_for
+    from storelens.service.security import snapshot_store_for
 
     cfg = _load(config)
     assert cfg is not None
@@ -137,7 +137,7 @@ def delete_data(
     """Delete all data of a time window (optionally one camera/zone); audited."""
     from storelens.privacy.deletion import DeletionError, DeletionRequest
     from storelens.privacy.deletion import delete_data as run_delete
-    from storelens.security.integration import snapshot_store_for
+    from storelens.service.security import snapshot_store_for
 
     cfg = _load(config)
     assert cfg is not None

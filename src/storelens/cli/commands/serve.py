@@ -41,9 +41,9 @@ def serve(
         )
         raise typer.Exit(code=1) from None
 
-    from storelens.security.integration import install_security, uvicorn_proxy_kwargs, uvicorn_tls_kwargs
     from storelens.service import ServiceSettings, create_app
     from storelens.service.dashboard import dashboard_router, dashboard_rules
+    from storelens.service.security import install_security, uvicorn_proxy_kwargs, uvicorn_tls_kwargs
     from storelens.sinks.factory import store_database_url
 
     try:
