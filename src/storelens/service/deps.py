@@ -102,7 +102,7 @@ class ServiceDeps:
         self.bus.subscribe(self.metrics.count_event)
         store = self.config.current
         if store.privacy.aggregate_only:
-            from storelens.privacy.policy import aggregate_only_handler
+            from storelens.events.aggregate_only import aggregate_only_handler
 
             self.bus.subscribe(aggregate_only_handler(self.hub.publish_event))
         else:

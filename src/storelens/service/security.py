@@ -12,7 +12,8 @@ What it adds to an app built by ``storelens.service.create_app``:
   ``privacy_data``);
 * the service's authorisation hook (``ServiceDeps.authorize``) replaced by a role check on the
   gate's principal, so the service's own per-router roles hold too (both must pass);
-* the retention purge (``privacy.retention``) scheduled for the app's lifetime.
+* the retention purge (:mod:`storelens.lifecycle.retention`, set by ``privacy.retention``) scheduled
+  for the app's lifetime.
 
 Call it after ``create_app`` and before serving. ``uvicorn_tls_kwargs`` gives ``uvicorn.run`` the
 TLS settings from ``security.tls``.
@@ -29,7 +30,6 @@ import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -37,13 +37,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from sqlalchemy.engine import make_url
 
 from storelens.config.schema import StoreConfig
-from storelens.privacy.retention import PurgeScheduler
+from storelens.lifecycle.retention import PurgeScheduler
+from storelens.lifecycle.snapshots import snapshot_store_for
 from storelens.security.access import gate_decision
 from storelens.security.audit import configure_audit_seal
-from storelens.security.crypto import EncryptedFileStore, KeyConfigError, KeyRing, install_secret_filter
+from storelens.security.crypto import install_secret_filter
 from storelens.security.middleware import AuthGateMiddleware, BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from storelens.security.passwords import DEFAULT_HASHER
 from storelens.security.ratelimit import LoginGuard
@@ -57,28 +57,6 @@ from storelens.storage.database import Database
 log = logging.getLogger(__name__)
 
 API = "/api/v1"
-
-
-def snapshot_store_for(
-    store: StoreConfig, db: Database, environ: dict[str, str] | None = None
-) -> EncryptedFileStore | None:
-    """The encrypted snapshot store, or None when no key is configured (then no imagery is kept)."""
-    sec = store.security
-    key_file = store.resolve_path(sec.key_file) if sec.key_file else None
-    try:
-        keys = KeyRing.load(key_file, sec.key_env, environ)
-    except KeyConfigError as exc:
-        if key_file is not None:
-            raise  # a configured key file that cannot be used is an error, not "no snapshots"
-        log.info("no encryption key (%s): snapshots are not stored", exc)
-        return None
-    if store.privacy.snapshot_dir:
-        root = store.resolve_path(store.privacy.snapshot_dir)
-    else:
-        url = make_url(db.url)
-        base = Path(url.database).parent if url.get_backend_name() == "sqlite" and url.database else Path.cwd()
-        root = base / "snapshots"
-    return EncryptedFileStore(root, keys)
 
 
 def _safe_text(value: object) -> object:

@@ -17,7 +17,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
 from storelens.config.schema import StoreConfig
-from storelens.privacy.retention import PurgeScheduler
+from storelens.lifecycle.retention import PurgeScheduler
 from storelens.security.audit import AuditError, append_audit, pseudonymous_name
 from storelens.security.crypto import EncryptedFileStore
 from storelens.security.middleware import Authenticated

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Request
 
-from storelens.privacy.deletion import DeletionError, DeletionRequest, delete_data
-from storelens.privacy.report import build_report
+from storelens.lifecycle.deletion import DeletionError, DeletionRequest, delete_data
+from storelens.lifecycle.report import build_report
 from storelens.service.routers._security import actor, runtime
 from storelens.service.schemas.security import DeletionIn, DeletionOut
 
