@@ -29,12 +29,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from storelens.config.schema import CameraConfig, StoreConfig
+from storelens.core.results import FrameResult
 from storelens.core.types import Frame
 from storelens.events.bus import EventBus
 from storelens.events.models import Event
 from storelens.events.payloads import CameraOffline, CameraOnline, EventPayload
 from storelens.pipeline.build import BuiltCamera, build_camera
-from storelens.pipeline.camera import FrameResult
 from storelens.sinks.buffer import Backoff
 from storelens.sources.base import FrameSource, SourceStats
 from storelens.sources.status import describe_error

@@ -40,7 +40,7 @@ from storelens.config import ConfigError, StoreConfig, load_checked, load_config
 from storelens.config.loader import ConfigIssue
 from storelens.config.schema import CameraConfig
 from storelens.core.errors import as_disk_full
-from storelens.pipeline.camera import FrameResult
+from storelens.core.results import FrameResult
 from storelens.pipeline.run import RunOutputs, run_store
 from storelens.sinks.factory import default_database_url, default_out_dir
 
