@@ -146,7 +146,7 @@ def test_camera_credentials_are_masked_for_every_role(tmp_path: Path) -> None:
 
 
 def test_logs_and_tracebacks_mask_url_userinfo(caplog: pytest.LogCaptureFixture) -> None:
-    from storelens.security.crypto import SecretFilter
+    from storelens.core.redact import SecretFilter
 
     logger = logging.getLogger("storelens.test.mask")
     caplog.set_level(logging.INFO, logger="storelens.test.mask")

@@ -39,11 +39,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from storelens.config.schema import StoreConfig
+from storelens.core.redact import install_secret_filter
 from storelens.lifecycle.retention import PurgeScheduler
 from storelens.lifecycle.snapshots import snapshot_store_for
 from storelens.security.access import gate_decision
 from storelens.security.audit import configure_audit_seal
-from storelens.security.crypto import install_secret_filter
 from storelens.security.middleware import AuthGateMiddleware, BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from storelens.security.passwords import DEFAULT_HASHER
 from storelens.security.ratelimit import LoginGuard
