@@ -200,6 +200,10 @@ def _store(
 ) -> tuple[StoreConfig | None, list[ConfigIssue]]:
     """The config (None if invalid) and every issue: schema and cross-references together, and
     with ``environment`` the files, sources and frame geometry (config/checks.py)."""
+    # intent.states.*.weights name intent's features: importing intent.features registers their
+    # check with the schema (lazy: intent imports the schema, and this package's face imports us)
+    import storelens.intent.features  # noqa: F401
+
     root, data = _compose(text, filename)
     missing = substitute_secrets(data, STORE_SECRET_FIELDS, base_dir)
     if missing:  # nothing else is checked against a half-substituted config
