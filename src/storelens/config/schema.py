@@ -482,8 +482,9 @@ def register_feature_weight_check(check: FeatureWeightCheck) -> None:
     """Let the owner of the feature names validate ``intent.states.*.weights``.
 
     The names belong to :mod:`storelens.intent.features`, a layer above config; it registers its
-    check here when it is imported, and config loading (``config/loader.py``) imports it, so an
-    unknown feature is a schema error with its YAML line, without the schema importing intent."""
+    check here when it is imported. The preflight (``storelens validate``, ``run``, ``serve``)
+    imports it before loading, so an unknown feature is a schema error with its YAML line there,
+    without config importing intent; the engine refuses one on its own (``ScoringModel``)."""
     if check not in _FEATURE_WEIGHT_CHECKS:
         _FEATURE_WEIGHT_CHECKS.append(check)
 

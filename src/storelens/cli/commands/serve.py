@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 from storelens.cli.errors import config_failed
-from storelens.config import ConfigError, load_checked
+from storelens.config import ConfigError
+from storelens.pipeline.preflight import load_checked
 
 log = logging.getLogger(__name__)
 
