@@ -34,10 +34,10 @@ from playwright.sync_api import Response as PageResponse
 from budget import StallGuard, scaled
 from storelens.config import load_config
 from storelens.pipeline.build import BuiltCamera, build_camera
-from storelens.security.integration import install_security
 from storelens.security.users import create_user
 from storelens.service import ServiceDeps, ServiceSettings, create_app
 from storelens.service.dashboard import dashboard_router, dashboard_rules
+from storelens.service.security import install_security
 from testdata import DEMO_STORE
 
 DEMO = DEMO_STORE

@@ -21,8 +21,8 @@ from playwright.sync_api import BrowserContext
 
 from conftest import FAST_HASHER, Served, serve
 from storelens.config import load_config
-from storelens.security.integration import install_security
 from storelens.service import ServiceDeps, ServiceSettings, create_app
+from storelens.service.security import install_security
 from testdata import DEMO_COUNTER_CLIP
 
 

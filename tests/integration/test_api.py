@@ -33,9 +33,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from storelens.analytics.heatmap import HeatBucket, HeatmapGrid
 from storelens.config import load_config
+from storelens.core.results import FrameResult
 from storelens.core.types import Detections, Frame, Tracks
 from storelens.events.models import Event
-from storelens.pipeline.camera import FrameResult
 from storelens.service import ServiceDeps, ServiceSettings, create_app
 from storelens.service.ws import StreamFilter, StreamHub
 from storelens.storage import open_database, store_events

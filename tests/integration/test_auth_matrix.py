@@ -31,12 +31,12 @@ from starlette.websockets import WebSocketDisconnect
 from storelens.config import load_config
 from storelens.events.models import Event
 from storelens.security.audit import list_audit, verify_audit
-from storelens.security.integration import install_security
 from storelens.security.middleware import flat_routes
 from storelens.security.rbac import Role, rule_for
 from storelens.security.tokens import create_token
 from storelens.security.users import create_user, get_user
 from storelens.service import ServiceDeps, ServiceSettings, create_app
+from storelens.service.security import install_security
 from storelens.storage import store_events
 from testdata import DEMO_COUNTER_CLIP
 

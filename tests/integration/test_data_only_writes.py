@@ -36,11 +36,11 @@ from fastapi.testclient import TestClient
 
 import storelens
 from storelens.config import load_config
-from storelens.security.integration import install_security
 from storelens.security.middleware import flat_routes
 from storelens.security.tokens import create_token
 from storelens.security.users import create_user
 from storelens.service import ServiceDeps, ServiceSettings, create_app
+from storelens.service.security import install_security
 from storelens.storage.models import Base
 from testdata import DEMO_COUNTER_CLIP
 

@@ -21,8 +21,8 @@ from argon2 import PasswordHasher, Type
 from budget import scaled
 from storelens.config import load_config
 from storelens.security.audit import list_audit
-from storelens.security.integration import install_security, uvicorn_proxy_kwargs
 from storelens.service import ServiceDeps, ServiceSettings, create_app
+from storelens.service.security import install_security, uvicorn_proxy_kwargs
 from testdata import DEMO_COUNTER_CLIP
 
 FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID)

@@ -39,9 +39,9 @@ from typer.testing import CliRunner
 from storelens.cli.main import app as cli_app
 from storelens.config import StoreConfig, load_config
 from storelens.config.schema import DetectorConfig
+from storelens.core.results import FrameResult
 from storelens.output.annotate import Annotator
 from storelens.output.video import VideoWriter
-from storelens.pipeline.camera import FrameResult
 from storelens.pipeline.run import run_store
 from storelens.privacy.frames import RedactedFrame
 from storelens.privacy.redact import redact

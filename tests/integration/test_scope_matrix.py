@@ -42,13 +42,13 @@ from storelens.config import load_config
 from storelens.events.models import Event
 from storelens.privacy.snapshot import snapshot_path
 from storelens.security.access import ROUTE_ACCESS, route_access
-from storelens.security.integration import install_security
 from storelens.security.middleware import flat_routes
 from storelens.security.rbac import ROLE_SCOPES, ROUTE_RULES, Role, rule, rule_for
 from storelens.security.tokens import create_token, verify_token
 from storelens.security.users import create_user, get_user, update_user
 from storelens.service import ServiceDeps, ServiceSettings, create_app
 from storelens.service.dashboard import dashboard_router, dashboard_rules
+from storelens.service.security import install_security
 from storelens.storage import store_events
 from storelens.storage.heatmaps import add_heatmap_buckets
 from testdata import DEMO_COUNTER_CLIP

@@ -121,8 +121,8 @@ def test_camera_credentials_are_masked_for_every_role(tmp_path: Path) -> None:
     import yaml
 
     from storelens.config import load_config
-    from storelens.security.integration import install_security
     from storelens.service import ServiceDeps, ServiceSettings, create_app
+    from storelens.service.security import install_security
 
     path = tmp_path / "store.yaml"
     cams = [{"id": f"cam{i}", "source": src} for i, src in enumerate(SECRET_SOURCES)]
@@ -146,7 +146,7 @@ def test_camera_credentials_are_masked_for_every_role(tmp_path: Path) -> None:
 
 
 def test_logs_and_tracebacks_mask_url_userinfo(caplog: pytest.LogCaptureFixture) -> None:
-    from storelens.security.crypto import SecretFilter
+    from storelens.core.redact import SecretFilter
 
     logger = logging.getLogger("storelens.test.mask")
     caplog.set_level(logging.INFO, logger="storelens.test.mask")

@@ -23,6 +23,7 @@ from storelens.cli.commands.simulate import DEMO_PROMOTIONS
 from storelens.cli.main import app
 from storelens.config.schema import ActionsConfig, PromotionsConfig
 from storelens.events import payloads
+from storelens.events.aggregate_only import anonymise_event
 from storelens.events.models import Event, EventType
 from storelens.events.payloads import (
     PAYLOADS,
@@ -36,7 +37,6 @@ from storelens.events.payloads import (
 )
 from storelens.events.schema import EVENT_SCHEMA_VERSION, event_adapter, event_schema, event_schema_json
 from storelens.intent.engine import IntentEngine
-from storelens.privacy.policy import anonymise_event
 from storelens.sim.layout import StoreLayout
 from storelens.sim.noise import NoiseConfig
 from storelens.sim.runner import SimConfig, run_simulation

@@ -19,9 +19,9 @@ from alembic.runtime.migration import MigrationContext
 
 from storelens.analytics.heatmap import HeatBucket, HeatmapAccumulator, HeatmapGrid
 from storelens.config.schema import StoreConfig
+from storelens.core.results import FrameResult
 from storelens.core.types import Detections, Frame, Tracks
 from storelens.events.models import Event
-from storelens.pipeline.camera import FrameResult
 from storelens.pipeline.heatmaps import HeatmapRecorder
 from storelens.service.heatmaps import heatmap_view
 from storelens.storage import open_database

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from storelens.cli.main import app
 from storelens.config.schema import StoreConfig
-from storelens.privacy.notice import dpia_rows, render_privacy_page
+from storelens.lifecycle.notice import dpia_rows, render_privacy_page
 from testdata import DEMO_DIR, DEMO_STORE
 
 CAMS = [{"id": "cam", "source": str(DEMO_DIR / "entrance.mp4")}]

@@ -13,12 +13,12 @@ import pytest
 import sqlalchemy as sa
 
 from storelens.config.schema import RetentionConfig, StoreConfig
+from storelens.events.aggregate_only import anonymise_event, anonymise_events
 from storelens.events.models import Event
-from storelens.privacy.deletion import DeletionError, DeletionRequest, delete_data
+from storelens.lifecycle.deletion import DeletionError, DeletionRequest, delete_data
+from storelens.lifecycle.report import build_report, render_report
+from storelens.lifecycle.retention import PurgeScheduler, purge
 from storelens.privacy.masks import masks_for
-from storelens.privacy.policy import anonymise_event, anonymise_events
-from storelens.privacy.report import build_report, render_report
-from storelens.privacy.retention import PurgeScheduler, purge
 from storelens.security.audit import list_audit, verify_audit
 from storelens.security.crypto import EncryptedFileStore, KeyRing, new_key_line
 from storelens.storage import Database, open_database, store_events

@@ -13,12 +13,12 @@ import cv2
 import numpy as np
 import pytest
 
+from storelens.core.redact import SecretFilter
 from storelens.security.crypto import (
     EncryptedFileStore,
     InvalidTag,
     KeyConfigError,
     KeyRing,
-    SecretFilter,
     UnknownKeyError,
     add_key_to_file,
     decrypt_bytes,

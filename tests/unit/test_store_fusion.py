@@ -15,10 +15,10 @@ import pytest
 from storelens.analytics.floor import FloorMapper
 from storelens.analytics.storelevel import StoreLevelStage, fusion_cameras
 from storelens.config.schema import CameraConfig, FusionConfig, StoreConfig, ZoneConfig, ZoneKind
+from storelens.core.results import FrameResult
 from storelens.core.types import Frame, Tracks
 from storelens.events.bus import EventBus
 from storelens.events.models import Event, EventType
-from storelens.pipeline.camera import FrameResult
 from storelens.pipeline.storelevel import StoreLevelFeed
 from storelens.sim.cameras import FRAME_H, VirtualCamera
 from storelens.sim.layout import StoreLayout

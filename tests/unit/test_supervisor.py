@@ -20,11 +20,12 @@ import numpy as np
 import pytest
 
 from storelens.config.schema import CameraConfig, StoreConfig
+from storelens.core.results import FrameResult
 from storelens.core.types import Detections, Frame
 from storelens.events.bus import EventBus
 from storelens.events.models import Event
 from storelens.pipeline.build import BuiltCamera
-from storelens.pipeline.camera import CameraPipeline, FrameResult
+from storelens.pipeline.camera import CameraPipeline
 from storelens.pipeline.run import run_store
 from storelens.pipeline.supervisor import QueuedSource, StoreSupervisor, default_stall_timeout
 from storelens.sim.cameras import VirtualCamera

@@ -10,10 +10,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from storelens.core.results import FrameResult
 from storelens.core.types import Detections, Frame, Tracks
 from storelens.output.annotate import Annotator
 from storelens.output.video import VideoWriteError, VideoWriter
-from storelens.pipeline.camera import FrameResult
 from storelens.privacy.frames import FrameRedactor, RedactedFrame
 
 W, H, BITS = 128, 96, 8

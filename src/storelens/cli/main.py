@@ -39,7 +39,7 @@ def _root(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from storelens.security.crypto import install_secret_filter
+    from storelens.core.redact import install_secret_filter
 
     install_secret_filter()  # every command: no URL userinfo (camera, broker passwords) in a log line
 

@@ -1,6 +1,6 @@
 """Store configuration: schema and loader."""
 
-from storelens.config.loader import ConfigError, ConfigIssue, check_config, load_checked, load_config, parse_config
+from storelens.config.loader import ConfigError, ConfigIssue, load_config, parse_config
 from storelens.config.schema import CameraConfig, StoreConfig, ZoneConfig, ZoneKind
 
 __all__ = [
@@ -10,8 +10,6 @@ __all__ = [
     "StoreConfig",
     "ZoneConfig",
     "ZoneKind",
-    "check_config",
-    "load_checked",
     "load_config",
     "parse_config",
 ]

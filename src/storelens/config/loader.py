@@ -8,7 +8,7 @@ greater than 0", which is what a person editing the file needs.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from storelens.config.paths import resolve_paths
-from storelens.config.references import reference_issues
+from storelens.config.references import Issue, reference_issues
 from storelens.config.schema import StoreConfig
 from storelens.config.secrets import STORE_SECRET_FIELDS, substitute_secrets
 
@@ -188,18 +188,16 @@ def _read(p: Path) -> str:
         raise ConfigError([ConfigIssue(str(p), 1, 1, "", "cannot read file: it is not UTF-8 text")]) from None
 
 
+ExtraChecks = Callable[[Any], list[Issue]]
+"""Checks on the parsed YAML data beyond the schema's, as (loc, message) pairs the loader turns into
+file:line issues (the preflight's files, sources and frame geometry)."""
+
+
 def _store(
-    text: str,
-    filename: str,
-    base_dir: Path | None,
-    *,
-    environment: bool,
-    probe: bool = False,
-    offline: bool = False,
-    timeout_s: float = 10.0,
+    text: str, filename: str, base_dir: Path | None, *, extra: ExtraChecks | None = None
 ) -> tuple[StoreConfig | None, list[ConfigIssue]]:
     """The config (None if invalid) and every issue: schema and cross-references together, and
-    with ``environment`` the files, sources and frame geometry (config/checks.py)."""
+    whatever ``extra`` finds in the same data."""
     root, data = _compose(text, filename)
     missing = substitute_secrets(data, STORE_SECRET_FIELDS, base_dir)
     if missing:  # nothing else is checked against a half-substituted config
@@ -215,20 +213,21 @@ def _store(
         schema = _schema_issues(root, filename, exc)
     # the reference rules on the raw data too: they are reported even while the schema is broken
     refs = [_issue_at(root, filename, loc, msg) for loc, msg in reference_issues(data)] if cfg is None else []
-    env: list[ConfigIssue] = []
-    if environment:
-        from storelens.config.checks import environment_issues
-
-        env = [
-            _issue_at(root, filename, loc, msg) for loc, msg in environment_issues(data, probe=probe, offline=offline)
-        ]
+    env = [_issue_at(root, filename, loc, msg) for loc, msg in extra(data)] if extra is not None else []
     return cfg, _merge(schema, refs, env)
+
+
+def read_store(path: str | Path, *, extra: ExtraChecks | None = None) -> tuple[StoreConfig | None, list[ConfigIssue]]:
+    """A store config file's config (None if invalid) and every issue, ``extra``'s included (see
+    :mod:`storelens.pipeline.preflight`); unreadable files and unresolved secrets raise."""
+    p = Path(path)
+    return _store(_read(p), str(p), p.resolve().parent, extra=extra)
 
 
 def parse_config(text: str, filename: str = "<string>", base_dir: Path | None = None) -> StoreConfig:
     """Parse YAML text into a validated :class:`StoreConfig` or raise :class:`ConfigError` listing
     every schema and cross-reference problem; relative paths resolve against ``base_dir``."""
-    cfg, issues = _store(text, filename, base_dir, environment=False)
+    cfg, issues = _store(text, filename, base_dir)
     if cfg is None or issues:
         raise ConfigError(issues)
     return cfg
@@ -238,29 +237,3 @@ def load_config(path: str | Path) -> StoreConfig:
     """Read and validate a store config file; relative paths inside resolve against its folder."""
     p = Path(path)
     return parse_config(_read(p), filename=str(p), base_dir=p.resolve().parent)
-
-
-def check_config(
-    path: str | Path, *, probe: bool = True, offline: bool = False, timeout_s: float = 10.0
-) -> list[ConfigIssue]:
-    """Every problem of a store config file at once: schema, cross-references, files that must
-    exist, and (``probe``) sources that do not open and shapes outside their camera's frame;
-    ``offline`` leaves live cameras unopened. Empty when the store is ready to run."""
-    p = Path(path)
-    try:
-        _, issues = _store(
-            _read(p), str(p), p.resolve().parent, environment=True, probe=probe, offline=offline, timeout_s=timeout_s
-        )
-    except ConfigError as exc:
-        return exc.issues
-    return issues
-
-
-def load_checked(path: str | Path, *, probe: bool = True, offline: bool = True) -> StoreConfig:
-    """:func:`load_config` plus :func:`check_config`'s environment checks, for commands about to
-    run the store (``run``, ``serve``): raises :class:`ConfigError` with every problem."""
-    p = Path(path)
-    cfg, issues = _store(_read(p), str(p), p.resolve().parent, environment=True, probe=probe, offline=offline)
-    if cfg is None or issues:
-        raise ConfigError(issues)
-    return cfg

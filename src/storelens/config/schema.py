@@ -8,6 +8,7 @@ models here, each with defaults that work out of the box.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -473,6 +474,21 @@ class IntentStateName(StrEnum):
     CHECKOUT = "checkout"
 
 
+FeatureWeightCheck = Callable[[Mapping[str, float]], None]
+_FEATURE_WEIGHT_CHECKS: list[FeatureWeightCheck] = []
+
+
+def register_feature_weight_check(check: FeatureWeightCheck) -> None:
+    """Let the owner of the feature names validate ``intent.states.*.weights``.
+
+    The names belong to :mod:`storelens.intent.features`, a layer above config; it registers its
+    check here when it is imported. The preflight (``storelens validate``, ``run``, ``serve``)
+    imports it before loading, so an unknown feature is a schema error with its YAML line there,
+    without config importing intent; the engine refuses one on its own (``ScoringModel``)."""
+    if check not in _FEATURE_WEIGHT_CHECKS:
+        _FEATURE_WEIGHT_CHECKS.append(check)
+
+
 class IntentStateConfig(StrictModel):
     """Overrides for one intent state. Anything left out keeps its documented default (the table in
     docs/INTENT.md); ``weights`` are merged key by key, so one weight can be changed alone (set a
@@ -488,11 +504,9 @@ class IntentStateConfig(StrictModel):
     @field_validator("weights")
     @classmethod
     def _known_features(cls, v: dict[str, float]) -> dict[str, float]:
-        from storelens.intent.features import FEATURE_NAMES  # lazy: intent imports this module
-
+        for check in _FEATURE_WEIGHT_CHECKS:
+            check(v)
         for name, w in v.items():
-            if name not in FEATURE_NAMES:
-                raise ValueError(f"unknown feature {name!r} (known: {', '.join(FEATURE_NAMES)})")
             if not -5 <= w <= 5:
                 raise ValueError(f"weight of {name!r} must be within -5..5, got {w}")
         return v

@@ -114,7 +114,7 @@ def substitute_secrets(
             else:
                 container[key] = "".join(parts)
     if secrets:
-        from storelens.security.crypto import SecretFilter
+        from storelens.core.redact import SecretFilter
 
         for s in secrets:
             SecretFilter.register(s)

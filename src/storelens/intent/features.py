@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
+from storelens.config.schema import register_feature_weight_check
 from storelens.intent.signals import AFFECTS, AffectReading, InteractionSignal, KinematicSample, ZoneInfo
 
 __all__ = [
@@ -79,6 +80,18 @@ FEATURES: tuple[FeatureSpec, ...] = (
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 FEATURE_INDEX: dict[str, int] = {n: i for i, n in enumerate(FEATURE_NAMES)}
+
+
+def check_feature_weights(weights: Mapping[str, float]) -> None:
+    """Raise ``ValueError`` naming the known features when ``weights`` names another one (the
+    store config's ``intent.states.*.weights``; registered with the config schema below)."""
+    for name in weights:
+        if name not in FEATURE_INDEX:
+            raise ValueError(f"unknown feature {name!r} (known: {', '.join(FEATURE_NAMES)})")
+
+
+register_feature_weight_check(check_feature_weights)
+
 _SCALES = np.array([f.scale for f in FEATURES], dtype=np.float64)
 
 # time windows and constants of the feature definitions (documented in docs/INTENT.md)

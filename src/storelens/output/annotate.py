@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from storelens.config.schema import ZoneConfig, ZoneKind
+from storelens.core.results import FrameResult
 from storelens.events.models import EventType, format_subject
-from storelens.pipeline.camera import FrameResult
 from storelens.privacy.frames import FrameRedactor, RedactedFrame
 from storelens.privacy.motion import MotionRegions
 

@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 
 from storelens.config.schema import CameraConfig, StoreConfig
+from storelens.core.results import FrameResult
 from storelens.core.types import Frame
 from storelens.events.bus import EventBus
 from storelens.output.annotate import Annotator
 from storelens.output.video import VideoWriter
-from storelens.pipeline.camera import CameraPipeline, FrameResult, Stage
+from storelens.pipeline.camera import CameraPipeline, Stage
 from storelens.privacy.masks import masks_for
 from storelens.sources.base import FrameSource
 from storelens.vision.base import Detector

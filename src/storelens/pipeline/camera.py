@@ -19,7 +19,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from storelens.config.schema import CameraConfig, StoreConfig
-from storelens.core.types import Detections, Frame, Tracks
+from storelens.core.results import FrameResult
+from storelens.core.types import Frame, Tracks
 from storelens.events.bus import EventBus
 from storelens.events.models import Event
 from storelens.events.payloads import CameraDegraded, EventPayload, VisitEnded, VisitStarted, payload_model
@@ -52,15 +53,6 @@ class Stitcher(Protocol):
     def pop_finished(self, timestamp: float) -> list[Any]: ...
 
     def flush(self) -> list[Any]: ...
-
-
-@dataclass(slots=True)
-class FrameResult:
-    frame: Frame
-    detections: Detections
-    tracks: Tracks
-    events: list[Event]
-    timings_ms: dict[str, float]
 
 
 Observer = Callable[[FrameResult], None]

@@ -40,7 +40,7 @@ import numpy.typing as npt
 from storelens.analytics.heatmap import HeatBucket, HeatmapAccumulator, HeatmapGrid
 from storelens.config.schema import StoreConfig
 from storelens.core.errors import brief_error
-from storelens.pipeline.camera import FrameResult
+from storelens.core.results import FrameResult
 from storelens.storage.database import Database, open_database
 from storelens.storage.heatmaps import add_heatmap_buckets
 

@@ -36,11 +36,12 @@ from typing import Any
 
 from storelens.config.schema import CameraConfig, StoreConfig
 from storelens.core.errors import as_disk_full
+from storelens.core.results import FrameResult
 from storelens.events.bus import EventBus
 from storelens.events.models import Event
 from storelens.events.payloads import CameraOffline
 from storelens.pipeline.build import BuiltCamera
-from storelens.pipeline.camera import FrameResult, RunStats
+from storelens.pipeline.camera import RunStats
 from storelens.pipeline.heatmaps import HeatmapRecorder
 from storelens.pipeline.summary import SummaryCollector
 from storelens.pipeline.supervisor import CameraStatus, Decision, DetectorFactory, StoreSupervisor, is_file_source

@@ -26,8 +26,8 @@ from storelens.analytics.floor import FloorMapper
 from storelens.analytics.stage import write_heatmaps
 from storelens.analytics.storelevel import StoreLevelStage, fusion_cameras
 from storelens.config.schema import StoreConfig
+from storelens.core.results import FrameResult
 from storelens.events.bus import EventBus
-from storelens.pipeline.camera import FrameResult
 
 __all__ = ["StoreLevelFeed"]
 

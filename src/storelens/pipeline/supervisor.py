@@ -48,12 +48,12 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from storelens.config.schema import CameraConfig, StoreConfig
+from storelens.core.results import FrameResult
 from storelens.core.types import Frame
 from storelens.events.bus import EventBus
 from storelens.events.models import Event
 from storelens.events.payloads import CameraOffline, CameraOnline, EventPayload
 from storelens.pipeline.build import BuiltCamera, build_camera
-from storelens.pipeline.camera import FrameResult
 from storelens.pipeline.storelevel import StoreLevelFeed
 from storelens.sinks.buffer import Backoff
 from storelens.sources.base import FrameSource, SourceError, SourceStats

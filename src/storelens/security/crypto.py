@@ -24,17 +24,15 @@ import os
 import re
 import secrets
 import tempfile
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from storelens.core.redact import mask_credentials
+from storelens.core.redact import SecretFilter
 
 MAGIC = b"SLENC\x01"
 NONCE_BYTES = 12
@@ -60,47 +58,6 @@ class KeyConfigError(ValueError):
 
 class UnknownKeyError(KeyConfigError):
     """A blob was encrypted with a key id the key ring does not have."""
-
-
-class SecretFilter(logging.Filter):
-    """Masks registered secret strings in every log record that passes through a handler."""
-
-    _secrets: ClassVar[set[str]] = set()
-    _lock: ClassVar[threading.Lock] = threading.Lock()
-
-    @classmethod
-    def register(cls, value: str) -> None:
-        if len(value) >= 8:
-            with cls._lock:
-                cls._secrets.add(value)
-
-    def _mask(self, text: str) -> str:
-        masked = mask_credentials(text)  # URL userinfo (camera, broker, database passwords)
-        for s in tuple(self._secrets):
-            if s in masked:
-                masked = masked.replace(s, "***")
-        return masked
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
-        masked = self._mask(msg)
-        if masked != msg:
-            record.msg, record.args = masked, None
-        if record.exc_info and not record.exc_text:
-            # the traceback's messages carry URLs too (FFmpeg and drivers echo them): format it
-            # here, masked; handlers use exc_text when it is set
-            record.exc_text = self._mask(logging.Formatter().formatException(record.exc_info))
-        elif record.exc_text:
-            record.exc_text = self._mask(record.exc_text)
-        return True
-
-
-def install_secret_filter(logger: logging.Logger | None = None) -> None:
-    """Attach :class:`SecretFilter` to every handler of ``logger`` (root by default)."""
-    target = logger or logging.getLogger()
-    for handler in target.handlers:
-        if not any(isinstance(f, SecretFilter) for f in handler.filters):
-            handler.addFilter(SecretFilter())
 
 
 @dataclass(frozen=True, slots=True)

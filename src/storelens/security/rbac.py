@@ -16,10 +16,9 @@ the app through it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from enum import IntEnum
+from enum import StrEnum
 from typing import Literal
 
 from fastapi import HTTPException
@@ -28,23 +27,48 @@ from starlette.requests import HTTPConnection
 from storelens.security import access
 
 
-class Role(IntEnum):
-    VIEWER = 1
-    ANALYST = 2
-    ADMIN = 3
+class Role(StrEnum):
+    """The one role model of storelens (the service's routers and the security gate both use it).
+
+    A role *is* its label (``Role.VIEWER == "viewer"``, the value stored in the users table and
+    passed to an authorisation hook), and roles are ordered by rank, not alphabetically:
+    viewer < analyst < admin."""
+
+    VIEWER = "viewer"
+    ANALYST = "analyst"
+    ADMIN = "admin"
 
     @classmethod
     def parse(cls, value: str | Role) -> Role:
         if isinstance(value, Role):
             return value
         try:
-            return cls[str(value).upper()]
-        except KeyError:
+            return cls(str(value).lower())
+        except ValueError:
             raise ValueError(f"unknown role {value!r} (known: viewer, analyst, admin)") from None
 
     @property
     def label(self) -> str:
-        return self.name.lower()
+        return self.value
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    def __lt__(self, other: str) -> bool:
+        return self.rank < Role.parse(other).rank
+
+    def __le__(self, other: str) -> bool:
+        return self.rank <= Role.parse(other).rank
+
+    def __gt__(self, other: str) -> bool:
+        return self.rank > Role.parse(other).rank
+
+    def __ge__(self, other: str) -> bool:
+        return self.rank >= Role.parse(other).rank
+
+
+_RANK: dict[str, int] = {"viewer": 1, "analyst": 2, "admin": 3}
 
 
 Scope = Literal["read", "write", "export", "admin"]
@@ -215,26 +239,15 @@ def principal_of(conn: HTTPConnection) -> Principal | None:
     return p if isinstance(p, Principal) else None
 
 
-def check(conn: HTTPConnection, role: Role | str, scope: str = "read") -> Principal:
-    """Raise 401 when nobody is signed in, 403 when the principal's role or scope is too small."""
+def check(conn: HTTPConnection, role: Role | str, scope: str | None = "read") -> Principal:
+    """Raise 401 when nobody is signed in, 403 when the principal's role or scope is too small
+    (``scope=None``: the role alone, as the service's per-router hook asks)."""
     need = Role.parse(role)
     p = principal_of(conn)
     if p is None:
         raise HTTPException(401, detail="authentication required", headers={"WWW-Authenticate": "Bearer"})
     if p.role < need:
         raise HTTPException(403, detail=f"needs role {need.label}")
-    if scope not in p.scopes:
+    if scope is not None and scope not in p.scopes:
         raise HTTPException(403, detail=f"token lacks scope {scope!r}")
     return p
-
-
-def require_role(role: Role | str, scope: str = "read") -> Callable[[HTTPConnection], Principal]:
-    """A FastAPI dependency factory: ``Depends(require_role("analyst"))`` returns the principal or
-    raises 401/403. Works for HTTP routes and WebSockets alike (both are ``HTTPConnection``)."""
-    need = Role.parse(role)
-
-    def dependency(conn: HTTPConnection) -> Principal:
-        return check(conn, need, scope)
-
-    dependency.__name__ = f"require_{need.label}"
-    return dependency

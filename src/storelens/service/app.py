@@ -7,7 +7,7 @@ events of every camera are stored.
 
 Everything lives under ``/api/v1`` (OpenAPI at ``/api/v1/openapi.json``, interactive docs at
 ``/api/v1/docs``) except Prometheus' conventional ``/metrics``. Each router is included with the
-role it needs in :data:`ROUTER_ROLES`, the one place issue 9's authentication plugs into.
+role it needs in :data:`ROUTER_ROLES` (the roles of :mod:`storelens.security.rbac`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from fastapi.responses import JSONResponse
 
 import storelens
 from storelens.core.errors import brief_error
-from storelens.service.deps import Role, ServiceDeps, ServiceSettings, require_role
+from storelens.security.rbac import Role
+from storelens.service.deps import ServiceDeps, ServiceSettings, require_role
 from storelens.service.docs import install_docs
 from storelens.service.routers import (
     aggregates,
@@ -55,23 +56,28 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 
+V, A, ADM = Role.VIEWER, Role.ANALYST, Role.ADMIN
+
 ROUTER_ROLES: list[tuple[APIRouter, Role]] = [
-    (stores.router, "viewer"),
-    (cameras.router, "viewer"),
-    (zones.router, "viewer"),  # writes additionally require "admin"
-    (geometry.router, "viewer"),  # a camera's zones and lines (the editor); saving requires "admin"
-    (events.router, "viewer"),
-    (visits.router, "viewer"),
-    (aggregates.router, "viewer"),
-    (heatmaps.router, "viewer"),
-    (alerts.router, "viewer"),
-    (promotions.router, "viewer"),
-    (pos.router, "analyst"),
-    (exports.router, "analyst"),
-    (kpis.router, "analyst"),  # conversion and sales: the same data as /pos
-    (webhooks.router, "admin"),  # delivery rows show receiver URLs
+    (stores.router, V),
+    (cameras.router, V),
+    (zones.router, V),  # writes additionally require admin
+    (geometry.router, V),  # a camera's zones and lines (the editor); saving requires admin
+    (events.router, A),  # per-visit data (SECURITY.md, "Roles"): a viewer sees aggregates
+    (visits.router, A),
+    (aggregates.router, V),
+    (heatmaps.router, V),
+    (alerts.router, V),
+    (promotions.router, V),
+    (pos.router, A),
+    (exports.router, A),
+    (kpis.router, A),  # conversion and sales: the same data as /pos
+    (webhooks.router, ADM),  # delivery rows show receiver URLs
 ]
-"""Router -> role needed for every route in it (issue 9 enforces it through ``deps.authorize``)."""
+"""Router -> role needed for every route in it, enforced through ``deps.authorize``. Each equals what
+the one route table (``storelens.security.rbac.ROUTE_RULES``) gives the router's routes; the
+security gate enforces that table on its own, so the two checks can never disagree
+(``tests/unit/test_route_roles.py``)."""
 
 
 def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:

@@ -5,11 +5,13 @@ the event bus, the store config holder, the WebSocket hub, the metrics, the sink
 the camera runner. Tests build their own (an in-memory bus, a temporary database, no cameras);
 ``ServiceDeps.build(settings)`` wires the production set.
 
-Authorisation: every router is included with ``Depends(require_role(<role>))`` in one table in
-``app.py`` (mutating routes ask for a stronger role themselves). The check calls
-``deps.authorize(request, role)``; the default :func:`allow_all` lets every request through, which is
-the documented behaviour until authentication lands (issue 9 replaces ``ServiceDeps.authorize`` with
-a token/RBAC check that raises ``HTTPException(401/403)``; no route needs to change).
+Authorisation: every router is included with ``Depends(require_role(<role>))`` (``ROUTER_ROLES`` in
+``app.py``; mutating routes ask for a stronger role themselves). Roles are the one model of
+:class:`storelens.security.rbac.Role`, and each route's declared role must equal the one the route
+table (``rbac.ROUTE_RULES``) gives it (``tests/unit/test_route_roles.py`` walks every route). The
+check calls ``deps.authorize(request, role)``: :func:`allow_all` when the app runs without the
+security layer (tests, embedding), the signed-in principal's role check once
+``storelens.service.security.install_security`` has secured the app.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,6 +32,7 @@ from starlette.requests import HTTPConnection
 from storelens.config.schema import StoreConfig
 from storelens.events.bus import EventBus
 from storelens.pipeline.heatmaps import HeatmapRecorder
+from storelens.security.rbac import Role
 from storelens.service.config_store import StoreConfigStore
 from storelens.service.metrics import ServiceMetrics
 from storelens.service.runner import StoreRunner
@@ -40,9 +43,6 @@ from storelens.storage.database import Database, open_database
 
 log = logging.getLogger(__name__)
 
-Role = Literal["viewer", "analyst", "admin"]
-ROLE_ORDER: dict[Role, int] = {"viewer": 0, "analyst": 1, "admin": 2}
-
 
 class Authorizer(Protocol):
     """Decide whether ``request`` may act with ``role``; raise ``HTTPException`` (401/403) if not."""
@@ -51,7 +51,7 @@ class Authorizer(Protocol):
 
 
 def allow_all(request: HTTPConnection, role: Role) -> None:
-    """The default authoriser: every request is allowed (no authentication configured)."""
+    """The default authoriser: every request is allowed (the app runs without the security layer)."""
     return None
 
 
@@ -102,7 +102,7 @@ class ServiceDeps:
         self.bus.subscribe(self.metrics.count_event)
         store = self.config.current
         if store.privacy.aggregate_only:
-            from storelens.privacy.policy import aggregate_only_handler
+            from storelens.events.aggregate_only import aggregate_only_handler
 
             self.bus.subscribe(aggregate_only_handler(self.hub.publish_event))
         else:
@@ -226,15 +226,16 @@ def get_conn(deps: Deps) -> Iterator[Connection]:
 Conn = Annotated[Connection, Depends(get_conn)]
 
 
-def require_role(role: Role) -> Callable[..., None]:
-    """A dependency that asks the app's authoriser whether the request may act as ``role``."""
-    if role not in ROLE_ORDER:
-        raise ValueError(f"unknown role {role!r} (known: {', '.join(ROLE_ORDER)})")
+def require_role(role: Role | str) -> Callable[..., None]:
+    """A dependency that asks the app's authoriser whether the request may act as ``role``; the
+    role it asks for is kept on the dependency (``.role``) so a test can hold it against the table."""
+    need = Role.parse(role)
 
     def check(request: Request, deps: Deps) -> None:
-        deps.authorize(request, role)
+        deps.authorize(request, need)
 
-    check.__name__ = f"require_{role}"
+    check.__name__ = f"require_{need.label}"
+    check.role = need  # type: ignore[attr-defined]
     return check
 
 

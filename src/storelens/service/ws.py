@@ -34,8 +34,8 @@ import anyio
 import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from storelens.core.results import FrameResult
 from storelens.events.models import Event, format_subject
-from storelens.pipeline.camera import FrameResult
 from storelens.storage.serialize import json_dumps
 
 log = logging.getLogger(__name__)

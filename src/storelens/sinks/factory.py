@@ -48,7 +48,7 @@ def sink_handler(sink: EventSink, store: StoreConfig) -> Callable[[Event], None]
 
     write.__name__ = f"write_{getattr(sink, 'name', 'sink')}"
     if store.privacy.aggregate_only:
-        from storelens.privacy.policy import aggregate_only_handler
+        from storelens.events.aggregate_only import aggregate_only_handler
 
         return aggregate_only_handler(write)
     return write

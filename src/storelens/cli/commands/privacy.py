@@ -77,8 +77,8 @@ def purge(
     now: str | None = typer.Option(None, "--now", help="Purge as if it were this time (ISO 8601)"),
 ) -> None:
     """Delete everything older than its retention (privacy.retention); audited."""
-    from storelens.privacy.retention import purge as run_purge
-    from storelens.security.integration import snapshot_store_for
+    from storelens.lifecycle.retention import purge as run_purge
+    from storelens.lifecycle.snapshots import snapshot_store_for
 
     cfg = _load(config)
     assert cfg is not None
@@ -107,8 +107,8 @@ def privacy_report(
     """What is collected, how long it is kept, who can see it, where it goes (for the store notice);
     ``--format md|html``: the DPIA starting document (purpose, data, retention, recipients, risk and
     mitigation per processing; GDPR Art. 35)."""
-    from storelens.privacy.notice import render_dpia
-    from storelens.privacy.report import build_report, render_report
+    from storelens.lifecycle.notice import render_dpia
+    from storelens.lifecycle.report import build_report, render_report
 
     cfg = _load(config)
     assert cfg is not None
@@ -135,9 +135,9 @@ def delete_data(
     db: str | None = DbOpt,
 ) -> None:
     """Delete all data of a time window (optionally one camera/zone); audited."""
-    from storelens.privacy.deletion import DeletionError, DeletionRequest
-    from storelens.privacy.deletion import delete_data as run_delete
-    from storelens.security.integration import snapshot_store_for
+    from storelens.lifecycle.deletion import DeletionError, DeletionRequest
+    from storelens.lifecycle.deletion import delete_data as run_delete
+    from storelens.lifecycle.snapshots import snapshot_store_for
 
     cfg = _load(config)
     assert cfg is not None
@@ -170,7 +170,7 @@ def privacy_sign(
     ),
 ) -> None:
     """Write the printable privacy sign (first-layer notice with a QR code to /privacy)."""
-    from storelens.privacy.notice import render_sign_png
+    from storelens.lifecycle.notice import render_sign_png
 
     cfg = _load(config)
     assert cfg is not None

@@ -36,11 +36,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from storelens.cli.errors import config_failed, expected_errors, start_failed
-from storelens.config import ConfigError, StoreConfig, load_checked, load_config
+from storelens.config import ConfigError, StoreConfig, load_config
 from storelens.config.loader import ConfigIssue
 from storelens.config.schema import CameraConfig
 from storelens.core.errors import as_disk_full
-from storelens.pipeline.camera import FrameResult
+from storelens.core.results import FrameResult
+from storelens.pipeline.preflight import load_checked
 from storelens.pipeline.run import RunOutputs, run_store
 from storelens.sinks.factory import default_database_url, default_out_dir
 

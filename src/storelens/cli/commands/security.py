@@ -490,8 +490,8 @@ def keys_new(
 @keys_app.command("rotate")
 def keys_rotate(config: Path = typer.Argument(..., help="Store YAML file"), db: str | None = DbOpt) -> None:
     """Re-encrypt stored imagery under the primary key (old keys can then be removed)."""
+    from storelens.lifecycle.snapshots import snapshot_store_for
     from storelens.security.crypto import KeyConfigError
-    from storelens.security.integration import snapshot_store_for
 
     cfg = _load(config)
     assert cfg is not None

@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 from storelens.cli.errors import config_failed
-from storelens.config import ConfigError, load_checked
+from storelens.config import ConfigError
+from storelens.pipeline.preflight import load_checked
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,9 @@ def serve(
         )
         raise typer.Exit(code=1) from None
 
-    from storelens.security.integration import install_security, uvicorn_proxy_kwargs, uvicorn_tls_kwargs
     from storelens.service import ServiceSettings, create_app
     from storelens.service.dashboard import dashboard_router, dashboard_rules
+    from storelens.service.security import install_security, uvicorn_proxy_kwargs, uvicorn_tls_kwargs
     from storelens.sinks.factory import store_database_url
 
     try:

@@ -13,7 +13,8 @@ import cv2
 import typer
 
 from storelens.cli.errors import config_failed, expected_errors, start_failed
-from storelens.config import ConfigError, load_checked
+from storelens.config import ConfigError
+from storelens.pipeline.preflight import load_checked
 
 
 def snapshot(

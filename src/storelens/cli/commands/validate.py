@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
-from storelens.config import check_config, load_config
+from storelens.config import load_config
 from storelens.config.schema import StoreConfig
+from storelens.pipeline.preflight import check_config
 
 
 def validate(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from storelens.privacy.notice import render_privacy_page, render_sign_png
+from storelens.lifecycle.notice import render_privacy_page, render_sign_png
 from storelens.service.deps import Deps
 
 router = APIRouter(tags=["privacy notice"], include_in_schema=False)  # pages for people, not API (as /docs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, WebSocket
 
+from storelens.security.rbac import Role
 from storelens.service.schemas.common import check_type_filter
 from storelens.service.scope import view_of
 from storelens.service.ws import StreamFilter
@@ -23,7 +24,7 @@ async def stream(websocket: WebSocket) -> None:
     '.'), ``cameras`` (ids), ``events`` (default true), ``overlay`` (default false). A bad
     parameter is answered with ``{"kind": "error", "detail": ...}`` and close code 1008."""
     deps = websocket.app.state.deps
-    deps.authorize(websocket, "viewer")
+    deps.authorize(websocket, Role.ANALYST)  # live per-visit events: like /events (rbac table)
     params = websocket.query_params
     errors: list[str] = []
     types = _split(params.getlist("types"))

@@ -18,6 +18,9 @@ What remains still feeds every aggregate (zone entries/exits with dwell, visit c
 queues, line counts): ``storage.aggregates.compute_deltas`` never reads the subject. The API's
 per-visit routes (events, visits, exports, live stream) answer 404 in this mode (see
 ``security.rbac.ROUTE_RULES``, ``per_visit``).
+
+It lives with the payload models because it is derived from nothing else, and so every sink (a
+layer below the frame-path ``privacy`` package) can apply it.
 """
 
 from __future__ import annotations
