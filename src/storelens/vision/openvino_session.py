@@ -9,9 +9,10 @@ apart. Choices that keep its output the same as onnxruntime's:
 - ``INFERENCE_PRECISION_HINT=f32``: on CPUs with AVX512-BF16 OpenVINO otherwise runs FP32 models in
   bfloat16, about twice as fast here but moving raw box coordinates by up to 16 px (measured on
   the counter clip), which would be a different detector under the same model name.
-- A static shape per input size: the detector feeds one letterbox size per camera, and the CPU
-  plugin plans memory and picks kernels once for a static graph (``bench/detector.py --backends``
-  times both); compiled shapes are kept in a small LRU so a mixed batch does not recompile.
+- A static shape per input size (``dynamic=False``): the detector feeds one letterbox size per
+  camera, so the graph is compiled for that shape (``bench/detector.py --backends`` times it
+  against the dynamic graph); compiled shapes are kept in a small LRU so a mixed batch does not
+  recompile every call.
 - The same threading policy as :mod:`storelens.vision.onnx_session`: ``threads`` inference threads
   (0 = every usable core), one stream, latency hint.
 
@@ -81,7 +82,7 @@ class OpenVinoSession:
     uses. ``run`` is thread-safe (one lock: the compiled request is not re-entrant, and with
     ``threads`` = every core two concurrent calls would only fight for the same cores)."""
 
-    def __init__(self, path: Path, threads: int = 0) -> None:
+    def __init__(self, path: Path, threads: int = 0, *, dynamic: bool = False) -> None:
         if threads < 0:
             raise SessionError(f"threads must be >= 0 (0 = all cores), got {threads}")
         path = Path(path)
@@ -109,6 +110,7 @@ class OpenVinoSession:
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_PRECISION_HINT": "f32",
         }
+        self.dynamic = dynamic
         self._compiled: OrderedDict[tuple[tuple[int, ...], ...], Any] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -138,12 +140,15 @@ class OpenVinoSession:
         return [OPENVINO_PROVIDER]
 
     def _request(self, shapes: tuple[tuple[int, ...], ...]) -> Any:
+        if self.dynamic:
+            shapes = ()
         request = self._compiled.get(shapes)
         if request is not None:
             self._compiled.move_to_end(shapes)
             return request
         model = self._model.clone()
-        model.reshape({port: list(shape) for port, shape in zip(model.inputs, shapes, strict=True)})
+        if shapes:
+            model.reshape({port: list(shape) for port, shape in zip(model.inputs, shapes, strict=True)})
         try:
             request = self._core.compile_model(model, "CPU", self._config).create_infer_request()
         except Exception as exc:
