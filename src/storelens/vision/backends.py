@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import platform
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -42,7 +41,7 @@ Backend = Literal["auto", "onnxruntime", "openvino"]
 BACKENDS: tuple[str, ...] = ("auto", "onnxruntime", "openvino")
 CACHE_ENV = "STORELENS_BACKEND_CACHE"
 MARGIN = 0.9
-"""OpenVINO is chosen only when its median time is at most this fraction of onnxruntime's."""
+"""OpenVINO is chosen only when its probe time is at most this fraction of onnxruntime's."""
 PROBE_WARMUP = 2
 PROBE_RUNS = 7
 
@@ -102,7 +101,7 @@ def probe_key(model_path: Path, threads: int, shape: Sequence[int]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class BackendChoice:
-    """The chosen backend, the median milliseconds each took in the probe (empty when there was
+    """The chosen backend, the fastest milliseconds each took in the probe (empty when there was
     no probe) and where the answer came from: "config", "gpu", "no-openvino", "probe" or "cache"."""
 
     backend: str
@@ -129,8 +128,10 @@ def time_sessions(
     warmup: int = PROBE_WARMUP,
     clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, float]:
-    """Median ms per run of each session on ``tensor``; runs alternate between the sessions so a
-    burst of load from elsewhere hits all of them alike."""
+    """Fastest ms per run of each session on ``tensor``. Runs alternate between the sessions so a
+    burst of load from elsewhere hits all of them alike, and the minimum is kept, not the median:
+    on a machine shared with other work, load only ever adds time, and on this 2-core box medians
+    of the same session moved by 2x between runs while the minimum held."""
     feeds = {name: {s.get_inputs()[0].name: tensor} for name, s in sessions.items()}
     for name, s in sessions.items():
         for _ in range(warmup):
@@ -141,7 +142,7 @@ def time_sessions(
             t0 = clock()
             s.run(None, feeds[name])
             times[name].append((clock() - t0) * 1000)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return {name: min(t) for name, t in times.items()}
 
 
 def _read_cache(path: Path) -> dict[str, Any]:
