@@ -114,8 +114,12 @@ def bench_nms(runs: int) -> None:
     )
 
 
+STAT = statistics.median
+
+
 def interleaved(fns: dict[str, Callable[[], object]], runs: int, warmup: int = 3) -> dict[str, float]:
-    """Median ms of each callable; runs alternate so load from other processes hits all alike."""
+    """:data:`STAT` (median, or min with ``--stat min``) ms of each callable; runs alternate so
+    load from other processes hits all alike."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -123,7 +127,7 @@ def interleaved(fns: dict[str, Callable[[], object]], runs: int, warmup: int = 3
     for _ in range(runs):
         for k, fn in fns.items():
             times[k].append(timed(fn))
-    return {k: statistics.median(v) for k, v in times.items()}
+    return {k: STAT(v) for k, v in times.items()}
 
 
 def bench_backends(frame: npt.NDArray[np.uint8], threads: int, runs: int) -> None:
@@ -133,7 +137,7 @@ def bench_backends(frame: npt.NDArray[np.uint8], threads: int, runs: int) -> Non
     cfg = DetectorConfig(input_size=640, threads=threads, device="cpu")
     ref = YoloDetector(cfg, session=create_session(resolve_model("yolo11n-pose"), threads=threads, device="cpu"))
     ref_out = [ref.detect(f) for f in held_out]
-    print(f"runtimes at 640x384, {threads} threads, median of {runs} interleaved runs; agreement vs onnxruntime FP32")
+    print(f"runtimes at 640x384, {threads} threads, {STAT.__name__} of {runs} interleaved runs; agreement vs ort FP32")
     print(f"on {len(held_out)} held-out frames of {HELD_OUT.name} (IoU 0.5)")
     print(f"{'model':<18} {'runtime':<20} {'ms/frame':>9} {'vs ort':>7}  recall  precis  kp err  auto picks")
     for model in ("yolo11n-pose", "yolo11n-pose-int8"):
@@ -204,7 +208,10 @@ def main() -> None:
     parser.add_argument("--frame", type=int, default=300, help="frame of the clip to use (one person)")
     parser.add_argument("--video", type=Path, default=VIDEO)
     parser.add_argument("--backends", action="store_true", help="onnxruntime vs OpenVINO, batching (issue 16)")
+    parser.add_argument("--stat", choices=("median", "min"), default="median", help="--backends: time statistic")
     args = parser.parse_args()
+    global STAT
+    STAT = min if args.stat == "min" else statistics.median
     frame = read_frame(args.video, args.frame)
     if args.backends:
         print(f"frame {args.frame} of {args.video.name}; load average {os.getloadavg()[0]:.1f}")
