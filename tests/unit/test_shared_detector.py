@@ -148,3 +148,23 @@ def test_close_drains_or_fails_what_is_queued(pose: YoloDetector, frames: list[n
             cancelled.result(0)
         with pytest.raises(DetectorClosed):
             shared.submit(frames[0])
+
+
+def test_cameras_with_their_own_input_size_share_the_detector(
+    pose: YoloDetector, frames: list[npt.NDArray[np.uint8]]
+) -> None:
+    with SharedDetector(pose) as shared:
+        sizes = [None, 640, None, 640]
+        futures = [shared.submit(f, input_size=s) for f, s in zip(frames[:4], sizes, strict=True)]
+        got = [f.result(30) for f in futures]
+        with pytest.raises(ValueError, match="multiple of 32"):
+            shared.submit(frames[0], input_size=100)
+    for frame, size, det in zip(frames[:4], sizes, got, strict=True):
+        want = pose.detect_batch([frame], input_size=size)[0]
+        assert len(det) == len(want)
+        np.testing.assert_allclose(det.xyxy, want.xyxy, atol=0.05)
+    assert sum(len(d) for d in got) >= 4
+    with pytest.raises(ValueError, match="multiple of 32"):
+        pose.detect_batch(frames[:1], input_size=4000)
+    with SharedDetector(Gated(pose)) as wrapped, pytest.raises(ValueError, match="needs a YoloDetector"):
+        wrapped.submit(frames[0], input_size=640)

@@ -153,9 +153,14 @@ class YoloDetector:
         """Persons (or ``keep_classes``) in one BGR uint8 frame, in that frame's pixels."""
         return self.detect_batch([image])[0]
 
-    def detect_batch(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
+    def detect_batch(self, images: Sequence[npt.NDArray[np.uint8]], input_size: int | None = None) -> list[Detections]:
         """Detect in several frames; frames of the same size share one batched model run (a model
-        with a static batch size runs in chunks of that size). Results keep the input order."""
+        with a static batch size runs in chunks of that size). Results keep the input order.
+        ``input_size`` overrides ``cfg.input_size`` for this call (a camera's own
+        ``detector_input_size`` on a detector shared by cameras)."""
+        size = self.cfg.input_size if input_size is None else input_size
+        if not 64 <= size <= 2048 or size % STRIDE:
+            raise ValueError(f"input_size must be a multiple of {STRIDE} in 64..2048, got {size}")
         self.last_preprocess_ms = self.last_inference_ms = self.last_postprocess_ms = 0.0
         self.last_batch_size = len(images)
         results: list[Detections | None] = [None] * len(images)
@@ -169,7 +174,7 @@ class YoloDetector:
                 raise ValueError(f"image {i} is empty: shape={img.shape}")
             groups.setdefault((img.shape[1], img.shape[0]), []).append(i)
         for (w, h), members in groups.items():
-            info = plan_letterbox(w, h, self.cfg.input_size, STRIDE, self.fixed_shape)
+            info = plan_letterbox(w, h, size, STRIDE, self.fixed_shape)
             chunk = self.static_batch or len(members)
             for start in range(0, len(members), chunk):
                 part = members[start : start + chunk]

@@ -15,6 +15,8 @@ while one batch runs, the next queues up, so a lone camera pays no batching late
 
 It implements the :class:`~storelens.vision.base.Detector` protocol itself, so the same object
 can be handed to every camera's :func:`storelens.pipeline.build.build_camera` (``detector=``).
+A camera with its own ``detector_input_size`` passes it to :meth:`SharedDetector.submit`: frames
+are batched per input size, all on the one session.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import numpy.typing as npt
 from storelens.config.schema import DetectorConfig
 from storelens.core.types import Detections
 from storelens.vision.base import Detector
+from storelens.vision.detector import YoloDetector
 from storelens.vision.letterbox import check_image
 
 log = logging.getLogger(__name__)
@@ -69,7 +72,7 @@ class SharedDetector:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.detector = detector
         self.max_batch = max_batch
-        self._queue: deque[tuple[npt.NDArray[np.uint8], Future[Detections]]] = deque()
+        self._queue: deque[tuple[npt.NDArray[np.uint8], int | None, Future[Detections]]] = deque()
         self._cond = threading.Condition()
         self._closed = False
         self._frames = self._batches = self._largest = 0
@@ -82,19 +85,23 @@ class SharedDetector:
     ) -> SharedDetector:
         """The machine's one detector for ``cfg``: one session, ``cfg.threads`` threads (0 = all
         usable cores), the backend ``cfg.backend`` chooses."""
-        from storelens.vision.detector import YoloDetector
-
         return cls(YoloDetector(cfg, base_dir), max_batch=max_batch)
 
     # Detector protocol ------------------------------------------------------------------------
-    def submit(self, image: npt.NDArray[np.uint8]) -> Future[Detections]:
-        """Queue one BGR frame; the future resolves to its detections (or the detector's error)."""
+    def submit(self, image: npt.NDArray[np.uint8], input_size: int | None = None) -> Future[Detections]:
+        """Queue one BGR frame; the future resolves to its detections (or the detector's error).
+        ``input_size`` (a multiple of 32, 64..2048) overrides the detector's for this frame."""
         frame = check_image(image)  # raised to this camera now: a bad frame never fails a shared batch
+        if input_size is not None:
+            if not isinstance(self.detector, YoloDetector):
+                raise ValueError("a per-frame input_size needs a YoloDetector behind the shared detector")
+            if not 64 <= input_size <= 2048 or input_size % 32:
+                raise ValueError(f"input_size must be a multiple of 32 in 64..2048, got {input_size}")
         fut: Future[Detections] = Future()
         with self._cond:
             if self._closed:
                 raise DetectorClosed("the shared detector is closed")
-            self._queue.append((frame, fut))
+            self._queue.append((frame, input_size, fut))
             self._cond.notify()
         return fut
 
@@ -119,7 +126,7 @@ class SharedDetector:
             self._closed = True
             if not drain:
                 while self._queue:
-                    _, fut = self._queue.popleft()
+                    _, _, fut = self._queue.popleft()
                     if fut.set_running_or_notify_cancel():  # a cancelled one stays cancelled
                         fut.set_exception(DetectorClosed("the shared detector closed before this frame ran"))
             self._cond.notify_all()
@@ -131,7 +138,7 @@ class SharedDetector:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _take(self) -> list[tuple[npt.NDArray[np.uint8], Future[Detections]]] | None:
+    def _take(self) -> list[tuple[npt.NDArray[np.uint8], int | None, Future[Detections]]] | None:
         with self._cond:
             while not self._queue and not self._closed:
                 self._cond.wait()
@@ -140,25 +147,35 @@ class SharedDetector:
             n = min(self.max_batch, len(self._queue))
             batch = [self._queue.popleft() for _ in range(n)]
         # a future cancelled by its camera (it gave up waiting) is not run
-        return [(f, fut) for f, fut in batch if fut.set_running_or_notify_cancel()]
+        return [item for item in batch if item[2].set_running_or_notify_cancel()]
+
+    def _run(self, frames: list[npt.NDArray[np.uint8]], size: int | None) -> list[Detections]:
+        if size is None:
+            return self.detector.detect_batch(frames)
+        assert isinstance(self.detector, YoloDetector)  # checked in submit
+        return self.detector.detect_batch(frames, input_size=size)
 
     def _loop(self) -> None:
         while (batch := self._take()) is not None:
             if not batch:
                 continue
-            try:
-                results = self.detector.detect_batch([frame for frame, _ in batch])
-            except Exception as exc:  # every waiting camera gets the error, the worker lives on
-                log.warning("shared detector: a batch of %d frames failed: %s", len(batch), exc)
-                for _, fut in batch:
-                    fut.set_exception(exc)
-                continue
-            with self._cond:
-                self._frames += len(batch)
-                self._batches += 1
-                self._largest = max(self._largest, len(batch))
-            for (_, fut), det in zip(batch, results, strict=True):
-                fut.set_result(det)
+            by_size: dict[int | None, list[tuple[npt.NDArray[np.uint8], Future[Detections]]]] = {}
+            for frame, size, fut in batch:
+                by_size.setdefault(size, []).append((frame, fut))
+            for size, group in by_size.items():
+                try:
+                    results = self._run([frame for frame, _ in group], size)
+                except Exception as exc:  # every waiting camera gets the error, the worker lives on
+                    log.warning("shared detector: a batch of %d frames failed: %s", len(group), exc)
+                    for _, fut in group:
+                        fut.set_exception(exc)
+                    continue
+                with self._cond:
+                    self._frames += len(group)
+                    self._batches += 1
+                    self._largest = max(self._largest, len(group))
+                for (_, fut), det in zip(group, results, strict=True):
+                    fut.set_result(det)
 
 
 __all__ = ["MAX_BATCH", "DetectorClosed", "SharedDetector", "SharedDetectorStats"]
