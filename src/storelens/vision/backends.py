@@ -43,7 +43,7 @@ CACHE_ENV = "STORELENS_BACKEND_CACHE"
 MARGIN = 0.9
 """OpenVINO is chosen only when its probe time is at most this fraction of onnxruntime's."""
 PROBE_WARMUP = 2
-PROBE_RUNS = 7
+PROBE_RUNS = 8
 
 
 class ModelSession(Protocol):
@@ -127,21 +127,26 @@ def time_sessions(
     runs: int = PROBE_RUNS,
     warmup: int = PROBE_WARMUP,
     clock: Callable[[], float] = time.perf_counter,
+    rounds: int = 2,
 ) -> dict[str, float]:
-    """Fastest ms per run of each session on ``tensor``. Runs alternate between the sessions so a
-    burst of load from elsewhere hits all of them alike, and the minimum is kept, not the median:
-    on a machine shared with other work, load only ever adds time, and on this 2-core box medians
-    of the same session moved by 2x between runs while the minimum held."""
+    """Fastest ms per run of each session on ``tensor``, timed in blocks: ``rounds`` times, each
+    session runs ``warmup`` untimed runs then its share of ``runs`` timed ones. Blocks, not one run
+    each in turn: a runtime's thread pool spins on the cores for a while after each run, and
+    measured here every run that directly followed the other runtime's was slowed (both runtimes
+    1.3-3x slower interleaved than in blocks), which would rank whichever spins longer. Alternating
+    blocks still spread a burst of outside load over both; the minimum is kept, not the median,
+    because load only ever adds time (medians of one session moved 2x between runs here)."""
     feeds = {name: {s.get_inputs()[0].name: tensor} for name, s in sessions.items()}
-    for name, s in sessions.items():
-        for _ in range(warmup):
-            s.run(None, feeds[name])
+    per_round = max(1, -(-runs // rounds))
     times: dict[str, list[float]] = {name: [] for name in sessions}
-    for _ in range(runs):
+    for _ in range(rounds):
         for name, s in sessions.items():
-            t0 = clock()
-            s.run(None, feeds[name])
-            times[name].append((clock() - t0) * 1000)
+            for _ in range(warmup):
+                s.run(None, feeds[name])
+            for _ in range(per_round):
+                t0 = clock()
+                s.run(None, feeds[name])
+                times[name].append((clock() - t0) * 1000)
     return {name: min(t) for name, t in times.items()}
 
 
