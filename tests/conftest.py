@@ -5,9 +5,22 @@ way every test finds the repository's data and the development data beside it.""
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from budget import slowness
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The detector-backend probe (``detector.backend: auto``) caches its answer per machine; the
+    suite keeps that cache in a folder of its own run, so a test run neither reads an answer an
+    earlier run measured under other load nor writes into the user's ``~/.local/state``."""
+    if "STORELENS_BACKEND_CACHE" not in os.environ:
+        folder = Path(tempfile.mkdtemp(prefix="storelens-tests-"))
+        os.environ["STORELENS_BACKEND_CACHE"] = str(folder / "detector-backend.json")
 
 
 def pytest_report_header(config: pytest.Config) -> str:

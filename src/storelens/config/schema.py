@@ -186,6 +186,11 @@ class DetectorConfig(StrictModel):
     max_detections: int = Field(default=100, ge=1, le=1000)
     threads: int = Field(default=0, ge=0, le=64, description="onnxruntime intra-op threads (0 = all cores)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    backend: Literal["auto", "onnxruntime", "openvino"] = Field(
+        default="auto",
+        description="CPU inference runtime: auto = the faster of onnxruntime and OpenVINO on this machine "
+        "(timed once, cached; onnxruntime when OpenVINO is not installed or with a GPU)",
+    )
     self_check: bool = Field(
         default=True, description="Raise camera.degraded when people move but are not detected, or are too small"
     )

@@ -1,4 +1,5 @@
-"""YOLO person detector (with body keypoints when the model is a pose model) on onnxruntime.
+"""YOLO person detector (with body keypoints when the model is a pose model) on onnxruntime or
+OpenVINO (``detector.backend``, :mod:`storelens.vision.backends`: same file, same decode).
 
 Works for the vendored ``yolo11n-pose`` / ``yolo11n-det`` and for any Ultralytics-format ONNX a
 user points the config at: the output layout is recognised from one probe run at load time, the
@@ -17,13 +18,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from storelens.config.schema import DetectorConfig
 from storelens.core.types import Detections
+from storelens.vision.backends import BackendChoice, ModelSession, open_session
 from storelens.vision.letterbox import STRIDE, LetterboxInfo, letterbox_image, plan_letterbox, to_tensor
 from storelens.vision.models import resolve_model
-from storelens.vision.onnx_session import create_session
 from storelens.vision.yolo import COCO_CLASSES, LayoutError, ModelKind, YoloLayout, decode, infer_layout
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def _static_dim(value: Any) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
-def _metadata_names(session: ort.InferenceSession) -> list[str] | None:
+def _metadata_names(session: ModelSession) -> list[str] | None:
     """Class names an Ultralytics export stores in its metadata (``{0: 'person', ...}``), if any."""
     meta = session.get_modelmeta().custom_metadata_map
     raw = meta.get("names")
@@ -58,7 +58,9 @@ class YoloDetector:
     fixed letterbox size instead of the rectangular one (the benchmark's square baseline; models
     with a static input use their own shape automatically). After each call, ``last_preprocess_ms``,
     ``last_inference_ms`` and ``last_postprocess_ms`` hold that call's stage times (summed over
-    size groups in a mixed-size batch) and ``last_batch_size`` the number of images.
+    size groups in a mixed-size batch) and ``last_batch_size`` the number of images. ``backend``
+    says which runtime runs the model and why (``backend_cache`` overrides where the probe's answer
+    is kept; a given ``session`` skips the choice).
     """
 
     def __init__(
@@ -68,11 +70,24 @@ class YoloDetector:
         *,
         keep_classes: Collection[int] | None = None,
         input_shape: tuple[int, int] | None = None,
-        session: ort.InferenceSession | None = None,
+        session: ModelSession | None = None,
+        backend_cache: Path | None = None,
     ) -> None:
         self.cfg = cfg
         self.model_path = resolve_model(cfg.model, base_dir)
-        self.session = session or create_session(self.model_path, threads=cfg.threads, device=cfg.device)
+        if session is not None:
+            self.session: ModelSession = session
+            self.backend = BackendChoice("given", {}, "caller")
+        else:
+            probe = plan_letterbox(1920, 1080, cfg.input_size, STRIDE, input_shape)  # a 16:9 camera
+            self.session, self.backend = open_session(
+                self.model_path,
+                threads=cfg.threads,
+                device=cfg.device,
+                backend=cfg.backend,
+                probe_hw=(probe.input_h, probe.input_w),
+                cache_path=backend_cache,
+            )
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             shapes = [(i.name, i.shape) for i in inputs]
@@ -138,9 +153,14 @@ class YoloDetector:
         """Persons (or ``keep_classes``) in one BGR uint8 frame, in that frame's pixels."""
         return self.detect_batch([image])[0]
 
-    def detect_batch(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
+    def detect_batch(self, images: Sequence[npt.NDArray[np.uint8]], input_size: int | None = None) -> list[Detections]:
         """Detect in several frames; frames of the same size share one batched model run (a model
-        with a static batch size runs in chunks of that size). Results keep the input order."""
+        with a static batch size runs in chunks of that size). Results keep the input order.
+        ``input_size`` overrides ``cfg.input_size`` for this call (a camera's own
+        ``detector_input_size`` on a detector shared by cameras)."""
+        size = self.cfg.input_size if input_size is None else input_size
+        if not 64 <= size <= 2048 or size % STRIDE:
+            raise ValueError(f"input_size must be a multiple of {STRIDE} in 64..2048, got {size}")
         self.last_preprocess_ms = self.last_inference_ms = self.last_postprocess_ms = 0.0
         self.last_batch_size = len(images)
         results: list[Detections | None] = [None] * len(images)
@@ -154,7 +174,7 @@ class YoloDetector:
                 raise ValueError(f"image {i} is empty: shape={img.shape}")
             groups.setdefault((img.shape[1], img.shape[0]), []).append(i)
         for (w, h), members in groups.items():
-            info = plan_letterbox(w, h, self.cfg.input_size, STRIDE, self.fixed_shape)
+            info = plan_letterbox(w, h, size, STRIDE, self.fixed_shape)
             chunk = self.static_batch or len(members)
             for start in range(0, len(members), chunk):
                 part = members[start : start + chunk]

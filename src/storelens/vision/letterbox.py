@@ -97,7 +97,8 @@ def plan_letterbox(
     )
 
 
-def _check_image(image: object) -> npt.NDArray[np.uint8]:
+def check_image(image: object) -> npt.NDArray[np.uint8]:
+    """The image if it is a non-empty HxWx3 uint8 array, else a one-line ValueError."""
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         shape = getattr(image, "shape", None)
         dtype = getattr(image, "dtype", None)
@@ -109,7 +110,7 @@ def _check_image(image: object) -> npt.NDArray[np.uint8]:
 
 def letterbox_image(image_bgr: npt.NDArray[np.uint8], info: LetterboxInfo) -> npt.NDArray[np.uint8]:
     """The padded ``input_h`` x ``input_w`` x 3 BGR uint8 image for ``info`` (plan from this frame size)."""
-    img: npt.NDArray[Any] = _check_image(image_bgr)
+    img: npt.NDArray[Any] = check_image(image_bgr)
     h, w = img.shape[:2]
     if (w, h) != (info.frame_w, info.frame_h):
         raise ValueError(f"image is {w}x{h} but the letterbox plan is for {info.frame_w}x{info.frame_h}")
@@ -144,7 +145,7 @@ def letterbox(
     fixed_shape: tuple[int, int] | None = None,
 ) -> tuple[npt.NDArray[np.float32], LetterboxInfo]:
     """Letterbox one BGR frame: the (1, 3, H, W) float32 RGB 0..1 tensor and where the frame went."""
-    img = _check_image(image_bgr)
+    img = check_image(image_bgr)
     info = plan_letterbox(img.shape[1], img.shape[0], input_size, stride, fixed_shape)
     return to_tensor([letterbox_image(img, info)]), info
 

@@ -1,0 +1,181 @@
+"""One detector for many cameras: a worker thread that runs whatever frames the cameras have
+queued as one batch.
+
+With a session per camera, eight cameras are eight sessions each asking for every core, and
+their thread pools fight over the same two (README "Cameras per server": 4 all-core sessions cost
+1.76x one thread each). :class:`SharedDetector` owns the one session of the machine instead, with
+its threads set once (``detector.threads``, 0 = every usable core), and a camera thread or process
+feeder calls :meth:`SharedDetector.submit` (a :class:`~concurrent.futures.Future` back) or the
+blocking :meth:`SharedDetector.detect`. The worker takes everything queued, up to ``max_batch``,
+and runs it through :meth:`~storelens.vision.detector.YoloDetector.detect_batch`: frames of the
+same size share one model run with a dynamic batch axis (the vendored models' batch dim is
+symbolic), other sizes run after, and each future gets exactly the detections that frame alone
+would get (``tests/unit/test_shared_detector.py``). There is no waiting for a batch to fill:
+while one batch runs, the next queues up, so a lone camera pays no batching latency.
+
+It implements the :class:`~storelens.vision.base.Detector` protocol itself, so the same object
+can be handed to every camera's :func:`storelens.pipeline.build.build_camera` (``detector=``).
+A camera with its own ``detector_input_size`` passes it to :meth:`SharedDetector.submit`: frames
+are batched per input size, all on the one session.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from storelens.config.schema import DetectorConfig
+from storelens.core.types import Detections
+from storelens.vision.base import Detector
+from storelens.vision.detector import YoloDetector
+from storelens.vision.letterbox import check_image
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 8
+"""Frames per model run at most: a store server's cameras at one submission each."""
+
+
+class DetectorClosed(RuntimeError):
+    """A frame was submitted after :meth:`SharedDetector.close`."""
+
+
+@dataclass(frozen=True, slots=True)
+class SharedDetectorStats:
+    frames: int
+    batches: int
+    pending: int
+    largest_batch: int
+
+    @property
+    def mean_batch(self) -> float:
+        return self.frames / self.batches if self.batches else 0.0
+
+
+class SharedDetector:
+    """A thread-safe batching front for one :class:`Detector` (see the module docstring).
+
+    ``max_batch`` caps the frames per run. :meth:`close` stops taking frames, runs what is still
+    queued (``drain=True``, so a SIGTERM loses no frame already handed over) or fails it with
+    :class:`DetectorClosed`, and joins the worker."""
+
+    def __init__(self, detector: Detector, max_batch: int = MAX_BATCH, name: str = "shared-detector") -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        self.detector = detector
+        self.max_batch = max_batch
+        self._queue: deque[tuple[npt.NDArray[np.uint8], int | None, Future[Detections]]] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._frames = self._batches = self._largest = 0
+        self._worker = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._worker.start()
+
+    @classmethod
+    def from_config(
+        cls, cfg: DetectorConfig, base_dir: Path | None = None, max_batch: int = MAX_BATCH
+    ) -> SharedDetector:
+        """The machine's one detector for ``cfg``: one session, ``cfg.threads`` threads (0 = all
+        usable cores), the backend ``cfg.backend`` chooses."""
+        return cls(YoloDetector(cfg, base_dir), max_batch=max_batch)
+
+    # Detector protocol ------------------------------------------------------------------------
+    def submit(self, image: npt.NDArray[np.uint8], input_size: int | None = None) -> Future[Detections]:
+        """Queue one BGR frame; the future resolves to its detections (or the detector's error).
+        ``input_size`` (a multiple of 32, 64..2048) overrides the detector's for this frame."""
+        frame = check_image(image)  # raised to this camera now: a bad frame never fails a shared batch
+        if input_size is not None:
+            if not isinstance(self.detector, YoloDetector):
+                raise ValueError("a per-frame input_size needs a YoloDetector behind the shared detector")
+            if not 64 <= input_size <= 2048 or input_size % 32:
+                raise ValueError(f"input_size must be a multiple of 32 in 64..2048, got {input_size}")
+        fut: Future[Detections] = Future()
+        with self._cond:
+            if self._closed:
+                raise DetectorClosed("the shared detector is closed")
+            self._queue.append((frame, input_size, fut))
+            self._cond.notify()
+        return fut
+
+    def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
+        return self.submit(image).result()
+
+    def detect_batch(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
+        futures = [self.submit(img) for img in images]
+        return [f.result() for f in futures]
+
+    # ------------------------------------------------------------------------------------------
+    def stats(self) -> SharedDetectorStats:
+        with self._cond:
+            return SharedDetectorStats(self._frames, self._batches, len(self._queue), self._largest)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self, drain: bool = True, timeout: float | None = None) -> None:
+        with self._cond:
+            self._closed = True
+            if not drain:
+                while self._queue:
+                    _, _, fut = self._queue.popleft()
+                    if fut.set_running_or_notify_cancel():  # a cancelled one stays cancelled
+                        fut.set_exception(DetectorClosed("the shared detector closed before this frame ran"))
+            self._cond.notify_all()
+        self._worker.join(timeout)
+
+    def __enter__(self) -> SharedDetector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _take(self) -> list[tuple[npt.NDArray[np.uint8], int | None, Future[Detections]]] | None:
+        with self._cond:
+            while not self._queue and not self._closed:
+                self._cond.wait()
+            if not self._queue:
+                return None  # closed and drained
+            n = min(self.max_batch, len(self._queue))
+            batch = [self._queue.popleft() for _ in range(n)]
+        # a future cancelled by its camera (it gave up waiting) is not run
+        return [item for item in batch if item[2].set_running_or_notify_cancel()]
+
+    def _run(self, frames: list[npt.NDArray[np.uint8]], size: int | None) -> list[Detections]:
+        if size is None:
+            return self.detector.detect_batch(frames)
+        assert isinstance(self.detector, YoloDetector)  # checked in submit
+        return self.detector.detect_batch(frames, input_size=size)
+
+    def _loop(self) -> None:
+        while (batch := self._take()) is not None:
+            if not batch:
+                continue
+            by_size: dict[int | None, list[tuple[npt.NDArray[np.uint8], Future[Detections]]]] = {}
+            for frame, size, fut in batch:
+                by_size.setdefault(size, []).append((frame, fut))
+            for size, group in by_size.items():
+                try:
+                    results = self._run([frame for frame, _ in group], size)
+                except Exception as exc:  # every waiting camera gets the error, the worker lives on
+                    log.warning("shared detector: a batch of %d frames failed: %s", len(group), exc)
+                    for _, fut in group:
+                        fut.set_exception(exc)
+                    continue
+                with self._cond:
+                    self._frames += len(group)
+                    self._batches += 1
+                    self._largest = max(self._largest, len(group))
+                for (_, fut), det in zip(group, results, strict=True):
+                    fut.set_result(det)
+
+
+__all__ = ["MAX_BATCH", "DetectorClosed", "SharedDetector", "SharedDetectorStats"]
