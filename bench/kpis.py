@@ -5,6 +5,12 @@ end) and seed, every method forecasts each week one week ahead from the weeks be
 prints each method's MAE and RMSE and its MASE (MAE / seasonal-naive MAE on the same weeks; below 1
 beats seasonal-naive), averaged over seeds. Then the anomaly band's false-alarm rate per hour on
 normal traffic and its hit rate on planted anomalies (one hour x2.5, one hour at 0), per alpha.
+Last, the staff alerts (:func:`storelens.kpis.anomaly_watch.replay`, the live watch's logic hour
+by hour, default config: alpha 0.001, one open alert per metric, cooldown): alarms per 1,000
+hours on histories without anomalies, and on planted ones (traffic at 30 % for 4 hours, traffic
+x2 for 3 hours, conversion at a third for 4 hours, each starting at a random open weekday hour of
+the checked weeks) the share detected and the hours from the anomaly's start to the alert (1 =
+raised at the end of its first hour).
 
     .venv/bin/python bench/kpis.py [--weeks 12] [--seeds 20]
 """
@@ -12,12 +18,18 @@ normal traffic and its hit rate on planted anomalies (one hour x2.5, one hour at
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
 
+from storelens.config.schema import StoreConfig
+from storelens.events.models import EventType
 from storelens.kpis import forecast as kf
-from storelens.kpis.synthetic import WEEK, expected_week, history
+from storelens.kpis.anomaly_watch import replay
+from storelens.kpis.synthetic import WEEK, buyers, expected_week, history
+
+T0 = datetime(2025, 3, 3, tzinfo=UTC)  # a Monday
 
 
 def scenario(name: str, weeks: int, seed: int) -> npt.NDArray[np.float64]:
@@ -66,6 +78,63 @@ def main() -> None:
             planted += 2
         rate = flags / hours
         print(f"{alpha:7.3f} {rate:18.4f} {rate * WEEK:9.2f} {hits:>6}/{planted:<6}")
+    alerts(args.seeds)
+
+
+def _raised(events: list, metric: str) -> list[int]:
+    """Hours (since T0) at whose end an alert of ``metric`` was raised."""
+    return [
+        int((e.ts - T0).total_seconds() // 3600) - 1
+        for e in events
+        if e.type == EventType.ALERT_RAISED and e.payload.get("metric") == metric
+    ]
+
+
+def alerts(seeds: int, weeks: int = 7, checked: int = 3) -> None:
+    store = StoreConfig(store_id="bench", cameras=[{"id": "c", "source": "x.mp4"}])
+    first = (weeks - checked) * WEEK
+    open_week = expected_week() > 0
+    print()
+    print(f"staff alerts: {weeks}-week histories, the last {checked} weeks checked hour by hour, {seeds} seeds")
+    false = {"entries": 0, "conversion": 0}
+    for seed in range(seeds):
+        y = history(weeks, seed=900 + seed)[0]
+        ev = replay(y, buyers(y, seed=900 + seed), store, first, T0)
+        for m in false:
+            false[m] += len(_raised(ev, m))
+    hours = seeds * checked * WEEK
+    open_hours = seeds * checked * int(open_week.sum())
+    for m, n in false.items():
+        print(
+            f"  no anomaly, {m:<10}: {n} alarms in {hours} hours = {1000 * n / hours:.2f} per 1,000 hours "
+            f"({1000 * n / open_hours:.2f} per 1,000 open hours)"
+        )
+    plants = (
+        ("traffic at 30 %", "entries", 0.3, 4),
+        ("traffic x2", "entries", 2.0, 3),
+        ("conversion / 3", "conversion", 1 / 3, 4),
+    )
+    for name, metric, factor, length in plants:
+        found, delays = 0, []
+        for seed in range(seeds):
+            rng = np.random.default_rng([seed, 31])
+            y, rate = history(weeks, seed=1900 + seed)
+            b = buyers(y, seed=1900 + seed)
+            starts = [h for h in range(first, len(y) - length) if open_week[(h + np.arange(length)) % WEEK].all()]
+            h0 = int(rng.choice(starts))
+            span = slice(h0, h0 + length)
+            if metric == "entries":
+                y[span] = rng.poisson(rate[span] * factor)
+                b[span] = rng.binomial(y[span].astype(int), 0.2)
+            else:
+                b[span] = rng.binomial(y[span].astype(int), 0.2 * factor)
+            hit = [h for h in _raised(replay(y, b, store, first, T0), metric) if h0 <= h < h0 + length]
+            if hit:
+                found += 1
+                delays.append(hit[0] - h0 + 1)
+        med = f"{np.median(delays):.0f}" if delays else "-"
+        worst = max(delays, default=0)
+        print(f"  planted {name:<16} ({length} h): detected {found}/{seeds}, hours to alert median {med}, max {worst}")
 
 
 if __name__ == "__main__":

@@ -346,6 +346,12 @@ class AlertRaised(AlertPayload):
     predicted_wait_s: float | None = aggregate("Queue alerts: a newcomer's predicted wait")
     sla_wait_s: float | None = aggregate("Queue alerts: the service-level wait target")
     length: int | None = aggregate("Queue alerts: people in the queue")
+    metric: str | None = aggregate("Forecast alerts: entries or conversion")
+    hour_start: str | None = aggregate("Forecast alerts: ISO start of the hour that left the band")
+    observed: float | None = aggregate("Forecast alerts: the hour's entries, or its conversion")
+    expected: float | None = aggregate("Forecast alerts: the forecast for that hour")
+    band_low: float | None = aggregate("Forecast alerts: lower edge of the band")
+    band_high: float | None = aggregate("Forecast alerts: upper edge of the band")
 
 
 class AlertAcknowledged(AlertPayload):

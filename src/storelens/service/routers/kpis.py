@@ -29,6 +29,7 @@ from storelens.analytics.queues import queue_pairs
 from storelens.export import media_type
 from storelens.kpis import experiments as kx
 from storelens.kpis import forecast as kf
+from storelens.kpis.anomaly_watch import hourly_series
 from storelens.kpis.funnel import FunnelRow, compute_funnel, compute_zone_funnel, funnel_total, load_funnel_inputs
 from storelens.kpis.queues import load_queue_moves, queue_joins, queue_rows
 from storelens.kpis.units import GroupingConfig
@@ -196,22 +197,9 @@ def funnel(
 
 
 def _hourly_entries(deps: Deps, view: View, s: datetime, u: datetime) -> tuple[datetime, np.ndarray]:
-    """Entries per UTC hour of [s, u) (both floored to the hour), trimmed at the front to whole
-    weeks so the backtest's weeks line up with the forecast week."""
-    s0 = s.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    u0 = u.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    hours = int((u0 - s0).total_seconds() // 3600)
-    hours -= hours % kf.WEEK
-    s0 = u0 - timedelta(hours=hours)
+    """Entries per UTC hour of [s, u), trimmed at the front to whole weeks (:func:`hourly_series`)."""
     ev_f, vi_f = _filters(view)
-    stored = load_funnel_inputs(
-        deps.db, deps.store, s0, u0, engaged_dwell_s=0, event_filter=ev_f, visit_filter=vi_f, entries_only=True
-    )
-    y = np.zeros(hours, dtype=np.float64)
-    for t in stored.inputs.entries:
-        i = int((t - s0).total_seconds() // 3600)
-        if 0 <= i < hours:
-            y[i] += 1
+    s0, y, _ = hourly_series(deps.db, deps.store, s, u, event_filter=ev_f, visit_filter=vi_f)
     return s0, y
 
 
