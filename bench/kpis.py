@@ -80,7 +80,7 @@ def main() -> None:
         rate = flags / hours
         print(f"{alpha:7.3f} {rate:18.4f} {rate * WEEK:9.2f} {hits:>6}/{planted:<6}")
     alerts(args.seeds)
-    uplifts(args.seeds * 10)
+    uplifts(args.seeds * 5)
 
 
 def uplifts(seeds: int) -> None:
