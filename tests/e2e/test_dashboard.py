@@ -394,6 +394,9 @@ def test_stored_heat_maps_are_shown_without_pipelines(offline_dashboard: Dashboa
     expect(kpis.locator("caption")).to_have_text(["Funnel", "Buying units"])
     expect(kpis).to_contain_text("not measured: no queue zone")  # the demo store has no queue
     expect(kpis.locator("tr:has-text('Buyers') td")).to_have_text("not measured")
+    # no week of history, no promotion trigger: forecast, staffing and experiments say so
+    expect(kpis).to_contain_text("Forecast: not measured: no entries stored")
+    expect(kpis).to_contain_text("Experiments: not measured: no promotion triggers")
     assert offline_dashboard.console_errors == []
 
 

@@ -318,3 +318,41 @@ def test_queue_service_levels_from_stored_zone_events(tmp_path: Path, db_url: st
     assert loose["queues"][0]["target_source"] == "query"
     assert csv.status_code == 200 and csv.text.splitlines()[0].startswith("queue_zone,checkout_zone,start")
     deps.close()
+
+
+def test_layout_change_route_against_stored_zone_entries(tmp_path: Path, db_url: str) -> None:
+    coffee = [3, 4, 3, 0, 9, 8, 10]  # per day; the change is on day 3 (left out)
+    till = [5, 6, 5, 0, 6, 5, 6]
+    events = [
+        Event(
+            type="zone.entered",
+            store_id="s1",
+            ts=T0 + timedelta(days=d, minutes=j),
+            camera_id="cam1",
+            zone_id=zone,
+            subject=f"{zone}-{d}-{j}",
+            payload={},
+        )
+        for zone, counts in (("coffee", coffee), ("till", till))
+        for d, n in enumerate(counts)
+        for j in range(n)
+    ]
+    client, deps = client_for(tmp_path, db_url)
+    with deps.db.begin() as conn:
+        store_events(conn, events, buckets_s=[3600])
+    day0 = T0.replace(hour=0)
+    q = {"from": day0.isoformat(), "to": (day0 + timedelta(days=7)).isoformat(), "zone": "coffee", "control": "till"}
+    with client:
+        r = client.get(f"{API}/layout-change", params={**q, "change_at": (T0 + timedelta(days=3, hours=5)).isoformat()})
+        csv_r = client.get(
+            f"{API}/layout-change", params={**q, "change_at": (T0 + timedelta(days=3)).isoformat(), "format": "csv"}
+        )
+        bad = client.get(f"{API}/layout-change", params={**q, "control": "nope", "change_at": T0.isoformat()})
+    body = r.json()
+    gap_before = np.mean([c - t for c, t in zip(coffee[:3], till[:3], strict=True)])
+    gap_after = np.mean([c - t for c, t in zip(coffee[4:], till[4:], strict=True)])
+    assert body["days_before"] == 3 and body["days_after"] == 3
+    assert body["effect"] == pytest.approx(gap_after - gap_before)
+    assert body["verdict"] == "significant: treated higher"
+    assert csv_r.status_code == 200 and csv_r.text.splitlines()[0].startswith("start,zone_visits,control_visits")
+    assert bad.status_code == 422 and "not a zone" in bad.text

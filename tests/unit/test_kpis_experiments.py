@@ -199,3 +199,31 @@ def test_triggers_and_outcomes_are_read_from_stored_events(tmp_path: Path) -> No
     up = kx.uplift("p", trig)
     assert up.conversion_verdict == "significant: treated higher"
     assert up.conversion_uplift == pytest.approx(want[False][1] / want[False][0] - want[True][1] / want[True][0])
+
+
+def test_layout_change_against_a_control_zone_matches_a_hand_calculation() -> None:
+    from storelens.kpis.experiments import layout_change
+
+    rng = np.random.default_rng(3)
+    t0 = datetime(2025, 3, 3, tzinfo=UTC)
+    change = t0 + timedelta(days=14)
+    days = []
+    for d in range(28):
+        season = 1.0 + 0.3 * (d >= 14)  # the whole store got busier after the change too
+        zone = rng.poisson(50 * season + (20 if d >= 14 else 0))  # planted: +20 visits/day
+        ctrl = rng.poisson(80 * season)
+        days.append((t0 + timedelta(days=d), int(zone), int(ctrl)))
+    r = layout_change("coffee", "bakery", change, days)
+    diff = np.array([z - c for _, z, c in days], float)
+    a, b = diff[14:], diff[:14]
+    se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    assert r.effect == pytest.approx(a.mean() - b.mean())
+    assert r.effect_high - r.effect == pytest.approx(r.effect - r.effect_low)  # type: ignore[operator]
+    assert (r.effect_high - r.effect) / se == pytest.approx(2.05, abs=0.1)  # type: ignore[operator]
+    # 20 planted, minus the season's pull on the zone/control gap (0.3 x (50 - 80) = -9)
+    assert r.effect_low < 11 < r.effect_high and r.verdict == "significant: treated higher"  # type: ignore[operator]
+    assert r.days_before == r.days_after == 14
+    short = layout_change("coffee", "bakery", change, days[12:15])
+    assert short.effect is None and "2 days" in short.notes["effect"] and short.verdict == "not measured"
+    flat = layout_change("coffee", "bakery", change, [(d, c, c) for d, _, c in days])
+    assert flat.effect == 0 and flat.verdict == "not significant yet"

@@ -166,6 +166,19 @@ def test_masks_follow_the_downscaled_frame() -> None:
     assert masks_for(store, "counter-cam") == [[(100, 100), (200, 100), (200, 200)]]
 
 
+def test_calibration_follows_the_downscaled_frame() -> None:
+    cfg = load_config(DEMO_STORE)
+    data = cfg.model_dump()
+    cam = data["cameras"][0]
+    cam["calibration"] = {"image_points": [(0, 400), (1000, 400), (1000, 1000), (0, 1000)],
+                          "floor_points": [(0, 0), (5, 0), (5, 4), (0, 4)]}  # fmt: skip
+    store = type(cfg).model_validate(data)
+    scaled = scale_camera_geometry(store, cam["id"], 0.5)
+    cal = scaled.camera(cam["id"]).calibration
+    assert cal is not None and cal.image_points == [(0, 200), (500, 200), (500, 500), (0, 500)]
+    assert cal.floor_points == [(0, 0), (5, 0), (5, 4), (0, 4)]
+
+
 def test_somebody_who_stood_a_while_and_left_is_blurred_without_a_detection(backdrop: Image, person: Image) -> None:
     bg = MedianBackground()
     for i in range(10):  # at one place in 6 of 10 samples, never detected: the median shows them

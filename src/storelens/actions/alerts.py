@@ -12,6 +12,10 @@ Life of an alert::
         -> alert.raised       (rule queue_sla, action open_register), acknowledged and escalated
                               as above, closed when the predicted wait is back within the target
 
+    a finished hour of entries or conversion outside its forecast band (storelens.kpis.anomaly_watch)
+        -> alert.raised       (rule forecast_anomaly, action check_store), acknowledged and
+                              escalated as above, closed when an hour is back inside the band
+
 Cooldowns exist because a stuck shopper stays stuck for a while and a busy zone has many: once an
 alert is raised for a visit, that visit raises nothing new for ``cooldown_visit_s``, and nothing
 new is raised in the same zone for ``cooldown_zone_s`` (someone is already on the way there).
@@ -38,10 +42,12 @@ from storelens.events.payloads import (
     intent_of,
 )
 
-__all__ = ["QUEUE_SLA_RULE", "Alert", "AlertError", "AlertManager"]
+__all__ = ["FORECAST_RULE", "QUEUE_SLA_RULE", "Alert", "AlertError", "AlertManager"]
 
 QUEUE_SLA_RULE = "queue_sla"
 """Rule id of the "open a register" alerts (:meth:`AlertManager.on_queue`)."""
+FORECAST_RULE = "forecast_anomaly"
+"""Rule id of the "traffic/conversion off forecast" alerts (:meth:`AlertManager.on_forecast`)."""
 
 
 class AlertError(ValueError):
@@ -166,59 +172,121 @@ class AlertManager:
         target = cfg.sla_wait_s
         if not self.config.enabled or target is None or not isinstance(predicted, int | float):
             return []
-        now = event.ts.timestamp()
-        subject = f"queue-{cfg.queue_zone}"
+        length = event.payload.get("length")
+        return self._keyed(
+            subject=f"queue-{cfg.queue_zone}",
+            zone=cfg.queue_zone,
+            breach=predicted > target,
+            now=event.ts.timestamp(),
+            rule=QUEUE_SLA_RULE,
+            state="queue_breach_predicted",
+            severity=cfg.sla_severity,
+            reasons=["open_register", f"predicted wait {float(predicted):.0f} s over the {target:.0f} s target"],
+            recovered="queue_recovered",
+            payload=AlertRaised(
+                action="open_register",
+                queue_zone=cfg.queue_zone,
+                checkout_zone=cfg.checkout_zone,
+                predicted_wait_s=round(float(predicted), 2),
+                sla_wait_s=target,
+                length=length if isinstance(length, int) else None,
+            ),
+        )
+
+    def on_forecast(
+        self,
+        metric: str,
+        hour_start: str,
+        observed: float,
+        expected: float,
+        low: float,
+        high: float,
+        now: float,
+        severity: str = "warning",
+    ) -> list[Event]:
+        """One finished hour of ``metric`` (entries or conversion) against its forecast band:
+        raise "traffic/conversion off forecast" when it is outside, close the open one once an
+        hour is back inside. The alert is the metric's (subject ``forecast-<metric>``): while one
+        is open a run of bad hours raises nothing more, and after one is raised the metric stays
+        quiet for ``cooldown_visit_s`` (a slow afternoon is one alert, not one an hour)."""
+        if not self.config.enabled:
+            return []
+        direction = "above" if observed > high else "below"
+        unit = "" if metric == "entries" else " conversion"
+        return self._keyed(
+            subject=f"forecast-{metric}",
+            zone=None,
+            breach=observed < low or observed > high,
+            now=now,
+            rule=FORECAST_RULE,
+            state=f"{metric}_{direction}_forecast",
+            severity=severity,
+            reasons=[
+                "check_store",
+                f"{metric}{unit} {observed:.3g} in the hour from {hour_start}, {direction} the band "
+                f"[{low:.3g}, {high:.3g}] around the forecast {expected:.3g}",
+            ],
+            recovered="back_in_band",
+            payload=AlertRaised(
+                action="check_store",
+                metric=metric,
+                hour_start=hour_start,
+                observed=round(observed, 4),
+                expected=round(expected, 4),
+                band_low=round(low, 4),
+                band_high=round(high, 4),
+            ),
+        )
+
+    def _keyed(
+        self,
+        *,
+        subject: str,
+        zone: str | None,
+        breach: bool,
+        now: float,
+        rule: str,
+        state: str,
+        severity: str,
+        reasons: list[str],
+        recovered: str,
+        payload: AlertRaised,
+    ) -> list[Event]:
+        """Raise or close the one alert of a non-shopper subject (a queue, a forecast metric):
+        at most one open, cooldowns as for visits, closed with ``recovered`` when the breach ends."""
         with self._lock:
             current = next((a for a in self._alerts.values() if a.subject == subject and a.open), None)
-            if predicted <= target:
-                return [self._close(current, now, "queue_recovered")] if current is not None else []
+            if not breach:
+                return [self._close(current, now, recovered)] if current is not None else []
             if current is not None:
                 return []
             last = self._visit_last.get(subject)
             if last is not None and now - last < self.config.cooldown_visit_s:
                 self.suppressed["visit_cooldown"] += 1
                 return []
-            zlast = self._zone_last.get(cfg.queue_zone)
+            zlast = self._zone_last.get(zone) if zone is not None else None
             if zlast is not None and now - zlast < self.config.cooldown_zone_s:
                 self.suppressed["zone_cooldown"] += 1
                 return []
-            reasons = [
-                "open_register",
-                f"predicted wait {float(predicted):.0f} s over the {target:.0f} s target",
-            ]
             a = Alert(
                 id=secrets.token_hex(6),
-                rule=QUEUE_SLA_RULE,
+                rule=rule,
                 subject=subject,
-                zone_id=cfg.queue_zone,
-                state="queue_breach_predicted",
+                zone_id=zone,
+                state=state,
                 category=None,
                 reasons=reasons,
-                severity=cfg.sla_severity,
+                severity=severity,
                 raised_at=now,
                 endpoint="log",
                 target=None,
             )
             self._alerts[a.id] = a
             self._visit_last[subject] = now
-            self._zone_last[cfg.queue_zone] = now
-            return [
-                self._event(
-                    AlertRaised(
-                        reasons=a.reasons,
-                        severity=a.severity,
-                        state=a.state,
-                        action="open_register",
-                        queue_zone=cfg.queue_zone,
-                        checkout_zone=cfg.checkout_zone,
-                        predicted_wait_s=round(float(predicted), 2),
-                        sla_wait_s=target,
-                        length=length if isinstance(length := event.payload.get("length"), int) else None,
-                    ),
-                    a,
-                    now,
-                )
-            ]
+            if zone is not None:
+                self._zone_last[zone] = now
+            fields = payload.wire()
+            return [self._event(AlertRaised(reasons=a.reasons, severity=a.severity, state=a.state, **fields), a, now)]
 
     def acknowledge(self, alert_id: str, by: str, now: float | None = None) -> Event:
         """A staff member took the alert. Raises :class:`AlertError` for an unknown, closed or

@@ -25,6 +25,7 @@ from storelens.analytics.aggregates import aggregate_zones
 from storelens.analytics.dwell import dwell_distribution, dwell_stats
 from storelens.analytics.floor import FloorMapper, FloorPlan
 from storelens.analytics.heatmap import HeatmapAccumulator, HeatmapGrid, render_heatmap, write_png
+from storelens.analytics.height import FloorCamera, HeightSamples, camera_from_homography, measurable_rows
 from storelens.analytics.lines import LineCounter
 from storelens.analytics.lingering import LingeringDetector
 from storelens.analytics.occupancy import PeakOccupancy
@@ -321,6 +322,9 @@ class BehaviourStage:
         self._grid_from_frame = not calibrated
         self.measures = _Measures(store, camera_id, zones, lines, self.space, grid)
         self._uniform_rule = store.behaviour.staff.uniform
+        self.heights = HeightSamples()
+        self._camera: FloorCamera | None = None  # the camera implied by the calibration (body heights)
+        self._camera_for: tuple[int, int] | None = None  # the frame size it was derived for
 
     def _ensure_grid(self, frame_size: tuple[int, int] | None) -> None:
         """Uncalibrated cameras bin heat in frame pixels: the grid follows the first real frame size
@@ -353,12 +357,49 @@ class BehaviourStage:
         floor_pts = None
         if self.mapper is not None:
             # feet with the occlusion fallbacks, then the floor (no new Tracks object: it is hot)
-            feet, _ = self.mapper.feet(tracks, frame_h)
+            feet, source = self.mapper.feet(tracks, frame_h)
             floor_pts = self.mapper.to_floor(feet)
+            if frame_size is not None and len(tracks):
+                self._sample_heights(tracks, feet, source, frame_size)
         uniform = None
         if self._uniform_rule is not None and image is not None and len(tracks):
             uniform = uniform_matches(image, tracks.xyxy, tracks.keypoints, self._uniform_rule)
         return self.measures.update(tracks, image_pts, floor_pts, pts, wall_time, uniform)
+
+    def _sample_heights(
+        self,
+        tracks: Tracks,
+        feet: npt.NDArray[np.float64],
+        source: npt.NDArray[np.int8],
+        frame_size: tuple[int, int],
+    ) -> None:
+        """One body-height sample per fully visible person (box top above the feet point)."""
+        assert self.mapper is not None
+        if self._camera_for != frame_size:
+            self._camera_for = frame_size
+            self._camera = camera_from_homography(self.mapper.homography, frame_size)
+        if self._camera is None:
+            return
+        rows = measurable_rows(tracks.xyxy, source, frame_size)
+        if not rows.any():
+            return
+        box = np.asarray(tracks.xyxy, dtype=np.float64)[rows]
+        head = np.column_stack([(box[:, 0] + box[:, 2]) / 2, box[:, 1]])
+        self.heights.add(np.asarray(tracks.subject_id)[rows], self._camera.heights(feet[rows], head))
+
+    def visit_profile(self, subject: int) -> dict[str, Any]:
+        """What ``visit.ended`` carries about the visit's body and route (both per-visit fields):
+        ``path`` ([t, x, y], floor metres when calibrated, else the image feet points, thinned) and
+        ``height_m`` (median standing height; calibrated cameras only). Forgets the subject."""
+        out: dict[str, Any] = {}
+        digits = 3 if self.space == "floor" else 1
+        path = self.measures.paths.take(subject)
+        if path:
+            out["path"] = [[round(t, 2), round(x, digits), round(y, digits)] for t, x, y in path]
+        height = self.heights.take(subject)
+        if height is not None:
+            out["height_m"] = height
+        return out
 
     def close(self, pts: float, wall_time: float) -> list[Event]:
         return self.measures.close(pts, wall_time)

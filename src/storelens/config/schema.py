@@ -648,6 +648,35 @@ def _default_alert_rules() -> list[AlertRuleConfig]:
     return [AlertRuleConfig(id="assist", state=IntentStateName.NEEDS_ASSISTANCE)]
 
 
+ForecastMetric = Literal["entries", "conversion"]
+
+
+def _all_forecast_metrics() -> list[ForecastMetric]:
+    return ["entries", "conversion"]
+
+
+class ForecastAnomalyConfig(StrictModel):
+    """Staff alerts when an hour's traffic or conversion leaves the forecast band (issue 20)."""
+
+    enabled: bool = True
+    alpha: float = Field(
+        default=0.001,
+        gt=0,
+        le=0.2,
+        description="Per-hour false-alarm rate of the band (docs/KPIS.md: alarms per 1,000 normal hours)",
+    )
+    k: int = Field(default=4, ge=1, le=12, description="Weeks averaged by the seasonal-mean forecast")
+    history_weeks: int = Field(default=8, ge=3, le=104, description="Stored weeks the band is fitted on")
+    metrics: list[ForecastMetric] = Field(default_factory=_all_forecast_metrics)
+    conversion_window_h: int = Field(
+        default=3,
+        ge=1,
+        le=24,
+        description="Conversion is judged over the last this many hours (one hour's buyers are too few to tell)",
+    )
+    severity: Literal["info", "warning", "urgent"] = "warning"
+
+
 class AlertsConfig(StrictModel):
     enabled: bool = True
     rules: list[AlertRuleConfig] = Field(default_factory=_default_alert_rules)
@@ -657,6 +686,7 @@ class AlertsConfig(StrictModel):
         default=3.0, ge=0, le=1440, description="Escalate if not acknowledged after this (0 = never)"
     )
     close_on_leave: bool = Field(default=True, description="Close the alert when the shopper leaves")
+    forecast_anomaly: ForecastAnomalyConfig = Field(default_factory=ForecastAnomalyConfig)
 
 
 class InventoryActionsConfig(StrictModel):

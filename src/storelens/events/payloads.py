@@ -100,7 +100,11 @@ class VisitEnded(EventPayload):
     fragments: int | None = per_visit("Track fragments stitched into this visit")
     confidence: float | None = per_visit("Stitching confidence of the visit")
     started_at: str | None = aggregate("ISO time the visit started (older producers)")
-    path: list[Any] | None = per_visit("Floor path of the visit (older producers)")
+    path: list[Any] | None = per_visit(
+        "The visit's route as [t, x, y] points (t: seconds on the source clock; floor metres on a "
+        "calibrated camera, else image feet pixels), thinned to at most 200 points"
+    )
+    height_m: float | None = per_visit("Median standing body height over the visit (calibrated cameras only)")
     dwell_by_zone: dict[str, float] | None = per_visit("Seconds per zone (older producers)")
     intent_timeline: list[Any] | None = per_visit("Intent states over the visit (older producers)")
     is_staff: bool | None = aggregate("Staff flag (older producers)")
@@ -342,6 +346,12 @@ class AlertRaised(AlertPayload):
     predicted_wait_s: float | None = aggregate("Queue alerts: a newcomer's predicted wait")
     sla_wait_s: float | None = aggregate("Queue alerts: the service-level wait target")
     length: int | None = aggregate("Queue alerts: people in the queue")
+    metric: str | None = aggregate("Forecast alerts: entries or conversion")
+    hour_start: str | None = aggregate("Forecast alerts: ISO start of the hour that left the band")
+    observed: float | None = aggregate("Forecast alerts: the hour's entries, or its conversion")
+    expected: float | None = aggregate("Forecast alerts: the forecast for that hour")
+    band_low: float | None = aggregate("Forecast alerts: lower edge of the band")
+    band_high: float | None = aggregate("Forecast alerts: upper edge of the band")
 
 
 class AlertAcknowledged(AlertPayload):

@@ -169,6 +169,39 @@ def anomalies(series: npt.ArrayLike, k: int = 4, alpha: float = 0.01) -> tuple[n
     return flag(last, b), b
 
 
+def _conversion_expected(
+    entries: npt.NDArray[np.float64], buyers: npt.NDArray[np.float64], w: int, k: int
+) -> npt.NDArray[np.float64]:
+    """Expected buyers of week ``w``: its own entries x the conversion of the ``k`` weeks before it
+    (pooled over the hours: an hour-of-week rate from a few dozen visitors is mostly noise)."""
+    lo = max(0, w - k) * WEEK
+    e, b = float(entries[lo : w * WEEK].sum()), float(buyers[lo : w * WEEK].sum())
+    rate = b / e if e > 0 else 0.0
+    return entries[w * WEEK : (w + 1) * WEEK] * rate
+
+
+def conversion_anomalies(
+    entries: npt.ArrayLike, buyers: npt.ArrayLike, k: int = 4, alpha: float = 0.01
+) -> tuple[npt.NDArray[np.bool_], Band]:
+    """Flags for the last week's conversion: an hour is flagged when its buyers leave the band
+    around its own entries x the conversion of the weeks before (so a busy hour is not "low
+    conversion" for having more visitors). The band is built like the traffic band, its scale from
+    the same residuals over the earlier weeks; hours without entries are never flagged."""
+    e = np.asarray(entries, dtype=np.float64)
+    b = np.asarray(buyers, dtype=np.float64)
+    if e.shape != b.shape or e.ndim != 1:
+        raise ValueError("entries and buyers must be hourly series of the same length")
+    n = len(e) // WEEK
+    if n < 3:
+        raise ValueError("conversion flags need at least 3 full weeks of history (2 to fit, 1 to check)")
+    e, b = e[len(e) - n * WEEK :], b[len(b) - n * WEEK :]
+    f_bt = np.concatenate([_conversion_expected(e, b, w, k) for w in range(1, n - 1)])
+    a_bt = b[WEEK : (n - 1) * WEEK]
+    bd = band(_conversion_expected(e, b, n - 1, k), residual_scale(f_bt, a_bt), alpha)
+    flags = flag(b[-WEEK:], bd) & (e[-WEEK:] > 0)
+    return flags, bd
+
+
 # ----------------------------------------------------------------------------------- staffing
 
 

@@ -30,3 +30,9 @@ def history(
     rng = np.random.default_rng(seed)
     rate = np.concatenate([expected_week(base) * (1 + growth_per_week) ** w for w in range(weeks)])
     return rng.poisson(rate).astype(np.float64), rate
+
+
+def buyers(entries: npt.ArrayLike, conversion: float = 0.2, seed: int = 0) -> npt.NDArray[np.float64]:
+    """POS transactions per hour: each entry buys with probability ``conversion`` (binomial)."""
+    e = np.asarray(entries, dtype=np.int64)
+    return np.random.default_rng([seed, 7]).binomial(e, conversion).astype(np.float64)

@@ -30,7 +30,9 @@ def scale_camera_geometry(store: StoreConfig, camera_id: str, scale: float) -> S
     Zones are drawn in the camera's native pixels; a source that downscales frames (max_width)
     produces tracks in the smaller pixels, so the geometry must follow. Masks too: a stage that
     renders an image of the camera (the heat-map backdrop) fills them from this copy, and a mask
-    left in native pixels would cover the wrong place of a downscaled frame."""
+    left in native pixels would cover the wrong place of a downscaled frame. And the calibration's
+    image points: a homography fitted in native pixels sends downscaled feet points to the wrong
+    floor place (and the camera it implies, which body heights are measured with, is wrong)."""
     if abs(scale - 1.0) < 1e-9:
         return store
     data = store.model_dump()
@@ -44,6 +46,9 @@ def scale_camera_geometry(store: StoreConfig, camera_id: str, scale: float) -> S
     for m in data["privacy"]["masks"]:
         if m["camera"] == camera_id:
             m["points"] = [(x * scale, y * scale) for x, y in m["points"]]
+    for c in data["cameras"]:
+        if c["id"] == camera_id and c.get("calibration"):
+            c["calibration"]["image_points"] = [(x * scale, y * scale) for x, y in c["calibration"]["image_points"]]
     scaled = StoreConfig.model_validate(data)
     scaled.base_dir = store.base_dir
     return scaled

@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -45,6 +45,14 @@ class Stage(Protocol):
     def close(self, pts: float, wall_time: float, events: Sequence[Event]) -> list[Event]: ...
 
     def summary(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class VisitProfiler(Protocol):
+    """A stage that knows a visit's route and body (the behaviour stage): its :meth:`visit_profile`
+    fields go into the ``visit.ended`` event (``path``, ``height_m``), read once as the visit ends."""
+
+    def visit_profile(self, subject: int) -> dict[str, Any]: ...
 
 
 class Stitcher(Protocol):
@@ -153,6 +161,14 @@ class CameraPipeline:
                 out.append(self._visit_ended(visit))
         return out
 
+    def _profile(self, subject: int) -> dict[str, Any]:
+        """The ended visit's path and body height from the stages that record them."""
+        out: dict[str, Any] = {}
+        for stage in self.stages:
+            if isinstance(stage, VisitProfiler):
+                out.update(stage.visit_profile(subject))
+        return out
+
     def _visit_ended(self, visit: Any) -> Event:
         self._active_subjects.pop(int(visit.visit_id), None)
         self.stats.visits += 1
@@ -161,6 +177,7 @@ class CameraPipeline:
                 duration_s=round(float(visit.ended_ts - visit.started_ts), 3),
                 fragments=int(visit.fragments),
                 confidence=round(float(visit.confidence), 3),
+                **self._profile(int(visit.visit_id)),
             ),
             float(visit.ended_ts) + self._wall_offset,
             subject=int(visit.visit_id),
@@ -229,7 +246,8 @@ class CameraPipeline:
                 events.append(self._visit_ended(visit))
         for sid, first in list(self._active_subjects.items()):  # visits without stitching
             self.stats.visits += 1
-            events.append(self._event(VisitEnded(duration_s=round(pts - first, 3), fragments=1), wall, subject=sid))
+            ended = VisitEnded(duration_s=round(pts - first, 3), fragments=1, **self._profile(sid))
+            events.append(self._event(ended, wall, subject=sid))
         self._active_subjects.clear()
         events = [self._media_time(e) for e in events]
         self.bus.publish_all(events)

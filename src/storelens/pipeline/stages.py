@@ -59,6 +59,10 @@ class BehaviourStageAdapter:
     def close(self, pts: float, wall_time: float, events: Sequence[Event]) -> list[Event]:
         return self.stage.close(pts, wall_time)
 
+    def visit_profile(self, subject: int) -> dict[str, Any]:
+        """``path`` and ``height_m`` for the ending visit's ``visit.ended`` (per-visit fields)."""
+        return self.stage.visit_profile(subject)
+
     def summary(self) -> dict[str, Any]:
         return self.stage.summary()
 

@@ -31,6 +31,7 @@ from starlette.requests import HTTPConnection
 
 from storelens.config.schema import StoreConfig
 from storelens.events.bus import EventBus
+from storelens.kpis.anomaly_watch import ForecastWatch
 from storelens.pipeline.heatmaps import HeatmapRecorder
 from storelens.security.rbac import Role
 from storelens.service.config_store import StoreConfigStore
@@ -89,6 +90,8 @@ class ServiceDeps:
     hub: StreamHub
     heatmaps: HeatmapRecorder
     runner: StoreRunner | None = None
+    forecast_watch: ForecastWatch | None = None
+    """Staff alerts when an hour's traffic or conversion leaves the forecast band (edge service)."""
     sinks: list[EventSink] = field(default_factory=list)
     authorize: Authorizer = allow_all
     metrics: ServiceMetrics = field(init=False)
@@ -156,6 +159,7 @@ class ServiceDeps:
             hub=StreamHub(settings.ws_queue_size, settings.overlay_max_hz),
             heatmaps=HeatmapRecorder(store, db),
             runner=runner,
+            forecast_watch=ForecastWatch(db, store) if settings.run_pipelines else None,
             sinks=list(sink_set.sinks),
         )
 
@@ -166,6 +170,8 @@ class ServiceDeps:
         self._started = True
         if self.runner is not None:
             self.runner.start()
+        if self.forecast_watch is not None and self.store.actions.alerts.forecast_anomaly.enabled:
+            self.forecast_watch.start(self.bus)
 
     def close(self) -> None:
         """Stop cameras first (their final events still reach the sinks, their heat maps the database),
@@ -173,6 +179,8 @@ class ServiceDeps:
         if self._closed:
             return
         self._closed = True
+        if self.forecast_watch is not None:
+            self.forecast_watch.stop()
         if self.runner is not None:
             self.runner.stop()
             self.heatmaps.flush()  # what the cameras gathered since the last periodic flush

@@ -29,6 +29,8 @@ from storelens.analytics.queues import queue_pairs
 from storelens.export import media_type
 from storelens.kpis import experiments as kx
 from storelens.kpis import forecast as kf
+from storelens.kpis.anomaly_watch import hourly_series
+from storelens.kpis.buckets import bucket_starts, floor_local, next_start
 from storelens.kpis.funnel import FunnelRow, compute_funnel, compute_zone_funnel, funnel_total, load_funnel_inputs
 from storelens.kpis.queues import load_queue_moves, queue_joins, queue_rows
 from storelens.kpis.units import GroupingConfig
@@ -46,6 +48,8 @@ from storelens.service.schemas.kpis import (
     ForecastOut,
     FunnelOut,
     FunnelRowOut,
+    LayoutChangeOut,
+    LayoutDayOut,
     QueueOut,
     QueueRowOut,
     QueuesOut,
@@ -196,22 +200,9 @@ def funnel(
 
 
 def _hourly_entries(deps: Deps, view: View, s: datetime, u: datetime) -> tuple[datetime, np.ndarray]:
-    """Entries per UTC hour of [s, u) (both floored to the hour), trimmed at the front to whole
-    weeks so the backtest's weeks line up with the forecast week."""
-    s0 = s.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    u0 = u.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    hours = int((u0 - s0).total_seconds() // 3600)
-    hours -= hours % kf.WEEK
-    s0 = u0 - timedelta(hours=hours)
+    """Entries per UTC hour of [s, u), trimmed at the front to whole weeks (:func:`hourly_series`)."""
     ev_f, vi_f = _filters(view)
-    stored = load_funnel_inputs(
-        deps.db, deps.store, s0, u0, engaged_dwell_s=0, event_filter=ev_f, visit_filter=vi_f, entries_only=True
-    )
-    y = np.zeros(hours, dtype=np.float64)
-    for t in stored.inputs.entries:
-        i = int((t - s0).total_seconds() // 3600)
-        if 0 <= i < hours:
-            y[i] += 1
+    s0, y, _ = hourly_series(deps.db, deps.store, s, u, event_filter=ev_f, visit_filter=vi_f)
     return s0, y
 
 
@@ -411,6 +402,56 @@ def experiments(
                     d[f"{arm}_{key}"] = val
             flat.append(d)
         return _csv(flat, f"{deps.store.store_id}-experiments.csv", format)
+    return out
+
+
+@router.get(
+    "/layout-change", response_model=LayoutChangeOut, responses=CSV_RESPONSE, summary="Layout change vs a control zone"
+)
+def layout_change(
+    deps: Deps,
+    view: ScopeView,
+    zone: str = Query(max_length=64, description="The zone whose layout changed"),
+    control: str = Query(max_length=64, description="A zone the change did not touch"),
+    change_at: datetime = Query(description="When the change was made (ISO 8601); its day is left out"),
+    store: str | None = STORE,
+    since: datetime | None = FROM,
+    until: datetime | None = TO,
+    confidence: float = Query(0.95, ge=0.5, le=0.999),
+    format: Format = Query("json"),
+) -> LayoutChangeOut | Response:
+    """Zone visits per store day before and after ``change_at``, against the control zone:
+    effect = (zone - control after) - (zone - control before), Welch interval over the days."""
+    _store(view, store)
+    known = {z.id for z in deps.store.zones}
+    for name, z in (("zone", zone), ("control", control)):
+        if z not in known:
+            raise HTTPException(422, f"{name} {z!r} is not a zone of this store")
+    if zone == control:
+        raise HTTPException(422, "zone and control must be different zones")
+    if change_at.tzinfo is None:
+        raise HTTPException(422, "change_at needs a timezone (e.g. 2025-03-10T08:00:00Z)")
+    s, u = _range(since, until, timedelta(days=400), timedelta(days=56))
+    if not s < change_at < u:
+        raise HTTPException(422, "change_at must lie inside [from, to)")
+    tz = store_timezone(deps.store.timezone)
+    starts = bucket_starts(s, u, tz, "day")
+    ev_f, _ = _filters(view)
+    counts = kx.load_zone_days(deps.db, deps.store, [zone, control], starts, u, ev_f)
+    change_day = floor_local(change_at, tz, "day")
+    after_start = next_start(change_day, tz, "day")
+    # the day of the change is partly before and partly after: left out
+    days = [(d, c[0], c[1]) for d, c in zip(starts, counts, strict=True) if d != change_day]
+    r = kx.layout_change(zone, control, after_start, days, confidence)
+    out = LayoutChangeOut(
+        store_id=deps.store.store_id,
+        confidence=confidence,
+        days=[LayoutDayOut(start=d, zone_visits=a, control_visits=b, after=d >= after_start) for d, a, b in days],
+        **{k: v for k, v in asdict(r).items() if k != "change_at"},
+        change_at=change_at,
+    )
+    if format in TABLE:
+        return _csv([d.model_dump(mode="json") for d in out.days], f"{deps.store.store_id}-layout-change.csv", format)
     return out
 
 

@@ -194,3 +194,31 @@ class QueuesOut(ApiModel):
     granularity: str
     queues: list[QueueOut]
     notes: dict[str, str] = Field(default_factory=dict, description=NOTES_DOC)
+
+
+class LayoutDayOut(ApiModel):
+    start: datetime = Field(description="Store-local day start (UTC)")
+    zone_visits: int
+    control_visits: int
+    after: bool = Field(description="On or after the change")
+
+
+class LayoutChangeOut(ApiModel):
+    store_id: str
+    zone: str
+    control: str
+    change_at: datetime
+    confidence: float
+    days_before: int
+    days_after: int
+    zone_before: float | None = Field(description="Zone visits per day before the change")
+    zone_after: float | None
+    control_before: float | None
+    control_after: float | None
+    effect: float | None = Field(description="Visits/day added to the zone beyond the control's change (DiD)")
+    effect_low: float | None
+    effect_high: float | None
+    relative: float | None = Field(description="effect / zone visits per day before")
+    verdict: str
+    days: list[LayoutDayOut]
+    notes: dict[str, str] = Field(default_factory=dict, description=NOTES_DOC)

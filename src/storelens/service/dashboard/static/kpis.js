@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
-// The KPI panel (issue 20): funnel, buying units and queue service levels of the last 7 store days,
-// read from /api/v1/kpis/*. Kept in its own module so the main dashboard (app.js) only needs the
+// The KPI panel (issue 20): funnel, buying units, queue service levels and promotion experiments of
+// the last 7 store days, and the footfall forecast with its staffing plan for the next 7, read from
+// /api/v1/kpis/*. Kept in its own module so the main dashboard (app.js) only needs the
 // panel's <section> and this script tag; it loads on start and again on the Refresh button.
 // A number the store does not measure (no storefront line, no POS) shows as "not measured" with
 // the server's reason as a tooltip, never as 0.
@@ -79,6 +80,87 @@ function queuesTable(q) {
   );
 }
 
+const DAY_FMT = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short" });
+
+/** Forecast entries and staff-hours per day (local days of the browser) for the next 7 days. */
+function forecastTable(fc, st, target, onTarget) {
+  const n = fc.notes || {};
+  if (!fc.hours.length) {
+    return h("p", { class: "empty" }, `Forecast: ${n.forecast || "not measured"}`);
+  }
+  const naive = fc.backtest.find((b) => b.method === "seasonal_naive");
+  const used = fc.backtest.find((b) => b.method === fc.method);
+  const vs =
+    used && naive && used.mase !== null
+      ? `${fc.method}, MAE ${used.mae.toFixed(2)} vs seasonal-naive ${naive.mae.toFixed(2)} (MASE ${used.mase.toFixed(2)})`
+      : `${fc.method} (${n.backtest || "no backtest"})`;
+  const days = new Map();
+  for (const [i, hr] of fc.hours.entries()) {
+    const key = DAY_FMT.format(new Date(hr.start));
+    const d = days.get(key) || { entries: 0, staff: 0 };
+    d.entries += hr.forecast;
+    d.staff += st && st.hours[i] ? st.hours[i].staff : 0;
+    days.set(key, d);
+  }
+  const input = h("input", {
+    type: "number",
+    min: "1",
+    max: "1000",
+    step: "1",
+    value: String(target),
+    "aria-label": "Shoppers per staff member",
+    onchange: (e) => onTarget(Number(e.target.value)),
+  });
+  return h(
+    "table",
+    { class: "kpi-table" },
+    h("caption", {}, "Forecast, next 7 days"),
+    h(
+      "tbody",
+      {},
+      h("tr", {}, h("th", { scope: "row" }, "Method"), h("td", { colspan: "2" }, vs)),
+      h("tr", {}, h("th", { scope: "row" }, "Shoppers per staff"), h("td", { colspan: "2" }, input)),
+      h("tr", {}, h("th", {}, "Day"), h("th", {}, "Entries"), h("th", {}, "Staff-hours")),
+      [...days].map(([day, d]) =>
+        h("tr", {}, h("th", { scope: "row" }, day), h("td", {}, d.entries.toFixed(0)), cell(st && st.hours.length ? d.staff : null, st?.notes?.staff)),
+      ),
+      h("tr", {}, h("th", { scope: "row" }, "Anomalous hours last week"), cell(fc.anomalies ? fc.anomalies.length : null, n.anomalies)),
+    ),
+  );
+}
+
+function signed(v, digits, unit) {
+  return v === null || v === undefined ? null : `${v >= 0 ? "+" : ""}${v.toFixed(digits)}${unit}`;
+}
+
+/** Promotion uplift against the randomised hold-out, with the interval and the verdict. */
+function experimentsTable(ex) {
+  if (!ex.items.length) {
+    return h(
+      "p",
+      { class: "empty" },
+      "Experiments: not measured: no promotion triggers in these 7 days (a hold-out needs actions.promotions.holdout_share).",
+    );
+  }
+  return table(
+    "Experiments (treated vs hold-out)",
+    ex.items.map((it) => {
+      const ci =
+        it.conversion_low === null ? "" : ` [${signed(it.conversion_low * 100, 1, "")}, ${signed(it.conversion_high * 100, 1, "")}] pp`;
+      const up = it.conversion_uplift === null ? null : `${signed(it.conversion_uplift * 100, 1, " pp")}${ci}, ${it.conversion_verdict}`;
+      return h(
+        "tr",
+        {},
+        h("th", { scope: "row" }, it.rule),
+        cell(up, it.notes?.conversion_uplift),
+        cell(`${it.treated.n} treated / ${it.holdout.n} hold-out`),
+      );
+    }),
+  );
+}
+
+let staffTarget = 10;
+
 /** Why this user may not read the store-wide KPIs (asking anyway would put a 403 in the console). */
 async function notPermitted() {
   if (!csrfToken()) return null; // no session: the service runs without login
@@ -106,13 +188,23 @@ export async function refreshKpis() {
   to.setHours(to.getHours() + 1);
   const from = new Date(to.getTime() - DAYS * 86400_000);
   const q = query({ from: from.toISOString(), to: to.toISOString(), granularity: "day" });
+  const hist = query({ to: to.toISOString() }); // 8 weeks of history up to this hour
   try {
-    const [f, u, qs] = await Promise.all([
+    const [f, u, qs, ex, fc] = await Promise.all([
       api(`/kpis/funnel${q}`),
       api(`/kpis/buying-units${q}`),
       api(`/kpis/queues${q}`),
+      api(`/kpis/experiments${query({ from: from.toISOString(), to: to.toISOString() })}`),
+      api(`/kpis/forecast${hist}`),
     ]);
-    replace(box, funnelTable(f), unitsTable(u), queuesTable(qs));
+    const staffing = (target) =>
+      fc.hours.length ? api(`/kpis/staffing${query({ to: to.toISOString(), shoppers_per_staff: target })}`).catch(() => null) : null;
+    const render = async (target) => {
+      staffTarget = target > 0 ? target : staffTarget;
+      const st = await staffing(staffTarget);
+      replace(box, funnelTable(f), unitsTable(u), queuesTable(qs), forecastTable(fc, st, staffTarget, render), experimentsTable(ex));
+    };
+    await render(staffTarget);
   } catch (err) {
     // a principal limited to some cameras may not see store-wide KPIs (403): say so, quietly
     replace(box, h("p", { class: "empty" }, err.status === 403 ? "KPIs need access to the whole store." : String(err)));
