@@ -22,10 +22,8 @@ others do not.
 
 from __future__ import annotations
 
-import itertools
 import math
 import threading
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,12 +31,13 @@ from typing import Any
 import numpy as np
 
 from storelens.analytics.fusion import StoreFusion
+from storelens.analytics.journeys import journey_flows
 from storelens.analytics.stage import StoreBehaviourStage
 from storelens.config.schema import StoreConfig, ZoneKind
 from storelens.core.types import Tracks
 from storelens.events.models import Event, EventType
 
-__all__ = ["SMOOTHING_S", "StoreLevelStage", "Visit", "fusion_cameras", "journey_table"]
+__all__ = ["SMOOTHING_S", "StoreLevelStage", "Visit", "fusion_cameras", "journey_table", "zone_roles"]
 
 SMOOTHING_S = 0.5
 """Time constant of the per-shopper smoothing of fused floor points before the zone measures."""
@@ -206,17 +205,28 @@ class StoreLevelStage:
             "visits": self.visits_total,
             "open_visits": len(self.visits),
             "handoffs": self.fusion.handoffs,
-            "journeys": journey_table([v.journey for v in self.finished]),
+            "journeys": journey_table([v.journey for v in self.finished], self.store),
         }
 
 
-def journey_table(journeys: Sequence[Sequence[str]], top: int = 10) -> dict[str, Any]:
-    """The common paths: most frequent journeys, zone-to-zone flows, first and last zones."""
-    paths = Counter(" > ".join(j) for j in journeys if j)
-    flows = Counter(f"{a} > {b}" for j in journeys for a, b in itertools.pairwise(j))
+def journey_table(journeys: Sequence[Sequence[str]], store: StoreConfig, top: int = 10) -> dict[str, Any]:
+    """The common paths (:func:`~storelens.analytics.journeys.journey_flows`) as the run summary shows them."""
+    f = journey_flows(journeys, top=top, **zone_roles(store))
     return {
-        "paths": dict(paths.most_common(top)),
-        "flows": dict(flows.most_common(3 * top)),
-        "first_zone": dict(Counter(j[0] for j in journeys if j).most_common(top)),
-        "last_zone": dict(Counter(j[-1] for j in journeys if j).most_common(top)),
+        "visits": f.visits,
+        "paths": {" > ".join(p): n for p, n in f.paths},
+        "flows": {f"{a} > {b}": n for a, b, n in f.flows},
+        "first_zone": dict(f.first_zone),
+        "last_before_till": dict(f.last_before_till),
+        "reached_till": f.reached_till,
+    }
+
+
+def zone_roles(store: StoreConfig) -> dict[str, set[str]]:
+    """The floor zone ids a flow table treats apart: ``entrances``, ``tills`` (checkouts), ``queues``."""
+    floor = [z for z in store.zones if z.space == "floor"]
+    return {
+        "entrances": {z.id for z in floor if z.kind == ZoneKind.ENTRANCE},
+        "tills": {z.id for z in floor if z.kind == ZoneKind.CHECKOUT},
+        "queues": {z.id for z in floor if z.kind == ZoneKind.QUEUE},
     }

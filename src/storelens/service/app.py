@@ -39,6 +39,7 @@ from storelens.service.routers import (
     geometry,
     health,
     heatmaps,
+    journeys,
     kpis,
     metrics,
     pos,
@@ -69,6 +70,7 @@ ROUTER_ROLES: list[tuple[APIRouter, Role]] = [
     (pos.router, "analyst"),
     (exports.router, "analyst"),
     (kpis.router, "analyst"),  # conversion and sales: the same data as /pos
+    (journeys.router, "viewer"),  # the flow table; the per-visit list needs "analyst" (route rules)
     (webhooks.router, "admin"),  # delivery rows show receiver URLs
 ]
 """Router -> role needed for every route in it (issue 9 enforces it through ``deps.authorize``)."""
