@@ -8,9 +8,11 @@ StoreLevelStage.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
 from storelens.analytics.floor import FloorMapper
 from storelens.analytics.storelevel import StoreLevelStage, fusion_cameras
@@ -20,6 +22,7 @@ from storelens.events.bus import EventBus
 from storelens.events.models import Event, EventType
 from storelens.pipeline.camera import FrameResult
 from storelens.pipeline.storelevel import StoreLevelFeed
+from storelens.service import ServiceDeps, ServiceSettings, create_app
 from storelens.sim.cameras import FRAME_H, VirtualCamera
 from storelens.sim.layout import StoreLayout
 from storelens.sim.noise import NoiseConfig
@@ -175,8 +178,9 @@ def test_uncalibrated_cameras_are_left_out_and_said_so() -> None:
     assert StoreLevelFeed.for_store(one, bus) is None  # one calibrated camera: no store level
 
 
-def test_feed_maps_camera_frames_and_publishes_store_events() -> None:
-    """The run's frame observers: pixel tracks of each camera -> floor -> store events on the bus."""
+def test_feed_maps_camera_frames_and_publishes_store_events(tmp_path: Path) -> None:
+    """The run's frame observers: pixel tracks of each camera -> floor -> store events on the bus;
+    the store heat map (metres) goes into the run's database and out of the heat-map API."""
     store = _store(OVERLAP)
     bus = EventBus()
     got: list[Event] = []
@@ -204,6 +208,24 @@ def test_feed_maps_camera_frames_and_publishes_store_events() -> None:
     ended = [e for e in got if e.type == EventType.VISIT_ENDED]
     assert len(ended) == 1 and ended[0].payload["journey"] == ["entrance", "west", "middle", "east"]
     assert feed.summary()["visits"] == 1
+    images = feed.write_images(tmp_path)
+    assert images["store_traffic"].exists() and images["store_dwell"].exists()
+    url = f"sqlite:///{tmp_path / 'storelens.db'}"
+    settings = ServiceSettings(store=store, database_url=url, run_pipelines=False)
+    with TestClient(create_app(settings, ServiceDeps.build(settings))) as client:
+        body = client.get("/api/v1/heatmaps/store/s").json()
+        assert body["camera_id"] == "*store" and body["grid"]["unit"] == "m"
+        # one shopper walked the 14 m corridor: 1 visit per cell crossed (both cameras, counted once)
+        assert body["max"] == 1.0 and 20 <= body["total"] <= 40
+        dwell = client.get("/api/v1/heatmaps/store/s", params={"metric": "dwell"}).json()
+        assert dwell["total"] == pytest.approx((len(path) - 1) / FPS, rel=0.1)  # seconds walked
+        png = client.get("/api/v1/heatmaps/store/s", params={"format": "png"})
+        assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+        assert client.get("/api/v1/heatmaps/store/other").status_code == 404
+        assert (
+            "calibrated cameras"
+            in client.get("/api/v1/heatmaps/store/s", params={"until": "2000-01-01T00:00:00Z"}).json()["detail"]
+        )
 
 
 @pytest.mark.parametrize("noisy", [False, True], ids=["clean", "noisy"])

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,8 +71,18 @@ class Visit:
 class StoreLevelStage:
     """Feed :meth:`update` with each calibrated camera's tracks (``floor_xy`` set) as frames come."""
 
-    def __init__(self, store: StoreConfig, *, tick_s: float = 0.2, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        store: StoreConfig,
+        *,
+        tick_s: float = 0.2,
+        seed: int | None = None,
+        on_tick: Callable[[Tracks, float], None] | None = None,
+    ) -> None:
         self.store = store
+        self.on_tick = on_tick
+        """Called every store tick with the fused shoppers (smoothed floor points) and the wall time,
+        what the floor measures read: the store heat map in the database is fed from here."""
         floor = [z for z in store.zones if z.space == "floor"]
         exits = [z.points for z in floor if z.kind == ZoneKind.ENTRANCE]
         self.fusion = StoreFusion(store.behaviour.fusion, seed=seed, exits=exits)
@@ -126,7 +136,10 @@ class StoreLevelStage:
             v = self.visits.get(g)
             if v is not None:
                 v.cameras.add(cam)
-        out += self.behaviour.update(self._smoothed(fused, wall), wall - self._t0, wall)
+        smoothed = self._smoothed(fused, wall)
+        out += self.behaviour.update(smoothed, wall - self._t0, wall)
+        if self.on_tick is not None:
+            self.on_tick(smoothed, wall)
         self._journeys()
         for g, v in list(self.visits.items()):
             if wall - v.last > self.timeout_s:

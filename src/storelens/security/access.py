@@ -216,6 +216,7 @@ ROUTE_ACCESS: dict[str, RouteAccess] = {
     f"GET {P}/kpis/queues": "whole_store",  # service levels and the store's register alerts
     f"GET {P}/journeys": "whole_store",  # store-level visits fuse every calibrated camera (issue 18)
     f"GET {P}/journeys/flows": "whole_store",
+    f"GET {P}/heatmaps/store/{{store_id}}": "whole_store",  # fused shoppers of every camera
     # global administration / data across stores and cameras
     f"GET {P}/users": "unrestricted",
     f"POST {P}/users": "unrestricted",
