@@ -110,6 +110,11 @@ class StoreLevelStage:
                 return []
             return self._step(wall_time)
 
+    @property
+    def last_tick(self) -> float | None:
+        """Wall time of the latest store tick (None before the first)."""
+        return self._last_tick
+
     def step(self, wall_time: float) -> list[Event]:
         """Advance the store clock without new sightings (all cameras ended or stalled)."""
         with self._lock:
