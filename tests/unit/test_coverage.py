@@ -101,3 +101,24 @@ def test_calibrate_coverage_cli(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "WIDTHxHEIGHT" in bad.output and "Traceback" not in bad.output
     unreadable = runner.invoke(app, ["calibrate", str(tmp_path / "store.yaml"), "--coverage", "-o", str(out)])
     assert unreadable.exit_code == 2 and "give --frame-size" in unreadable.output
+
+
+def test_bundled_two_camera_example_is_one_store() -> None:
+    """examples/two-cameras: both cameras calibrated on one floor plan, so `storelens run` builds
+    the store-level stage for it; they share a strip (hand-offs by overlap) and its zones are seen."""
+    from storelens.analytics.storelevel import fusion_cameras
+    from storelens.events.bus import EventBus
+    from storelens.pipeline.storelevel import StoreLevelFeed
+    from testdata import REPO
+
+    store = load_config(REPO / "examples" / "two-cameras" / "store.yaml")
+    fed, left = fusion_cameras(store)
+    assert fed == ["entrance-cam", "counter-cam"] and left == {}
+    assert StoreLevelFeed.for_store(store, EventBus()) is not None
+    for cam in store.cameras:  # the clips' files are the demo's
+        assert store.resolve_path(cam.source).exists(), cam.source
+    cov = coverage(store, {"entrance-cam": (480, 270), "counter-cam": (768, 432)})
+    assert [(a, b) for a, b, _ in cov.overlaps()] == [("counter-cam", "entrance-cam")]
+    for zone in ("entrance", "walkway", "counter"):
+        share = cov.unseen_share(next(z.points for z in store.zones if z.id == zone))
+        assert share == 0.0, zone
