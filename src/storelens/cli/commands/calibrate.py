@@ -109,9 +109,9 @@ def _coverage(config: Path, frame_size: str | None, out: Path) -> None:
     g = cov.grid
     total = g.nx * g.ny * cov.cell_area_m2
     typer.echo(f"floor {g.nx * g.cell:g} x {g.ny * g.cell:g} m in {g.cell:g} m cells, {len(sizes)} calibrated cameras")
-    for cam, mask in sorted(cov.seen.items()):
-        w, h = sizes[cam]
-        typer.echo(f"  {cam} ({w}x{h}): sees {float(mask.sum()) * cov.cell_area_m2:.1f} m²")
+    for cam_id, mask in sorted(cov.seen.items()):
+        w, h = sizes[cam_id]
+        typer.echo(f"  {cam_id} ({w}x{h}): sees {float(mask.sum()) * cov.cell_area_m2:.1f} m²")
     for label, area in (
         ("no camera (gaps)", cov.area_m2(0)),
         ("one camera", cov.area_m2(1)),
