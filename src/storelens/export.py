@@ -68,6 +68,7 @@ SCHEMAS: dict[Dataset, pa.Schema] = {
             ("dwell_by_zone", pa.string()),
             ("intent_timeline", pa.string()),
             ("path", pa.string()),
+            ("journey", pa.string()),
         ]
     ),
     "aggregates": pa.schema(
@@ -195,6 +196,7 @@ def _visit_pages(db: Database, q: ExportQuery) -> Iterator[list[Row]]:
                     "dwell_by_zone": json_dumps(m["dwell_by_zone"] or {}),
                     "intent_timeline": json_dumps(m["intent_timeline"] or []),
                     "path": json_dumps(m["path"] or []),
+                    "journey": None if m["journey"] is None else json_dumps(m["journey"]),
                 }
             )
         yield out

@@ -165,3 +165,42 @@ def test_api_docs_render_offline(offline_dashboard: Dashboard) -> None:
     assert not foreign, f"the docs page reached outside the service: {foreign}"
     shoot(page, "api-docs")
     assert offline_dashboard.console_errors == []
+
+
+def test_journey_flow_picture_from_stored_store_visits(offline_dashboard: Dashboard) -> None:
+    """Fused store visits with journeys (issue 18) become the flow picture: one band per
+    zone-to-zone flow, as wide as its count, back-flows as fainter arcs, and the first/last zone tables."""
+    server: OfflineServer = offline_dashboard.server  # type: ignore[assignment]
+    now = datetime.now(UTC) - timedelta(minutes=5)
+    walks = [["door", "fruit", "bakery", "till"]] * 3 + [["door", "bakery", "fruit", "bakery", "till"]]
+    events: list[Event] = []
+    for i, walk in enumerate(walks):
+        t = now + timedelta(seconds=10 * i)
+        end = {"fused": True, "journey": walk, "cameras": 2, "duration_s": 60.0}
+        for ts, kind, payload in (
+            (t, "visit.started", {"fused": True}),
+            (t + timedelta(seconds=60), "visit.ended", end),
+        ):
+            events.append(Event(type=kind, store_id="demo", ts=ts, subject=f"s{i}", payload=payload))  # type: ignore[arg-type]
+    with server.deps.db.begin() as conn:
+        store_events(conn, events, buckets_s=server.deps.store.storage.aggregate_buckets_s)
+    page = offline_dashboard.open()
+    chart = page.locator("#journeys svg.flow-chart")
+    expect(chart).to_be_visible()
+    bands = {(p.get_attribute("data-from"), p.get_attribute("data-to")): p for p in chart.locator("path.flow").all()}
+    assert set(bands) == {
+        ("door", "fruit"),
+        ("fruit", "bakery"),
+        ("bakery", "till"),
+        ("door", "bakery"),
+        ("bakery", "fruit"),
+    }
+    assert bands[("fruit", "bakery")].get_attribute("data-count") == "4"
+    width = {k: float(p.get_attribute("stroke-width") or 0) for k, p in bands.items()}
+    assert width[("fruit", "bakery")] > width[("door", "fruit")] > width[("door", "bakery")]
+    assert "back" in (bands[("bakery", "fruit")].get_attribute("class") or "")  # against the main flow: an arc
+    # the demo store has no floor checkout zone, so "till" here is a zone like any other
+    expect(page.locator("#journeys")).to_contain_text("4 store visits, 0 reached a till")
+    expect(page.locator("#journeys table").first).to_contain_text("door")
+    shoot(page, "dashboard-journeys")
+    assert offline_dashboard.console_errors == []

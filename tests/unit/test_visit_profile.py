@@ -21,13 +21,13 @@ from storelens.analytics.height import HeightSamples, camera_from_homography
 from storelens.analytics.paths import VISIT_PATH_MAX_POINTS
 from storelens.config.schema import CalibrationConfig, CameraConfig, StoreConfig
 from storelens.core.types import Detections, Frame, Tracks
+from storelens.events.aggregate_only import anonymise_event
 from storelens.events.bus import EventBus
 from storelens.events.models import Event, EventType
 from storelens.events.payloads import VisitEnded, typed
 from storelens.kpis.units import Person, buying_units
 from storelens.pipeline.camera import CameraPipeline
 from storelens.pipeline.stages import BehaviourStageAdapter
-from storelens.privacy.policy import anonymise_event
 from storelens.sim.groups import GroupScenario, SimVisitor, simulate_groups
 from storelens.tracking.stitching import VisitSummary
 

@@ -22,23 +22,22 @@ others do not.
 
 from __future__ import annotations
 
-import itertools
 import math
 import threading
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from storelens.analytics.fusion import StoreFusion
+from storelens.analytics.journeys import journey_flows
 from storelens.analytics.stage import StoreBehaviourStage
 from storelens.config.schema import StoreConfig, ZoneKind
 from storelens.core.types import Tracks
 from storelens.events.models import Event, EventType
 
-__all__ = ["SMOOTHING_S", "StoreLevelStage", "Visit", "fusion_cameras", "journey_table"]
+__all__ = ["SMOOTHING_S", "StoreLevelStage", "Visit", "fusion_cameras", "journey_table", "zone_roles"]
 
 SMOOTHING_S = 0.5
 """Time constant of the per-shopper smoothing of fused floor points before the zone measures."""
@@ -72,8 +71,18 @@ class Visit:
 class StoreLevelStage:
     """Feed :meth:`update` with each calibrated camera's tracks (``floor_xy`` set) as frames come."""
 
-    def __init__(self, store: StoreConfig, *, tick_s: float = 0.2, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        store: StoreConfig,
+        *,
+        tick_s: float = 0.2,
+        seed: int | None = None,
+        on_tick: Callable[[Tracks, float], None] | None = None,
+    ) -> None:
         self.store = store
+        self.on_tick = on_tick
+        """Called every store tick with the fused shoppers (smoothed floor points) and the wall time,
+        what the floor measures read: the store heat map in the database is fed from here."""
         floor = [z for z in store.zones if z.space == "floor"]
         exits = [z.points for z in floor if z.kind == ZoneKind.ENTRANCE]
         self.fusion = StoreFusion(store.behaviour.fusion, seed=seed, exits=exits)
@@ -101,6 +110,11 @@ class StoreLevelStage:
                 return []
             return self._step(wall_time)
 
+    @property
+    def last_tick(self) -> float | None:
+        """Wall time of the latest store tick (None before the first)."""
+        return self._last_tick
+
     def step(self, wall_time: float) -> list[Event]:
         """Advance the store clock without new sightings (all cameras ended or stalled)."""
         with self._lock:
@@ -127,7 +141,10 @@ class StoreLevelStage:
             v = self.visits.get(g)
             if v is not None:
                 v.cameras.add(cam)
-        out += self.behaviour.update(self._smoothed(fused, wall), wall - self._t0, wall)
+        smoothed = self._smoothed(fused, wall)
+        out += self.behaviour.update(smoothed, wall - self._t0, wall)
+        if self.on_tick is not None:
+            self.on_tick(smoothed, wall)
         self._journeys()
         for g, v in list(self.visits.items()):
             if wall - v.last > self.timeout_s:
@@ -206,17 +223,28 @@ class StoreLevelStage:
             "visits": self.visits_total,
             "open_visits": len(self.visits),
             "handoffs": self.fusion.handoffs,
-            "journeys": journey_table([v.journey for v in self.finished]),
+            "journeys": journey_table([v.journey for v in self.finished], self.store),
         }
 
 
-def journey_table(journeys: Sequence[Sequence[str]], top: int = 10) -> dict[str, Any]:
-    """The common paths: most frequent journeys, zone-to-zone flows, first and last zones."""
-    paths = Counter(" > ".join(j) for j in journeys if j)
-    flows = Counter(f"{a} > {b}" for j in journeys for a, b in itertools.pairwise(j))
+def journey_table(journeys: Sequence[Sequence[str]], store: StoreConfig, top: int = 10) -> dict[str, Any]:
+    """The common paths (:func:`~storelens.analytics.journeys.journey_flows`) as the run summary shows them."""
+    f = journey_flows(journeys, top=top, **zone_roles(store))
     return {
-        "paths": dict(paths.most_common(top)),
-        "flows": dict(flows.most_common(3 * top)),
-        "first_zone": dict(Counter(j[0] for j in journeys if j).most_common(top)),
-        "last_zone": dict(Counter(j[-1] for j in journeys if j).most_common(top)),
+        "visits": f.visits,
+        "paths": {" > ".join(p): n for p, n in f.paths},
+        "flows": {f"{a} > {b}": n for a, b, n in f.flows},
+        "first_zone": dict(f.first_zone),
+        "last_before_till": dict(f.last_before_till),
+        "reached_till": f.reached_till,
+    }
+
+
+def zone_roles(store: StoreConfig) -> dict[str, set[str]]:
+    """The floor zone ids a flow table treats apart: ``entrances``, ``tills`` (checkouts), ``queues``."""
+    floor = [z for z in store.zones if z.space == "floor"]
+    return {
+        "entrances": {z.id for z in floor if z.kind == ZoneKind.ENTRANCE},
+        "tills": {z.id for z in floor if z.kind == ZoneKind.CHECKOUT},
+        "queues": {z.id for z in floor if z.kind == ZoneKind.QUEUE},
     }

@@ -92,6 +92,7 @@ class EventPayload(BaseModel):
 
 class VisitStarted(EventPayload):
     TYPE = EventType.VISIT_STARTED
+    fused: bool | None = aggregate("A store-level visit fused from several cameras (camera_id is None)")
 
 
 class VisitEnded(EventPayload):
@@ -108,6 +109,9 @@ class VisitEnded(EventPayload):
     dwell_by_zone: dict[str, float] | None = per_visit("Seconds per zone (older producers)")
     intent_timeline: list[Any] | None = per_visit("Intent states over the visit (older producers)")
     is_staff: bool | None = aggregate("Staff flag (older producers)")
+    fused: bool | None = aggregate("A store-level visit fused from several cameras (camera_id is None)")
+    journey: list[str] | None = per_visit("Store-level visits: the floor zones entered, in order")
+    cameras: int | None = aggregate("Store-level visits: how many cameras saw the shopper")
 
 
 # ------------------------------------------------------------------------------------- zones

@@ -18,7 +18,9 @@ accumulator itself is not thread-safe) and the flushes to the database:
 
 Cells are in the camera's image pixels (``behaviour.heatmap.cell_px``), time buckets of
 ``behaviour.heatmap.bucket_s``. Staff are left out, as in the behaviour stage's own maps: a subject
-is dropped from the frame its events first carry ``staff: true``. ``storelens run``/``demo`` and
+is dropped from the frame its events first carry ``staff: true``. The store-level floor map of a
+multi-camera store (fused shoppers, in metres, :meth:`observe_floor`) is one more map here, under
+:data:`STORE_HEATMAP`. ``storelens run``/``demo`` and
 ``storelens serve`` both record
 through this class, so ``serve`` can show the heat maps of an earlier run from its database.
 """
@@ -46,9 +48,12 @@ from storelens.storage.heatmaps import add_heatmap_buckets
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FLUSH_EVERY_S", "HeatmapRecorder", "LiveHeat"]
+__all__ = ["FLUSH_EVERY_S", "STORE_HEATMAP", "HeatmapRecorder", "LiveHeat"]
 
 FLUSH_EVERY_S = 60.0
+STORE_HEATMAP = "*store"
+"""The ``camera_id`` under which the store-level floor map (fused shoppers, metres) is kept: no
+camera id can take it (ids start with a letter, digit or underscore)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +140,44 @@ class HeatmapRecorder:
                 subjects, feet = subjects[keep], feet[keep]
             cam.acc.update(subjects, feet, frame.pts, frame.wall_time)
             due = self._has_db and self._clock() >= cam.next_flush
+        self._flush_if_due(camera_id, cam, due)
+
+    def observe_floor(
+        self,
+        key: str,
+        grid: HeatmapGrid,
+        subjects: npt.NDArray[np.int64],
+        xy: npt.NDArray[np.float64],
+        pts: float,
+        wall_time: float,
+    ) -> None:
+        """Record points already on the floor under ``key`` (the store-level map of fused shoppers,
+        :data:`STORE_HEATMAP`): the same accumulator, buckets, table and flushes as a camera's map,
+        on ``grid`` (floor metres) instead of one sized to a frame."""
+        with self._lock:
+            cam = self._cams.get(key)
+            if cam is None or cam.acc.grid != grid:
+                acc = HeatmapAccumulator(grid, self.bucket_s, self.max_step_s, self.timezone)
+                if cam is None:
+                    cam = self._cams[key] = _Camera(acc, self._clock() + self.flush_every_s)
+                else:
+                    cam.pending += [(cam.acc.grid, b) for b in cam.acc.drain()]
+                    cam.acc = acc
+            cam.acc.update(np.asarray(subjects, dtype=np.int64), np.asarray(xy, dtype=np.float64), pts, wall_time)
+            due = self._has_db and self._clock() >= cam.next_flush
+        self._flush_if_due(key, cam, due)
+
+    def attach_database(self, db: Database | str) -> None:
+        """Give a recorder made before its database was known (the store-level feed of a run that
+        learns its output folder at the end) a database; a recorder that has one keeps it."""
+        with self._open_lock:
+            if self._has_db:
+                return
+            self._db = db if isinstance(db, Database) else None
+            self._url = db if isinstance(db, str) else None
+            self._has_db = True
+
+    def _flush_if_due(self, camera_id: str, cam: _Camera, due: bool) -> None:
         if due and cam.io.acquire(blocking=False):
             try:
                 threading.Thread(

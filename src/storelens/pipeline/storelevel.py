@@ -9,6 +9,14 @@ to one shared :class:`~storelens.analytics.storelevel.StoreLevelStage`, whose st
 ``camera_id`` None) go straight onto the run's event bus, so they are stored next to the camera
 events within one store tick (0.2 s) of the frames they come from.
 
+Store heat maps (traffic and dwell of the fused shoppers, on the floor in metres) are recorded
+every store tick into a :class:`~storelens.pipeline.heatmaps.HeatmapRecorder` under
+:data:`~storelens.pipeline.heatmaps.STORE_HEATMAP`, so they are stored in ``heatmap_buckets`` like
+the camera maps and served by ``GET /heatmaps/store/{store_id}``. A runner that has a recorder (the
+service's) passes it to :meth:`StoreLevelFeed.for_store`: the map is then flushed with the camera
+maps and shown live. Without one (``run_store`` today) the feed keeps its own and stores it at the
+end of the run, in :meth:`StoreLevelFeed.write_images`, the first point the run's database is known.
+
 It is built only for a store with two or more calibrated cameras (one camera is already a store
 of one). Uncalibrated cameras keep their per-camera measures; :meth:`StoreLevelFeed.summary` lists
 them with the reason, and the run summary shows it.
@@ -22,12 +30,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from storelens.analytics.floor import FloorMapper
-from storelens.analytics.stage import write_heatmaps
+from storelens.analytics.heatmap import HeatmapGrid
+from storelens.analytics.stage import floor_extent, write_heatmaps
 from storelens.analytics.storelevel import StoreLevelStage, fusion_cameras
 from storelens.config.schema import StoreConfig
 from storelens.core.results import FrameResult
+from storelens.core.types import Tracks
 from storelens.events.bus import EventBus
+from storelens.pipeline.heatmaps import STORE_HEATMAP, HeatmapRecorder
+from storelens.sinks.factory import default_database_url
 
 __all__ = ["StoreLevelFeed"]
 
@@ -35,12 +49,24 @@ log = logging.getLogger(__name__)
 
 
 class StoreLevelFeed:
-    def __init__(self, store: StoreConfig, bus: EventBus, cameras: list[str], not_fused: dict[str, str]) -> None:
+    def __init__(
+        self,
+        store: StoreConfig,
+        bus: EventBus,
+        cameras: list[str],
+        not_fused: dict[str, str],
+        heat: HeatmapRecorder | None = None,
+    ) -> None:
         self.store = store
         self.bus = bus
         self.cameras = cameras
         self.not_fused = not_fused
-        self.stage = StoreLevelStage(store)
+        self._own_heat = heat is None
+        self.heat = heat if heat is not None else HeatmapRecorder(store)  # no database until write_images
+        x0, y0, w, h = floor_extent(store)
+        self.grid = HeatmapGrid.covering("floor", w, h, store.behaviour.heatmap.cell_m, x0, y0)
+        """The store map's grid: the floor measures' own, so the stored map is the one in the PNGs."""
+        self.stage = StoreLevelStage(store, on_tick=self._record_heat)
         self._mappers: dict[str, FloorMapper] = {}
         for cid in cameras:
             mapper = FloorMapper.for_camera(store, cid)
@@ -51,14 +77,21 @@ class StoreLevelFeed:
         self._lock = threading.Lock()
 
     @classmethod
-    def for_store(cls, store: StoreConfig, bus: EventBus) -> StoreLevelFeed | None:
-        """The feed for ``store``, or None when fewer than two cameras are calibrated (said in the log)."""
+    def for_store(cls, store: StoreConfig, bus: EventBus, heat: HeatmapRecorder | None = None) -> StoreLevelFeed | None:
+        """The feed for ``store``, or None when fewer than two cameras are calibrated (said in the
+        log). ``heat``: the runner's heat-map recorder, which then also keeps the store map."""
         fed, left = fusion_cameras(store)
         for cid, why in left.items():
             log.info("camera %s: %s", cid, why)
         if len(fed) < 2:
             return None
-        return cls(store, bus, fed, left)
+        return cls(store, bus, fed, left, heat)
+
+    def _record_heat(self, fused: Tracks, wall: float) -> None:
+        if fused.floor_xy is None:
+            return
+        xy = np.asarray(fused.floor_xy, dtype=np.float64)
+        self.heat.observe_floor(STORE_HEATMAP, self.grid, np.asarray(fused.track_id), xy, wall, wall)
 
     def observer(self, camera_id: str) -> Callable[[FrameResult], None] | None:
         """The frame observer for ``camera_id`` (None for a camera that does not feed the store)."""
@@ -84,7 +117,15 @@ class StoreLevelFeed:
         self.bus.publish_all(events)
 
     def write_images(self, out_dir: Path) -> dict[str, Path]:
-        """Store heat maps on the floor plan (metres): ``store_heatmap_traffic.png``/``_dwell``."""
+        """Store heat maps on the floor plan (metres): ``store_heatmap_traffic.png``/``_dwell``; and,
+        when the feed kept its own recorder, the map into the run's database (``out_dir``'s unless
+        ``output.database_url`` names one), where ``GET /heatmaps/store/{store_id}`` finds it."""
+        if self._own_heat:
+            self.heat.attach_database(self.store.output.database_url or default_database_url(out_dir))
+            try:
+                self.heat.flush()
+            finally:
+                self.heat.close()
         return {f"store_{k}": p for k, p in write_heatmaps(self.stage.behaviour, out_dir).items()}
 
     def summary(self) -> dict[str, Any]:

@@ -188,10 +188,12 @@ ROUTE_RULES: tuple[RouteRule, ...] = (
     rule(READ, rf"{P}/alerts(/.*)?", V),
     rule("POST", rf"{P}/alerts/\{{[a-z_]+\}}/(ack|acknowledge)", V, "write", audit="alert.acknowledge"),
     rule(READ, rf"{P}/promotions(/.*)?", V),
+    rule(READ, rf"{P}/journeys/flows", V),  # store-level common paths: counts over many visits
     rule(READ, r"/metrics", V),
     # analyst: per-visit data, exports, POS
     rule(READ, rf"{P}/events(/.*)?", A, per_visit=True),
     rule(READ, rf"{P}/visits(/.*)?", A, per_visit=True),
+    rule(READ, rf"{P}/journeys", A, per_visit=True),  # each store visit's zones in order
     rule("*", rf"{P}/stream", A, per_visit=True),
     rule(READ, rf"{P}/exports(/.*)?", A, "export", audit="export", per_visit=True),
     rule(READ, rf"{P}/pos(/.*)?", A),

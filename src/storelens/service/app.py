@@ -40,6 +40,7 @@ from storelens.service.routers import (
     geometry,
     health,
     heatmaps,
+    journeys,
     kpis,
     metrics,
     pos,
@@ -72,6 +73,7 @@ ROUTER_ROLES: list[tuple[APIRouter, Role]] = [
     (pos.router, A),
     (exports.router, A),
     (kpis.router, A),  # conversion and sales: the same data as /pos
+    (journeys.router, V),  # the flow table; the per-visit list needs analyst (route rules)
     (webhooks.router, ADM),  # delivery rows show receiver URLs
 ]
 """Router -> role needed for every route in it, enforced through ``deps.authorize``. Each equals what

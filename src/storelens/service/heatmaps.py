@@ -20,6 +20,7 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
+from storelens.analytics.floor import FloorPlan
 from storelens.analytics.heatmap import HeatmapGrid, render_heatmap
 from storelens.pipeline.heatmaps import HeatmapRecorder
 from storelens.storage.events import Executor
@@ -61,13 +62,24 @@ def heatmap_view(
     return HeatmapView(camera_id, live.grid, traffic, dwell, live.bucket_s)
 
 
-def render_png(view: HeatmapView, metric: str) -> bytes:
-    """PNG bytes of one metric's map (blank background: no camera image ever leaves the pipeline)."""
+def render_png(view: HeatmapView, metric: str, plan: FloorPlan | None = None, title: str | None = None) -> bytes:
+    """PNG bytes of one metric's map: a floor map over the floor-plan image ``plan`` when it has
+    one, else on a blank background (no camera image ever leaves the pipeline)."""
     import cv2
 
     values = view.traffic if metric == "traffic" else view.dwell
     label = "visits" if metric == "traffic" else "seconds"
-    image = render_heatmap(values, view.grid, title=f"{view.camera_id} {metric}", legend_label=label)
+    background, size = None, None
+    if plan is not None and plan.image is not None and view.grid.space == "floor":
+        background, size = plan.image, (plan.width_m - view.grid.x0, plan.height_m - view.grid.y0)
+    image = render_heatmap(
+        values,
+        view.grid,
+        background=background,
+        background_size=size,
+        title=title or f"{view.camera_id} {metric}",
+        legend_label=label,
+    )
     ok, buf = cv2.imencode(".png", image)
     if not ok:
         raise RuntimeError("PNG encoding failed")

@@ -16,6 +16,7 @@ One run of :func:`evaluate_store` plays a simulated store through virtual camera
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,11 +27,12 @@ from storelens.analytics.floor import FloorMapper
 from storelens.analytics.stage import StoreBehaviourStage
 from storelens.analytics.storelevel import StoreLevelStage
 from storelens.core.types import Tracks
+from storelens.events.models import EventType, format_subject
 from storelens.sim.cameras import FRAME_H, VirtualCamera, camera_frames, demo_cameras, store_with_cameras
 from storelens.sim.layout import StoreLayout
 from storelens.sim.runner import SimConfig, plan_shoppers
 
-__all__ = ["StoreEval", "evaluate_store"]
+__all__ = ["StoreEval", "StoreLatency", "evaluate_store", "measure_latency"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,3 +138,59 @@ def _add_journeys(stage: StoreBehaviourStage, zones: set[str], out: dict[int, li
         j = out[tr.subject]
         if tr.kind == "enter" and tr.zone_id in zones and (not j or j[-1] != tr.zone_id):
             j.append(tr.zone_id)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLatency:
+    """How late store-level events are against the camera sightings they come from.
+
+    ``visit_delay_s``: per shopper, the ``visit.started`` time of their store visit minus the frame
+    time of the first camera sighting of them (the camera's own ``visit.started``), with the store
+    stage fed camera by camera as a run feeds it (``tick_s`` store ticks); ``tick_ms``: processing
+    time of each store tick on this machine (fusion, floor measures, events)."""
+
+    visit_delay_s: list[float]
+    tick_ms: list[float]
+    tick_s: float
+
+    def quantile(self, values: Sequence[float], q: float) -> float:
+        return float(np.quantile(values, q)) if len(values) else float("nan")
+
+
+def measure_latency(
+    layout: StoreLayout, cfg: SimConfig, cameras: Sequence[VirtualCamera] | None = None, *, tick_s: float = 0.2
+) -> StoreLatency:
+    """Play the store through its cameras as :class:`~storelens.pipeline.storelevel.StoreLevelFeed`
+    does (each camera frame an ``update``, the store clock ticking every ``tick_s``) and time it."""
+
+    cams = list(cameras) if cameras is not None else demo_cameras()
+    store = store_with_cameras(layout, cams, cfg.store_id)
+    mappers = {c.id: FloorMapper(c.calibration()) for c in cams}
+    stage = StoreLevelStage(store, tick_s=tick_s, seed=cfg.seed)
+    first_seen: dict[int, float] = {}
+    started: set[int] = set()
+    delays: list[float] = []
+    ticks_ms: list[float] = []
+    for frame in camera_frames(layout, cfg, cams):
+        wall = frame.wall
+        for cid, tracks in frame.cameras.items():
+            for shopper in tracks.data["shopper"].tolist():
+                first_seen.setdefault(int(shopper), wall)
+            before, tick = set(stage.visits), stage.last_tick
+            t = time.perf_counter()
+            events = stage.update(cid, mappers[cid].map(tracks, FRAME_H), wall)
+            if stage.last_tick != tick:  # this call ran a store tick
+                ticks_ms.append((time.perf_counter() - t) * 1000.0)
+            new = set(stage.visits) - before
+            if not new:
+                continue
+            ts = {e.subject: e.ts.timestamp() for e in events if e.type == EventType.VISIT_STARTED}
+            links = stage.fusion.links()
+            for cam, cam_tracks in frame.cameras.items():
+                for tid, shopper in zip(cam_tracks.track_id.tolist(), cam_tracks.data["shopper"].tolist(), strict=True):
+                    g = links.get((cam, int(tid)))
+                    if g in new and int(shopper) not in started:
+                        started.add(int(shopper))
+                        emitted = ts.get(format_subject(g), wall)
+                        delays.append(emitted - first_seen[int(shopper)])
+    return StoreLatency(delays, ticks_ms, tick_s)

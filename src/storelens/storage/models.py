@@ -112,6 +112,7 @@ class VisitRow(Base):
     dwell_by_zone: Mapped[dict[str, float]] = mapped_column(JSONType, nullable=False, default=dict)
     intent_timeline: Mapped[list[Any]] = mapped_column(JSONType, nullable=False, default=list)
     is_staff: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
+    journey: Mapped[list[str] | None] = mapped_column(JSONType)  # store-level visits: floor zones in order
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, server_default=sa.func.now())
 
     __table_args__ = (sa.Index("ix_visits_store_started", "store_id", "started_at"),)

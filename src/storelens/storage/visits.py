@@ -4,7 +4,7 @@ A visit row is built from the event stream (so edge nodes only need to ship even
 ``visit.started`` creates it, ``zone.exited`` adds dwell to its zone, ``intent.changed`` appends to
 its intent timeline, and ``visit.ended`` closes it and, when its payload carries the tracker's final
 figures (``fragments``, ``confidence``, ``path``, ``dwell_by_zone``, ``intent_timeline``,
-``is_staff``), those replace the incremental ones because they are authoritative.
+``is_staff``, and a fused store visit's ``journey``), those replace the incremental ones because they are authoritative.
 
 ``upsert_visit`` is also public for a pipeline that prefers to write whole visits directly.
 """
@@ -38,6 +38,7 @@ _VISIT_COLUMNS = (
     "dwell_by_zone",
     "intent_timeline",
     "is_staff",
+    "journey",
 )
 
 
@@ -57,6 +58,8 @@ class Visit:
     dwell_by_zone: dict[str, float] = field(default_factory=dict)
     intent_timeline: list[Any] = field(default_factory=list)
     is_staff: bool = False
+    journey: list[str] | None = None
+    """Store-level (fused) visits only: the floor zones entered, in order (None for camera visits)."""
 
     @property
     def duration_s(self) -> float | None:
@@ -80,6 +83,7 @@ def _from_row(row: Any) -> Visit:
         dwell_by_zone=dict(m["dwell_by_zone"] or {}),
         intent_timeline=list(m["intent_timeline"] or []),
         is_staff=bool(m["is_staff"]),
+        journey=None if m["journey"] is None else [str(z) for z in m["journey"]],
     )
 
 
@@ -295,3 +299,35 @@ def _apply(v: Visit, e: Event) -> None:
             v.intent_timeline = p.intent_timeline
         if p.is_staff is not None:
             v.is_staff = p.is_staff
+        if p.journey is not None:
+            v.journey = [str(z) for z in p.journey]
+
+
+def list_journeys(
+    conn: Executor,
+    *,
+    store_id: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    include_staff: bool = False,
+    limit: int = 1000,
+) -> list[Visit]:
+    """Store-level (fused) visits with a journey that started in [since, until), oldest first.
+
+    Fused visits are the ones without a camera (``camera_id`` NULL, an indexed-range scan of the
+    store's visits); a row whose journey is JSON null (an older producer) is left out here."""
+    c = VISITS.c
+    out: list[Visit] = []
+    after: tuple[datetime, str] | None = None
+    while len(out) < limit:
+        extra: list[sa.ColumnElement[bool]] = [c.camera_id.is_(None)]
+        if after is not None:
+            extra.append(sa.or_(c.started_at > after[0], sa.and_(c.started_at == after[0], c.id > after[1])))
+        page = list_visits(
+            conn, store_id=store_id, since=since, until=until, include_staff=include_staff, limit=limit, extra=extra
+        )
+        out += [v for v in page if v.journey is not None]
+        if len(page) < limit:
+            break
+        after = (page[-1].started_at, page[-1].id)
+    return out[:limit]

@@ -1,5 +1,7 @@
 """``/heatmaps/{camera_id}``: traffic or dwell per cell for a time range, as a JSON grid or a PNG;
-``/heatmaps``: which cameras have any, so a client asks for maps that exist instead of collecting 404s.
+``/heatmaps``: which cameras have any, so a client asks for maps that exist instead of collecting 404s;
+``/heatmaps/store/{store_id}``: the store-level map of a multi-camera store (fused shoppers, floor
+metres, over the floor-plan image as PNG), counted once however many cameras see a shopper.
 
 Served from the ``heatmap_buckets`` table plus what this process's pipelines hold in memory and
 have not stored yet (:mod:`storelens.service.heatmaps`): the maps cover every stored run of the
@@ -9,12 +11,14 @@ camera, across restarts, and a process that runs no pipelines serves what others
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
+from storelens.analytics.floor import FloorPlan
+from storelens.pipeline.heatmaps import STORE_HEATMAP
 from storelens.service.deps import Conn, Deps, time_range
-from storelens.service.heatmaps import heatmap_view, render_png
+from storelens.service.heatmaps import HeatmapView, heatmap_view, render_png
 from storelens.service.schemas.analytics import HeatmapGridOut, HeatmapIndexOut, HeatmapOut
 from storelens.service.schemas.common import ERROR_RESPONSES
 from storelens.service.scope import ScopeView
@@ -51,6 +55,52 @@ def heatmap_index(
     return out
 
 
+PNG_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {}}, "description": "JSON grid, or PNG with format=png"}
+}
+METRIC = Query("traffic", description="Unique visits or seconds per cell")
+SINCE = Query(None, description="Buckets starting at or after (ISO 8601)")
+UNTIL = Query(None, description="Buckets starting before (ISO 8601)")
+
+
+@router.get(
+    "/store/{store_id}",
+    response_model=HeatmapOut,
+    summary="Store-level heat map on the floor plan, in metres (JSON grid or PNG)",
+    responses=PNG_RESPONSE,
+)
+def store_heatmap(
+    deps: Deps,
+    conn: Conn,
+    scope: ScopeView,
+    store_id: str = Path(max_length=64),
+    metric: Literal["traffic", "dwell"] = METRIC,
+    format: Literal["json", "png"] = Query("json"),
+    since: datetime | None = SINCE,
+    until: datetime | None = UNTIL,
+) -> HeatmapOut | Response:
+    """Traffic (unique store visits per cell) or dwell of the fused shoppers of every calibrated
+    camera; ``camera_id`` in the answer is ``*store``. Mixes every camera: whole-store access."""
+    s, u = time_range(since, until)
+    scope.require_store()
+    if store_id != deps.store.store_id:
+        raise HTTPException(404, detail=f"unknown store {store_id!r}")
+    view = heatmap_view(conn, deps.heatmaps, store_id, STORE_HEATMAP, s, u)
+    if view is None:
+        before = "" if u is None else f" before {u.isoformat()}"
+        raise HTTPException(
+            404,
+            detail=f"no store-level heat map{before}: it needs two or more calibrated cameras feeding the store stage",
+        )
+    if format == "png":
+        try:
+            plan = FloorPlan.from_config(deps.store)
+        except FileNotFoundError:  # the plan image is gone: the map on a blank floor still answers
+            plan = None
+        return Response(render_png(view, metric, plan, f"store {metric} (floor, m)"), media_type="image/png")
+    return _out(view, STORE_HEATMAP, metric, s, u)
+
+
 @router.get(
     "/{camera_id}",
     response_model=HeatmapOut,
@@ -76,6 +126,12 @@ def heatmap(
         raise HTTPException(404, detail=f"no heat-map data for camera {camera_id!r}: none stored{before} and {why}")
     if format == "png":
         return Response(render_png(view, metric), media_type="image/png")
+    return _out(view, camera_id, metric, s, u)
+
+
+def _out(
+    view: HeatmapView, camera_id: str, metric: Literal["traffic", "dwell"], s: datetime | None, u: datetime | None
+) -> HeatmapOut:
     values = view.traffic if metric == "traffic" else view.dwell
     g = view.grid
     return HeatmapOut(

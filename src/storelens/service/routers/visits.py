@@ -29,6 +29,7 @@ def visit_out(v: Visit, with_path: bool) -> VisitOut:
         dwell_by_zone=v.dwell_by_zone,
         intent_timeline=v.intent_timeline,
         path=v.path if with_path else None,
+        journey=v.journey,
     )
 
 

@@ -22,6 +22,10 @@ class VisitOut(ApiModel):
     dwell_by_zone: dict[str, float] = Field(description="Seconds per zone")
     intent_timeline: list[Any] = Field(description="[{ts, state, score}, ...]")
     path: list[Any] | None = Field(description="[[t, x, y], ...]; null unless requested in lists")
+    journey: list[str] | None = Field(
+        default=None,
+        description="Fused store visits: the floor zones entered, in order; null for camera visits",
+    )
 
 
 class VisitListOut(ApiModel):

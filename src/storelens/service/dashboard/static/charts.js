@@ -7,7 +7,7 @@ import { fmtDuration, h } from "./dom.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
-function s(tag, attrs = {}, ...children) {
+export function s(tag, attrs = {}, ...children) {
   const el = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs)) if (v !== null && v !== undefined) el.setAttribute(k, String(v));
   for (const c of children) if (c !== null && c !== undefined) el.append(c instanceof Node ? c : String(c));
