@@ -30,7 +30,8 @@ def check_listen(host: str, port: int) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (socket.gaierror, UnicodeError) as exc:
-        typer.echo(f"cannot listen on {host}:{port}: --host {host!r} is not an address of this machine ({exc})", err=True)
+        reason = f"--host {host!r} is not an address of this machine ({exc})"
+        typer.echo(f"cannot listen on {host}:{port}: {reason}", err=True)
         raise typer.Exit(code=2) from None
     family, kind, proto, _, addr = infos[0]
     with socket.socket(family, kind, proto) as sock:
