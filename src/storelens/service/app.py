@@ -33,6 +33,7 @@ from storelens.service.docs import install_docs
 from storelens.service.routers import (
     aggregates,
     alerts,
+    calibration,
     cameras,
     events,
     exports,
@@ -60,6 +61,7 @@ ROUTER_ROLES: list[tuple[APIRouter, Role]] = [
     (cameras.router, "viewer"),
     (zones.router, "viewer"),  # writes additionally require "admin"
     (geometry.router, "viewer"),  # a camera's zones and lines (the editor); saving requires "admin"
+    (calibration.router, "viewer"),  # point pairs and the floor plan (the editor); saving requires "admin"
     (events.router, "viewer"),
     (visits.router, "viewer"),
     (aggregates.router, "viewer"),
