@@ -125,7 +125,8 @@ def calibration_errors(body: CalibrationIn, frame: FrameSizeOut | None, plan: Fl
     if frame is not None:
         for i, p in enumerate(body.image_points):
             if _outside(p, frame.width, frame.height):
-                msg = f"pair {i + 1}: image point ({p[0]:g}, {p[1]:g}) lies outside the {frame.width}x{frame.height} frame"
+                size = f"{frame.width}x{frame.height}"
+                msg = f"pair {i + 1}: image point ({p[0]:g}, {p[1]:g}) lies outside the {size} frame"
                 errors.append(_error(["image_points", i], msg))
     if plan is not None:
         for i, p in enumerate(body.floor_points):
