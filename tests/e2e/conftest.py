@@ -321,9 +321,25 @@ def write_editor_store(folder: Path) -> Path:
     data["cameras"] = [counter]
     data["zones"] = [z for z in data.get("zones", []) if z.get("camera") in (None, "counter-cam")]
     data["lines"] = [ln for ln in data.get("lines", []) if ln.get("camera") in (None, "counter-cam")]
+    data["floor_plan"] = {"image": "plan.png", "metres_per_pixel": 0.02}  # 12 x 8 m
+    write_floor_plan(folder / "plan.png")
     path = folder / "store.yaml"
     path.write_text("# the editor's test store\n" + yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def write_floor_plan(path: Path) -> None:
+    """A small shop's plan, 600 x 400 px at 2 cm a pixel: walls, shelf runs and a counter."""
+    import cv2
+    import numpy as np
+
+    plan = np.full((400, 600, 3), 250, np.uint8)
+    cv2.rectangle(plan, (4, 4), (595, 395), (60, 60, 60), 6)
+    for x in (120, 260, 400):  # shelf runs
+        cv2.rectangle(plan, (x, 60), (x + 50, 260), (190, 200, 210), -1)
+    cv2.rectangle(plan, (470, 300), (590, 390), (170, 190, 230), -1)  # the counter
+    cv2.line(plan, (240, 395), (360, 395), (250, 250, 250), 8)  # the door
+    assert cv2.imwrite(str(path), plan)
 
 
 @pytest.fixture(scope="module")

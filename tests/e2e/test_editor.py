@@ -109,6 +109,59 @@ def test_an_invalid_zone_is_shown_in_place_and_nothing_is_saved(editor_dashboard
     assert all("422" in e for e in editor_dashboard.console_errors), editor_dashboard.console_errors
 
 
+def _click_floor(page: Page, x_m: float, y_m: float) -> None:
+    """Click the floor drawing at (x_m, y_m) metres."""
+    floor = page.locator("#floor")
+    box = floor.bounding_box()
+    assert box is not None
+    w_m, h_m = float(floor.get_attribute("data-width") or 0), float(floor.get_attribute("data-height") or 0)
+    page.mouse.click(box["x"] + x_m * box["width"] / w_m, box["y"] + y_m * box["height"] / h_m)
+
+
+def test_calibration_pairs_drawn_on_the_still_and_the_plan_are_checked_and_saved(
+    editor_dashboard: Dashboard,
+) -> None:
+    server: EditorServer = editor_dashboard.server  # type: ignore[assignment]
+    page = _open(editor_dashboard)
+    page.locator("#tools button[data-tool='calibrate']").click()
+    floor = page.locator("#floor")
+    expect(floor).to_be_visible()
+    expect(floor.locator("image")).to_have_count(1)  # the store's plan image
+    expect(floor).to_have_attribute("data-width", "12")
+    expect(page.locator("#floor-note")).to_contain_text("12 × 8 m floor plan")
+    # three pairs on one floor line: refused as a whole, said next to the pairs, nothing written
+    before = server.config_path.read_text()
+    image = [(150, 400), (620, 400), (560, 200), (220, 200)]
+    for (x, y), (fx, fy) in zip(image[:3], [(2, 7), (6, 7), (10, 7)], strict=True):
+        _click(page, x, y)  # the still's half first ...
+        _click_floor(page, fx, fy)  # ... then the plan's
+    _click_floor(page, 11, 7)  # the plan's half first also works
+    _click(page, *image[3])
+    expect(floor).to_have_attribute("data-pairs", "4")
+    page.locator("#cal-save").click()
+    page.wait_for_selector("body[data-cal-saved='error']")
+    expect(page.locator("#cal-errors")).to_contain_text("on one line")
+    page.screenshot(path=str(_shot("editor-calibration-invalid")))
+    assert server.config_path.read_text() == before
+    # move pair 4's floor half off the line by deleting it and placing it again: saved
+    page.locator("#pairs button[aria-label='Delete pair 4']").click()
+    page.locator("#pairs button[aria-label='Delete pair 3']").click()
+    _click(page, *image[2])
+    _click_floor(page, 10, 2)
+    _click(page, *image[3])
+    _click_floor(page, 2, 2)
+    page.locator("#cal-save").click()
+    page.wait_for_selector("body[data-cal-saved='ok']")
+    expect(page.locator("#cal-result")).to_contain_text("Saved 4 pairs")
+    expect(page.locator("#cal-fit")).to_contain_text("RMS error")
+    page.screenshot(path=str(_shot("editor-calibration-saved")))
+    cal = load_config(server.config_path).camera("counter-cam").calibration
+    assert cal is not None and len(cal.image_points) == 4
+    assert abs(cal.floor_points[3][0] - 2) <= 0.05 and abs(cal.floor_points[3][1] - 2) <= 0.05, cal
+    assert abs(cal.image_points[0][0] - 150) <= 2 and abs(cal.image_points[0][1] - 400) <= 2, cal
+    assert all("422" in e for e in editor_dashboard.console_errors), editor_dashboard.console_errors
+
+
 def _shot(name: str) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     return SHOTS / f"{name}.png"

@@ -129,6 +129,15 @@ CASES: dict[str, tuple[str, Any, set[str]]] = {
         },
         set(),
     ),
+    "PUT /api/v1/cameras/{camera_id}/calibration": (
+        "/api/v1/cameras/cam1/calibration",
+        {
+            "image_points": [[100, 400], [700, 400], [600, 150], [200, 150]],
+            "floor_points": [[1, 9], [9, 9], [9, 1], [1, 1]],
+        },
+        set(),
+    ),
+    "DELETE /api/v1/cameras/{camera_id}/calibration": ("/api/v1/cameras/{hostile}/calibration", None, set()),
     "POST /api/v1/alerts/{alert_id}/ack": ("/api/v1/alerts/{hostile}/ack", {"note": "on my way"}, {"by", "note"}),
     "POST /api/v1/pos/transactions": (
         "/api/v1/pos/transactions",

@@ -264,6 +264,36 @@ def test_serve_with_config_errors_exits_2_without_a_traceback(tmp_path: Path) ->
     assert summary == f"1 problem(s) in {store}; `storelens validate {store}` checks it", summary
 
 
+def test_serve_usage_and_start_errors_are_one_line_with_their_exit_code(tmp_path: Path) -> None:
+    """A bad --log-level was a KeyError traceback from uvicorn; a taken port or an unknown host an
+    uvicorn ERROR log and exit 3 after start-up; a database driver's error three lines."""
+    store = write_store(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        cases = [
+            (("--log-level", "bogus"), 2, "'bogus' is not one of critical"),
+            (("--host", "no-such-host.invalid"), 2, "--host 'no-such-host.invalid' is not an address"),
+            (("--port", port), 1, f"cannot listen on 127.0.0.1:{port}: Address already in use"),
+        ]
+        for extra, code, text in cases:  # in-process: each stops before the app is built
+            result = runner.invoke(app, ["serve", str(store), "--no-pipelines", *extra])
+            assert result.exit_code == code, (extra, result.output)
+            assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+            assert text in " ".join(result.output.split()), (extra, result.output)
+            if code == 1:
+                assert len(result.output.strip().splitlines()) == 1, result.output
+    with socket.socket() as free:  # nothing listens on these once closed: the database is refused
+        free.bind(("127.0.0.1", 0))
+        serve_port, db_port = str(free.getsockname()[1]), free.getsockname()[1] + 1
+    db = f"postgresql://x@127.0.0.1:{db_port}/x"
+    result = runner.invoke(app, ["serve", str(store), "--no-pipelines", "--port", serve_port, "--db", db])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("cannot start: OperationalError:"), line
+
+
 def test_serve_without_the_service_extra_says_how_to_install_it(tmp_path: Path) -> None:
     store = write_store(tmp_path)
     code = (

@@ -183,6 +183,11 @@ ROUTE_ACCESS: dict[str, RouteAccess] = {
     f"GET {P}/cameras/{{camera_id}}/snapshot": "scoped",
     f"GET {P}/cameras/{{camera_id}}/geometry": "scoped",
     f"PUT {P}/cameras/{{camera_id}}/geometry": "scoped",
+    f"GET {P}/cameras/{{camera_id}}/calibration": "scoped",
+    f"PUT {P}/cameras/{{camera_id}}/calibration": "scoped",
+    f"DELETE {P}/cameras/{{camera_id}}/calibration": "scoped",
+    f"GET {P}/floor-plan": "scoped",  # the store's plan: anyone who may see the store
+    f"GET {P}/floor-plan/image": "scoped",
     f"GET {P}/zones": "scoped",
     f"GET {P}/zones/{{zone_id}}": "scoped",
     f"POST {P}/zones": "scoped",

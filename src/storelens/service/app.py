@@ -34,6 +34,7 @@ from storelens.service.docs import install_docs
 from storelens.service.routers import (
     aggregates,
     alerts,
+    calibration,
     cameras,
     events,
     exports,
@@ -64,6 +65,7 @@ ROUTER_ROLES: list[tuple[APIRouter, Role]] = [
     (cameras.router, V),
     (zones.router, V),  # writes additionally require admin
     (geometry.router, V),  # a camera's zones and lines (the editor); saving requires admin
+    (calibration.router, V),  # point pairs and the floor plan (the editor); saving requires admin
     (events.router, A),  # per-visit data (SECURITY.md, "Roles"): a viewer sees aggregates
     (visits.router, A),
     (aggregates.router, V),

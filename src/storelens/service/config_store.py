@@ -28,7 +28,7 @@ import yaml
 from pydantic import ValidationError
 
 from storelens.config.loader import ConfigError, parse_config
-from storelens.config.schema import LineConfig, StoreConfig, ZoneConfig
+from storelens.config.schema import CalibrationConfig, LineConfig, StoreConfig, ZoneConfig
 
 ChangeListener = Callable[[StoreConfig, list[str]], None]
 
@@ -133,6 +133,60 @@ def replace_block(text: str, name: str, block: str) -> str:
     return f"{text}{sep}\n{block}"
 
 
+def _last_line(node: yaml.Node) -> int:
+    """The last text line a node's value occupies: a block node's own end mark is the start of
+    the next token (often a later line), so follow its last child down to a scalar or flow node."""
+    if isinstance(node, yaml.MappingNode) and not node.flow_style and node.value:
+        return _last_line(node.value[-1][1])
+    if isinstance(node, yaml.SequenceNode) and not node.flow_style and node.value:
+        return _last_line(node.value[-1])
+    end = node.end_mark
+    return end.line if end.column > 0 else max(end.line - 1, node.start_mark.line)
+
+
+def calibration_yaml(calibration: CalibrationConfig | None, indent: int) -> str:
+    """A camera's ``calibration:`` entry at ``indent`` columns (empty for none), each list of
+    points on one line."""
+    if calibration is None:
+        return ""
+    pad = " " * indent
+    return (
+        f"{pad}calibration:\n"
+        f"{pad}  image_points: {json.dumps(_nums(calibration.image_points))}\n"
+        f"{pad}  floor_points: {json.dumps(_nums(calibration.floor_points))}\n"
+    )
+
+
+def replace_camera_calibration(text: str, camera_id: str, calibration: CalibrationConfig | None) -> str:
+    """``text`` with the ``calibration:`` of camera ``camera_id`` replaced, added after the camera's
+    last key, or removed (``None``); every other line of the file is kept as it was."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if not isinstance(root, yaml.MappingNode):
+        raise ValueError("the store config is not a YAML mapping")
+    cameras = next((v for k, v in root.value if k.value == "cameras"), None)
+    if not isinstance(cameras, yaml.SequenceNode) or cameras.flow_style:
+        raise ValueError("the cameras must be a block list ('- id: ...' lines) to be edited")
+    for item in cameras.value:
+        if not isinstance(item, yaml.MappingNode) or not item.value:
+            continue
+        if next((v.value for k, v in item.value if k.value == "id"), None) != camera_id:
+            continue
+        if item.flow_style:
+            raise ValueError(f"camera {camera_id!r} is written in flow style ({{...}}); write it as a block to edit it")
+        lines = text.splitlines(keepends=True)
+        indent = item.value[0][0].start_mark.column
+        block = calibration_yaml(calibration, indent)
+        for key, value in item.value:
+            if key.value == "calibration":
+                start, end = key.start_mark.line, max(_last_line(value), key.start_mark.line) + 1
+                return "".join(lines[:start]) + block + "".join(lines[end:])
+        after = _last_line(item) + 1
+        if after > len(lines) or (after == len(lines) and lines and not lines[-1].endswith("\n")):
+            lines[-1:] = [lines[-1].rstrip("\n") + "\n"] if lines else []
+        return "".join(lines[:after]) + block + "".join(lines[after:])
+    raise ValueError(f"camera {camera_id!r} is not in the file")
+
+
 class StoreConfigStore:
     """Thread-safe holder of the current config; zone CRUD with validation and persistence."""
 
@@ -218,6 +272,41 @@ class StoreConfigStore:
             self._commit(new_zones, {camera_id}, new_lines)
         return list(zones), list(lines)
 
+    def replace_camera_calibration(self, camera_id: str, calibration: CalibrationConfig | None) -> None:
+        """Set (or remove, ``None``) one camera's image → floor point pairs (the editor's
+        calibration), validated with the whole config and written into that camera's entry."""
+        with self._lock:
+            data = self._store.model_dump(mode="python")
+            for cam in data["cameras"]:
+                if cam["id"] == camera_id:
+                    cam["calibration"] = None if calibration is None else calibration.model_dump(mode="python")
+            try:
+                new = StoreConfig.model_validate(data)
+            except ValidationError as exc:
+                raise ZoneInvalid(_validation_messages(exc)) from None
+            new.base_dir = self._store.base_dir
+            if self.path is not None:
+                new = self._persist_calibration(new, camera_id)
+            self._store = new
+            for listener in self._listeners:
+                listener(new, [camera_id])
+
+    def _persist_calibration(self, new: StoreConfig, camera_id: str) -> StoreConfig:
+        assert self.path is not None
+        text = self.path.read_text(encoding="utf-8")
+        try:
+            updated = replace_camera_calibration(text, camera_id, new.camera(camera_id).calibration)
+        except ValueError as exc:
+            raise ZoneInvalid([f"cannot edit {self.path.name}: {exc}"]) from None
+        try:
+            reparsed = parse_config(updated, filename=str(self.path), base_dir=self.path.resolve().parent)
+        except ConfigError as exc:  # should not happen after model validation; never write it
+            raise ZoneInvalid([str(i) for i in exc.issues]) from None
+        if reparsed.camera(camera_id).calibration != new.camera(camera_id).calibration:
+            raise ZoneInvalid(["internal error: the written calibration would not read back identically"])
+        self._write(updated)
+        return reparsed
+
     def _references(self, zone_id: str) -> list[str]:
         s = self._store
         refs = [
@@ -265,6 +354,12 @@ class StoreConfigStore:
             ln.model_dump() for ln in reparsed.lines
         ] != [ln.model_dump() for ln in new.lines]:
             raise ZoneInvalid(["internal error: the written zones or lines would not read back identically"])
+        self._write(updated)
+        return reparsed
+
+    def _write(self, updated: str) -> None:
+        """Replace the store file atomically (temporary file, fsync, rename)."""
+        assert self.path is not None
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -275,4 +370,3 @@ class StoreConfigStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return reparsed

@@ -3,15 +3,46 @@
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
 
 import typer
 
-from storelens.cli.errors import config_failed
+from storelens.cli.errors import config_failed, start_failed
 from storelens.config import ConfigError
 from storelens.pipeline.preflight import load_checked
 
 log = logging.getLogger(__name__)
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def _log_level(value: str) -> str:
+    """uvicorn's levels only: anything else was a traceback from inside uvicorn's logging setup."""
+    if value.lower() not in LOG_LEVELS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(LOG_LEVELS)}")
+    return value.lower()
+
+
+def check_listen(host: str, port: int) -> None:
+    """Bind ``host:port`` once before anything starts, so a typo in ``--host`` (exit 2) or a port
+    already taken (exit 1) is one line before the database is opened, rather than uvicorn's
+    ERROR log and exit 3 after the pipelines started."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = f"--host {host!r} is not an address of this machine ({exc})"
+        typer.echo(f"cannot listen on {host}:{port}: {reason}", err=True)
+        raise typer.Exit(code=2) from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds it
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            typer.echo(f"cannot listen on {host}:{port}: {reason} (another server there? pick --port)", err=True)
+            raise typer.Exit(code=1) from None
 
 
 def serve(
@@ -29,7 +60,9 @@ def serve(
         False, "--no-realtime", help="Analyse file sources as fast as possible instead of at their own pace"
     ),
     max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop each camera after N frames"),
-    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level"),
+    log_level: str = typer.Option(
+        "info", "--log-level", callback=_log_level, help=f"uvicorn log level: {', '.join(LOG_LEVELS)}"
+    ),
 ) -> None:
     """Run the store's camera pipelines and serve the REST + WebSocket API (/api/v1, /metrics)."""
     try:
@@ -52,6 +85,7 @@ def serve(
         cfg = load_checked(config, probe=not no_pipelines, offline=True)
     except ConfigError as exc:
         config_failed(exc, config)
+    check_listen(host, port)
     url = db or store_database_url(cfg)
     settings = ServiceSettings(
         store=cfg,
@@ -70,8 +104,7 @@ def serve(
         install_security(app, app.state.deps.db, settings, extra_rules=dashboard_rules())
         tls = uvicorn_tls_kwargs(cfg)
     except Exception as exc:  # e.g. database unreachable, schema newer than this code, bad TLS files
-        typer.echo(f"cannot start: {type(exc).__name__}: {exc}", err=True)
-        raise typer.Exit(code=1) from None
+        start_failed("start", exc)  # its first line: a driver's hints and links stay out
     scheme = "https" if tls else "http"
     typer.echo(
         f"storelens serving store {cfg.store_id!r} on {scheme}://{host}:{port}/api/v1 "

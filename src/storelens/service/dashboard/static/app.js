@@ -780,12 +780,47 @@ async function refreshCharts(win, token) {
       }),
     );
   }
+  const wait = queueIds.length ? await queueWaitChart(win, buckets) : null;
+  if (wait) figures.push(wait);
   const conv = await conversionChart(win, buckets);
   if (conv) figures.push(conv);
   if (token !== state.rangeToken) return;
   replace(byId("charts"), figures);
   const partial = agg.truncated ? " Too many rows: the charts are partial." : "";
   byId("charts-note").textContent = `${win.label[0].toUpperCase()}${win.label.slice(1)}, ${per}.${partial}`;
+}
+
+/** Mean wait per queue per hour (GET /kpis/queues: joins that reached the till), only in hourly
+ * views and for roles that may read the KPIs (a viewer's 403 leaves it out). */
+async function queueWaitChart(win, buckets) {
+  if (win.bucket !== 3600 || !buckets.length) return null;
+  let res;
+  try {
+    const since = win.since ?? buckets[0];
+    res = await api(`/kpis/queues${query({ since, until: new Date(), granularity: "hour" })}`);
+  } catch (err) {
+    if (!(err instanceof ApiError && (err.status === 403 || err.status === 422))) apiFailed(err, "queue waits");
+    return null;
+  }
+  const served = res.queues.filter((q) => q.totals.served > 0);
+  if (!served.length) return null;
+  return barChart({
+    id: "queue-wait",
+    title: "Mean queue wait, per hour",
+    yLabel: "wait until the till",
+    buckets,
+    bucketS: win.bucket,
+    timeZone: state.store?.timezone,
+    series: served.map((q) => {
+      const values = buckets.map(() => null);
+      for (const r of q.rows) {
+        const i = bucketIndex(buckets, r.start, win.bucket);
+        if (i >= 0 && r.mean_wait_s !== null) values[i] = r.mean_wait_s;
+      }
+      return { name: zoneLabel(q.queue_zone), values };
+    }),
+    format: fmtSeconds,
+  });
 }
 
 /** Conversion (sales / shopper visits) per hour, only when the store imports POS data. */

@@ -10,6 +10,16 @@
 // "points", 2]): each is shown on its shape, in the list and on the drawing, and nothing is saved.
 
 import { api, ApiError, csrfToken, query } from "./api.js";
+import {
+  drawOnStill,
+  initCalibration,
+  loadCalibration,
+  place,
+  pointerDown as pairDown,
+  pointerMove as pairMove,
+  pointerUp as pairUp,
+  renderFloor,
+} from "./calibration.js";
 import { byId, h, replace } from "./dom.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -231,6 +241,7 @@ function renderDrawing() {
   }
   state.zones.forEach((z, i) => layers.push(drawZone(z, i, u)));
   state.lines.forEach((l, i) => layers.push(drawLine(l, i, u)));
+  if (state.tool === "calibrate") layers.push(drawOnStill(u));
   layers.push(drawDraft(u));
   el.replaceChildren(...layers.filter(Boolean));
   el.dataset.zones = state.zones.length;
@@ -348,6 +359,7 @@ function setTool(tool) {
   for (const b of byId("tools").querySelectorAll("button")) b.setAttribute("aria-checked", String(b.dataset.tool === tool));
   document.body.dataset.tool = tool;
   render();
+  if (tool === "calibrate") renderFloor(); // laid out only now: its markers' size needs its width
 }
 
 function finishZone() {
@@ -359,11 +371,20 @@ function finishZone() {
   changed();
 }
 
+/** A click that ends dragging a calibration marker is not a new point. */
+let swallowClick = false;
+
 function onClick(evt) {
+  if (swallowClick) {
+    swallowClick = false;
+    return;
+  }
   if (state.tool === "select") return;
   const p = toFrame(evt);
   if (!p) return;
-  if (state.tool === "zone") {
+  if (state.tool === "calibrate") {
+    place("image", p);
+  } else if (state.tool === "zone") {
     if (state.draft.length >= 3) {
       const [fx, fy] = state.draft[0];
       if (Math.hypot(p[0] - fx, p[1] - fy) <= CLOSE_PX * unit()) {
@@ -390,6 +411,7 @@ function onClick(evt) {
 }
 
 function onPointerDown(evt) {
+  if (state.tool === "calibrate" && pairDown(evt)) return;
   if (state.tool !== "select") return;
   const t = evt.target;
   if (!(t instanceof SVGElement) || !t.classList.contains("handle")) {
@@ -405,6 +427,7 @@ function onPointerDown(evt) {
 }
 
 function onPointerMove(evt) {
+  if (pairMove(evt, toFrame)) return;
   if (state.drag) {
     const p = toFrame(evt);
     if (!p) return;
@@ -421,6 +444,10 @@ function onPointerMove(evt) {
 }
 
 function onPointerUp() {
+  if (pairUp()) {
+    swallowClick = true;
+    return;
+  }
   if (state.drag) {
     state.drag = null;
     changed();
@@ -533,6 +560,7 @@ async function loadCamera(cameraId) {
     );
   }
   render();
+  await loadCalibration(cameraId);
   document.body.dataset.ready = "1";
 }
 
@@ -597,6 +625,7 @@ async function main() {
   byId("save").addEventListener("click", save);
   byId("revert").addEventListener("click", () => state.camera && loadCamera(state.camera));
   await loadIdentity();
+  await initCalibration({ redraw: renderDrawing, tool: () => state.tool, canSave: state.canSave });
   try {
     state.cameras = await api("/cameras");
   } catch (err) {
