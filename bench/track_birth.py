@@ -81,14 +81,11 @@ def cached_detections(path: Path, images: list[counts.Image], detector: YoloDete
     return dets
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/storelens-birth-cache"))
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--params", action="append", default=[], help="only these tracker params (JSON), not the grid")
-    args = ap.parse_args(argv)
-    args.cache.mkdir(parents=True, exist_ok=True)
-    detector = YoloDetector(DetectorConfig(threads=args.threads, device="cpu"))
+def load_cases(cache: Path, threads: int) -> list[Case]:
+    """Every clip variant with its ground truth and cached default detections (A: even clips in
+    name order, B: odd)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    detector = YoloDetector(DetectorConfig(threads=threads, device="cpu"))
     cases: list[Case] = []
     for n, ann_path in enumerate(sorted(counts.ANNOTATIONS.glob("*.json"))):
         try:
@@ -109,10 +106,38 @@ def main(argv: list[str] | None = None) -> int:
                 for b, who in gts
             ]
             truth = counts.count(store, gt_tracks, times, size)
-            dets = cached_detections(args.cache / f"{ann_path.stem}.{v}.npz", images, detector)
-            cases.append(Case(split, ann_path.stem, images, times, store, dets, size, truth))
-    print("tune (A):", sorted({c.clip for c in cases if c.split == "A"}))
-    print("report (B):", sorted({c.clip for c in cases if c.split == "B"}))
+            dets = cached_detections(cache / f"{ann_path.stem}.{v}.npz", images, detector)
+            cases.append(Case(split, f"{ann_path.stem}.{v}", images, times, store, dets, size, truth))
+    return cases
+
+
+def run_case(c: Case, params: dict[str, float | int]) -> tuple[float, int]:
+    """(dwell s, crossings) the default pipeline with these tracker ``params`` counts on one case.
+    ``"prefix": 0`` among them (not a tracker parameter) hides the tentative prefix
+    (``Tracks.data[FIRST_BOX]``) from the behaviour stage, as before issue 13's second round."""
+    params = dict(params)
+    prefix = bool(params.pop("prefix", 1))
+    cfg = TrackerConfig(params=params)
+    tracker, stitcher = make_tracker(cfg), make_stitcher(cfg)
+    out = []
+    for image, d, t in zip(c.images, c.dets, c.times, strict=True):
+        tr = tracker.update(d, t, image)
+        if not prefix:
+            tr = tr.replace(data={})
+        out.append(stitcher.update(tr, t, image) if stitcher is not None else tr)
+    return counts.count(c.store, out, c.times, c.size)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/storelens-birth-cache"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--params", action="append", default=[], help="only these tracker params (JSON), not the grid")
+    ap.add_argument("--per-case", action="store_true", help="also print truth and count per clip variant")
+    args = ap.parse_args(argv)
+    cases = load_cases(args.cache, args.threads)
+    print("tune (A):", sorted({c.clip.rsplit(".", 1)[0] for c in cases if c.split == "A"}))
+    print("report (B):", sorted({c.clip.rsplit(".", 1)[0] for c in cases if c.split == "B"}))
 
     grid: list[dict[str, float | int]] = [{}, {"low_birth_score": 0.6}]  # the defaults, the rule off
     for score, height, hits in itertools.product((0.2, 0.25, 0.3, 0.35, 0.45), (0.1, 0.2, 0.3, 1.0), (2, 3, 4)):
@@ -122,22 +147,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'params':<60} {'A dwell':>8} {'A lines':>8} {'B dwell':>8} {'B lines':>8}")
     for params in grid:
         err: dict[str, list[float]] = {s: [0.0, 0.0, 0.0, 0.0] for s in "AB"}
+        rows = []
         for c in cases:
-            cfg = TrackerConfig(params=params)
-            tracker, stitcher = make_tracker(cfg), make_stitcher(cfg)
-            out = []
-            for image, d, t in zip(c.images, c.dets, c.times, strict=True):
-                tr = tracker.update(d, t, image)
-                out.append(stitcher.update(tr, t, image) if stitcher is not None else tr)
-            got = counts.count(c.store, out, c.times, c.size)
+            got = run_case(c, params)
             e = err[c.split]
             e[0] += abs(got[0] - c.truth[0])
             e[1] += c.truth[0]
             e[2] += abs(got[1] - c.truth[1])
             e[3] += c.truth[1]
+            truth = f"{c.truth[0]:6.1f}s {c.truth[1]:2d}x"
+            rows.append(f"  {c.split} {c.clip:<52} truth {truth}  got {got[0]:6.1f}s {got[1]:2d}x")
         label = ",".join(f"{k.removeprefix('low_birth_')}={v}" for k, v in params.items()) or "defaults"
         cells = [f"{100 * e[0] / max(e[1], 1e-9):7.1f}% {100 * e[2] / max(e[3], 1e-9):7.1f}%" for e in err.values()]
         print(f"{label:<60} {cells[0]} {cells[1]}", flush=True)
+        if args.per_case:
+            print("\n".join(rows), flush=True)
     return 0
 
 

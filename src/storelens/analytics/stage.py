@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from storelens.analytics.aggregates import aggregate_zones
 from storelens.analytics.dwell import dwell_distribution, dwell_stats
-from storelens.analytics.floor import FloorMapper, FloorPlan
+from storelens.analytics.floor import FloorMapper, FloorPlan, estimate_feet
 from storelens.analytics.heatmap import HeatmapAccumulator, HeatmapGrid, render_heatmap, write_png
 from storelens.analytics.lines import LineCounter
 from storelens.analytics.lingering import LingeringDetector
@@ -35,7 +35,7 @@ from storelens.analytics.speed import SpeedEstimator
 from storelens.analytics.staff import StaffClassifier, uniform_matches
 from storelens.analytics.zones import ZoneAnalytics
 from storelens.config.schema import LineConfig, StoreConfig, ZoneConfig, ZoneKind
-from storelens.core.types import Tracks
+from storelens.core.types import FIRST_AGO, FIRST_BOX, Tracks
 from storelens.events.models import Event, format_subject
 
 __all__ = ["BehaviourStage", "StoreBehaviourStage", "floor_extent", "write_heatmaps"]
@@ -170,6 +170,30 @@ class _Measures:
             self.heat.update(subjects[keep], points[keep], pts, wall_time)
         self.peaks.update(occ, wall_time)
         return self._mark_staff(events)
+
+    def line_prefix(
+        self,
+        subjects: npt.NDArray[np.int64],
+        image_pts: npt.NDArray[np.float64],
+        floor_pts: npt.NDArray[np.float64] | None,
+        first_pts: npt.NDArray[np.float64],
+        wall_time: float,
+    ) -> list[Event]:
+        """Feed the lines where tracks confirmed in this frame were first seen, at the time they
+        were seen, before this frame's points: a crossing made while a track was still tentative
+        (a small person needs a few matches to get an id) is then counted, once, when it gets one."""
+        if self.lines is None or not len(subjects):
+            return []
+        events: list[Event] = []
+        for i in np.argsort(first_pts, kind="stable").tolist():
+            per_line = np.empty((1, len(self._line_space), 2))
+            for k, sp in enumerate(self._line_space):
+                if sp == "floor":
+                    per_line[0, k] = floor_pts[i] if floor_pts is not None else np.nan
+                else:
+                    per_line[0, k] = image_pts[i]
+            events += self.lines.update(subjects[i : i + 1], per_line, float(first_pts[i]), wall_time)
+        return events
 
     def close(self, pts: float, wall_time: float) -> list[Event]:
         events = self.zones.close(pts, wall_time)
@@ -358,7 +382,24 @@ class BehaviourStage:
         uniform = None
         if self._uniform_rule is not None and image is not None and len(tracks):
             uniform = uniform_matches(image, tracks.xyxy, tracks.keypoints, self._uniform_rule)
-        return self.measures.update(tracks, image_pts, floor_pts, pts, wall_time, uniform)
+        events = self._prefix(tracks, frame_h, pts, wall_time) if FIRST_AGO in tracks.data else []
+        return events + self.measures.update(tracks, image_pts, floor_pts, pts, wall_time, uniform)
+
+    def _prefix(self, tracks: Tracks, frame_h: float | None, pts: float, wall_time: float) -> list[Event]:
+        """Lines crossed by newly confirmed tracks before they were confirmed (see
+        :meth:`_Measures.line_prefix`); the first box's bottom centre (or its floor point)."""
+        age = np.asarray(tracks.data[FIRST_AGO], dtype=np.float64)
+        rows = np.flatnonzero(np.isfinite(age) & (age > 0))
+        if not len(rows):
+            return []
+        boxes = np.asarray(tracks.data[FIRST_BOX], dtype=np.float64)[rows]
+        image_first = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, boxes[:, 3]], axis=1)
+        floor_first = None
+        if self.mapper is not None:
+            feet, _ = estimate_feet(boxes, None, frame_h, hip_to_floor_ratio=self.mapper.hip_to_floor_ratio)
+            floor_first = self.mapper.to_floor(feet)
+        subjects = np.asarray(tracks.subject_id, dtype=np.int64)[rows]
+        return self.measures.line_prefix(subjects, image_first, floor_first, pts - age[rows], wall_time)
 
     def close(self, pts: float, wall_time: float) -> list[Event]:
         return self.measures.close(pts, wall_time)

@@ -92,6 +92,7 @@ class StorelensTracker(KalmanTrackerBase):
             low_birth_score=p.low_birth_score,
             low_birth_max_height=p.low_birth_max_height,
             low_birth_hits=p.low_birth_hits,
+            low_birth_gap_s=p.low_birth_gap_s,
         )
         self._feats: _LazyDescriptors | None = None
 
