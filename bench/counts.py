@@ -47,6 +47,8 @@ REPO = Path(__file__).resolve().parents[1]
 ANNOTATIONS = REPO / "tests" / "data" / "annotations"
 Image = npt.NDArray[np.uint8]
 Method = Callable[[list[Image], list[float]], list[Tracks]]
+LABEL_PX = 4.0
+"""A hand-drawn box edge is good to a few pixels (in the clip's own 480x270 or 768x432 pixels)."""
 
 
 def load(ann_path: Path) -> tuple[list[Image], list[float], list[tuple[npt.NDArray[np.float32], list[int]]]]:
@@ -129,6 +131,31 @@ def count(store: StoreConfig, tracks: list[Tracks], times: list[float], size: tu
     return dwell, lines
 
 
+def truth_tracks(
+    gts: list[tuple[npt.NDArray[np.float32], list[int]]], scale: float, offset: tuple[float, float], shift: float = 0.0
+) -> list[Tracks]:
+    """The labelled boxes as tracks in the variant's frame, moved ``shift`` clip pixels to the right."""
+    move = np.array([offset[0] + shift * scale, offset[1]] * 2, np.float32)
+    return [as_tracks(b * scale + move, np.array(who, np.int64)) for b, who in gts]
+
+
+def label_spread(
+    store: StoreConfig,
+    gts: list[tuple[npt.NDArray[np.float32], list[int]]],
+    scale: float,
+    offset: tuple[float, float],
+    times: list[float],
+    size: tuple[int, int],
+    px: float = LABEL_PX,
+) -> tuple[float, int]:
+    """How far the truth itself moves when every labelled box moves ``px`` clip pixels left or
+    right (about a hand label's precision): (largest dwell change in s, largest crossing change).
+    A method cannot be judged more finely than this: it is the floor under any error."""
+    base = count(store, truth_tracks(gts, scale, offset), times, size)
+    moved = [count(store, truth_tracks(gts, scale, offset, d), times, size) for d in (-px, px)]
+    return max(abs(m[0] - base[0]) for m in moved), max(abs(m[1] - base[1]) for m in moved)
+
+
 def as_tracks(xyxy: npt.NDArray[np.float32], ids: npt.NDArray[np.int64]) -> Tracks:
     n = len(xyxy)
     return Tracks(
@@ -184,6 +211,21 @@ def bytetrack_method(threads: int) -> Method:
     return run
 
 
+SPLITS = ("A", "B")
+"""Clips in name order alternate: A (tune) = even positions, B (report) = odd (bench/track_birth.py)."""
+ERROR_KEYS = ("dwell_err", "dwell_true", "line_err", "line_true")
+
+
+def add(
+    totals: dict[str, dict[str, list[float]]], name: str, split: str, got: tuple[float, int], truth: tuple[float, int]
+) -> None:
+    acc = totals.setdefault(f"{name}/{split}", {k: [] for k in ERROR_KEYS})
+    acc["dwell_err"].append(abs(got[0] - truth[0]))
+    acc["dwell_true"].append(truth[0])
+    acc["line_err"].append(abs(got[1] - truth[1]))
+    acc["line_true"].append(truth[1])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variants", default="orig,shrink-2,shrink-3,shrink-4")
@@ -204,10 +246,12 @@ def main(argv: list[str] | None = None) -> int:
         "storelens": storelens_method(args.threads, params),
         "det@640+ByteTrack": bytetrack_method(args.threads),
     }
-    totals: dict[str, dict[str, list[float]]] = {}
+    noise_name = f"(the truth itself, labels moved +-{LABEL_PX:.0f} px)"
+    totals: dict[str, dict[str, list[float]]] = {}  # per method and split: errors and truths
     print("# counts: zone dwell (s) and line crossings, ground truth vs each method, per clip and variant")
     print(f"{'clip':<42} {'variant':<9} {'truth':>13} " + " ".join(f"{m:>22}" for m in methods))
-    for ann_path in sorted(ANNOTATIONS.glob("*.json")):
+    for n, ann_path in enumerate(sorted(ANNOTATIONS.glob("*.json"))):
+        split = SPLITS[n % 2]
         try:
             frames, times, gts = load(ann_path)
         except FileNotFoundError as exc:
@@ -221,29 +265,27 @@ def main(argv: list[str] | None = None) -> int:
             scale, offset = shrunk[0][1], shrunk[0][2]
             size = (images[0].shape[1], images[0].shape[0])
             store = store_for(w, h, scale, offset)
-            gt_tracks = [
-                as_tracks(b * scale + np.array([offset[0], offset[1]] * 2, np.float32), np.array(who, np.int64))
-                for b, who in gts
-            ]
-            truth = count(store, gt_tracks, times, size)
+            truth = count(store, truth_tracks(gts, scale, offset), times, size)
+            spread = label_spread(store, gts, scale, offset, times, size)
+            add(totals, noise_name, split, (truth[0] + spread[0], truth[1] + spread[1]), truth)
             row = [f"{truth[0]:7.1f}s {truth[1]:3d}x"]
             for name, method in methods.items():
                 t0 = time.process_time()
                 got = count(store, method(images, times), times, size)
                 spent = time.process_time() - t0
-                acc = totals.setdefault(name, {"dwell_err": [], "dwell_true": [], "line_err": [], "line_true": []})
-                acc["dwell_err"].append(abs(got[0] - truth[0]))
-                acc["dwell_true"].append(truth[0])
-                acc["line_err"].append(abs(got[1] - truth[1]))
-                acc["line_true"].append(truth[1])
+                add(totals, name, split, got, truth)
                 row.append(f"{got[0]:7.1f}s {got[1]:3d}x {spent / len(images) * 1e3:5.0f}ms")
             print(f"{ann_path.stem:<42} {v:<9} {row[0]:>13} " + " ".join(f"{c:>22}" for c in row[1:]))
-    print("\n| method | zone dwell error | line crossing error |")
-    print("|---|---|---|")
-    for name, acc in totals.items():
-        d = sum(acc["dwell_err"]) / max(sum(acc["dwell_true"]), 1e-9)
-        ln = sum(acc["line_err"]) / max(sum(acc["line_true"]), 1e-9)
-        print(f"| {name} | {100 * d:.1f} % | {100 * ln:.1f} % |")
+    print("\n| method | A dwell | A lines | B dwell | B lines | all dwell | all lines |")
+    print("|---|---|---|---|---|---|---|")
+    names = [*methods, noise_name]
+    for name in names:
+        cells = []
+        for keys in ([f"{name}/A"], [f"{name}/B"], [f"{name}/A", f"{name}/B"]):
+            acc = {k: sum(v for key in keys for v in totals.get(key, {}).get(k, [])) for k in ERROR_KEYS}
+            for err, true in (("dwell_err", "dwell_true"), ("line_err", "line_true")):
+                cells.append(f"{100 * acc[err] / acc[true]:.1f} %" if acc[true] > 0 else "n/a (truth 0)")
+        print(f"| {name} | " + " | ".join(cells) + " |")
     return 0
 
 

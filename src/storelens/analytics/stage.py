@@ -135,9 +135,13 @@ class _Measures:
         pts: float,
         wall_time: float,
         uniform: npt.NDArray[np.int8] | None,
+        since: npt.NDArray[np.float64] | None = None,
+        since_inside: npt.NDArray[np.bool_] | None = None,
     ) -> list[Event]:
         """``image_pts`` are the box bottom centres; ``floor_pts`` the mapped feet (or None when
-        uncalibrated). Measures run in ``self.space`` on the matching points."""
+        uncalibrated). Measures run in ``self.space`` on the matching points. ``since`` and
+        ``since_inside``: the tentative prefix of newly confirmed tracks, for the zones (see
+        :meth:`ZoneAnalytics.update`)."""
         points = floor_pts if self.space == "floor" and floor_pts is not None else image_pts
         self.frames += 1
         dt = 0.0 if self._last_pts is None else max(0.0, pts - self._last_pts)
@@ -145,7 +149,7 @@ class _Measures:
         subjects = np.asarray(tracks.subject_id, dtype=np.int64)
         self._seen.update(subjects.tolist())
         membership = self.zones.membership(image_pts, floor_pts)
-        events = self.zones.update(tracks, pts, wall_time, membership)
+        events = self.zones.update(tracks, pts, wall_time, membership, since, since_inside)
         transitions = self.zones.transitions
         events += self.revisits.update(transitions)
         speeds = self.speed.update(subjects, points, pts)
@@ -382,16 +386,24 @@ class BehaviourStage:
         uniform = None
         if self._uniform_rule is not None and image is not None and len(tracks):
             uniform = uniform_matches(image, tracks.xyxy, tracks.keypoints, self._uniform_rule)
-        events = self._prefix(tracks, frame_h, pts, wall_time) if FIRST_AGO in tracks.data else []
-        return events + self.measures.update(tracks, image_pts, floor_pts, pts, wall_time, uniform)
+        if FIRST_AGO not in tracks.data:
+            return self.measures.update(tracks, image_pts, floor_pts, pts, wall_time, uniform)
+        events, since, since_inside = self._prefix(tracks, frame_h, pts, wall_time)
+        return events + self.measures.update(tracks, image_pts, floor_pts, pts, wall_time, uniform, since, since_inside)
 
-    def _prefix(self, tracks: Tracks, frame_h: float | None, pts: float, wall_time: float) -> list[Event]:
-        """Lines crossed by newly confirmed tracks before they were confirmed (see
-        :meth:`_Measures.line_prefix`); the first box's bottom centre (or its floor point)."""
+    def _prefix(
+        self, tracks: Tracks, frame_h: float | None, pts: float, wall_time: float
+    ) -> tuple[list[Event], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+        """The tentative prefix of tracks confirmed in this frame (``Tracks.data[FIRST_BOX]``):
+        lines crossed before they were confirmed (:meth:`_Measures.line_prefix`), and per track
+        the time it was first seen with its zone membership then, for the zones. The first box's
+        bottom centre (or its floor point) stands for where the person was."""
         age = np.asarray(tracks.data[FIRST_AGO], dtype=np.float64)
         rows = np.flatnonzero(np.isfinite(age) & (age > 0))
+        since = np.full(len(tracks), np.nan)
+        since_inside = np.zeros((len(tracks), len(self.measures.zones.zones)), dtype=bool)
         if not len(rows):
-            return []
+            return [], since, since_inside
         boxes = np.asarray(tracks.data[FIRST_BOX], dtype=np.float64)[rows]
         image_first = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, boxes[:, 3]], axis=1)
         floor_first = None
@@ -399,7 +411,10 @@ class BehaviourStage:
             feet, _ = estimate_feet(boxes, None, frame_h, hip_to_floor_ratio=self.mapper.hip_to_floor_ratio)
             floor_first = self.mapper.to_floor(feet)
         subjects = np.asarray(tracks.subject_id, dtype=np.int64)[rows]
-        return self.measures.line_prefix(subjects, image_first, floor_first, pts - age[rows], wall_time)
+        since[rows] = pts - age[rows]
+        since_inside[rows] = self.measures.zones.membership(image_first, floor_first)
+        events = self.measures.line_prefix(subjects, image_first, floor_first, since[rows], wall_time)
+        return events, since, since_inside
 
     def close(self, pts: float, wall_time: float) -> list[Event]:
         return self.measures.close(pts, wall_time)
