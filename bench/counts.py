@@ -46,7 +46,8 @@ from storelens.vision.yolo import COCO_CLASSES
 REPO = Path(__file__).resolve().parents[1]
 ANNOTATIONS = REPO / "tests" / "data" / "annotations"
 Image = npt.NDArray[np.uint8]
-Method = Callable[[list[Image], list[float]], list[Tracks]]
+Method = Callable[[list[Image], list[float], Path | None], list[Tracks]]
+"""(frames, their pts, where the detections of this clip variant are cached or None) -> tracks."""
 LABEL_PX = 4.0
 """A hand-drawn box edge is good to a few pixels (in the clip's own 480x270 or 768x432 pixels)."""
 
@@ -167,17 +168,58 @@ def as_tracks(xyxy: npt.NDArray[np.float32], ids: npt.NDArray[np.int64]) -> Trac
     )
 
 
+def cached_detections(path: Path | None, images: list[Image], detector: YoloDetector | None) -> list[Detections]:
+    """The detector's output on ``images``, from ``path`` when it was saved there before (a sweep
+    or a rerun then costs only tracking); ``path=None``: no cache."""
+    if path is None or (detector is not None and not path.exists()):
+        assert detector is not None
+        dets = [detector.detect(im) for im in images]
+        if path is not None:
+            save_detections(path, dets)
+        return dets
+    if path.exists():
+        z = np.load(path)
+        out = []
+        for i in range(len(images)):
+            sel = z["frame"] == i
+            out.append(
+                Detections(
+                    xyxy=z["xyxy"][sel],
+                    score=z["score"][sel],
+                    class_id=z["class_id"][sel],
+                    keypoints=z["keypoints"][sel] if "keypoints" in z else None,
+                )
+            )
+        return out
+    raise FileNotFoundError(path)
+
+
+def save_detections(path: Path, dets: list[Detections]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kp = [d.keypoints for d in dets]
+    arrays = {
+        "frame": np.concatenate([np.full(len(d), i, np.int32) for i, d in enumerate(dets)]),
+        "xyxy": np.concatenate([d.xyxy.reshape(-1, 4) for d in dets]),
+        "score": np.concatenate([d.score for d in dets]),
+        "class_id": np.concatenate([d.class_id for d in dets]),
+    }
+    if all(k is not None for k in kp):
+        arrays["keypoints"] = np.concatenate([k for k in kp if k is not None])
+    np.savez(path, allow_pickle=False, **arrays)
+
+
 def storelens_method(threads: int, params: dict[str, float | int | bool | str] | None = None) -> Method:
     detector = YoloDetector(DetectorConfig(threads=threads, device="cpu"))
 
-    def run(frames: list[Image], times: list[float]) -> list[Tracks]:
+    def run(frames: list[Image], times: list[float], cache: Path | None) -> list[Tracks]:
         from storelens.config.schema import TrackerConfig
 
         cfg = TrackerConfig(params=params or {})
         tracker, stitcher = make_tracker(cfg), make_stitcher(cfg)
         out = []
-        for image, t in zip(frames, times, strict=True):
-            tr = tracker.update(detector.detect(image), t, image)
+        dets = cached_detections(cache, frames, detector)
+        for image, d, t in zip(frames, dets, times, strict=True):
+            tr = tracker.update(d, t, image)
             out.append(stitcher.update(tr, t, image) if stitcher is not None else tr)
         return out
 
@@ -188,15 +230,14 @@ def bytetrack_method(threads: int) -> Method:
     cfg = DetectorConfig(model="yolo11n-det", classes=list(COCO_CLASSES), input_size=640, threads=threads, device="cpu")
     detector = YoloDetector(cfg)
 
-    def run(frames: list[Image], times: list[float]) -> list[Tracks]:
+    def run(frames: list[Image], times: list[float], cache: Path | None) -> list[Tracks]:
         import supervision as sv
         import trackers
 
         fps = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else 10.0
         trk = trackers.ByteTrackTracker(frame_rate=fps)
         out = []
-        for image in frames:
-            d: Detections = detector.detect(image)
+        for d in cached_detections(cache and cache.parent / "det640" / cache.name, frames, detector):
             svd = (
                 sv.Detections(xyxy=d.xyxy.astype(np.float32), confidence=d.score, class_id=d.class_id)
                 if len(d)
@@ -230,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variants", default="orig,shrink-2,shrink-3,shrink-4")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cache", type=Path, default=None, help="keep detections here (same as track_birth.py's)")
     ap.add_argument("--param", action="append", default=[], help="tracker override for storelens, KEY=FLOAT")
     args = ap.parse_args(argv)
     params: dict[str, float | int | bool | str] = {}
@@ -271,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
             row = [f"{truth[0]:7.1f}s {truth[1]:3d}x"]
             for name, method in methods.items():
                 t0 = time.process_time()
-                got = count(store, method(images, times), times, size)
+                where = args.cache / f"{ann_path.stem}.{v}.npz" if args.cache is not None else None
+                got = count(store, method(images, times, where), times, size)
                 spent = time.process_time() - t0
                 add(totals, name, split, got, truth)
                 row.append(f"{got[0]:7.1f}s {got[1]:3d}x {spent / len(images) * 1e3:5.0f}ms")

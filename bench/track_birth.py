@@ -24,8 +24,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import counts
@@ -53,35 +51,6 @@ class Case:
 VARIANTS = {"orig": 1, "shrink-2": 2, "shrink-3": 3, "shrink-4": 4}
 
 
-def cached_detections(path: Path, images: list[counts.Image], detector: YoloDetector) -> list[Detections]:
-    if path.exists():
-        z = np.load(path)
-        out = []
-        for i in range(len(images)):
-            sel = z["frame"] == i
-            out.append(
-                Detections(
-                    xyxy=z["xyxy"][sel],
-                    score=z["score"][sel],
-                    class_id=z["class_id"][sel],
-                    keypoints=z["keypoints"][sel] if "keypoints" in z else None,
-                )
-            )
-        return out
-    dets = [detector.detect(im) for im in images]
-    kp = [d.keypoints for d in dets]
-    arrays = {
-        "frame": np.concatenate([np.full(len(d), i, np.int32) for i, d in enumerate(dets)]),
-        "xyxy": np.concatenate([d.xyxy.reshape(-1, 4) for d in dets]),
-        "score": np.concatenate([d.score for d in dets]),
-        "class_id": np.concatenate([d.class_id for d in dets]),
-    }
-    if all(k is not None for k in kp):
-        arrays["keypoints"] = np.concatenate([k for k in kp if k is not None])
-    np.savez(path, allow_pickle=False, **arrays)
-    return dets
-
-
 def load_cases(cache: Path, threads: int) -> list[Case]:
     """Every clip variant with its ground truth and cached default detections (A: even clips in
     name order, B: odd)."""
@@ -104,7 +73,7 @@ def load_cases(cache: Path, threads: int) -> list[Case]:
             store = counts.store_for(w, h, scale, offset)
             truth = counts.count(store, counts.truth_tracks(gts, scale, offset), times, size)
             spread = counts.label_spread(store, gts, scale, offset, times, size)
-            dets = cached_detections(cache / f"{ann_path.stem}.{v}.npz", images, detector)
+            dets = counts.cached_detections(cache / f"{ann_path.stem}.{v}.npz", images, detector)
             cases.append(Case(split, f"{ann_path.stem}.{v}", images, times, store, dets, size, truth, spread))
     return cases
 
