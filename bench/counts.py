@@ -16,10 +16,15 @@ the middle of the clip. Both reach 5 % past the clip's edges, so people cut off 
 (feet on the last row) are not on a boundary. Errors are absolute, summed over clips (a miss on one clip does not cancel
 an extra count on another): ``sum |method - truth| / sum truth``.
 
-Limits: the clips are 2-7 s long with 1-4 people (small samples: read the error, not its second
-digit); the ground truth between labelled key frames is interpolated.
+Errors are printed per split (A = tune, B = report, as in ``bench/track_birth.py``) and together.
 
-    flock /tmp/heavy.lock nice -n 10 .venv/bin/python bench/counts.py [--variants orig,shrink-2,shrink-3,shrink-4]
+Limits: the clips are 3-4.7 s long with 1-3 people (small samples: read the error, not its second
+digit): 12 line crossings in all, every one in B (A's truth has none, so A cannot judge lines);
+the ground truth between labelled key frames is interpolated. The last row says how precise the
+truth itself is: how much it moves when every labelled box moves 4 px left or right (a hand
+label's precision). An error at or under that row is at the labels' noise floor.
+
+    flock /tmp/heavy.lock nice -n 10 .venv/bin/python bench/counts.py [--variants orig,shrink-2,shrink-3,shrink-4] [--cache DIR]
 """
 
 from __future__ import annotations

@@ -181,11 +181,13 @@ class _Measures:
         image_pts: npt.NDArray[np.float64],
         floor_pts: npt.NDArray[np.float64] | None,
         first_pts: npt.NDArray[np.float64],
+        pts: float,
         wall_time: float,
     ) -> list[Event]:
         """Feed the lines where tracks confirmed in this frame were first seen, at the time they
         were seen, before this frame's points: a crossing made while a track was still tentative
-        (a small person needs a few matches to get an id) is then counted, once, when it gets one."""
+        (a small person needs a few matches to get an id) is then counted, once, when it gets one.
+        ``pts``/``wall_time`` are this frame's; the first sightings' wall times follow from them."""
         if self.lines is None or not len(subjects):
             return []
         events: list[Event] = []
@@ -196,7 +198,8 @@ class _Measures:
                     per_line[0, k] = floor_pts[i] if floor_pts is not None else np.nan
                 else:
                     per_line[0, k] = image_pts[i]
-            events += self.lines.update(subjects[i : i + 1], per_line, float(first_pts[i]), wall_time)
+            then = float(first_pts[i])
+            events += self.lines.update(subjects[i : i + 1], per_line, then, wall_time - (pts - then))
         return events
 
     def close(self, pts: float, wall_time: float) -> list[Event]:
@@ -413,7 +416,7 @@ class BehaviourStage:
         subjects = np.asarray(tracks.subject_id, dtype=np.int64)[rows]
         since[rows] = pts - age[rows]
         since_inside[rows] = self.measures.zones.membership(image_first, floor_first)
-        events = self.measures.line_prefix(subjects, image_first, floor_first, since[rows], wall_time)
+        events = self.measures.line_prefix(subjects, image_first, floor_first, since[rows], pts, wall_time)
         return events, since, since_inside
 
     def close(self, pts: float, wall_time: float) -> list[Event]:
