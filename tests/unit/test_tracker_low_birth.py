@@ -120,3 +120,21 @@ def test_the_confirming_frame_reports_where_the_track_was_first_seen() -> None:
     assert first.data[FIRST_AGO][row] == pytest.approx(0.2)
     np.testing.assert_allclose(first.data[FIRST_BOX][row], [100, 200, 116, 240])
     assert np.isnan(first.data[FIRST_AGO][1 - row])  # the other, long-confirmed person
+
+
+def test_reacquire_low_keeps_a_small_persons_id_through_a_missed_frame() -> None:
+    """At scores under ``high_score`` a lost track is out of reach of the usual stages: the next
+    detection starts a new track (a new id after 3 matches). ``reacquire_low`` re-acquires it."""
+    gone = box(600, 60, 0.9)
+    seen = walking(1, 40, 0.4)[0]
+    frames = [seen, seen, seen, gone, seen, seen, seen]
+
+    def ids(params: dict[str, float | int | bool]) -> list[list[int]]:
+        trk = make_tracker(TrackerConfig(params={**RULE, **params}))
+        trk.update(box(600, 60, 0.9), 0.0, FRAME)
+        out = [trk.update(d, 0.1 * (i + 1), FRAME) for i, d in enumerate(frames)]
+        return [sorted(int(t) for t, b in zip(o.track_id, o.xyxy, strict=True) if b[0] < 300) for o in out]
+
+    off, on = ids({}), ids({"reacquire_low": True})
+    assert off[2] == off[3] and off[4] == [] and off[6] != off[2]  # a new id after the gap
+    assert on[2] == on[3] == on[4] == on[6]

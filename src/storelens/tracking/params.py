@@ -64,7 +64,7 @@ class StorelensParams(StrictModel):
         default=0.0, ge=0, le=2, description="A tentative low-score-born track survives this long unmatched"
     )
     reacquire_low: bool = Field(
-        default=True, description="Lost tracks may be re-acquired by small low-score detections"
+        default=False, description="Lost tracks may be re-acquired by small low-score detections (off: see TRACKING.md)"
     )
     max_age_s: float = Field(default=1.2, gt=0, le=60, description="Lost tracks are deleted after this")
     coast_s: float = Field(default=0.1, ge=0, le=10, description="Report lost tracks this long")
