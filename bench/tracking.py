@@ -25,6 +25,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import argparse
 import contextlib
 import io
+import json
 import time
 import warnings
 from collections.abc import Callable
@@ -63,9 +64,9 @@ class Row:
     hota_check: float  # storelens.tracking.evaluation's HOTA, for the cross-check
 
 
-def _ours(name: str, stitch: bool = False) -> Runner:
+def _ours(name: str, stitch: bool = False, params: dict[str, object] | None = None) -> Runner:
     def run(dets: list[Detections], ts: list[float], numbers: list[int]) -> tuple[np.ndarray, float]:
-        trk = make_tracker(TrackerConfig(type=name))
+        trk = make_tracker(TrackerConfig(type=name, params=params or {}))
         if hasattr(trk, "set_frame_size"):  # no frames here: the size-aware birth needs the size
             trk.set_frame_size(*SEQ_SIZE)
         st = VisitStitcher(frame_size=SEQ_SIZE) if stitch else None
@@ -218,18 +219,27 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "mot")
     ap.add_argument("--strides", default="1", help="comma-separated frame strides, e.g. 1,2,3")
+    ap.add_argument("--param", action="append", default=[], help="storelens tracker override KEY=JSON (repeatable)")
+    ap.add_argument("--ours-only", action="store_true", help="only storelens raw and stitched (for a sweep)")
     args = ap.parse_args()
+    params: dict[str, object] = {}
+    for item in args.param:
+        key, _, value = item.partition("=")
+        params[key] = json.loads(value)
     with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     warnings.filterwarnings("ignore")
     strides = [int(s) for s in args.strides.split(",")]
 
     runners: dict[str, Runner] = {
-        "storelens": _ours("storelens"),
-        "storelens+visits": _ours("storelens", stitch=True),
-        "bytetrack": _ours("bytetrack"),
+        "storelens": _ours("storelens", params=params),
+        "storelens+visits": _ours("storelens", stitch=True, params=params),
     }
+    if not args.ours_only:
+        runners["bytetrack"] = _ours("bytetrack")
     try:
+        if args.ours_only:
+            raise ImportError
         with contextlib.redirect_stdout(io.StringIO()):
             import trackers  # noqa: F401
         runners.update(
@@ -240,7 +250,8 @@ def main() -> None:
             }
         )
     except ImportError:
-        print("baselines missing: pip install --no-deps -r bench/requirements-baselines.txt\n")
+        if not args.ours_only:
+            print("baselines missing: pip install --no-deps -r bench/requirements-baselines.txt\n")
 
     rows = [score(n, r, s, args.data, st) for st in strides for s in SEQUENCES for n, r in runners.items()]
     worst = max(abs(r.hota - r.hota_check) for r in rows)
@@ -262,6 +273,8 @@ def main() -> None:
                     f"{r.idsw:5d} {r.fps:9.0f}   {ratio}"
                 )
             print()
+    if args.ours_only:
+        return
     print("Tracker cost, default tracker, 20 detections/frame, 768x432, one core:")
     for label, cpu_fps, wall_fps in cost():
         target = 1000 if label == "motion only" else 200

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from storelens.config.schema import TrackerConfig
-from storelens.core.types import Detections
+from storelens.core.types import FIRST_AGO, FIRST_BOX, Detections
 from storelens.tracking.registry import make_tracker
 
 FRAME = np.zeros((480, 640, 3), np.uint8)
@@ -85,3 +85,56 @@ def test_not_confirmed_in_the_first_frame_of_a_stream() -> None:
 def test_a_low_birth_score_under_the_low_score_is_rejected() -> None:
     with pytest.raises(ValueError, match="low_birth_score must be >= low_score"):
         make_tracker(TrackerConfig(params={"low_birth_score": 0.05}))
+
+
+def test_a_flickering_small_person_gets_an_id_from_k_matches_out_of_a_few_frames() -> None:
+    """Detections of a ~40 px person come and go (0.3, nothing, 0.3, 0.3): with ``low_birth_gap_s``
+    a skipped frame does not restart the count; without it the track restarts at every miss."""
+    gone = box(600, 60, 0.9)  # only the other person this frame
+    seen = walking(1, 40, 0.4)[0]
+    flicker = [seen, gone, seen, gone, seen, seen]
+    assert ids_over(RULE, flicker) == [0] * 6
+    patient = {**RULE, "low_birth_gap_s": 0.15}  # one missed frame at 10 fps
+    assert ids_over(patient, flicker) == [0, 0, 0, 0, 1, 1]
+
+
+def test_the_gap_does_not_make_a_lone_low_score_blip_a_person() -> None:
+    gone = box(600, 60, 0.9)
+    blips = [walking(1, 40, 0.4)[0], gone, gone, walking(1, 40, 0.4)[0], gone, gone]
+    assert ids_over({**RULE, "low_birth_gap_s": 0.15}, blips) == [0] * 6
+
+
+def test_a_strong_tentative_track_still_dies_at_its_first_miss() -> None:
+    gone = box(600, 60, 0.9)
+    strong = [boxes((100, 40, 0.9), (600, 60, 0.9)), gone, boxes((100, 40, 0.9), (600, 60, 0.9))]
+    assert ids_over({**RULE, "low_birth_gap_s": 0.5}, strong) == [0, 0, 0]
+
+
+def test_the_confirming_frame_reports_where_the_track_was_first_seen() -> None:
+    trk = make_tracker(TrackerConfig(params=RULE))
+    trk.update(box(600, 60, 0.9), 0.0, FRAME)
+    outs = [trk.update(d, 0.1 * (i + 1), FRAME) for i, d in enumerate(walking(4, 40, 0.4))]
+    assert [FIRST_AGO in o.data for o in outs] == [False, False, True, False]
+    first = outs[2]
+    row = int(np.flatnonzero(np.isfinite(first.data[FIRST_AGO]))[0])
+    assert first.data[FIRST_AGO][row] == pytest.approx(0.2)
+    np.testing.assert_allclose(first.data[FIRST_BOX][row], [100, 200, 116, 240])
+    assert np.isnan(first.data[FIRST_AGO][1 - row])  # the other, long-confirmed person
+
+
+def test_reacquire_low_keeps_a_small_persons_id_through_a_missed_frame() -> None:
+    """At scores under ``high_score`` a lost track is out of reach of the usual stages: the next
+    detection starts a new track (a new id after 3 matches). ``reacquire_low`` re-acquires it."""
+    gone = box(600, 60, 0.9)
+    seen = walking(1, 40, 0.4)[0]
+    frames = [seen, seen, seen, gone, seen, seen, seen]
+
+    def ids(params: dict[str, float | int | bool]) -> list[list[int]]:
+        trk = make_tracker(TrackerConfig(params={**RULE, **params}))
+        trk.update(box(600, 60, 0.9), 0.0, FRAME)
+        out = [trk.update(d, 0.1 * (i + 1), FRAME) for i, d in enumerate(frames)]
+        return [sorted(int(t) for t, b in zip(o.track_id, o.xyxy, strict=True) if b[0] < 300) for o in out]
+
+    off, on = ids({}), ids({"reacquire_low": True})
+    assert off[2] == off[3] and off[4] == [] and off[6] != off[2]  # a new id after the gap
+    assert on[2] == on[3] == on[4] == on[6]

@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from storelens.analytics.aggregates import aggregate_zones
 from storelens.analytics.dwell import dwell_distribution, dwell_stats
-from storelens.analytics.floor import FloorMapper, FloorPlan
+from storelens.analytics.floor import FloorMapper, FloorPlan, estimate_feet
 from storelens.analytics.heatmap import HeatmapAccumulator, HeatmapGrid, render_heatmap, write_png
 from storelens.analytics.height import FloorCamera, HeightSamples, camera_from_homography, measurable_rows
 from storelens.analytics.lines import LineCounter
@@ -36,7 +36,7 @@ from storelens.analytics.speed import SpeedEstimator
 from storelens.analytics.staff import StaffClassifier, uniform_matches
 from storelens.analytics.zones import ZoneAnalytics
 from storelens.config.schema import LineConfig, StoreConfig, ZoneConfig, ZoneKind
-from storelens.core.types import Tracks
+from storelens.core.types import FIRST_AGO, FIRST_BOX, Tracks
 from storelens.events.models import Event, format_subject
 
 __all__ = ["BehaviourStage", "StoreBehaviourStage", "floor_extent", "write_heatmaps"]
@@ -136,9 +136,13 @@ class _Measures:
         pts: float,
         wall_time: float,
         uniform: npt.NDArray[np.int8] | None,
+        since: npt.NDArray[np.float64] | None = None,
+        since_inside: npt.NDArray[np.bool_] | None = None,
     ) -> list[Event]:
         """``image_pts`` are the box bottom centres; ``floor_pts`` the mapped feet (or None when
-        uncalibrated). Measures run in ``self.space`` on the matching points."""
+        uncalibrated). Measures run in ``self.space`` on the matching points. ``since`` and
+        ``since_inside``: the tentative prefix of newly confirmed tracks, for the zones (see
+        :meth:`ZoneAnalytics.update`)."""
         points = floor_pts if self.space == "floor" and floor_pts is not None else image_pts
         self.frames += 1
         dt = 0.0 if self._last_pts is None else max(0.0, pts - self._last_pts)
@@ -146,7 +150,7 @@ class _Measures:
         subjects = np.asarray(tracks.subject_id, dtype=np.int64)
         self._seen.update(subjects.tolist())
         membership = self.zones.membership(image_pts, floor_pts)
-        events = self.zones.update(tracks, pts, wall_time, membership)
+        events = self.zones.update(tracks, pts, wall_time, membership, since, since_inside)
         transitions = self.zones.transitions
         events += self.revisits.update(transitions)
         speeds = self.speed.update(subjects, points, pts)
@@ -171,6 +175,33 @@ class _Measures:
             self.heat.update(subjects[keep], points[keep], pts, wall_time)
         self.peaks.update(occ, wall_time)
         return self._mark_staff(events)
+
+    def line_prefix(
+        self,
+        subjects: npt.NDArray[np.int64],
+        image_pts: npt.NDArray[np.float64],
+        floor_pts: npt.NDArray[np.float64] | None,
+        first_pts: npt.NDArray[np.float64],
+        pts: float,
+        wall_time: float,
+    ) -> list[Event]:
+        """Feed the lines where tracks confirmed in this frame were first seen, at the time they
+        were seen, before this frame's points: a crossing made while a track was still tentative
+        (a small person needs a few matches to get an id) is then counted, once, when it gets one.
+        ``pts``/``wall_time`` are this frame's; the first sightings' wall times follow from them."""
+        if self.lines is None or not len(subjects):
+            return []
+        events: list[Event] = []
+        for i in np.argsort(first_pts, kind="stable").tolist():
+            per_line = np.empty((1, len(self._line_space), 2))
+            for k, sp in enumerate(self._line_space):
+                if sp == "floor":
+                    per_line[0, k] = floor_pts[i] if floor_pts is not None else np.nan
+                else:
+                    per_line[0, k] = image_pts[i]
+            then = float(first_pts[i])
+            events += self.lines.update(subjects[i : i + 1], per_line, then, wall_time - (pts - then))
+        return events
 
     def close(self, pts: float, wall_time: float) -> list[Event]:
         events = self.zones.close(pts, wall_time)
@@ -364,7 +395,35 @@ class BehaviourStage:
         uniform = None
         if self._uniform_rule is not None and image is not None and len(tracks):
             uniform = uniform_matches(image, tracks.xyxy, tracks.keypoints, self._uniform_rule)
-        return self.measures.update(tracks, image_pts, floor_pts, pts, wall_time, uniform)
+        if FIRST_AGO not in tracks.data:
+            return self.measures.update(tracks, image_pts, floor_pts, pts, wall_time, uniform)
+        events, since, since_inside = self._prefix(tracks, frame_h, pts, wall_time)
+        return events + self.measures.update(tracks, image_pts, floor_pts, pts, wall_time, uniform, since, since_inside)
+
+    def _prefix(
+        self, tracks: Tracks, frame_h: float | None, pts: float, wall_time: float
+    ) -> tuple[list[Event], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+        """The tentative prefix of tracks confirmed in this frame (``Tracks.data[FIRST_BOX]``):
+        lines crossed before they were confirmed (:meth:`_Measures.line_prefix`), and per track
+        the time it was first seen with its zone membership then, for the zones. The first box's
+        bottom centre (or its floor point) stands for where the person was."""
+        age = np.asarray(tracks.data[FIRST_AGO], dtype=np.float64)
+        rows = np.flatnonzero(np.isfinite(age) & (age > 0))
+        since = np.full(len(tracks), np.nan)
+        since_inside = np.zeros((len(tracks), len(self.measures.zones.zones)), dtype=bool)
+        if not len(rows):
+            return [], since, since_inside
+        boxes = np.asarray(tracks.data[FIRST_BOX], dtype=np.float64)[rows]
+        image_first = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, boxes[:, 3]], axis=1)
+        floor_first = None
+        if self.mapper is not None:
+            feet, _ = estimate_feet(boxes, None, frame_h, hip_to_floor_ratio=self.mapper.hip_to_floor_ratio)
+            floor_first = self.mapper.to_floor(feet)
+        subjects = np.asarray(tracks.subject_id, dtype=np.int64)[rows]
+        since[rows] = pts - age[rows]
+        since_inside[rows] = self.measures.zones.membership(image_first, floor_first)
+        events = self.measures.line_prefix(subjects, image_first, floor_first, since[rows], pts, wall_time)
+        return events, since, since_inside
 
     def _sample_heights(
         self,

@@ -194,9 +194,17 @@ class ZoneAnalytics:
         pts: float,
         wall_time: float,
         membership: npt.NDArray[np.bool_] | None = None,
+        since: npt.NDArray[np.float64] | None = None,
+        since_inside: npt.NDArray[np.bool_] | None = None,
     ) -> list[Event]:
         """Advance one frame. ``membership`` may pass a precomputed :func:`zone_membership` for
-        ``self.zones`` (the behaviour stage shares one across measures)."""
+        ``self.zones`` (the behaviour stage shares one across measures).
+
+        ``since`` (N,), with ``since_inside`` (N, Z): for a track confirmed in this frame, the pts
+        it was first seen at (NaN for the others) and whether it was inside each zone then. A stay
+        that starts now for such a track starts at that time instead, when it was inside then too:
+        the person was there while the tracker was still confirming them (a small, far-away person
+        needs a few frames), and in a short visit that time decides whether ``min_dwell_s`` is met."""
         if not np.isfinite(pts) or not np.isfinite(wall_time):
             raise ValueError(f"pts and wall_time must be finite, got pts={pts} wall_time={wall_time}")
         if membership is None:
@@ -230,6 +238,14 @@ class ZoneAnalytics:
         new = here & ~active
         self._first_pts[new] = pts
         self._first_wall[new] = wall_time
+        if since is not None and since_inside is not None:
+            back = since[rows]
+            ok = np.isfinite(back) & (back < pts)
+            if ok.any():
+                sl, rb = idx[ok], rows[ok]
+                m = new[sl] & since_inside[rb]
+                self._first_pts[sl] = np.where(m, back[ok][:, None], self._first_pts[sl])
+                self._first_wall[sl] = np.where(m, wall_time - (pts - back[ok])[:, None], self._first_wall[sl])
         self._confirmed[new] = False
         self._announced[new] = False
         self._alerted[new] = False

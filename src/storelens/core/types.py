@@ -187,6 +187,12 @@ class Detections:
         return np.asarray(finite & positive, dtype=bool)
 
 
+FIRST_BOX = "first_xyxy"
+"""``Tracks.data`` key: (N, 4) box a track confirmed in this frame was first observed with."""
+FIRST_AGO = "first_seen_ago_s"
+"""``Tracks.data`` key: (N,) seconds since that first observation (NaN: not confirmed now)."""
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Tracks:
     """Tracked objects in one frame, as columns.

@@ -18,11 +18,18 @@ detected at scores well under ``new_track_score`` (0.25-0.45 for people ~30-45 p
 detector's input), so with the plain rule they are counted late or never. A detection with
 ``low_birth_score <= score < new_track_score`` whose box is shorter than ``low_birth_max_height``
 of the frame height may start a tentative track too, but that track needs ``low_birth_hits``
-consecutive matches before it gets an id, and is not confirmed in a stream's first frame: a
-one- or two-frame low-score false positive never becomes a person. Tentative tracks may be matched
-by such detections as well. Without a frame (``image=None``) and without
-:meth:`KalmanTrackerBase.set_frame_size` the size is unknown and the rule applies only when
-``low_birth_max_height >= 1`` (any size).
+matches before it gets an id, and is not confirmed in a stream's first frame: a one- or two-frame
+low-score false positive never becomes a person. Tentative tracks may be matched by such detections
+as well. Such a small person's detections flicker (a score of 0.3 in one frame, under the floor in
+the next), so a low-born tentative track survives unmatched for up to ``low_birth_gap_s`` seconds
+(k matches out of a few frames rather than k in a row); 0 drops it at its first miss. Without a
+frame (``image=None``) and without :meth:`KalmanTrackerBase.set_frame_size` the size is unknown
+and the rule applies only when ``low_birth_max_height >= 1`` (any size).
+
+The tentative prefix is not lost: in the frame a track gets its id, the output's
+``data[FIRST_BOX]`` holds the box it was first seen with and ``data[FIRST_AGO]`` how many seconds
+ago (NaN for every other row; the keys are absent when no track was confirmed). A far-away person
+may walk a metre while being confirmed; the behaviour stage counts a line crossed in that time.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from storelens.core.types import NUM_KEYPOINTS, Detections, Tracks
+from storelens.core.types import FIRST_AGO, FIRST_BOX, NUM_KEYPOINTS, Detections, Tracks
 from storelens.tracking.appearance import DESCRIPTOR_DIM
 from storelens.tracking.kalman import BatchKalman, KalmanNoise, xyxy_to_z, z_to_xyxy
 
@@ -71,6 +78,10 @@ class TrackTable:
     app_ok: BoolArr
     app_t: F64  # when the template was last refreshed
     need_hits: I64  # matches needed to confirm (more for a track born from a low-score detection)
+    low_born: BoolArr  # born from a low-score detection (a tentative one may then skip frames)
+    first_box: F64  # (N, 4) the box of the first observation (tentative prefix)
+    first_t: F64
+    confirmed_t: F64  # when the track got its id (inf while tentative)
 
     @classmethod
     def empty(cls, window: int) -> TrackTable:
@@ -94,6 +105,10 @@ class TrackTable:
             app_ok=np.zeros(0, bool),
             app_t=np.zeros(0),
             need_hits=np.zeros(0, np.int64),
+            low_born=np.zeros(0, bool),
+            first_box=np.zeros((0, 4)),
+            first_t=np.zeros(0),
+            confirmed_t=np.zeros(0),
         )
 
     def __len__(self) -> int:
@@ -152,6 +167,7 @@ class KalmanTrackerBase:
         low_birth_score: float | None = None,
         low_birth_max_height: float = 1.0,
         low_birth_hits: int = 3,
+        low_birth_gap_s: float = 0.0,
     ) -> None:
         self._low_score = low_score
         self._new_track_score = new_track_score
@@ -159,6 +175,7 @@ class KalmanTrackerBase:
         self._low_birth_score = new_track_score if low_birth_score is None else low_birth_score
         self._low_birth_max_height = low_birth_max_height
         self._low_birth_hits = max(low_birth_hits, min_hits)
+        self._low_birth_gap_s = low_birth_gap_s
         self._frame_h: int | None = None
         self._max_age_s = max_age_s
         self._coast_s = coast_s
@@ -346,6 +363,7 @@ class KalmanTrackerBase:
             return
         tr = self._tracks
         tr.confirmed[rows] = True
+        tr.confirmed_t[rows] = self._clock if self._clock is not None else 0.0
         tr.ids[rows] = np.arange(self._next_id, self._next_id + len(rows), dtype=np.int64)
         self._next_id += len(rows)
 
@@ -394,6 +412,10 @@ class KalmanTrackerBase:
             app_ok=np.zeros(n, bool),
             app_t=np.full(n, -np.inf),
             need_hits=np.where(strong[new], self._min_hits, self._low_birth_hits).astype(np.int64),
+            low_born=~strong[new],
+            first_box=dets.xyxy[new].copy(),
+            first_t=np.full(n, t),
+            confirmed_t=np.full(n, np.inf),
         )
         start = len(self._tracks)
         self._tracks.extend(born)
@@ -408,7 +430,9 @@ class KalmanTrackerBase:
         tr = self._tracks
         if not len(tr):
             return
-        dead = (~tr.confirmed & (tr.missed > 0)) | (t - tr.last_t > self._max_age_s)
+        # a tentative track dies at its first miss, one born from a low score after a short gap
+        patient = tr.low_born & (t - tr.last_t <= self._low_birth_gap_s)
+        dead = (~tr.confirmed & (tr.missed > 0) & ~patient) | (t - tr.last_t > self._max_age_s)
         if dead.any():
             tr.keep(~dead)
 
@@ -435,6 +459,11 @@ class KalmanTrackerBase:
         if with_kp:
             kp = tr.keypoints[sel].copy()
             kp[~m_sel] = 0.0  # nothing was observed for a coasting track this frame
+        data: dict[str, np.ndarray] = {}
+        fresh = (tr.confirmed_t[sel] == t) & (tr.first_t[sel] < t)
+        if fresh.any():
+            data[FIRST_BOX] = np.where(fresh[:, None], tr.first_box[sel], np.nan).astype(np.float32)
+            data[FIRST_AGO] = np.where(fresh, t - tr.first_t[sel], np.nan)
         return Tracks(
             xyxy=boxes.astype(np.float32),
             score=tr.score[sel],
@@ -442,6 +471,7 @@ class KalmanTrackerBase:
             track_id=tr.ids[sel],
             detection_index=det_index,
             keypoints=kp,
+            data=data,
         )
 
     # -- helpers for subclasses -------------------------------------------------------------------

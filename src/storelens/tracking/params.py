@@ -59,8 +59,12 @@ class StorelensParams(StrictModel):
     low_birth_max_height: float = Field(
         default=0.2, gt=0, le=1, description="'Small': box height below this fraction of the frame height"
     )
-    low_birth_hits: int = Field(
-        default=3, ge=1, le=30, description="Consecutive matches to confirm a track born from a low score"
+    low_birth_hits: int = Field(default=3, ge=1, le=30, description="Matches to confirm a track born from a low score")
+    low_birth_gap_s: float = Field(
+        default=0.0, ge=0, le=2, description="A tentative low-score-born track survives this long unmatched"
+    )
+    reacquire_low: bool = Field(
+        default=False, description="Lost tracks may be re-acquired by small low-score detections (off: see TRACKING.md)"
     )
     max_age_s: float = Field(default=1.2, gt=0, le=60, description="Lost tracks are deleted after this")
     coast_s: float = Field(default=0.1, ge=0, le=10, description="Report lost tracks this long")

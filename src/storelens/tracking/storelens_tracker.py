@@ -14,9 +14,16 @@ Per frame, after predicting every track to the frame's timestamp:
 3. **Recovery** (OC-SORT's OCR): still-unmatched tracks × remaining high-score detections by IoU with
    the track's *last observed* box: recovers a person who stopped while occluded, where the
    prediction ran on.
-4. Tentative tracks × remaining high-score detections and the small low-score ones allowed to
+4. **Small and lost**: lost confirmed tracks × the remaining small low-score detections that would
+   be allowed to start a track (``reacquire_low``), by IoU with the prediction or the last
+   observed box, colours permitting. A far-away person scores 0.25-0.45 in every frame, so once
+   missed for a frame they are out of reach of stages 1-3 (high scores, or seen last frame); the
+   detection would otherwise start a new track and the person's dwell restart. Off by default: on
+   the tune clips it also kept a duplicate low-score box of a seated person alive long enough to
+   count as a stay (docs/TRACKING.md).
+5. Tentative tracks × remaining high-score detections and the small low-score ones allowed to
    start a track (see the lifecycle in ``kalman_tracker``).
-5. **Re-acquisition by appearance** (frames only): lost tracks × remaining high-score detections
+6. **Re-acquisition by appearance** (frames only): lost tracks × remaining high-score detections
    inside the Kalman position gate (which widens with the time lost) with similar colours and size.
 
 A track re-acquired after a gap is re-updated along a virtual straight path (OC-SORT's ORU) so its
@@ -92,6 +99,7 @@ class StorelensTracker(KalmanTrackerBase):
             low_birth_score=p.low_birth_score,
             low_birth_max_height=p.low_birth_max_height,
             low_birth_hits=p.low_birth_hits,
+            low_birth_gap_s=p.low_birth_gap_s,
         )
         self._feats: _LazyDescriptors | None = None
 
@@ -170,7 +178,21 @@ class StorelensTracker(KalmanTrackerBase):
                     self._appearance_terms(rows, cols, iou, allowed)
                 take(rows, cols, iou, allowed)
 
-        # 4. tentative tracks x remaining high detections (and the small low-score ones that may
+        # 4. lost tracks x small low-score detections (those that could start a track anyway)
+        if p.reacquire_low:
+            rows = np.nonzero(free_trk & tr.confirmed & lost)[0]
+            cols = np.nonzero(self._low_birth(dets) & free_det)[0]
+            if len(rows) and len(cols):
+                iou = np.maximum(
+                    iou_matrix(pred[rows], dets.xyxy[cols]), iou_matrix(tr.last_box[rows], dets.xyxy[cols])
+                )
+                allowed = iou >= p.recover_iou
+                if allowed.any():
+                    if self._feats is not None:
+                        self._appearance_terms(rows, cols, iou, allowed)
+                    take(rows, cols, iou, allowed)
+
+        # 5. tentative tracks x remaining high detections (and the small low-score ones that may
         # start a track: a far-away person stays at their low score while being confirmed)
         rows = np.nonzero(~tr.confirmed)[0]
         cols = np.nonzero((high | self._low_birth(dets)) & free_det)[0]
@@ -178,7 +200,7 @@ class StorelensTracker(KalmanTrackerBase):
             iou = iou_matrix(pred[rows], dets.xyxy[cols])
             take(rows, cols, iou, iou >= p.unconfirmed_iou)
 
-        # 5. lost tracks x remaining high detections, by motion gate + appearance
+        # 6. lost tracks x remaining high detections, by motion gate + appearance
         if self._feats is not None:
             rows = np.nonzero(free_trk & tr.confirmed & lost & tr.app_ok)[0]
             cols = np.nonzero(high & free_det)[0]
