@@ -30,12 +30,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import multiprocessing as mp
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,87 +47,15 @@ from typing import Any
 
 import nats
 import sqlalchemy as sa
-from nats.js.api import StreamConfig
 
 from ingest import with_pg_database
 from storelens.config.schema import NatsConfig
 from storelens.events.models import Event
 from storelens.sinks.nats import NatsSink
 from storelens.storage import open_database, store_events
+from storelens.testing.servers import PrivateNats, create_stream
 
-NATS_BIN = shutil.which("nats-server") or "/usr/sbin/nats-server"
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
-
-
-# ------------------------------------------------------------------------------ private NATS
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-@contextlib.contextmanager
-def private_nats(nodes: int, root: Path) -> Iterator[list[str]]:
-    """``nodes`` nats-server processes on free loopback ports (one cluster when > 1); their URLs."""
-    ports = [_free_port() for _ in range(nodes)]
-    routes = [_free_port() for _ in range(nodes)]
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        for i in range(nodes):
-            store = root / f"js{i}"
-            store.mkdir(parents=True)
-            cmd = [NATS_BIN, "-a", "127.0.0.1", "-p", str(ports[i]), "-js", "-sd", str(store), "-n", f"n{i}"]
-            if nodes > 1:
-                seeds = ",".join(f"nats://127.0.0.1:{p}" for j, p in enumerate(routes) if j != i)
-                cmd += ["--cluster_name", "fleet", "--cluster", f"nats://127.0.0.1:{routes[i]}", "--routes", seeds]
-            log = (root / f"nats{i}.log").open("wb")
-            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
-        deadline = time.monotonic() + 60
-        while not all(_port_open(p) for p in ports):
-            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-                raise RuntimeError(f"private nats-server did not start (see {root}/nats*.log)")
-            time.sleep(0.1)
-        yield [f"nats://127.0.0.1:{p}" for p in ports]
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-
-
-async def _create_stream(cfg: NatsConfig, replicas: int) -> None:
-    """The stream as ``ensure_stream`` wants it (so nobody updates it), with ``replicas`` copies;
-    retried while a cluster is still electing its meta leader."""
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            nc = await nats.connect(servers=list(cfg.servers), connect_timeout=2)
-            try:
-                await nc.jetstream().add_stream(
-                    StreamConfig(
-                        name=cfg.stream,
-                        subjects=[f"{cfg.subject_prefix}.>"],
-                        max_age=cfg.max_age_s,
-                        duplicate_window=cfg.duplicate_window_s,
-                        num_replicas=replicas,
-                    )
-                )
-                return
-            finally:
-                await nc.close()
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.5)
 
 
 # ---------------------------------------------------------------------------------- edges
@@ -440,11 +366,12 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="storelens-fleet-"))
     tag = uuid.uuid4().hex[:8]
     try:
-        with private_nats(args.cluster, root) as servers:
+        with PrivateNats(root / "nats", nodes=args.cluster) as nats_servers:
+            servers = nats_servers.urls
             cfg = NatsConfig(
                 enabled=True, servers=servers, stream=f"FLEET_{tag}", subject_prefix=f"fleet_{tag}", max_age_s=3600
             )
-            asyncio.run(_create_stream(cfg, args.cluster))
+            asyncio.run(create_stream(cfg, args.cluster))
             t = time.perf_counter()
             join_all(run_edges(cfg, root, "C", args.stores, args.edges, args.events, None, live=False), "edges")
             pub = args.events / (time.perf_counter() - t)

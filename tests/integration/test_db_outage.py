@@ -1,18 +1,12 @@
 """PostgreSQL stopped and restarted while events keep coming: nothing lost, nothing duplicated.
 
-Runs a private PostgreSQL cluster (initdb + pg_ctl from /usr/lib/postgresql/*/bin) on a free port in
+Runs a private PostgreSQL cluster (``storelens.testing.servers``: initdb + pg_ctl) on a free port in
 a temporary directory, so stopping it cannot disturb anything else on the machine. The server is
 always stopped and the directory removed in ``finally``.
 """
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -24,67 +18,15 @@ import pytest
 from storelens.events.models import Event
 from storelens.sinks.database import DatabaseSink
 from storelens.storage import count_events, open_database, query_aggregates
+from storelens.testing.servers import PrivatePostgres, private_postgres
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
-def _pg_bin() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    if not found:
-        pytest.fail("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin")
-    return Path(found[-1]).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PrivatePostgres:
-    """A throwaway cluster. As root, the server runs as the ``postgres`` user (it refuses root)."""
-
-    def __init__(self) -> None:
-        self.bin = _pg_bin()
-        self.port = _free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="storelens-pg-"))
-        self.data = self.dir / "data"
-        self.as_user: list[str] = []
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres", "postgres")
-            self.as_user = ["runuser", "-u", "postgres", "--"]
-        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
-
-    def _run(self, tool: str, *args: str) -> None:
-        subprocess.run([*self.as_user, str(self.bin / tool), *args], check=True, capture_output=True, timeout=120)
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
-
-    def start(self) -> None:
-        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"), "-w", "-t", "60", "start")
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop")
-
-    def destroy(self) -> None:
-        try:
-            if (self.data / "postmaster.pid").exists():
-                self.stop()
-        finally:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture
 def private_pg() -> Iterator[PrivatePostgres]:
-    pg = PrivatePostgres()
-    try:
-        pg.start()
+    with private_postgres() as pg:
         yield pg
-    finally:
-        pg.destroy()
 
 
 def test_postgres_stopped_mid_run_loses_and_duplicates_nothing(private_pg: PrivatePostgres, tmp_path: Path) -> None:

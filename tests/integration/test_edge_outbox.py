@@ -42,6 +42,7 @@ from storelens.central import CentralConfig, CentralIngest
 from storelens.config.schema import NatsConfig
 from storelens.events.models import Event
 from storelens.sinks.nats import consume_events
+from storelens.testing.servers import PrivateNats, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -67,53 +68,13 @@ def pg_url() -> Iterator[str]:
         admin.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Broker:
-    """A private nats-server with JetStream; restarts keep its port and its store."""
-
-    def __init__(self, store: Path) -> None:
-        if shutil.which("nats-server") is None:
-            pytest.fail("nats-server is not installed")
-        self.port = _free_port()
-        self.url = f"nats://127.0.0.1:{self.port}"
-        self.store = store
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["nats-server", "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + scaled(20)
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(scaled(20))
-        self.proc = None
-
-
 class Mosquitto:
     """A private mosquitto with persistence (a subscriber's session and its queue survive a restart)."""
 
     def __init__(self, workdir: Path) -> None:
         if shutil.which("mosquitto") is None:
             pytest.fail("mosquitto is not installed")
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"mqtt://127.0.0.1:{self.port}"
         workdir.mkdir(parents=True, exist_ok=True)
         self.conf = workdir / "mosquitto.conf"
@@ -148,7 +109,7 @@ class Edge:
     """The edge process; ``ask`` sends one command and returns its one-line answer."""
 
     def __init__(
-        self, broker: Broker | Mosquitto, stream: str, prefix: str, spool: Path, produced: Path, *extra: str
+        self, broker: PrivateNats | Mosquitto, stream: str, prefix: str, spool: Path, produced: Path, *extra: str
     ) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, str(EDGE), broker.url, stream, prefix, str(spool), str(produced), *extra],
@@ -183,7 +144,7 @@ def _ids(path: Path) -> list[str]:
     return path.read_text().split() if path.exists() else []
 
 
-def _stream(broker: Broker, stream: str, prefix: str) -> tuple[int, Counter[str]]:
+def _stream(broker: PrivateNats, stream: str, prefix: str) -> tuple[int, Counter[str]]:
     """(messages in the stream, Counter of event ids read by a fresh durable consumer)."""
     cfg = NatsConfig(enabled=True, servers=[broker.url], stream=stream, subject_prefix=prefix)
     got: list[Event] = []
@@ -206,7 +167,7 @@ def _names() -> tuple[str, str]:
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
 def test_edge_killed_during_outage_loses_and_doubles_nothing(tmp_path: Path, sig: signal.Signals, pg_url: str) -> None:
-    broker = Broker(tmp_path / "js")
+    broker = PrivateNats(tmp_path / "js", start=False)
     stream, prefix = _names()
     spool, produced = tmp_path / "spool", tmp_path / "produced.txt"
     broker.start()
@@ -247,7 +208,7 @@ def test_edge_killed_during_outage_loses_and_doubles_nothing(tmp_path: Path, sig
 
 
 def test_journal_on_a_full_disk_is_one_clear_error_and_exact_counts(tmp_path: Path) -> None:
-    broker = Broker(tmp_path / "js")
+    broker = PrivateNats(tmp_path / "js", start=False)
     stream, prefix = _names()
     spool, produced = tmp_path / "spool", tmp_path / "produced.txt"
     # the broker is down; the journal may grow to 160 KiB (a full disk after some dozens of events)
@@ -330,7 +291,7 @@ def test_mqtt_edge_killed_during_outage_resends_every_event(tmp_path: Path) -> N
 def test_edge_killed_mid_burst_with_broker_up_loses_and_doubles_nothing(tmp_path: Path) -> None:
     """``kill -9`` at an arbitrary moment while events are written and published: every event whose
     ``write`` returned is stored once; at most the one ``write`` cut short may be stored in addition."""
-    broker = Broker(tmp_path / "js")
+    broker = PrivateNats(tmp_path / "js", start=False)
     stream, prefix = _names()
     spool, produced = tmp_path / "spool", tmp_path / "produced.txt"
     broker.start()

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-import socket
-import subprocess
 import time
 import uuid
 from collections import Counter
@@ -25,6 +22,7 @@ from budget import scaled
 from storelens.config.schema import NatsConfig
 from storelens.events.models import Event
 from storelens.sinks.nats import Batch, NatsSink, consume_batches, consume_events, ensure_stream, event_subject
+from storelens.testing.servers import PrivateNats
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -153,46 +151,8 @@ def test_failed_handler_gets_the_event_again(cfg: NatsConfig, tmp_path: Path) ->
     assert n >= 20 and set(handled) == wanted and len(failed_once) == 2
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PrivateNats:
-    def __init__(self, store: Path) -> None:
-        if shutil.which("nats-server") is None:
-            pytest.fail("nats-server is not installed")
-        self.port = _free_port()
-        self.store = store
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["nats-server", "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
-
-
 def test_server_outage_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     server = PrivateNats(tmp_path / "js")
-    server.start()
     cfg = _cfg([f"nats://127.0.0.1:{server.port}"])
     sink = NatsSink(cfg, spool_dir=tmp_path / "spool", retry_initial_s=0.2, retry_max_s=1.0)
     events = _events(300)

@@ -11,18 +11,10 @@ storing them in one go (the reference of ``test_central``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import nats
 import pytest
-from nats.js.api import StreamConfig
 from test_central import (
     CentralThread,
     _central_cfg,
@@ -36,119 +28,28 @@ from test_central import (
 )
 
 from storelens.config.schema import NatsConfig
+from storelens.testing.servers import PrivateNats, create_stream
 
 __all__ = ["pg"]  # the fixture, imported for this module's tests
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-NATS_BIN = shutil.which("nats-server") or "/usr/sbin/nats-server"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-class Cluster:
-    """Three JetStream nodes routed to each other on loopback."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.ports = [_free_port() for _ in range(3)]
-        self.routes = [_free_port() for _ in range(3)]
-        self.procs: list[subprocess.Popen[bytes] | None] = [None, None, None]
-        for i in range(3):
-            self.start(i)
-
-    @property
-    def urls(self) -> list[str]:
-        return [f"nats://127.0.0.1:{p}" for p in self.ports]
-
-    def start(self, i: int) -> None:
-        store = self.root / f"n{i}"
-        store.mkdir(parents=True, exist_ok=True)
-        seeds = ",".join(f"nats://127.0.0.1:{p}" for j, p in enumerate(self.routes) if j != i)
-        cmd = [NATS_BIN, "-a", "127.0.0.1", "-p", str(self.ports[i]), "-js", "-sd", str(store), "-n", f"n{i}"]
-        cmd += ["--cluster_name", "sltest", "--cluster", f"nats://127.0.0.1:{self.routes[i]}", "--routes", seeds]
-        with (self.root / f"n{i}.log").open("ab") as log:
-            self.procs[i] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(lambda: _port_open(self.ports[i]), 60, f"nats node n{i} listening")
-
-    def kill(self, i: int) -> None:
-        p = self.procs[i]
-        assert p is not None
-        p.send_signal(signal.SIGKILL)
-        p.wait(30)
-        self.procs[i] = None
-
-    def stop(self) -> None:
-        for p in self.procs:
-            if p is not None:
-                p.terminate()
-        for p in self.procs:
-            if p is not None:
-                try:
-                    p.wait(20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-
-    def logs(self) -> str:
-        return "\n".join((self.root / f"n{i}.log").read_text(errors="replace")[-2000:] for i in range(3))
-
-
-async def _stream_r3(cfg: NatsConfig, deadline_s: float) -> str:
-    """Create the R3 stream once the cluster has a meta leader; returns the stream leader's name."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        try:
-            nc = await nats.connect(servers=cfg.servers, connect_timeout=2)
-            try:
-                js = nc.jetstream()
-                want = StreamConfig(
-                    name=cfg.stream,
-                    subjects=[f"{cfg.subject_prefix}.>"],
-                    max_age=cfg.max_age_s,
-                    duplicate_window=cfg.duplicate_window_s,
-                    num_replicas=3,
-                )
-                with contextlib.suppress(nats.js.errors.BadRequestError):  # exists already
-                    await js.add_stream(want)
-                info = await js.stream_info(cfg.stream)
-                if info.cluster is not None and info.cluster.leader and len(info.cluster.replicas or []) == 2:
-                    return str(info.cluster.leader)
-            finally:
-                await nc.close()
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-        if time.monotonic() > deadline:
-            raise AssertionError("the R3 stream has no leader with two replicas")
-        await asyncio.sleep(0.5)
-
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(tmp_path / "nats")
-    try:
+def cluster(tmp_path: Path) -> Iterator[PrivateNats]:
+    (tmp_path / "nats").mkdir()
+    with PrivateNats(tmp_path / "nats", nodes=3) as c:
         yield c
-    finally:
-        c.stop()
 
 
 def test_stream_leader_killed_and_restarted_during_load_loses_and_duplicates_nothing(
-    cluster: Cluster, pg: tuple[str, str], tmp_path: Path
+    cluster: PrivateNats, pg: tuple[str, str], tmp_path: Path
 ) -> None:
     cfg = NatsConfig(
         enabled=True, servers=cluster.urls, stream="SLCLUSTER", subject_prefix="slcluster", duplicate_window_s=300
     )
-    leader = asyncio.run(_stream_r3(cfg, 60))
+    leader = asyncio.run(create_stream(cfg, 3, 60))
+    assert leader is not None
     victim = int(leader.removeprefix("n"))
     stores = ["s1", "s2"]
     parts = [[e for s in stores for e in shoppers(s, 150, tag=f"p{k}")] for k in range(3)]

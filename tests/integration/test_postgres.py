@@ -36,11 +36,13 @@ from storelens.storage import (
 from storelens.storage.heatmaps import add_heatmap_buckets, read_heatmap
 from storelens.storage.migrate import alembic_config
 from storelens.storage.models import load_all_models
+from storelens.storage.partitions import include_object
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 ADMIN_URL = os.environ.get("STORELENS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 T0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
+_COMPARE = {"compare_type": True, "include_object": include_object}  # partitions are not models
 
 
 def _admin() -> sa.Engine:
@@ -83,7 +85,10 @@ def test_migrations_up_from_empty_match_the_models(pg_url: str) -> None:
         assert db.dialect == "postgresql"
         assert db.schema_revision() == head_revision()
         with db.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), load_all_models())
+            diff = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include_object}),
+                load_all_models(),
+            )
             assert diff == []
             assert (
                 conn.exec_driver_sql(
@@ -176,7 +181,10 @@ def test_upgrade_from_0004_adds_the_heatmap_table_and_keeps_data(pg_url: str) ->
         assert db.schema_revision() == head_revision()  # 0005 or a later revision
         with db.engine.connect() as conn:
             assert count_events(conn) == 1
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), load_all_models())
+            diff = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include_object}),
+                load_all_models(),
+            )
             assert diff == []
             assert (
                 conn.exec_driver_sql(

@@ -18,6 +18,9 @@ Why nothing is lost or stored twice, without any machinery of our own:
 * Several central processes may share the durable (work-queue: each batch goes to one of them).
   Rows stay exactly-once for the reasons above; aggregate rows are additive upserts, and the visit
   projection locks the visits a batch touches, so concurrent commits cannot lose an update.
+* On PostgreSQL the event table is partitioned by month (:mod:`storelens.storage.partitions`):
+  central creates the partitions ahead (at start, and before a batch holding a month it has not
+  seen), each in a short transaction of its own, so batches never wait on DDL.
 * Within a process the next batch is fetched and decoded while the current one commits
   (``inflight``, see :func:`storelens.sinks.nats.consume_batches`); commits stay sequential.
 * A batch the database refuses for a non-transient reason is stored event by event; the events
@@ -37,6 +40,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import nats
@@ -53,6 +57,7 @@ from storelens.sinks.database import is_transient
 from storelens.sinks.nats import Batch, BatchOutcome, connect_options, consume_batches, ensure_stream
 from storelens.storage.database import Database, normalise_url, open_database
 from storelens.storage.ingest import store_events
+from storelens.storage.partitions import PartitionKeeper
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +119,7 @@ class CentralIngest:
         self._db_backoff = Backoff(config.retry_initial_s, config.retry_max_s)
         self._nats_backoff = Backoff(config.retry_initial_s, config.retry_max_s)
         self._closing = False
+        self._partitions = PartitionKeeper()
 
     # ----------------------------------------------------------------------------- public
     def stats(self) -> CentralStats:
@@ -161,7 +167,11 @@ class CentralIngest:
         while True:
             try:
                 self._db = await asyncio.to_thread(open_database, self.database_url)
+                await asyncio.to_thread(self._partitions.start, self._db.begin, datetime.now(UTC))
             except Exception as exc:
+                if self._db is not None:
+                    self._db.close()
+                    self._db = None
                 if not is_transient(exc):
                     raise
                 if await self._db_failed(exc, f"database {safe_url(self.database_url)} unreachable"):
@@ -293,6 +303,7 @@ class CentralIngest:
         one per event so that only the offending events are rejected. Runs in a worker thread."""
         db = self._db
         assert db is not None
+        self._partitions.ensure_for(db.begin, (e.ts for e in events))  # own transaction, before the batch's
         try:
             with db.begin() as conn:
                 r = store_events(conn, events, buckets_s=self._buckets)

@@ -113,7 +113,9 @@ def insert_events(conn: Executor, events: Sequence[Event]) -> list[Event]:
         sql = (
             f"INSERT INTO events ({cols}) SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[],"
             " %s::varchar[], %s::varchar[], %s::varchar[], %s::timestamptz[], %s::text[]::jsonb[])"
-            " ON CONFLICT (id) DO NOTHING RETURNING id"
+            # no conflict target: the primary key is (id) on SQLite and unpartitioned PostgreSQL,
+            # (id, ts) on the partitioned table (storage/partitions.py); either way it is the id
+            " ON CONFLICT DO NOTHING RETURNING id"
         )
         columns: tuple[list[Any], ...] = tuple([] for _ in _INSERT_COLUMNS)
         for e in todo:

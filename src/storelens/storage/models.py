@@ -70,7 +70,10 @@ def load_all_models() -> sa.MetaData:
 
 
 class EventRow(Base):
-    """Every event, exactly once (primary key = the event's random id, so replays are no-ops)."""
+    """Every event, exactly once (primary key = the event's random id, so replays are no-ops).
+
+    On PostgreSQL migration 0007 makes this table partitioned by month of ``ts`` with the primary
+    key ``(id, ts)`` (storage/partitions.py says why); the columns and indexes are these."""
 
     __tablename__ = "events"
 

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
 from storelens.storage.models import load_all_models
+from storelens.storage.partitions import include_object
 
 config = context.config
 target_metadata = load_all_models()
@@ -25,6 +26,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,  # run-time partitions of events are not models
     )
     with context.begin_transaction():
         context.run_migrations()
