@@ -5,7 +5,7 @@ rewrites indexes and leaves bloat for VACUUM; dropping a month's partition is a 
 frees the space at once. Every index is declared on the parent, so each partition carries its own
 copy, and a query with a ``ts`` range (every API page) only touches the partitions it overlaps.
 
-The layout (migration ``0007_events_partitioned``):
+The layout (migration ``0008_events_partitioned``):
 
 * ``events`` is ``PARTITION BY RANGE (ts)``; its primary key is ``(id, ts)`` because PostgreSQL
   requires the partition key in every unique index. An event id is random and a re-delivered event

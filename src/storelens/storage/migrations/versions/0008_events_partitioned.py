@@ -11,8 +11,8 @@ wait on the migration lock meanwhile, and nothing is lost: the edges' outboxes h
 The primary key becomes ``(id, ts)`` (PostgreSQL wants the partition key in every unique index);
 inserts use a target-less ``ON CONFLICT DO NOTHING``, so they work before and after this revision.
 
-Revision ID: 0007_events_partitioned
-Revises: 0006_access_restrictions
+Revision ID: 0008_events_partitioned
+Revises: 0007_visit_journey
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from alembic import op
 
 from storelens.storage.partitions import DEFAULT, add_months, ensure_partitions, month_start, months_between
 
-revision: str = "0007_events_partitioned"
-down_revision: str | None = "0006_access_restrictions"
+revision: str = "0008_events_partitioned"
+down_revision: str | None = "0007_visit_journey"
 branch_labels = None
 depends_on = None
 
