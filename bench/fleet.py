@@ -48,12 +48,14 @@ from typing import Any
 import nats
 import sqlalchemy as sa
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/servers.py: private servers
+
 from ingest import with_pg_database
+from servers import PrivateNats, create_stream
 from storelens.config.schema import NatsConfig
 from storelens.events.models import Event
 from storelens.sinks.nats import NatsSink
 from storelens.storage import open_database, store_events
-from storelens.testing.servers import PrivateNats, create_stream
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 

@@ -1,7 +1,7 @@
 """`storelens central` through two faults of a chain's database: a PostgreSQL restart and a month
 boundary crossed during ingest (issue 21).
 
-* The restart runs on a private PostgreSQL (``storelens.testing.servers``; the shared one on 5432
+* The restart runs on a private PostgreSQL (``tests/servers.py``; the shared one on 5432
   is never stopped), stopped with ``-m immediate`` (no shutdown checkpoint: crash recovery on start)
   while events keep arriving, then started again.
 * The boundary test runs two consumers on one durable while the events cross from March into April
@@ -38,11 +38,11 @@ from test_central import (
     wait_until,
 )
 
+from servers import PrivatePostgres, private_postgres
 from storelens.config.schema import NatsConfig
 from storelens.events.models import Event
 from storelens.storage import open_database, store_events
 from storelens.storage.partitions import DEFAULT, list_partitions
-from storelens.testing.servers import PrivatePostgres, private_postgres
 
 __all__ = ["ncfg", "pg"]  # the fixtures, imported for this module's tests
 

@@ -1,6 +1,6 @@
 """PostgreSQL stopped and restarted while events keep coming: nothing lost, nothing duplicated.
 
-Runs a private PostgreSQL cluster (``storelens.testing.servers``: initdb + pg_ctl) on a free port in
+Runs a private PostgreSQL cluster (``tests/servers.py``: initdb + pg_ctl) on a free port in
 a temporary directory, so stopping it cannot disturb anything else on the machine. The server is
 always stopped and the directory removed in ``finally``.
 """
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from servers import PrivatePostgres, private_postgres
 from storelens.events.models import Event
 from storelens.sinks.database import DatabaseSink
 from storelens.storage import count_events, open_database, query_aggregates
-from storelens.testing.servers import PrivatePostgres, private_postgres
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

@@ -38,11 +38,11 @@ import pytest
 import sqlalchemy as sa
 
 from budget import scaled
+from servers import PrivateNats, free_port
 from storelens.central import CentralConfig, CentralIngest
 from storelens.config.schema import NatsConfig
 from storelens.events.models import Event
 from storelens.sinks.nats import consume_events
-from storelens.testing.servers import PrivateNats, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

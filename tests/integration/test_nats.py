@@ -19,10 +19,10 @@ import nats
 import pytest
 
 from budget import scaled
+from servers import PrivateNats
 from storelens.config.schema import NatsConfig
 from storelens.events.models import Event
 from storelens.sinks.nats import Batch, NatsSink, consume_batches, consume_events, ensure_stream, event_subject
-from storelens.testing.servers import PrivateNats
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -27,8 +27,8 @@ from test_central import (
     wait_until,
 )
 
+from servers import PrivateNats, create_stream
 from storelens.config.schema import NatsConfig
-from storelens.testing.servers import PrivateNats, create_stream
 
 __all__ = ["pg"]  # the fixture, imported for this module's tests
 

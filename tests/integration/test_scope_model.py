@@ -29,6 +29,7 @@ from storelens.security.tokens import verify_token
 from storelens.storage import open_database
 from storelens.storage.migrate import alembic_config, head_revision
 from storelens.storage.models import load_all_models
+from storelens.storage.partitions import include_object
 
 F = frozenset
 PG_ADMIN = os.environ.get("STORELENS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -106,7 +107,10 @@ def test_migration_keeps_every_credential_unrestricted(db_url: str) -> None:
     with open_database(db_url) as db:
         assert db.schema_revision() == head_revision()
         with db.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), load_all_models())
+            diff = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include_object}),
+                load_all_models(),
+            )
             row = conn.execute(sa.text("SELECT allowed_stores, allowed_cameras FROM users")).one()
         assert diff == []
         assert tuple(row) == (None, None)

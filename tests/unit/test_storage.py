@@ -47,6 +47,7 @@ from storelens.storage import (
 )
 from storelens.storage.database import Database, normalise_url
 from storelens.storage.models import load_all_models
+from storelens.storage.partitions import include_object
 
 T0 = datetime(2025, 3, 1, 10, 0, 0, tzinfo=UTC)
 
@@ -82,7 +83,10 @@ def test_migrations_from_empty_create_every_table_and_match_models(tmp_path: Pat
         names = set(sa.inspect(db.engine).get_table_names())
         assert {t.name for t in load_all_models().sorted_tables} | {"alembic_version"} == names
         with db.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), load_all_models())
+            diff = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include_object}),
+                load_all_models(),
+            )
         assert diff == []
     finally:
         db.close()

@@ -219,6 +219,7 @@ ROUTE_ACCESS: dict[str, RouteAccess] = {
     f"GET {P}/kpis/experiments": "whole_store",
     f"GET {P}/kpis/buying-units": "whole_store",  # POS against units
     f"GET {P}/kpis/queues": "whole_store",  # service levels and the store's register alerts
+    f"GET {P}/kpis/layout-change": "whole_store",  # a zone against a control zone, before and after
     f"GET {P}/journeys": "whole_store",  # store-level visits fuse every calibrated camera (issue 18)
     f"GET {P}/journeys/flows": "whole_store",
     f"GET {P}/heatmaps/store/{{store_id}}": "whole_store",  # fused shoppers of every camera

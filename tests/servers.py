@@ -1,4 +1,5 @@
-"""Private ``nats-server`` and PostgreSQL instances on loopback, for fault tests and benchmarks.
+"""Private ``nats-server`` and PostgreSQL instances on loopback, for fault tests and benchmarks
+(tests and bench/ only: the package itself never starts processes, see test_data_only_writes).
 
 The shared servers (NATS on 4222, PostgreSQL on 5432) serve every developer at once, so nothing
 may stop them. A test that kills a NATS node or restarts the database starts its own here: free

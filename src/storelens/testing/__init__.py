@@ -1,1 +1,0 @@
-"""Helpers for storelens' own tests and benchmarks (private servers on loopback); not an API."""
