@@ -249,8 +249,11 @@ def test_run_with_a_broken_model_file_says_so_in_one_line(tmp_path: Path) -> Non
     done = cli("run", str(store), "--max-frames", "2", "--no-video", cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
+    # the camera's own line (each camera is built by its supervised worker), then the run's verdict
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"cannot run {store}: SessionError: cannot load ONNX model"), lines
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("camera cam1 failed: SessionError: cannot load ONNX model"), lines
+    assert lines[1] == f"cannot run {store}: no camera could be analysed", lines
 
 
 def test_serve_with_config_errors_exits_2_without_a_traceback(tmp_path: Path) -> None:

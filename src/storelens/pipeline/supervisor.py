@@ -359,7 +359,8 @@ class _CameraSupervisor:
                 opened = not isinstance(crashed, SourceError)
                 self.last_error = describe_error(crashed) if opened else redact_url(str(crashed))
                 reason = "pipeline_error" if opened else "source_error"
-            log.error("camera %s: %s", cam_id, self.last_error)  # one line: the camera status says the rest
+            # the owner reports a failure it stops on (run prints one line per camera); a restart is
+            # the runner's own doing, so it logs that one line itself
             log.debug("camera %s failure", cam_id, exc_info=crashed)
             decision = self.runner.decide(cam, crashed)
             if decision == "stop":  # the owner stops the whole run (a full disk); it knows why
@@ -376,6 +377,7 @@ class _CameraSupervisor:
                 self._backoff.reset()
             delay = self._backoff.next_delay()
             self.state = "restarting"
+            log.error("camera %s: %s; restarting in %.1f s", cam_id, self.last_error, delay)
             self.runner._publish_status(
                 cam_id,
                 CameraOffline(
@@ -390,6 +392,7 @@ class _CameraSupervisor:
                 self.state = "stopped"
                 return
             self.restarts += 1
+        self.state = "stopped"  # the stop came before (another) attempt started
 
     def _watch(self, worker: ThreadWorker, cam: CameraConfig) -> float | None:
         """Wait for ``worker`` to end; seconds it stalled if it hung (it is stopped, else abandoned)."""

@@ -71,7 +71,7 @@ def default_cache_path() -> Path:
     return base / "storelens" / "detector-backend.json"
 
 
-def cpu_identity() -> str:
+def cpu_signature() -> str:
     """The CPU model and its feature flags (hashed), plus the cores this process may use: what
     decides which runtime's kernels are faster."""
     fields: dict[str, str] = {}
@@ -90,7 +90,7 @@ def probe_key(model_path: Path, threads: int, shape: Sequence[int]) -> str:
     return "|".join(
         [
             file_sha256(Path(model_path)),
-            cpu_identity(),
+            cpu_signature(),
             f"threads:{threads or usable_cpus()}",
             "shape:" + "x".join(str(d) for d in shape),
             f"onnxruntime:{ort.__version__}",
@@ -242,7 +242,7 @@ __all__ = [
     "BackendChoice",
     "ModelSession",
     "choose",
-    "cpu_identity",
+    "cpu_signature",
     "default_cache_path",
     "open_session",
     "probe_key",
