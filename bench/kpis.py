@@ -15,7 +15,7 @@ raised at the end of its first hour).
 The backtest also runs statsmodels' Holt-Winters (``ExponentialSmoothing``, additive weekly
 season of 168 hours, without and with a damped additive trend, parameters and initial states fitted
 by maximum likelihood on the weeks before each forecast week only) when statsmodels is installed
-(``.venv/bin/pip install statsmodels``; it is not a dependency: the hand-written seasonal mean beat
+(``.venv/bin/pip install --no-deps -r bench/requirements-baselines.txt``; it is not a dependency: the seasonal mean beat
 it, docs/KPIS.md). Without it those rows are skipped.
 
     .venv/bin/python bench/kpis.py [--weeks 12] [--seeds 20]

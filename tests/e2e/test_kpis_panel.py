@@ -132,12 +132,13 @@ def test_forecast_staffing_experiments_and_layout_change_render_with_data(offlin
     layout.locator("select[aria-label='Changed zone']").select_option("counter")
     layout.locator("select[aria-label='Control zone']").select_option("walkway")
     layout.locator("input[aria-label='Day of the change']").fill((layout_day0 + timedelta(days=5)).date().isoformat())
+    layout.locator("input[aria-label='Days compared on each side']").fill("10")
     with page.expect_response(lambda r: "/kpis/layout-change" in r.url) as answer:
         layout.locator("button[type='submit']").click()
     body = answer.value.json()
     # by hand: the seeded days, and 0 a day on the other days of the window (no zone entries there)
     nb, na = body["days_before"], body["days_after"]
-    assert nb >= len(LAYOUT_BEFORE) and na >= len(LAYOUT_AFTER)
+    assert nb == 10 and na >= len(LAYOUT_AFTER)  # 10 store days before the day of the change
     zb, za = sum(LAYOUT_BEFORE) / nb, sum(LAYOUT_AFTER) / na
     effect = (sum(LAYOUT_AFTER) - sum(CONTROL[6:])) / na - (sum(LAYOUT_BEFORE) - sum(CONTROL[:5])) / nb
     assert body["effect"] == pytest.approx(effect)

@@ -160,8 +160,8 @@ function experimentsTable(ex) {
   );
 }
 
-const LAYOUT_DAYS = 28; // days compared on each side of the change (the route allows 400 in all)
-const layoutInput = { zone: "", control: "", day: "" }; // kept across refreshes
+// days compared on each side of the change by default (the route allows 400 days in all)
+const layoutInput = { zone: "", control: "", day: "", days: 28 }; // kept across refreshes
 
 function fixed(v, digits = 1) {
   return v === null || v === undefined ? null : v.toFixed(digits);
@@ -199,6 +199,15 @@ function layoutView(zones, until) {
     "aria-label": "Day of the change",
     onchange: (e) => (layoutInput.day = e.target.value),
   });
+  const span = h("input", {
+    type: "number",
+    min: "2",
+    max: "180",
+    step: "1",
+    value: String(layoutInput.days),
+    "aria-label": "Days compared on each side",
+    onchange: (e) => (layoutInput.days = Math.min(180, Math.max(2, Math.round(Number(e.target.value)) || 28))),
+  });
   const show = async () => {
     const { zone, control } = layoutInput;
     if (!zone || !control || !layoutInput.day) {
@@ -213,9 +222,9 @@ function layoutView(zones, until) {
       replace(result, h("p", { class: "empty" }, "Layout change: not measured: the day is not a date."));
       return;
     }
-    const from = new Date(changeAt.getTime() - LAYOUT_DAYS * 86400_000);
+    const from = new Date(changeAt.getTime() - layoutInput.days * 86400_000);
     from.setHours(0, 0, 0, 0);
-    const to = new Date(Math.min(until.getTime(), changeAt.getTime() + (LAYOUT_DAYS + 1) * 86400_000));
+    const to = new Date(Math.min(until.getTime(), changeAt.getTime() + (layoutInput.days + 1) * 86400_000));
     try {
       const q = query({ zone, control, change_at: changeAt.toISOString(), from: from.toISOString(), to: to.toISOString() });
       replace(result, layoutResult(await api(`/kpis/layout-change${q}`)));
@@ -237,6 +246,8 @@ function layoutView(zones, until) {
     select("zone", "Changed zone"),
     select("control", "Control zone"),
     day,
+    span,
+    h("span", {}, "days each side"),
     h("button", { type: "submit" }, "Compare"),
   );
   show();
