@@ -12,12 +12,20 @@ x2 for 3 hours, conversion at a third for 4 hours, each starting at a random ope
 the checked weeks) the share detected and the hours from the anomaly's start to the alert (1 =
 raised at the end of its first hour).
 
+The backtest also runs statsmodels' Holt-Winters (``ExponentialSmoothing``, additive weekly
+season of 168 hours, without and with a damped additive trend, parameters and initial states fitted
+by maximum likelihood on the weeks before each forecast week only) when statsmodels is installed
+(``.venv/bin/pip install --no-deps -r bench/requirements-baselines.txt``; it is not a dependency: the seasonal mean beat
+it, docs/KPIS.md). Without it those rows are skipped.
+
     .venv/bin/python bench/kpis.py [--weeks 12] [--seeds 20]
 """
 
 from __future__ import annotations
 
 import argparse
+import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import numpy as np
@@ -44,6 +52,45 @@ def scenario(name: str, weeks: int, seed: int) -> npt.NDArray[np.float64]:
     return y
 
 
+Forecaster = Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]
+
+
+def library_methods() -> dict[str, Forecaster]:
+    """statsmodels' Holt-Winters variants, one week ahead; empty when statsmodels is missing."""
+    try:
+        from statsmodels.tsa.holtwinters import ExponentialSmoothing
+    except ImportError:
+        return {}
+
+    def fit(trend: str | None) -> Forecaster:
+        def run(train: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+            with warnings.catch_warnings():  # convergence chatter on flat (closed) hours
+                warnings.simplefilter("ignore")
+                model = ExponentialSmoothing(
+                    train,
+                    trend=trend,
+                    damped_trend=trend is not None,
+                    seasonal="add",
+                    seasonal_periods=WEEK,
+                    initialization_method="estimated",
+                ).fit()
+            return np.maximum(np.asarray(model.forecast(WEEK), dtype=np.float64), 0.0)
+
+        return run
+
+    return {"holt_winters": fit(None), "holt_winters_damped": fit("add")}
+
+
+def library_score(y: npt.NDArray[np.float64], k: int, run: Forecaster) -> tuple[float, float, float]:
+    """(MAE, RMSE, MASE) of ``run`` on the same held-out weeks as :func:`kf.score`."""
+    first = max(1, min(k, len(y) // WEEK - 1))
+    naive_f, naive_a = kf.backtest(y, "seasonal_naive", k, first)
+    fc = np.concatenate([run(y[: w * WEEK]) for w in range(first, len(y) // WEEK)])
+    err = fc - naive_a
+    mae = float(np.mean(np.abs(err)))
+    return mae, float(np.sqrt(np.mean(err**2))), mae / float(np.mean(np.abs(naive_f - naive_a)))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weeks", type=int, default=12)
@@ -51,15 +98,21 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=4)
     args = ap.parse_args()
     print(f"backtest: {args.weeks} weeks of hourly entries, {args.seeds} seeds, k={args.k}, one-week-ahead")
-    print(f"{'scenario':<18} {'method':<16} {'MAE':>7} {'RMSE':>7} {'MASE':>6}")
+    lib = library_methods()
+    if not lib:
+        print("statsmodels not installed: Holt-Winters rows skipped")
+    print(f"{'scenario':<18} {'method':<20} {'MAE':>7} {'RMSE':>7} {'MASE':>6}")
     for name in ("seasonal", "growth 3%/week", "level drop -30%"):
         acc: dict[str, list[tuple[float, float, float]]] = {}
         for seed in range(args.seeds):
-            for b in kf.score(scenario(name, args.weeks, seed), args.k):
+            y = scenario(name, args.weeks, seed)
+            for b in kf.score(y, args.k):
                 acc.setdefault(b.method, []).append((b.mae, b.rmse, b.mase or float("nan")))
+            for method, run in lib.items():
+                acc.setdefault(method, []).append(library_score(y, args.k, run))
         for method, rows in acc.items():
             m = np.mean(np.asarray(rows), axis=0)
-            print(f"{name:<18} {method:<16} {m[0]:7.3f} {m[1]:7.3f} {m[2]:6.3f}")
+            print(f"{name:<18} {method:<20} {m[0]:7.3f} {m[1]:7.3f} {m[2]:6.3f}")
     print()
     print("anomaly band (last week vs forecast from the weeks before; closed hours included)")
     print(f"{'alpha':>7} {'false alarms/hour':>18} {'per week':>9} {'planted hits':>13}")

@@ -14,6 +14,9 @@ column              required  meaning
 ``transaction_id``  no        the POS's own id; when absent a stable id is derived from
                               (register, timestamp, basket_value) so re-imports are no-ops
 ``items``           no        number of items, an integer >= 0
+``categories``      no        product categories in the basket, ``;`` separated
+                              (``Coffee;Tea``), named as on the shelf zones' ``category``;
+                              gives the per-zone conversion of the KPI funnel
 ==================  ========  ===========================================================
 
 An import validates every line first and stores nothing when any line is wrong, listing every bad
@@ -49,13 +52,15 @@ from storelens.storage.models import EVENTS, VISITS
 from storelens.storage.records import PosTransaction, insert_pos_transactions, list_pos_transactions
 
 REQUIRED_COLUMNS = ("timestamp", "register", "basket_value")
-OPTIONAL_COLUMNS = ("currency", "transaction_id", "items")
+OPTIONAL_COLUMNS = ("currency", "transaction_id", "items", "categories")
+MAX_CATEGORIES = 100
 MAX_ERRORS = 50
 MAX_BASKET = 1e9
 
 _REGISTER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _TXN_ID = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
+_CATEGORY = re.compile(r"^[^\x00-\x1f\x7f;]{1,64}$")
 
 Granularity = Literal["hour", "day"]
 
@@ -108,6 +113,7 @@ def make_transaction(
     transaction_id: str | None = None,
     items: int | None = None,
     source: str = "api",
+    categories: Sequence[str] | None = None,
 ) -> PosTransaction:
     """Validate one transaction's fields (the same rules for CSV rows and API bodies)."""
     if not _REGISTER.match(register):
@@ -120,6 +126,7 @@ def make_transaction(
         raise ValueError(f"transaction_id must be 1-64 of letters, digits and _.:/-, got {transaction_id!r}")
     if items is not None and not 0 <= items <= 1_000_000:
         raise ValueError(f"items must be an integer in [0, 1000000], got {items}")
+    cats = normalise_categories(categories)
     ts = timestamp if timestamp.tzinfo is not None else timestamp.replace(tzinfo=UTC)
     ts = ts.astimezone(UTC)
     txn_id = transaction_id or derive_transaction_id(store_id, register, ts, basket_value)
@@ -132,7 +139,35 @@ def make_transaction(
         items=items,
         currency=currency,
         source=source,
+        categories=cats,
     )
+
+
+def category_key(name: str) -> str:
+    """How a POS category is matched to a zone's ``category``: trimmed, case ignored."""
+    return name.strip().casefold()
+
+
+def normalise_categories(categories: Sequence[str] | None) -> tuple[str, ...] | None:
+    """The basket's categories, trimmed, each once, in their first order; None when none given.
+
+    Each is 1-64 characters without control characters or ``;`` (the CSV separator); a basket lists
+    at most ``MAX_CATEGORIES``. Matching to a zone's ``category`` ignores case
+    (:func:`category_key`)."""
+    if categories is None:
+        return None
+    if isinstance(categories, str):
+        raise ValueError("categories must be a list of names, not one string")
+    out: list[str] = []
+    for raw in categories:
+        name = raw.strip()
+        if not _CATEGORY.match(name):
+            raise ValueError(f"category {raw!r} must be 1-64 characters without ';' or control characters")
+        if name not in out:
+            out.append(name)
+    if len(out) > MAX_CATEGORIES:
+        raise ValueError(f"a basket lists at most {MAX_CATEGORIES} categories, got {len(out)}")
+    return tuple(out) or None
 
 
 def parse_pos_csv(text: str, store_id: str, *, timezone: str = "UTC", source: str = "csv") -> list[PosTransaction]:
@@ -197,6 +232,7 @@ def parse_pos_csv(text: str, store_id: str, *, timezone: str = "UTC", source: st
                     items = int(items_text) if items_text is not None else None
                 except ValueError:
                     raise ValueError(f"items {items_text!r} is not an integer") from None
+                cats_text = get("categories")
                 txn = make_transaction(
                     store_id,
                     timestamp=ts,
@@ -206,6 +242,7 @@ def parse_pos_csv(text: str, store_id: str, *, timezone: str = "UTC", source: st
                     transaction_id=get("transaction_id"),
                     items=items,
                     source=source,
+                    categories=[c for c in cats_text.split(";") if c.strip()] if cats_text else None,
                 )
             except ValueError as exc:
                 issues.append(f"line {line}: {exc}")

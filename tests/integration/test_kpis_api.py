@@ -130,7 +130,8 @@ def test_funnel_matches_hand_counts_and_says_not_measured(tmp_path: Path, db_url
         assert zones["coffee"]["attraction"] == pytest.approx(3 / 4) and zones["coffee"]["holding"] == pytest.approx(
             2 / 3
         )
-        assert zones["coffee"]["conversion"] is None and "not measured" in zones["coffee"]["notes"]["conversion"]
+        assert zones["coffee"]["conversion"] is None
+        assert "lists its categories" in zones["coffee"]["notes"]["conversion"]  # POS without categories
         csv = client.get(f"{API}/funnel", params={**q, "format": "csv"})
         assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
         lines = csv.text.strip().splitlines()
@@ -141,6 +142,55 @@ def test_funnel_matches_hand_counts_and_says_not_measured(tmp_path: Path, db_url
         assert bad.status_code == 422 and "after" in bad.json()["detail"]
         assert client.get(f"{API}/funnel", params={**q, "store": "other"}).status_code == 404
         assert client.get(f"{API}/funnel", params={**q, "store": "s1"}).status_code == 200
+    deps.close()
+
+
+def test_zone_conversion_from_pos_categories_matches_a_hand_count(tmp_path: Path, db_url: str) -> None:
+    """Engaged at the coffee shelf, then paid at the till for a basket listing Coffee: a zone buyer.
+    s1: 30 s at coffee, till 400-460, sale at 450 with "coffee" (case ignored)     -> buyer
+    s3: picked at coffee, till 500-560, sale at 570 with Tea only                   -> engaged, no buyer
+    s5: 40 s at coffee, never at the till                                           -> engaged, no buyer
+    s6: 25 s at coffee, till 600-650, sale at 640 without categories                -> left out (unknown)
+    s2: 5 s at coffee (not engaged), till 700-720, sale at 715 with Coffee          -> not counted
+    Hand count: engaged with a known basket = {s1, s3, s5}, buyers = {s1}: 1 / 3."""
+    client, deps = client_for(tmp_path, db_url)
+
+    def till(subject: str, start: float, end: float) -> Event:
+        return ev("zone.exited", end, subject=subject, zone_id="till", payload={"dwell_s": end - start})
+
+    def stay(subject: str, sec: float, dwell: float) -> Event:
+        return ev("zone.exited", sec, subject=subject, zone_id="coffee", payload={"dwell_s": dwell})
+
+    events = [
+        *(cross(100 + i, "door", "in") for i in range(5)),
+        stay("s1", 330, 30.0),
+        till("s1", 400, 460),
+        ev("product.picked", 350, subject="s3", zone_id="coffee"),
+        till("s3", 500, 560),
+        stay("s5", 380, 40.0),
+        stay("s6", 390, 25.0),
+        till("s6", 600, 650),
+        stay("s2", 340, 5.0),
+        till("s2", 700, 720),
+    ]
+    sales = [
+        PosTransaction("a", "s1", "r1", T0 + timedelta(seconds=450), 5.0, categories=("coffee",)),
+        PosTransaction("b", "s1", "r1", T0 + timedelta(seconds=570), 3.0, categories=("Tea",)),
+        PosTransaction("c", "s1", "r1", T0 + timedelta(seconds=640), 4.0),
+        PosTransaction("d", "s1", "r1", T0 + timedelta(seconds=715), 6.0, categories=("Coffee", "Tea")),
+    ]
+    with deps.db.begin() as conn:
+        store_events(conn, events, buckets_s=[3600])
+        insert_pos_transactions(conn, sales)
+    q = {"from": T0.isoformat(), "to": (T0 + timedelta(hours=1)).isoformat(), "granularity": "hour"}
+    with client:
+        body = client.get(f"{API}/funnel", params=q).json()
+    zones = {z["zone_id"]: z for z in body["zones"]}
+    coffee, till_zone = zones["coffee"], zones["till"]
+    assert (coffee["visits"], coffee["engaged"]) == (5, 4)  # s2 is a visit, not engaged
+    assert coffee["buyers"] == 1 and coffee["conversion"] == pytest.approx(1 / 3)
+    assert "conversion" not in coffee["notes"]
+    assert till_zone["conversion"] is None and "no category" in till_zone["notes"]["conversion"]
     deps.close()
 
 

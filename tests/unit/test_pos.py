@@ -73,6 +73,10 @@ BAD_FILES = [
     ("timestamp,register,basket_value,currency\n2025-03-01T10:00:00Z,r1,3,eur\n", ["line 2: currency must be"]),
     ("timestamp,register,basket_value,items\n2025-03-01T10:00:00Z,r1,3,2.5\n", ["line 2: items '2.5' is not"]),
     (
+        "timestamp,register,basket_value,categories\n2025-03-01T10:00:00Z,r1,3," + "x" * 65 + "\n",
+        ["line 2: category 'xxxx"],
+    ),
+    (
         "timestamp,register,basket_value,transaction_id\n2025-03-01T10:00:00Z,r1,3,t1\n2025-03-01T11:00:00Z,r2,4,t1\n",
         ["line 3: transaction 't1' repeats line 2"],
     ),
@@ -102,6 +106,22 @@ def test_derived_ids_are_stable_and_distinguish_sales() -> None:
     a = derive_transaction_id("s1", "r1", T0, 12.5)
     assert a == derive_transaction_id("s1", "r1", T0.astimezone(store_timezone("Asia/Tokyo")), 12.5)
     assert len({a, derive_transaction_id("s1", "r2", T0, 12.5), derive_transaction_id("s1", "r1", T0, 12.51)}) == 3
+
+
+def test_categories_column_is_split_trimmed_deduplicated_and_stored(tmp_path: Path) -> None:
+    text = (
+        "timestamp,register,basket_value,categories\n"
+        "2025-03-01T10:00:00Z,r1,5, Coffee ;Tea;;Coffee\n"
+        "2025-03-01T10:05:00Z,r1,7,\n"
+    )
+    rows = parse_pos_csv(text, "s1")
+    assert [r.categories for r in rows] == [("Coffee", "Tea"), None]
+    with pytest.raises(ValueError, match="not one string"):
+        make_transaction("s1", timestamp=T0, register="r1", basket_value=1, categories="Coffee")  # type: ignore[arg-type]
+    with open_database(tmp_path / "pos.db") as db:
+        import_pos_csv(db, text, "s1")
+        with db.begin() as conn:
+            assert [r.categories for r in list_pos_transactions(conn, store_id="s1")] == [("Coffee", "Tea"), None]
 
 
 def test_import_is_idempotent_and_all_or_nothing(tmp_path: Path) -> None:

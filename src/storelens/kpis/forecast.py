@@ -11,8 +11,10 @@ Methods, all one week ahead from the history before the week they forecast:
   [0.5, 2]). Averaging k weeks divides the week-to-week noise the naive forecast repeats by about
   sqrt(k); the level factor follows a trend or a lasting change the plain mean would lag.
 
-statsmodels is not a dependency (and not installed), so Holt-Winters is not offered; the backtest
-(``bench/kpis.py``) prints each method's error against seasonal-naive on the stored history.
+Holt-Winters (statsmodels' ``ExponentialSmoothing``, additive weekly season, with and without a
+damped trend) was backtested against these in ``bench/kpis.py`` and is not offered: it edges the
+seasonal mean on a flat season but falls behind even seasonal-naive under steady growth (an
+additive season cannot scale with the level), so statsmodels is not a dependency (docs/KPIS.md).
 
 Anomalies: an hour is flagged when the observed count leaves the band forecast +- z * s * sqrt(f+1),
 where s is a robust (MAD) scale of the standardised backtest residuals. With z from the per-hour

@@ -1,5 +1,5 @@
 """The store funnel: passers-by -> entries -> engaged -> buyers, per store-local hour/day/week,
-and the same per zone (attraction, holding).
+and the same per zone (attraction, holding, and conversion where POS sales list their categories).
 
 Inputs, all from storage:
 
@@ -13,6 +13,11 @@ Inputs, all from storage:
 * buyers: POS transactions (one transaction = one buyer; buying units are not in this slice). A
   store with no POS data stored at all: not measured (an hour without sales is still 0).
 
+Per-zone conversion: of the shoppers who engaged at a zone, the share whose sale (the till join
+of :func:`storelens.pos.join_transactions_to_stays`: the sale matched to their checkout stay)
+lists the zone's ``category``. A shopper counts only under the one subject (visit id) seen at the
+zone and at the till, so a zone on one camera and the till on another need store-level fused visits.
+
 Rates (``None`` with a reason when the denominator is 0 or missing): capture rate = entries /
 passers-by, engagement rate = engaged / entries, conversion = buyers / entries, sales per visitor =
 sales / entries.
@@ -23,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,6 +36,7 @@ import sqlalchemy as sa
 from storelens.config.schema import StoreConfig, ZoneKind
 from storelens.events.models import EventType
 from storelens.kpis.buckets import Granularity, bucket_starts
+from storelens.pos import category_key, checkout_stays, join_transactions_to_stays, load_transactions
 from storelens.storage.database import Database
 from storelens.storage.models import EVENTS, POS_TRANSACTIONS, VISITS
 
@@ -41,7 +47,10 @@ NO_STOREFRONT = "not measured: no line with role 'storefront' (a camera that see
 NO_POS = "not measured: no POS transactions stored for this store"
 NO_ENTRIES = "no entries in this period"
 NO_PASSERS = "no passers-by in this period"
-NO_ZONE_POS = "not measured: POS transactions carry no zone or category"
+NO_ZONE_POS = "not measured: no POS transaction in this period lists its categories (POS column 'categories')"
+NO_ZONE_CATEGORY = "not measured: the zone has no category (zones[].category)"
+NO_TILL = "not measured: no checkout zone to join sales to shoppers"
+NO_ZONE_ENGAGED = "nobody engaged at this zone in this period"
 
 
 @dataclass(slots=True)
@@ -168,22 +177,60 @@ class ZoneFunnel:
     engaged: int
     attraction: float | None
     holding: float | None
-    conversion: None
+    conversion: float | None
     notes: dict[str, str]
+    buyers: int | None = None
+    """Engaged shoppers whose sale lists the zone's category."""
+
+
+@dataclass(frozen=True, slots=True)
+class ZonePurchases:
+    """What each shopper bought, from the till join: subject -> category keys of their sale(s).
+    ``unknown``: shoppers matched to a sale that lists no categories (left out of the zone rates)."""
+
+    bought: dict[str, frozenset[str]]
+    unknown: frozenset[str] = frozenset()
 
 
 def compute_zone_funnel(
-    zone_stays: dict[str, dict[str, float]], zone_kinds: dict[str, str], entries: int, engaged_dwell_s: float
+    zone_stays: dict[str, dict[str, float]],
+    zone_kinds: dict[str, str],
+    entries: int,
+    engaged_dwell_s: float,
+    *,
+    zone_categories: dict[str, str | None] | None = None,
+    purchases: ZonePurchases | None = None,
+    conversion_note: str = NO_ZONE_POS,
 ) -> list[ZoneFunnel]:
     """Pure. ``zone_stays``: zone -> subject -> longest stay (s, ``math.inf`` for an interaction).
 
-    attraction = zone visitors / store entries; holding = engaged zone visitors / zone visitors."""
+    attraction = zone visitors / store entries; holding = engaged zone visitors / zone visitors;
+    conversion = engaged zone visitors whose sale lists the zone's category / engaged zone visitors
+    (those matched to a sale without categories left out of both), ``None`` with
+    ``conversion_note`` when ``purchases`` is None."""
     out: list[ZoneFunnel] = []
+    cats = zone_categories or {}
     for zone_id in sorted(set(zone_kinds) | set(zone_stays)):
         stays = zone_stays.get(zone_id, {})
         visits = len(stays)
-        engaged = sum(1 for d in stays.values() if d >= engaged_dwell_s)
-        notes = {"conversion": NO_ZONE_POS}
+        engaged_by = [s for s, d in stays.items() if d >= engaged_dwell_s]
+        engaged = len(engaged_by)
+        notes: dict[str, str] = {}
+        conversion: float | None = None
+        buyers: int | None = None
+        category = cats.get(zone_id)
+        if purchases is None:
+            notes["conversion"] = conversion_note
+        elif not category:
+            notes["conversion"] = NO_ZONE_CATEGORY
+        else:
+            key = category_key(category)
+            known = [s for s in engaged_by if s not in purchases.unknown]
+            buyers = sum(1 for s in known if key in purchases.bought.get(s, frozenset()))
+            if known:
+                conversion = buyers / len(known)
+            else:
+                notes["conversion"] = NO_ZONE_ENGAGED
         attraction = visits / entries if entries else None
         if attraction is None:
             notes["attraction"] = NO_ENTRIES
@@ -191,9 +238,47 @@ def compute_zone_funnel(
         if holding is None:
             notes["holding"] = "no visits to this zone in this period"
         out.append(
-            ZoneFunnel(zone_id, zone_kinds.get(zone_id, "unknown"), visits, engaged, attraction, holding, None, notes)
+            ZoneFunnel(
+                zone_id,
+                zone_kinds.get(zone_id, "unknown"),
+                visits,
+                engaged,
+                attraction,
+                holding,
+                conversion,
+                notes,
+                buyers,
+            )
         )
     return out
+
+
+def load_zone_purchases(
+    db: Database, store: StoreConfig, since: datetime, until: datetime, *, window_s: float = 120.0
+) -> tuple[ZonePurchases | None, str]:
+    """The till join over [since, until) as :class:`ZonePurchases`, or None with the reason the
+    per-zone conversion is not measured (no POS sales listing categories, no checkout zone)."""
+    txns = load_transactions(db, store.store_id, since, until)
+    if not any(t.categories for t in txns):
+        return None, NO_ZONE_POS
+    kinds = {z.id: str(z.kind) for z in store.zones}
+    if ZoneKind.CHECKOUT not in kinds.values():
+        return None, NO_TILL
+    pad = timedelta(seconds=window_s)
+    stays = checkout_stays(db, store.store_id, kinds, since - pad, until + pad)
+    join = join_transactions_to_stays(txns, stays, window_s=window_s)
+    categories = {t.id: t.categories for t in txns}
+    bought: dict[str, set[str]] = {}
+    unknown: set[str] = set()
+    for m in join.matches:
+        if m.subject is None:
+            continue
+        cats = categories.get(m.transaction_id)
+        if not cats:
+            unknown.add(m.subject)
+            continue
+        bought.setdefault(m.subject, set()).update(category_key(c) for c in cats)
+    return ZonePurchases({s: frozenset(c) for s, c in bought.items()}, frozenset(unknown)), ""
 
 
 # ----------------------------------------------------------------------------------- loading

@@ -229,6 +229,7 @@ class PosTransactionRow(Base):
     items: Mapped[int | None] = mapped_column(sa.Integer)
     currency: Mapped[str | None] = mapped_column(sa.String(8))
     source: Mapped[str] = mapped_column(sa.String(32), nullable=False, default="api")
+    categories: Mapped[list[str] | None] = mapped_column(JSONType)  # product categories in the basket
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, server_default=sa.func.now())
 
     __table_args__ = (sa.Index("ix_pos_store_ts", "store_id", "ts"),)

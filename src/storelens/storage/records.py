@@ -208,6 +208,8 @@ class PosTransaction:
     items: int | None = None
     currency: str | None = None
     source: str = "api"
+    categories: tuple[str, ...] | None = None
+    """Product categories in the basket (as on the shelf zones' ``category``); None when unknown."""
 
 
 def insert_pos_transactions(conn: Executor, rows: Sequence[PosTransaction]) -> int:
@@ -228,6 +230,7 @@ def insert_pos_transactions(conn: Executor, rows: Sequence[PosTransaction]) -> i
                 "items": r.items,
                 "currency": r.currency,
                 "source": r.source,
+                "categories": list(r.categories) if r.categories is not None else None,
             }
             for r in rows
         ],
@@ -250,9 +253,14 @@ def list_pos_transactions(
     if until is not None:
         where.append(c.ts < until)
     stmt = (
-        sa.select(c.id, c.store_id, c.register_id, c.ts, c.basket_value, c["items"], c.currency, c.source)
+        sa.select(c.id, c.store_id, c.register_id, c.ts, c.basket_value, c["items"], c.currency, c.source, c.categories)
         .where(*where)
         .order_by(c.ts, c.id)
         .limit(limit)
     )
-    return [PosTransaction(**r._mapping) for r in conn.execute(stmt)]
+    out: list[PosTransaction] = []
+    for r in conn.execute(stmt):
+        row = dict(r._mapping)
+        cats = row.pop("categories")
+        out.append(PosTransaction(**row, categories=tuple(cats) if isinstance(cats, list) else None))
+    return out

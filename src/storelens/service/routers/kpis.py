@@ -31,7 +31,14 @@ from storelens.kpis import experiments as kx
 from storelens.kpis import forecast as kf
 from storelens.kpis.anomaly_watch import hourly_series
 from storelens.kpis.buckets import bucket_starts, floor_local, next_start
-from storelens.kpis.funnel import FunnelRow, compute_funnel, compute_zone_funnel, funnel_total, load_funnel_inputs
+from storelens.kpis.funnel import (
+    FunnelRow,
+    compute_funnel,
+    compute_zone_funnel,
+    funnel_total,
+    load_funnel_inputs,
+    load_zone_purchases,
+)
 from storelens.kpis.queues import load_queue_moves, queue_joins, queue_rows
 from storelens.kpis.units import GroupingConfig
 from storelens.kpis.units_store import compute_units, load_people
@@ -180,7 +187,16 @@ def funnel(
     rows = compute_funnel(stored.inputs, s, u, tz, granularity)
     total = funnel_total(stored.inputs, s, u)
     kinds = {z.id: str(z.kind) for z in deps.store.zones}
-    zones = compute_zone_funnel(stored.zone_stays, kinds, total.entries, engaged_dwell_s)
+    purchases, why = load_zone_purchases(deps.db, deps.store, s, u)
+    zones = compute_zone_funnel(
+        stored.zone_stays,
+        kinds,
+        total.entries,
+        engaged_dwell_s,
+        zone_categories={z.id: z.category for z in deps.store.zones},
+        purchases=purchases,
+        conversion_note=why,
+    )
     out = FunnelOut(
         store_id=deps.store.store_id,
         timezone=deps.store.timezone,

@@ -67,6 +67,7 @@ def add_transactions(deps: Deps, body: PosBatchIn) -> PosImportOut:
                     currency=t.currency,
                     transaction_id=t.transaction_id,
                     items=t.items,
+                    categories=t.categories,
                 )
             )
         except (ValueError, OverflowError) as exc:
@@ -91,7 +92,7 @@ def add_transactions(deps: Deps, body: PosBatchIn) -> PosImportOut:
         "requestBody": {
             "required": True,
             "content": {"text/csv": {"schema": {"type": "string"}}},
-            "description": "CSV with header timestamp,register,basket_value[,currency,transaction_id,items]",
+            "description": "CSV with header timestamp,register,basket_value[,currency,transaction_id,items,categories]",
         }
     },
 )
@@ -136,6 +137,7 @@ def transactions(
             basket_value=t.basket_value,
             currency=t.currency,
             items=t.items,
+            categories=list(t.categories) if t.categories is not None else None,
             source=t.source,
         )
         for t in list_pos_transactions(conn, store_id=deps.store.store_id, since=s, until=u, limit=limit)

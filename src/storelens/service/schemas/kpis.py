@@ -32,7 +32,13 @@ class ZoneFunnelOut(ApiModel):
     engaged: int = Field(description="Of them, stayed >= engaged_dwell_s or reached/picked")
     attraction: float | None = Field(description="visits / store entries")
     holding: float | None = Field(description="engaged / visits")
-    conversion: float | None = Field(description="Always null in this slice: POS lines carry no zone")
+    buyers: int | None = Field(
+        default=None, description="Engaged shoppers whose sale (till join) lists the zone's category"
+    )
+    conversion: float | None = Field(
+        description="buyers / engaged (shoppers matched to a sale without categories left out); null without "
+        "POS categories, a zone category or a checkout zone"
+    )
     notes: dict[str, str] = Field(default_factory=dict, description=NOTES_DOC)
 
 

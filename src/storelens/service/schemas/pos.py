@@ -24,6 +24,11 @@ class PosTransactionIn(_PosModel):
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     transaction_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")
     items: int | None = Field(default=None, ge=0, le=1_000_000)
+    categories: list[str] | None = Field(
+        default=None,
+        max_length=100,
+        description="Product categories in the basket, named as on the shelf zones' category (per-zone conversion)",
+    )
 
 
 class PosBatchIn(ApiModel):
@@ -43,6 +48,7 @@ class PosTransactionOut(_PosModel):
     basket_value: float
     currency: str | None
     items: int | None
+    categories: list[str] | None = None
     source: str
 
 

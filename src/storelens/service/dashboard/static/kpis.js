@@ -4,7 +4,8 @@
 // /api/v1/kpis/*. Kept in its own module so the main dashboard (app.js) only needs the
 // panel's <section> and this script tag; it loads on start and again on the Refresh button.
 // A number the store does not measure (no storefront line, no POS) shows as "not measured" with
-// the server's reason as a tooltip, never as 0.
+// the server's reason as a tooltip, never as 0. The layout-change view compares a zone's visits a
+// day before and after a change against a control zone, for the zones and day the user picks.
 
 import { api, csrfToken, query } from "./api.js";
 import { byId, h, replace } from "./dom.js";
@@ -159,6 +160,100 @@ function experimentsTable(ex) {
   );
 }
 
+// days compared on each side of the change by default (the route allows 400 days in all)
+const layoutInput = { zone: "", control: "", day: "", days: 28 }; // kept across refreshes
+
+function fixed(v, digits = 1) {
+  return v === null || v === undefined ? null : v.toFixed(digits);
+}
+
+/** The /kpis/layout-change answer: before/after per day, the effect with its interval, the verdict. */
+function layoutResult(r) {
+  const n = r.notes || {};
+  const ci = r.effect_low === null ? "" : ` [${signed(r.effect_low, 1, "")}, ${signed(r.effect_high, 1, "")}]`;
+  const effect = r.effect === null ? null : `${signed(r.effect, 1, " visits/day")}${ci}, ${r.verdict}`;
+  const beforeAfter = (a, b) => (a === null || b === null ? null : `${fixed(a)} → ${fixed(b)}`);
+  return table(`Layout change: ${r.zone} against ${r.control}`, [
+    row("Days before / after", `${r.days_before} / ${r.days_after}`),
+    row(`${r.zone} visits a day`, beforeAfter(r.zone_before, r.zone_after), n.zone_before || r.verdict),
+    row(`${r.control} visits a day (control)`, beforeAfter(r.control_before, r.control_after), n.control_before || r.verdict),
+    row("Effect of the change", effect, n.effect || r.verdict),
+    row("Relative to before", r.relative === null ? null : signed(r.relative * 100, 1, " %"), n.relative || r.verdict),
+  ]);
+}
+
+/** Zone, control zone and day inputs; "not measured" until all three are chosen. */
+function layoutView(zones, until) {
+  const result = h("div", { class: "kpi-layout-result" });
+  const ids = zones.map((z) => z.zone_id);
+  const select = (key, label) =>
+    h(
+      "select",
+      { "aria-label": label, onchange: (e) => (layoutInput[key] = e.target.value) },
+      h("option", { value: "" }, `${label}…`),
+      ids.map((id) => h("option", { value: id, selected: layoutInput[key] === id }, id)),
+    );
+  const day = h("input", {
+    type: "date",
+    value: layoutInput.day,
+    "aria-label": "Day of the change",
+    onchange: (e) => (layoutInput.day = e.target.value),
+  });
+  const span = h("input", {
+    type: "number",
+    min: "2",
+    max: "180",
+    step: "1",
+    value: String(layoutInput.days),
+    "aria-label": "Days compared on each side",
+    onchange: (e) => (layoutInput.days = Math.min(180, Math.max(2, Math.round(Number(e.target.value)) || 28))),
+  });
+  const show = async () => {
+    const { zone, control } = layoutInput;
+    if (!zone || !control || !layoutInput.day) {
+      replace(
+        result,
+        h("p", { class: "empty" }, "Layout change: not measured: choose the changed zone, a control zone and the day of the change."),
+      );
+      return;
+    }
+    const changeAt = new Date(`${layoutInput.day}T12:00:00`); // midday: the store day of the change
+    if (Number.isNaN(changeAt.getTime())) {
+      replace(result, h("p", { class: "empty" }, "Layout change: not measured: the day is not a date."));
+      return;
+    }
+    const from = new Date(changeAt.getTime() - layoutInput.days * 86400_000);
+    from.setHours(0, 0, 0, 0);
+    const to = new Date(Math.min(until.getTime(), changeAt.getTime() + (layoutInput.days + 1) * 86400_000));
+    try {
+      const q = query({ zone, control, change_at: changeAt.toISOString(), from: from.toISOString(), to: to.toISOString() });
+      replace(result, layoutResult(await api(`/kpis/layout-change${q}`)));
+    } catch (err) {
+      replace(result, h("p", { class: "empty" }, `Layout change: not measured: ${err.detail || String(err)}`));
+    }
+  };
+  const form = h(
+    "form",
+    {
+      class: "kpi-layout-form",
+      "aria-label": "Layout change",
+      onsubmit: (e) => {
+        e.preventDefault();
+        show();
+      },
+    },
+    h("span", {}, "Layout change:"),
+    select("zone", "Changed zone"),
+    select("control", "Control zone"),
+    day,
+    span,
+    h("span", {}, "days each side"),
+    h("button", { type: "submit" }, "Compare"),
+  );
+  show();
+  return h("div", { class: "kpi-layout" }, form, result);
+}
+
 let staffTarget = 10;
 
 /** Why this user may not read the store-wide KPIs (asking anyway would put a 403 in the console). */
@@ -202,7 +297,15 @@ export async function refreshKpis() {
     const render = async (target) => {
       staffTarget = target > 0 ? target : staffTarget;
       const st = await staffing(staffTarget);
-      replace(box, funnelTable(f), unitsTable(u), queuesTable(qs), forecastTable(fc, st, staffTarget, render), experimentsTable(ex));
+      replace(
+        box,
+        funnelTable(f),
+        unitsTable(u),
+        queuesTable(qs),
+        forecastTable(fc, st, staffTarget, render),
+        experimentsTable(ex),
+        layoutView(f.zones, to),
+      );
     };
     await render(staffTarget);
   } catch (err) {
