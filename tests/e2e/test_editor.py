@@ -165,3 +165,92 @@ def test_calibration_pairs_drawn_on_the_still_and_the_plan_are_checked_and_saved
 def _shot(name: str) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     return SHOTS / f"{name}.png"
+
+
+def test_a_viewer_sees_the_editor_but_cannot_save_zones_or_a_calibration(secure_dashboard: Dashboard) -> None:
+    server: SecureServer = secure_dashboard.server  # type: ignore[assignment]
+    page = secure_dashboard.page
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto(f"{server.url}/editor?camera=counter-cam")
+    page.wait_for_url(re.compile(r"/login\?next="))
+    page.fill("#username", "viewer")
+    page.fill("#password", server.passwords["viewer"])
+    page.click("#login-submit")
+    page.wait_for_url(f"{server.url}/editor?camera=counter-cam")
+    page.wait_for_selector("body[data-ready='1']")
+    secure_dashboard.console_errors.clear()  # the 401s before signing in
+    # the editor says so up front: every save button off, the reason next to it
+    expect(page.locator("#save")).to_be_disabled()
+    expect(page.locator("#role-note")).to_be_visible()
+    expect(page.locator("#role-note")).to_contain_text("needs the admin role")
+    page.locator("#tools button[data-tool='calibrate']").click()
+    expect(page.locator("#cal-save")).to_be_disabled()
+    expect(page.locator("#cal-clear")).to_be_disabled()
+    expect(page.locator("#floor-panel .role-note")).to_be_visible()
+    page.locator("#tools button[data-tool='floor-zone']").click()
+    expect(page.locator("#fz-save")).to_be_disabled()
+    # and the server refuses whatever the page is made to send: the editor shows the refusal
+    for button, box, saved in (("#cal-save", "#cal-errors", "cal-saved"), ("#fz-save", "#fz-errors", "fz-saved")):
+        page.locator(button).evaluate("b => { b.disabled = false; b.click(); }")
+        page.wait_for_selector(f"body[data-{saved}='error']")
+        expect(page.locator(box)).to_contain_text("Not saved")
+        expect(page.locator(box)).to_contain_text("403")
+    # the zones' Save sends nothing for a viewer; sent anyway, with the session and its CSRF token, refused
+    page.locator("#tools button[data-tool='select']").click()
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "PUT" else None)
+    page.locator("#save").evaluate("b => { b.disabled = false; b.click(); }")
+    expect(page.locator("body")).not_to_have_attribute("data-saved", re.compile("."))
+    assert sent == []
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"].endswith("storelens_csrf"))
+    put = page.request.put(
+        f"{server.url}/api/v1/cameras/counter-cam/geometry",
+        data={"zones": [], "lines": []},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert put.status == 403, put.text()
+    page.screenshot(path=str(_shot("editor-viewer-refused")))
+    assert all("403" in e for e in secure_dashboard.console_errors), secure_dashboard.console_errors
+
+
+def test_floor_zones_drawn_on_the_plan_are_checked_and_saved(editor_dashboard: Dashboard) -> None:
+    server: EditorServer = editor_dashboard.server  # type: ignore[assignment]
+    page = editor_dashboard.page
+    if load_config(server.config_path).camera("counter-cam").calibration is None:  # floor zones need one
+        pairs = {"image_points": [[150, 400], [620, 400], [560, 200], [220, 200]]}
+        pairs["floor_points"] = [[2, 7], [6, 7], [10, 2], [2, 2]]
+        put = page.request.put(f"{server.url}/api/v1/cameras/counter-cam/calibration", data=pairs)
+        assert put.ok, put.text()
+    page = _open(editor_dashboard)
+    page.locator("#tools button[data-tool='floor-zone']").click()
+    floor = page.locator("#floor")
+    expect(floor).to_be_visible()
+    corners = [(1, 1), (4, 1), (4, 7.5), (1, 7.5)]
+    for x, y in corners:
+        _click_floor(page, x, y)
+    _click_floor(page, *corners[0])  # back on the first corner closes it
+    expect(floor).to_have_attribute("data-zones", "1")
+    item = page.locator("#floor-zones li[data-index='0']")
+    # an id the counter camera's zone already has: refused on this zone, nothing written
+    before = server.config_path.read_text()
+    item.locator("input[name='id']").fill("counter")
+    page.locator("#fz-save").click()
+    page.wait_for_selector("body[data-fz-saved='error']")
+    expect(item).to_have_class(re.compile(r"\binvalid\b"))
+    expect(item.locator(".shape-errors")).to_contain_text("already used on camera counter-cam")
+    expect(floor.locator("g.floor-zone.invalid")).to_have_count(1)
+    page.screenshot(path=str(_shot("editor-floor-zone-invalid")))
+    assert server.config_path.read_text() == before
+    item.locator("input[name='id']").fill("front-aisle")
+    item.locator("input[name='name']").fill("Front aisle")
+    item.locator("select[name='kind']").select_option("aisle")
+    page.locator("#fz-save").click()
+    page.wait_for_selector("body[data-fz-saved='ok']")
+    expect(page.locator("#fz-result")).to_contain_text("Saved 1 floor zone(s)")
+    page.screenshot(path=str(_shot("editor-floor-zone-saved")))
+    stored = [z for z in load_config(server.config_path).zones if z.space == "floor"]
+    assert [(z.id, z.name, z.kind) for z in stored] == [("front-aisle", "Front aisle", "aisle")]
+    for (x, y), (sx, sy) in zip(corners, stored[0].points, strict=True):
+        assert abs(sx - x) <= 0.1 and abs(sy - y) <= 0.1, stored[0].points
+    assert "counter" in {z.id for z in load_config(server.config_path).zones}  # the camera's zones kept
+    assert all("422" in e for e in editor_dashboard.console_errors), editor_dashboard.console_errors

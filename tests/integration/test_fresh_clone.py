@@ -123,3 +123,7 @@ def test_storelens_serve_answers_an_api_request(demo: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    output = proc.stdout.read() if proc.stdout else ""
+    # what a user sees on start: no traceback, no library warning they cannot act on (uvicorn's
+    # legacy websockets protocol printed a DeprecationWarning at every start)
+    assert "Traceback" not in output and "DeprecationWarning" not in output, output[-3000:]

@@ -188,6 +188,8 @@ ROUTE_ACCESS: dict[str, RouteAccess] = {
     f"DELETE {P}/cameras/{{camera_id}}/calibration": "scoped",
     f"GET {P}/floor-plan": "scoped",  # the store's plan: anyone who may see the store
     f"GET {P}/floor-plan/image": "scoped",
+    f"GET {P}/floor-plan/zones": "scoped",  # every camera needed (routers/floor_zones.py)
+    f"PUT {P}/floor-plan/zones": "scoped",
     f"GET {P}/zones": "scoped",
     f"GET {P}/zones/{{zone_id}}": "scoped",
     f"POST {P}/zones": "scoped",

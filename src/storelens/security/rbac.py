@@ -184,6 +184,7 @@ ROUTE_RULES: tuple[RouteRule, ...] = (
     rule(READ, rf"{P}/cameras/\{{[a-z_]+\}}/geometry", V),  # the zones and lines drawn on it
     rule(READ, rf"{P}/cameras/\{{[a-z_]+\}}/calibration", V),  # its image <-> floor point pairs
     rule(READ, rf"{P}/floor-plan(/image)?", V),  # the heat maps' backdrop, no store data
+    rule(READ, rf"{P}/floor-plan/zones", V),  # the zones drawn on it, as GET /zones lists them
     rule(READ, rf"{P}/zones(/.*)?", V),
     rule(READ, rf"{P}/aggregates(/.*)?", V),
     rule(READ, rf"{P}/heatmaps(/.*)?", V),
@@ -208,6 +209,7 @@ ROUTE_RULES: tuple[RouteRule, ...] = (
     # admin: configuration, zones, users, audit, live view, deletion
     rule(WRITE, rf"{P}/zones(/.*)?", ADM, "admin", audit="zone.change"),
     rule("PUT", rf"{P}/cameras/\{{[a-z_]+\}}/geometry", ADM, "admin", audit="zone.change"),
+    rule("PUT", rf"{P}/floor-plan/zones", ADM, "admin", audit="zone.change"),
     rule("PUT DELETE", rf"{P}/cameras/\{{[a-z_]+\}}/calibration", ADM, "admin", audit="calibration.change"),
     rule("*", rf"{P}/(config|settings)(/.*)?", ADM, "admin", audit="config.change"),
     rule("*", rf"{P}/users(/.*)?", ADM, "admin"),

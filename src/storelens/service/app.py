@@ -38,6 +38,7 @@ from storelens.service.routers import (
     cameras,
     events,
     exports,
+    floor_zones,
     geometry,
     health,
     heatmaps,
@@ -66,6 +67,7 @@ ROUTER_ROLES: list[tuple[APIRouter, Role]] = [
     (zones.router, V),  # writes additionally require admin
     (geometry.router, V),  # a camera's zones and lines (the editor); saving requires admin
     (calibration.router, V),  # point pairs and the floor plan (the editor); saving requires admin
+    (floor_zones.router, V),  # zones drawn on the floor plan (the editor); saving requires admin
     (events.router, A),  # per-visit data (SECURITY.md, "Roles"): a viewer sees aggregates
     (visits.router, A),
     (aggregates.router, V),

@@ -256,6 +256,29 @@ class StoreConfigStore:
         def mine(item: ZoneConfig | LineConfig) -> bool:
             return item.space == "image" and item.camera == camera_id
 
+        self._replace_where(mine, zones, lines, {camera_id})
+        return list(zones), list(lines)
+
+    def replace_floor_zones(self, zones: Sequence[ZoneConfig]) -> list[ZoneConfig]:
+        """Replace every floor-space zone (what the editor draws on the floor plan), like
+        :meth:`replace_camera_geometry` does a camera's; every calibrated camera uses them."""
+
+        def floor(item: ZoneConfig | LineConfig) -> bool:
+            return item.space == "floor"
+
+        self._replace_where(floor, zones, None, None)
+        return list(zones)
+
+    def _replace_where(
+        self,
+        mine: Callable[[ZoneConfig | LineConfig], bool],
+        zones: Sequence[ZoneConfig],
+        lines: Sequence[LineConfig] | None,
+        cameras: set[str] | None,
+    ) -> None:
+        """The zones (and lines, unless None) that ``mine`` selects replaced by the new ones: the
+        others keep their order, the new take the place of the first old one."""
+
         def merged(old: Sequence[Any], new: Sequence[Any]) -> list[Any]:
             at = next((i for i, item in enumerate(old) if mine(item)), len(old))
             kept = [item for item in old[:at] if not mine(item)]
@@ -268,9 +291,8 @@ class StoreConfigStore:
                 if refs:
                     raise ZoneConflict(f"zone {zone_id!r} is referenced by {', '.join(refs)}; change those first")
             new_zones = merged(self._store.zones, list(zones))
-            new_lines = merged(self._store.lines, list(lines))
-            self._commit(new_zones, {camera_id}, new_lines)
-        return list(zones), list(lines)
+            new_lines = None if lines is None else merged(self._store.lines, list(lines))
+            self._commit(new_zones, cameras, new_lines)
 
     def replace_camera_calibration(self, camera_id: str, calibration: CalibrationConfig | None) -> None:
         """Set (or remove, ``None``) one camera's image → floor point pairs (the editor's

@@ -217,6 +217,34 @@ class _FpsCounter:
         return self.n / (now - self.t0) if now > self.t0 else 0.0
 
 
+def progress_ticker(
+    progress: Progress,
+    camera_id: str,
+    total: int | None,
+    *,
+    interval_s: float = PROGRESS_LOG_INTERVAL_S,
+    clock: Callable[[], float] = time.monotonic,
+) -> Callable[[FrameResult | None], None]:
+    """What one camera's analysed frame does to the progress shown: on a terminal the bar moves;
+    otherwise (a log, ``make demo > log``) a line goes to stderr at the first frame and then every
+    ``interval_s``, so a long run is never silent for minutes."""
+    task = progress.add_task(camera_id, total=total, fps=0.0)
+    counter = _FpsCounter()
+    last_line: list[float | None] = [None]
+
+    def tick(result: FrameResult | None) -> None:
+        fps = counter.tick()
+        progress.update(task, advance=1, fps=fps)
+        if progress.disable:
+            now = clock()
+            if last_line[0] is None or now - last_line[0] >= interval_s:
+                last_line[0] = now
+                of = f"/{total}" if total else ""
+                print(f"{camera_id}: {counter.n}{of} frames analysed, {fps:.1f} fps", file=sys.stderr, flush=True)
+
+    return tick
+
+
 @contextmanager
 def _stop_on_signals(stop: threading.Event, received: list[signal.Signals]) -> Iterator[None]:
     """SIGINT and SIGTERM set ``stop`` (the cameras finish their frame and the run writes its
@@ -276,22 +304,7 @@ def _execute(
 
     def factory(cam: CameraConfig, expected: int | None) -> Callable[[FrameResult], None]:
         total = min(expected, max_frames) if expected and max_frames else expected or max_frames
-        task = progress.add_task(cam.id, total=total, fps=0.0)
-        counter = _FpsCounter()
-
-        last_line = [0.0]
-
-        def tick(result: FrameResult) -> None:
-            fps = counter.tick()
-            progress.update(task, advance=1, fps=fps)
-            if progress.disable:  # a log, not a terminal: a line at the first frame, then now and then
-                now = time.monotonic()
-                if counter.n == 1 or now - last_line[0] >= PROGRESS_LOG_INTERVAL_S:
-                    last_line[0] = now
-                    of = f"/{total}" if total else ""
-                    print(f"{cam.id}: {counter.n}{of} frames analysed, {fps:.1f} fps", file=sys.stderr, flush=True)
-
-        return tick
+        return progress_ticker(progress, cam.id, total)
 
     with _stop_on_signals(stop, received), progress:
         result = run_store(

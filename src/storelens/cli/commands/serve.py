@@ -110,7 +110,15 @@ def serve(
         f"storelens serving store {cfg.store_id!r} on {scheme}://{host}:{port}/api/v1 "
         f"(dashboard /, docs /api/v1/docs, metrics /metrics, database {app.state.deps.db.url})"
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="websockets", **tls, **uvicorn_proxy_kwargs())
+    uvicorn.run(app, host=host, port=port, log_level=log_level, ws=ws_protocol(), **tls, **uvicorn_proxy_kwargs())
+
+
+def ws_protocol() -> str:
+    """The websockets library's protocol: its sans-I/O one where this uvicorn has it (0.35+), as
+    the legacy one prints a deprecation warning at every start that a store's operator cannot act on."""
+    from uvicorn.config import WS_PROTOCOLS
+
+    return "websockets-sansio" if "websockets-sansio" in WS_PROTOCOLS else "websockets"
 
 
 def register(app: typer.Typer) -> None:

@@ -28,7 +28,7 @@ from storelens.config.checks import FRAME_MARGIN
 from storelens.config.schema import CalibrationConfig, CameraConfig, Point, StoreConfig
 from storelens.service.config_store import ZoneInvalid
 from storelens.service.deps import Deps, require_role
-from storelens.service.routers.geometry import FrameSizeOut, frame_size
+from storelens.service.routers.geometry import FrameSizeOut, frame_size, shape_error
 from storelens.service.schemas.common import ERROR_RESPONSES
 from storelens.service.scope import ScopeView
 
@@ -77,7 +77,7 @@ def floor_plan_of(store: StoreConfig) -> FloorPlan | None:
         return None
 
 
-def _plan_out(plan: FloorPlan | None) -> FloorPlanOut | None:
+def plan_out(plan: FloorPlan | None) -> FloorPlanOut | None:
     if plan is None:
         return None
     return FloorPlanOut(width_m=round(plan.width_m, 4), height_m=round(plan.height_m, 4), image=plan.image is not None)
@@ -97,7 +97,7 @@ def _out(deps: Deps, cam: CameraConfig, **extra: Any) -> CalibrationOut:
     return CalibrationOut(
         camera_id=cam.id,
         frame=frame_size(deps, cam),
-        floor_plan=_plan_out(floor_plan_of(deps.store)),
+        floor_plan=plan_out(floor_plan_of(deps.store)),
         image_points=[] if cal is None else list(cal.image_points),
         floor_points=[] if cal is None else list(cal.floor_points),
         errors_m=errors,
@@ -106,11 +106,8 @@ def _out(deps: Deps, cam: CameraConfig, **extra: Any) -> CalibrationOut:
     )
 
 
-def _error(loc: list[str | int], msg: str) -> dict[str, Any]:
-    return {"loc": ["body", *loc], "msg": msg, "type": "value_error"}
-
-
-def _outside(p: Point, w: float, h: float) -> bool:
+def outside(p: Point, w: float, h: float) -> bool:
+    """Whether ``p`` lies outside a ``w`` x ``h`` frame or plan by more than the margin."""
     mx, my = FRAME_MARGIN * w, FRAME_MARGIN * h
     return not (-mx <= p[0] <= w + mx and -my <= p[1] <= h + my)
 
@@ -121,36 +118,36 @@ def calibration_errors(body: CalibrationIn, frame: FrameSizeOut | None, plan: Fl
     errors: list[dict[str, Any]] = []
     n_img, n_floor = len(body.image_points), len(body.floor_points)
     if n_img != n_floor:
-        errors.append(_error([], f"{n_img} image point(s) but {n_floor} floor point(s): every pair needs both"))
+        errors.append(shape_error([], f"{n_img} image point(s) but {n_floor} floor point(s): every pair needs both"))
     if frame is not None:
         for i, p in enumerate(body.image_points):
-            if _outside(p, frame.width, frame.height):
+            if outside(p, frame.width, frame.height):
                 size = f"{frame.width}x{frame.height}"
                 msg = f"pair {i + 1}: image point ({p[0]:g}, {p[1]:g}) lies outside the {size} frame"
-                errors.append(_error(["image_points", i], msg))
+                errors.append(shape_error(["image_points", i], msg))
     if plan is not None:
         for i, p in enumerate(body.floor_points):
-            if _outside(p, plan.width_m, plan.height_m):
+            if outside(p, plan.width_m, plan.height_m):
                 msg = (
                     f"pair {i + 1}: floor point ({p[0]:g}, {p[1]:g}) m lies outside the "
                     f"{plan.width_m:g} x {plan.height_m:g} m floor plan"
                 )
-                errors.append(_error(["floor_points", i], msg))
+                errors.append(shape_error(["floor_points", i], msg))
     if errors:
         return errors
     if n_img < 4:
-        return [_error([], f"need at least 4 pairs, got {n_img}: add {4 - n_img} more")]
+        return [shape_error([], f"need at least 4 pairs, got {n_img}: add {4 - n_img} more")]
     try:
         fit_homography(body.image_points, body.floor_points)
     except CalibrationError as exc:
-        return [_error([], str(exc))]
+        return [shape_error([], str(exc))]
     return []
 
 
 @router.get("/floor-plan", response_model=FloorPlanOut, summary="The store's floor plan: extent in metres")
 def get_floor_plan(deps: Deps, view: ScopeView) -> FloorPlanOut:
     view.require_store()
-    plan = _plan_out(floor_plan_of(deps.store))
+    plan = plan_out(floor_plan_of(deps.store))
     if plan is None:
         raise HTTPException(404, detail="this store has no floor plan (floor_plan: in the store YAML)")
     return plan
@@ -212,7 +209,7 @@ def put_calibration(
     try:
         deps.config.replace_camera_calibration(camera_id, cal)
     except ZoneInvalid as exc:
-        raise HTTPException(422, detail=[_error([], m) for m in exc.errors]) from None
+        raise HTTPException(422, detail=[shape_error([], m) for m in exc.errors]) from None
     log.info("camera %s: calibration with %d pair(s) saved", camera_id, len(body.image_points))
     applied, message = _apply(deps, camera_id, f"Saved {len(body.image_points)} pairs")
     return _out(deps, deps.store.camera(camera_id), applied=applied, message=message)
@@ -229,6 +226,6 @@ def delete_calibration(deps: Deps, view: ScopeView, camera_id: str = Path(max_le
     try:
         deps.config.replace_camera_calibration(camera_id, None)
     except ZoneInvalid as exc:
-        raise HTTPException(422, detail=[_error([], m) for m in exc.errors]) from None
+        raise HTTPException(422, detail=[shape_error([], m) for m in exc.errors]) from None
     applied, message = _apply(deps, camera_id, "Removed the calibration")
     return _out(deps, deps.store.camera(camera_id), applied=applied, message=message)

@@ -134,20 +134,21 @@ def _out(deps: Deps, store: StoreConfig, cam: CameraConfig, **extra: Any) -> Geo
     )
 
 
-def _error(loc: list[str | int], msg: str) -> dict[str, Any]:
+def shape_error(loc: list[str | int], msg: str) -> dict[str, Any]:
+    """One problem of a save, at ``loc`` inside the body (FastAPI's 422 item shape)."""
     return {"loc": ["body", *loc], "msg": msg, "type": "value_error"}
 
 
-def _placed(body: GeometryIn, message: str) -> dict[str, Any]:
+def placed_error(groups: Sequence[tuple[str, Sequence[ZoneConfig | LineConfig]]], message: str) -> dict[str, Any]:
     """A whole-config error (a queue needing a zone of kind queue, ...) at the first shape of
-    the body its message names, so the editor shows it there; else on the body."""
+    the body's ``groups`` (``("zones", [...])``) its message names, so the editor shows it
+    there; else on the body."""
     msg = message.removeprefix("Value error, ")
-    groups: list[tuple[str, Sequence[ZoneConfig | LineConfig]]] = [("zones", body.zones), ("lines", body.lines)]
     for kind, items in groups:
         for i, item in enumerate(items):
             if f"'{item.id}'" in msg:
-                return _error([kind, i], msg)
-    return _error([], msg)
+                return shape_error([kind, i], msg)
+    return shape_error([], msg)
 
 
 def geometry_errors(store: StoreConfig, cam: CameraConfig, body: GeometryIn, frame: FrameSizeOut | None) -> list[Any]:
@@ -162,13 +163,15 @@ def geometry_errors(store: StoreConfig, cam: CameraConfig, body: GeometryIn, fra
         seen: dict[str, int] = {}
         for i, item in enumerate(items):
             if item.space != "image":
-                errors.append(_error([kind, i, "space"], f"must be 'image': the editor draws on camera {cam.id!r}"))
+                msg = f"must be 'image': the editor draws on camera {cam.id!r}"
+                errors.append(shape_error([kind, i, "space"], msg))
             if item.camera != cam.id:
-                errors.append(_error([kind, i, "camera"], f"must be {cam.id!r}, the camera being edited"))
+                errors.append(shape_error([kind, i, "camera"], f"must be {cam.id!r}, the camera being edited"))
             if item.id in seen:
-                errors.append(_error([kind, i, "id"], f"id {item.id!r} is used twice (also {kind}[{seen[item.id]}])"))
+                msg = f"id {item.id!r} is used twice (also {kind}[{seen[item.id]}])"
+                errors.append(shape_error([kind, i, "id"], msg))
             elif item.id in others:
-                errors.append(_error([kind, i, "id"], f"id {item.id!r} is already used on {others[item.id]}"))
+                errors.append(shape_error([kind, i, "id"], f"id {item.id!r} is already used on {others[item.id]}"))
             seen.setdefault(item.id, i)
     if frame is not None:
         data = {
@@ -176,7 +179,7 @@ def geometry_errors(store: StoreConfig, cam: CameraConfig, body: GeometryIn, fra
             "lines": [ln.model_dump(mode="json") for ln in body.lines],
         }
         for loc, msg in geometry_issues(data, {cam.id: (frame.width, frame.height)}):
-            errors.append(_error(list(loc), msg))
+            errors.append(shape_error(list(loc), msg))
     return errors
 
 
@@ -213,7 +216,8 @@ def put_geometry(
     except ZoneConflict as exc:
         raise HTTPException(409, detail=str(exc)) from None
     except ZoneInvalid as exc:
-        raise HTTPException(422, detail=[_placed(body, m) for m in exc.errors]) from None
+        groups: list[tuple[str, Sequence[ZoneConfig | LineConfig]]] = [("zones", body.zones), ("lines", body.lines)]
+        raise HTTPException(422, detail=[placed_error(groups, m) for m in exc.errors]) from None
     from storelens.security.rbac import principal_of
 
     who = principal_of(request)

@@ -4,7 +4,8 @@
 //
 // With the "Calibrate" tool a click on either drawing places that half of a new pair and a click on
 // the other drawing completes it (so the order does not matter); markers of either half can be
-// dragged. The store's floor zones are outlined on the plan. The floor drawing's viewBox is the plan in metres (the plan's image stretched over it,
+// dragged. The store's floor zones are drawn on the plan (floorzones.js edits them). The floor
+// drawing's viewBox is the plan in metres (the plan's image stretched over it,
 // or a one-metre grid when the store has no plan image), so a click is a floor position in metres
 // with no further scaling. The API checks the pairs as a whole (at least 4, inside the frame and the
 // plan, a homography that is not degenerate) and answers each problem at its point
@@ -23,7 +24,10 @@ export const cal = {
   rms: null,
   plan: null, // { width_m, height_m, image } from the API, null: none configured
   planUrl: null,
-  floorZones: [], // the store's floor-space zones (metres), outlined on the plan as landmarks
+  floorZones: [], // the store's floor-space zones (metres): floorzones.js loads and edits them
+  floorDraft: [], // corners of the floor zone being drawn
+  floorPointer: null, // where the mouse is on the plan, for the rubber band
+  floorErrors: new Map(), // floor zone index -> [{ field, msg, point }]
   errors: new Map(), // "image:2" / "floor:2" -> message
   general: [],
   dirty: false,
@@ -62,7 +66,7 @@ function floorUnit() {
 }
 
 /** Metres under a mouse event on the floor drawing (to the centimetre). */
-function toFloor(evt) {
+export function toFloor(evt) {
   const el = byId("floor");
   const pt = el.createSVGPoint();
   pt.x = evt.clientX;
@@ -107,19 +111,32 @@ export function renderFloor() {
   for (let x = 1; x < width; x++) grid.append(svg("line", { x1: x, y1: 0, x2: x, y2: height, "stroke-width": u }));
   for (let y = 1; y < height; y++) grid.append(svg("line", { x1: 0, y1: y, x2: width, y2: y, "stroke-width": u }));
   layers.push(grid);
-  for (const z of cal.floorZones) {
+  cal.floorZones.forEach((z, i) => {
     const [cx, cy] = [
       z.points.reduce((a, p) => a + p[0], 0) / z.points.length,
       z.points.reduce((a, p) => a + p[1], 0) / z.points.length,
     ];
-    layers.push(
-      svg(
-        "g",
-        { class: "floor-zone", dataset: { zone: z.id } },
-        svg("polygon", { points: z.points.map((p) => p.join(",")).join(" "), "stroke-width": 2 * u }),
-        svg("text", { x: cx, y: cy, "font-size": 12 * u, "stroke-width": 3 * u, text: z.name || z.id }),
-      ),
+    const errs = cal.floorErrors.get(i) || [];
+    const g = svg(
+      "g",
+      { class: errs.length ? "floor-zone invalid" : "floor-zone", dataset: { zone: z.id, index: i } },
+      svg("polygon", { points: z.points.map((p) => p.join(",")).join(" "), "stroke-width": 2 * u }),
+      svg("text", { x: cx, y: cy, "font-size": 12 * u, "stroke-width": 3 * u, text: z.name || z.id }),
     );
+    errs.forEach((e) => {
+      const p = Number.isInteger(e.point) ? z.points[e.point] : null;
+      if (p) g.append(svg("circle", { class: "handle bad", cx: p[0], cy: p[1], r: 7 * u, "stroke-width": 1.5 * u }));
+    });
+    layers.push(g);
+  });
+  if (cal.floorDraft.length) {
+    const pts = cal.floorPointer ? [...cal.floorDraft, cal.floorPointer] : cal.floorDraft;
+    const g = svg("g", { class: "draft" });
+    g.append(svg("polyline", { points: pts.map((p) => p.join(",")).join(" "), "stroke-width": 2 * u }));
+    cal.floorDraft.forEach((p, j) =>
+      g.append(svg("circle", { cx: p[0], cy: p[1], r: (j === 0 ? 7 : 4) * u, "stroke-width": 1.5 * u })),
+    );
+    layers.push(g);
   }
   // a 1 m (or larger round) scale bar, bottom left
   const bar = width > 40 ? 10 : width > 8 ? 2 : 1;
@@ -135,6 +152,7 @@ export function renderFloor() {
   cal.pairs.forEach((p, i) => p.floor && layers.push(marker("floor", p.floor, i, u)));
   el.replaceChildren(...layers);
   el.dataset.pairs = cal.pairs.filter((p) => p.image && p.floor).length;
+  el.dataset.zones = cal.floorZones.length;
 }
 
 function fmtPoint(p, digits) {
@@ -320,11 +338,6 @@ export async function loadCalibration(cameraId) {
 }
 
 async function loadPlan() {
-  try {
-    cal.floorZones = (await api("/zones")).filter((z) => z.space === "floor");
-  } catch {
-    cal.floorZones = [];
-  }
   try {
     cal.plan = await api("/floor-plan");
   } catch {

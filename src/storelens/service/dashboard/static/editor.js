@@ -21,6 +21,7 @@ import {
   renderFloor,
 } from "./calibration.js";
 import { byId, h, replace } from "./dom.js";
+import { cancelFloorZone, finishFloorZone, initFloorZones } from "./floorzones.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const ZONE_KINDS = ["entrance", "aisle", "shelf", "display", "checkout", "queue", "staff_only", "other"];
@@ -358,8 +359,9 @@ function setTool(tool) {
   state.draft = [];
   for (const b of byId("tools").querySelectorAll("button")) b.setAttribute("aria-checked", String(b.dataset.tool === tool));
   document.body.dataset.tool = tool;
+  if (tool !== "floor-zone") cancelFloorZone();
   render();
-  if (tool === "calibrate") renderFloor(); // laid out only now: its markers' size needs its width
+  if (tool === "calibrate" || tool === "floor-zone") renderFloor(); // laid out only now: its markers' size needs its width
 }
 
 function finishZone() {
@@ -457,8 +459,10 @@ function onPointerUp() {
 function onKey(evt) {
   if (evt.target instanceof HTMLInputElement || evt.target instanceof HTMLSelectElement) return;
   if (evt.key === "Enter" && state.tool === "zone") finishZone();
+  else if (evt.key === "Enter" && state.tool === "floor-zone") finishFloorZone();
   else if (evt.key === "Escape") {
     state.draft = [];
+    cancelFloorZone();
     renderDrawing();
   }
 }
@@ -606,7 +610,7 @@ async function loadIdentity() {
     state.canSave = false;
   }
   byId("save").disabled = !state.canSave;
-  byId("role-note").hidden = state.canSave;
+  for (const note of document.querySelectorAll(".role-note")) note.hidden = state.canSave;
 }
 
 async function main() {
@@ -626,6 +630,7 @@ async function main() {
   byId("revert").addEventListener("click", () => state.camera && loadCamera(state.camera));
   await loadIdentity();
   await initCalibration({ redraw: renderDrawing, tool: () => state.tool, canSave: state.canSave });
+  await initFloorZones({ tool: () => state.tool, canSave: state.canSave });
   try {
     state.cameras = await api("/cameras");
   } catch (err) {
