@@ -138,6 +138,11 @@ CASES: dict[str, tuple[str, Any, set[str]]] = {
         set(),
     ),
     "DELETE /api/v1/cameras/{camera_id}/calibration": ("/api/v1/cameras/{hostile}/calibration", None, set()),
+    "PUT /api/v1/floor-plan/zones": (
+        "/api/v1/floor-plan/zones",
+        {"zones": [{"id": "f1", "kind": "aisle", "space": "floor", "points": [[1, 1], [3, 1], [3, 3]]}]},
+        {"name", "category"},
+    ),
     "POST /api/v1/alerts/{alert_id}/ack": ("/api/v1/alerts/{hostile}/ack", {"note": "on my way"}, {"by", "note"}),
     "POST /api/v1/pos/transactions": (
         "/api/v1/pos/transactions",
