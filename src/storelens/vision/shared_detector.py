@@ -15,16 +15,19 @@ while one batch runs, the next queues up, so a lone camera pays no batching late
 
 It implements the :class:`~storelens.vision.base.Detector` protocol itself, so the same object
 can be handed to every camera's :func:`storelens.pipeline.build.build_camera` (``detector=``).
-A camera with its own ``detector_input_size`` passes it to :meth:`SharedDetector.submit`: frames
-are batched per input size, all on the one session.
+A camera with its own ``detector_input_size`` gets a view that passes it to :meth:`SharedDetector.submit`
+(:meth:`SharedDetector.for_camera`): frames are batched per input size, all on the one session.
+``detector.shared: true`` makes the supervised runner (`storelens run` and `serve`) use one for
+every camera (:class:`SharedDetectorPool`, closed when the run stops).
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +75,8 @@ class SharedDetector:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.detector = detector
         self.max_batch = max_batch
+        # YoloDetector.detect_batch(images, input_size=...): frames at a camera's own input size
+        self._sized = "input_size" in inspect.signature(detector.detect_batch).parameters
         self._queue: deque[tuple[npt.NDArray[np.uint8], int | None, Future[Detections]]] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -93,8 +98,8 @@ class SharedDetector:
         ``input_size`` (a multiple of 32, 64..2048) overrides the detector's for this frame."""
         frame = check_image(image)  # raised to this camera now: a bad frame never fails a shared batch
         if input_size is not None:
-            if not isinstance(self.detector, YoloDetector):
-                raise ValueError("a per-frame input_size needs a YoloDetector behind the shared detector")
+            if not self._sized:
+                raise ValueError("a per-frame input_size needs a detector whose detect_batch takes input_size")
             if not 64 <= input_size <= 2048 or input_size % 32:
                 raise ValueError(f"input_size must be a multiple of 32 in 64..2048, got {input_size}")
         fut: Future[Detections] = Future()
@@ -111,6 +116,13 @@ class SharedDetector:
     def detect_batch(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
         futures = [self.submit(img) for img in images]
         return [f.result() for f in futures]
+
+    def for_camera(self, input_size: int | None = None) -> CameraDetector:
+        """A camera's view: a :class:`Detector` whose frames go to this worker at the camera's own
+        ``input_size`` (None, or the detector's own size: batched with every such camera)."""
+        if isinstance(self.detector, YoloDetector) and input_size == self.detector.cfg.input_size:
+            input_size = None
+        return CameraDetector(self, input_size)
 
     # ------------------------------------------------------------------------------------------
     def stats(self) -> SharedDetectorStats:
@@ -152,8 +164,8 @@ class SharedDetector:
     def _run(self, frames: list[npt.NDArray[np.uint8]], size: int | None) -> list[Detections]:
         if size is None:
             return self.detector.detect_batch(frames)
-        assert isinstance(self.detector, YoloDetector)  # checked in submit
-        return self.detector.detect_batch(frames, input_size=size)
+        run: Callable[..., list[Detections]] = self.detector.detect_batch  # input_size: checked in submit
+        return run(frames, input_size=size)
 
     def _loop(self) -> None:
         while (batch := self._take()) is not None:
@@ -178,4 +190,73 @@ class SharedDetector:
                     fut.set_result(det)
 
 
-__all__ = ["MAX_BATCH", "DetectorClosed", "SharedDetector", "SharedDetectorStats"]
+class CameraDetector:
+    """One camera's :class:`Detector` on a :class:`SharedDetector` (:meth:`SharedDetector.for_camera`).
+
+    It holds nothing of its own, so a camera rebuilt after a crash or a hang gets a new view onto
+    the same worker: restarting a camera never restarts, or waits for, the shared session."""
+
+    def __init__(self, shared: SharedDetector, input_size: int | None = None) -> None:
+        self.shared = shared
+        self.input_size = input_size
+
+    def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
+        return self.shared.submit(image, self.input_size).result()
+
+    def detect_batch(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
+        futures = [self.shared.submit(img, self.input_size) for img in images]
+        return [f.result() for f in futures]
+
+
+DetectorMaker = Callable[[DetectorConfig, Path | None], Detector]
+
+
+class SharedDetectorPool:
+    """The shared detectors of one run: one :class:`SharedDetector` per detector configuration.
+
+    A store has one ``detector`` section, so this is one session for the whole machine; the pool
+    exists so that an edited detector section (``update_store`` in `serve`) gets a session of its
+    own for the cameras rebuilt with it, while cameras still on the old one keep theirs. Built on
+    the first camera that asks (``make``: :class:`YoloDetector` by default; tests give a synthetic
+    one), closed once by :meth:`close`, after the cameras ended (frames already queued still run)."""
+
+    def __init__(self, make: DetectorMaker | None = None, max_batch: int = MAX_BATCH) -> None:
+        self.make: DetectorMaker = make if make is not None else YoloDetector
+        self.max_batch = max_batch
+        self._shared: dict[str, SharedDetector] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def for_camera(self, cfg: DetectorConfig, base_dir: Path | None, input_size: int | None) -> CameraDetector:
+        """A camera's view onto the shared detector of ``cfg`` (the store's ``detector`` section;
+        ``input_size``: the camera's own, if it sets one)."""
+        key = f"{base_dir}|{cfg.model_dump_json()}"
+        with self._lock:  # one load even when every camera starts at once
+            if self._closed:
+                raise DetectorClosed("the run's shared detectors are closed")
+            shared = self._shared.get(key)
+            if shared is None:
+                shared = SharedDetector(self.make(cfg, base_dir), self.max_batch)
+                self._shared[key] = shared
+        return shared.for_camera(input_size)
+
+    def detectors(self) -> list[SharedDetector]:
+        with self._lock:
+            return list(self._shared.values())
+
+    def close(self, timeout: float | None = None) -> None:
+        with self._lock:
+            self._closed = True
+            shared, self._shared = list(self._shared.values()), {}
+        for sd in shared:
+            sd.close(drain=True, timeout=timeout)
+
+
+__all__ = [
+    "MAX_BATCH",
+    "CameraDetector",
+    "DetectorClosed",
+    "SharedDetector",
+    "SharedDetectorPool",
+    "SharedDetectorStats",
+]
