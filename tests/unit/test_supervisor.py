@@ -90,6 +90,9 @@ class SlidingPerson:
             xyxy=np.array([[x, 4, x + 12, 44]], np.float32), score=np.array([0.9], np.float32), class_id=np.zeros(1)
         )
 
+    def detect_batch(self, images: Any) -> list[Detections]:
+        return [self.detect(image) for image in images]
+
 
 def store(*cams: CameraConfig) -> StoreConfig:
     cfg = StoreConfig(store_id="t", cameras=list(cams or [CameraConfig(id="c1", source="sim://c1", fps=10)]))
@@ -476,3 +479,34 @@ def test_a_restarted_camera_keeps_using_the_shared_worker() -> None:
     assert shared.closed and not shared._worker.is_alive()
     with pytest.raises(DetectorClosed):
         pool.for_camera(cfg.detector, None, None)
+
+
+def test_a_shared_session_that_hangs_is_replaced() -> None:
+    """The shared session's native call never returns: the camera is found hung, and its rebuild
+    gets a new session instead of queueing behind the stuck one."""
+    bus = EventBus()
+    hung = SlidingPerson(hang_at=5)
+    made = [hung, SlidingPerson()]
+    pool = SharedDetectorPool(make=lambda cfg, base_dir: made.pop(0))
+    cfg = store()
+    cfg = cfg.model_copy(update={"detector": cfg.detector.model_copy(update={"shared": True})})
+    runner = StoreSupervisor(
+        cfg,
+        bus,
+        max_frames=20,
+        restart_initial_s=0.01,
+        restart_max_s=0.02,
+        stall_timeout_s=1.0,
+        stop_grace_s=0.1,
+        build=synthetic_build(100),
+        shared_detectors=pool,
+    )
+    try:
+        runner.start()
+        assert runner.join(30)
+        status = runner.camera_status("c1")
+        assert (status.state, status.frames, status.hangs) == ("finished", 20, 1)
+        assert made == [] and len(pool.abandoned) == 1 and len(pool.detectors()) == 1
+        runner.stop()
+    finally:
+        hung.release.set()

@@ -39,8 +39,10 @@ view onto its one session (``detector.threads`` set once for the machine; the ca
 ``detector_input_size`` travels with its frames). The session belongs to the run, not to a
 camera: a camera that crashes or hangs is rebuilt onto the same worker (a failed batch fails only
 its frames' cameras, the worker lives on), and :meth:`stop` closes it after every camera ended,
-running the frames already handed over first. Not covered: a native call of the shared session
-itself that never returns stalls every camera, and their restarts wait on the same worker.
+running the frames already handed over first. A native call of the shared session that never
+returns stalls every camera; the first camera rebuilt after its stall timeout finds the session's
+batch still running that long and gets a new session (the old worker thread is abandoned, as a
+hung camera's is).
 """
 
 from __future__ import annotations
@@ -606,7 +608,8 @@ class StoreSupervisor:
         if self.detector_factory is not None:
             return {"detector": self.detector_factory(store, cam)}
         if store.detector.shared:  # a view onto the run's one session, which outlives this attempt
-            view = self.shared_detectors.for_camera(store.detector, store.base_dir, cam.detector_input_size)
+            stuck = self.stall_timeout_s or default_stall_timeout(cam)  # a batch this long hung the cameras
+            view = self.shared_detectors.for_camera(store.detector, store.base_dir, cam.detector_input_size, stuck)
             return {"detector": view}
         return {}
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -81,6 +82,7 @@ class SharedDetector:
         self._cond = threading.Condition()
         self._closed = False
         self._frames = self._batches = self._largest = 0
+        self._busy_since: float | None = None  # time.monotonic() the running batch began
         self._worker = threading.Thread(target=self._loop, name=name, daemon=True)
         self._worker.start()
 
@@ -133,6 +135,12 @@ class SharedDetector:
     def closed(self) -> bool:
         return self._closed
 
+    def busy_for(self) -> float:
+        """Seconds the batch now running has taken (0 when idle): a native call that never
+        returns shows here, and :class:`SharedDetectorPool` replaces the session."""
+        since = self._busy_since
+        return 0.0 if since is None else time.monotonic() - since
+
     def close(self, drain: bool = True, timeout: float | None = None) -> None:
         with self._cond:
             self._closed = True
@@ -175,6 +183,7 @@ class SharedDetector:
             for frame, size, fut in batch:
                 by_size.setdefault(size, []).append((frame, fut))
             for size, group in by_size.items():
+                self._busy_since = time.monotonic()
                 try:
                     results = self._run([frame for frame, _ in group], size)
                 except Exception as exc:  # every waiting camera gets the error, the worker lives on
@@ -182,6 +191,8 @@ class SharedDetector:
                     for _, fut in group:
                         fut.set_exception(exc)
                     continue
+                finally:
+                    self._busy_since = None
                 with self._cond:
                     self._frames += len(group)
                     self._batches += 1
@@ -224,17 +235,29 @@ class SharedDetectorPool:
         self.make: DetectorMaker = make if make is not None else YoloDetector
         self.max_batch = max_batch
         self._shared: dict[str, SharedDetector] = {}
+        self.abandoned: list[SharedDetector] = []
+        """Sessions replaced because a batch never returned (their threads cannot be killed)."""
         self._lock = threading.Lock()
         self._closed = False
 
-    def for_camera(self, cfg: DetectorConfig, base_dir: Path | None, input_size: int | None) -> CameraDetector:
+    def for_camera(
+        self, cfg: DetectorConfig, base_dir: Path | None, input_size: int | None, stuck_after_s: float | None = None
+    ) -> CameraDetector:
         """A camera's view onto the shared detector of ``cfg`` (the store's ``detector`` section;
-        ``input_size``: the camera's own, if it sets one)."""
+        ``input_size``: the camera's own, if it sets one). A session whose running batch has taken
+        ``stuck_after_s`` or more (a native call that never returns: every camera on it hangs, and
+        the supervisor rebuilds them) is given up and replaced by a new one: its worker thread is
+        abandoned, its queued frames fail with :class:`DetectorClosed`."""
         key = f"{base_dir}|{cfg.model_dump_json()}"
         with self._lock:  # one load even when every camera starts at once
             if self._closed:
                 raise DetectorClosed("the run's shared detectors are closed")
             shared = self._shared.get(key)
+            if shared is not None and stuck_after_s is not None and shared.busy_for() >= stuck_after_s:
+                log.error("shared detector: a batch has run for %.0f s; replaced by a new session", shared.busy_for())
+                shared.close(drain=False, timeout=0)
+                self.abandoned.append(shared)
+                shared = None
             if shared is None:
                 shared = SharedDetector(self.make(cfg, base_dir), self.max_batch)
                 self._shared[key] = shared
