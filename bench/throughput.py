@@ -4,19 +4,23 @@ N cameras play the bundled clips as live cameras: each is decoded in real time a
 frame rate by a capture thread that keeps only the newest frame (a frame the analyser has not
 taken when the next one arrives is dropped, as an RTSP client does), and each camera's analyser
 takes a frame at most every 1/--fps s and runs every stage of the demo store (detector, tracker,
-visit stitching, zones, lines, behaviour, interaction, emotion, intent, self-check). Two
+visit stitching, zones, lines, behaviour, interaction, emotion, intent, self-check). Three
 configurations, each in its own process per trial (so RSS is that configuration's own):
 
 - **baseline**, the naive way: the same pose model, FP32 onnxruntime, square 640x640 letterbox,
   detection on every analysed frame, one thread per camera whose session asks for every core;
 - **storelens**: the INT8 model (``yolo11n-pose-int8``, shipped because it agrees with FP32, see
   scripts/quantize_detector.py), the camera's rectangular input (640x384), motion gating with a
-  2 s longest gap (detector.gating), one onnxruntime thread per camera session.
+  2 s longest gap (detector.gating), one onnxruntime thread per camera session;
+- **shared**: storelens's configuration with one session for every camera (``detector.shared``,
+  the runner's :class:`~storelens.vision.shared_detector.SharedDetectorPool`), frames batched,
+  its threads set once for the machine (all cores).
 
 For each, the largest N at which every camera keeps >= --fps analysed frames/s (all but at most
 one of the window's frames) and the worst camera's frame-to-event latency p95 (capture of a frame to the
 publication of its events) stays < 1 s is found by doubling then bisecting, with short trials.
-Printed: ``sustained cameras: N`` for both, their ratio, CPU % (of one core) and RSS per camera,
+Printed: ``sustained cameras: N`` for each, the ratios (each to the baseline, shared to
+storelens), CPU % (of one core) and RSS per camera,
 latency p50/p95 and the share of frames the detector ran on. On a machine shared with other work
 the sustained N depends on what else runs (each trial prints the load average); the CPU one camera
 costs per analysed second is much steadier, so the table also gives it at the target rate and the
@@ -26,7 +30,8 @@ storelens's configuration against the baseline's full-rate output (every frame o
 
 Run with the machine to itself (other benchmarks skew every figure):
 `flock /tmp/heavy.lock .venv/bin/python bench/throughput.py`  (about 10 minutes on 2 cores;
-`--quick` for a 5 s window and no accuracy run; `--levers --n 4` adds one lever at a time at 4 cameras;
+`--quick` for a 5 s window and no accuracy run; `--only storelens shared` searches just those;
+`--levers --n 4` adds one lever at a time at 4 cameras;
 `--processes K` splits each trial's cameras over K processes instead of threads in one).
 """
 
@@ -55,11 +60,13 @@ from storelens.core.types import Frame  # noqa: E402
 from storelens.events.bus import EventBus  # noqa: E402
 from storelens.events.models import Event, EventType  # noqa: E402
 from storelens.pipeline.build import build_camera  # noqa: E402
+from storelens.vision.base import Detector  # noqa: E402
 from storelens.vision.detector import YoloDetector  # noqa: E402
+from storelens.vision.shared_detector import SharedDetectorPool  # noqa: E402
 
 DEMO = ROOT / "examples" / "demo" / "store.yaml"
 SHARED_VIDEO = ROOT.parent / "shared" / "data" / "video"
-KINDS = ("baseline", "storelens")
+KINDS = ("baseline", "storelens", "shared")
 LEVERS: dict[str, dict[str, Any]] = {
     # one lever added at a time, baseline -> storelens (``--levers``)
     "baseline": {"model": "yolo11n-pose", "threads": 0, "gating": {"enabled": False}},
@@ -67,6 +74,13 @@ LEVERS: dict[str, dict[str, Any]] = {
     "+ INT8": {"model": "yolo11n-pose-int8", "threads": 0, "gating": {"enabled": False}},
     "+ 1 thread/camera": {"model": "yolo11n-pose-int8", "threads": 1, "gating": {"enabled": False}},
     "storelens": {"model": "yolo11n-pose-int8", "threads": 1, "gating": {"enabled": True, "max_gap_s": 2.0}},
+    # the same with one session for every camera (detector.shared), its threads set once: all cores
+    "shared": {
+        "model": "yolo11n-pose-int8",
+        "threads": 0,
+        "gating": {"enabled": True, "max_gap_s": 2.0},
+        "shared": True,
+    },
 }
 FRAME_SLACK = 1.5  # a camera may miss one frame of the window (where the window cuts the frame clock)
 LATENCY_P95_MAX_S = 1.0
@@ -108,7 +122,11 @@ def store_for(kind: str, n: int, fps: float, clips: str) -> tuple[StoreConfig, l
     return cfg, feeds
 
 
-def detector_for(cfg: StoreConfig, kind: str, camera_id: str) -> YoloDetector:
+def detector_for(cfg: StoreConfig, kind: str, camera_id: str, pool: SharedDetectorPool | None = None) -> Detector:
+    """The camera's detector: its own session, or (``detector.shared``) a view onto ``pool``'s one
+    session, as the supervised runner gives it."""
+    if cfg.detector.shared and pool is not None:
+        return pool.for_camera(cfg.detector, cfg.base_dir, cfg.camera(camera_id).detector_input_size)
     square = (640, 640) if kind == "baseline" else None
     return YoloDetector(cfg.detector_for(camera_id), base_dir=cfg.base_dir, input_shape=square)
 
@@ -207,9 +225,10 @@ def trial(kind: str, n: int, fps: float, seconds: float, warmup: float, clips: s
     stop = threading.Event()
     window = [float("inf"), 0.0]
     cams = []
+    pool = SharedDetectorPool()
     for cid, clip, start in feeds:
         cam = cfg.camera(cid)
-        built = build_camera(cfg, cam, bus, None, detector=detector_for(cfg, kind, cid))
+        built = build_camera(cfg, cam, bus, None, detector=detector_for(cfg, kind, cid, pool))
         built.source.close()  # frames come from the paced capture below
         cams.append((built, clip, start, Slot(), Tally()))
     threads = []
@@ -232,6 +251,7 @@ def trial(kind: str, n: int, fps: float, seconds: float, warmup: float, clips: s
     stop.set()
     for t in threads:
         t.join(timeout=10)
+    pool.close(timeout=10)
     span = w1 - w0
     per_cam = []
     for (built, _, _, _slot, tally), d0 in zip(cams, drops0, strict=True):
@@ -437,7 +457,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=4.0, help="seconds before the window (model warm-up)")
     ap.add_argument("--max-cameras", type=int, default=24)
     ap.add_argument("--clips", choices=("counter", "all"), default="counter")
-    ap.add_argument("--only", choices=KINDS, help="search one configuration only")
+    ap.add_argument("--only", nargs="+", choices=KINDS, help="search these configurations only")
     ap.add_argument("--no-accuracy", action="store_true")
     ap.add_argument("--quick", action="store_true", help="5 s windows, no accuracy run")
     ap.add_argument("--levers", action="store_true", help="CPU per camera with one lever added at a time")
@@ -464,7 +484,7 @@ def main() -> None:
         f"window {args.seconds:g} s  clips: {args.clips}"
     )
     found: dict[str, tuple[int, dict[int, dict[str, Any]]]] = {}
-    for kind in KINDS if args.only is None else (args.only,):
+    for kind in KINDS if args.only is None else args.only:
         found[kind] = search(kind, args)
     print(
         f"\n{'configuration':12}{'cameras':>8}{'min fps':>9}{'p50 ms':>8}{'p95 ms':>8}{'cpu %/cam':>10}"
@@ -488,16 +508,17 @@ def main() -> None:
         print(f"{at:14.1f}{by_cpu[kind]:8.1f}")
     for kind, (n, _) in found.items():
         print(f"{kind}: sustained cameras: {n}")
-    if len(found) == 2:
-        b, s = found["baseline"][0], found["storelens"][0]
+    pairs = [(k, "baseline") for k in found if k != "baseline" and "baseline" in found]
+    if "storelens" in found and "shared" in found:
+        pairs.append(("shared", "storelens"))  # one session for all cameras vs a session each
+    for ours, ref in pairs:
+        b, s = found[ref][0], found[ours][0]
         if b:
-            print(f"ratio storelens/baseline: x{s / b:.2f}")
-        else:  # the baseline cannot keep even one camera: compare in cameras' worth of analysed fps
-            one = found["baseline"][1][1]["min_fps"] / args.fps
-            print(f"ratio: baseline sustains no camera (one camera at {one * args.fps:.2f} fps = {one:.2f} of one)")
-            print(f"ratio storelens/baseline in cameras' worth: x{s / one:.1f}" if one else "")
-    if len(by_cpu) == 2:
-        print(f"ratio by CPU per camera: x{by_cpu['storelens'] / by_cpu['baseline']:.2f}")
+            print(f"ratio {ours}/{ref}: x{s / b:.2f}   by CPU per camera: x{by_cpu[ours] / by_cpu[ref]:.2f}")
+        else:  # the reference cannot keep even one camera: compare in cameras' worth of analysed fps
+            one = found[ref][1][1]["min_fps"] / args.fps
+            print(f"ratio: {ref} sustains no camera (one camera at {one * args.fps:.2f} fps = {one:.2f} of one)")
+            print(f"ratio {ours}/{ref} in cameras' worth: x{s / one:.1f}" if one else "")
     if not args.no_accuracy:
         accuracy(args.fps)
 

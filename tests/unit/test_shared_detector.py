@@ -166,5 +166,5 @@ def test_cameras_with_their_own_input_size_share_the_detector(
     assert sum(len(d) for d in got) >= 4
     with pytest.raises(ValueError, match="multiple of 32"):
         pose.detect_batch(frames[:1], input_size=4000)
-    with SharedDetector(Gated(pose)) as wrapped, pytest.raises(ValueError, match="needs a YoloDetector"):
+    with SharedDetector(Gated(pose)) as wrapped, pytest.raises(ValueError, match="takes input_size"):
         wrapped.submit(frames[0], input_size=640)

@@ -24,13 +24,15 @@ from storelens.core.results import FrameResult
 from storelens.core.types import Detections, Frame
 from storelens.events.bus import EventBus
 from storelens.events.models import Event
-from storelens.pipeline.build import BuiltCamera
+from storelens.pipeline.build import BuiltCamera, build_camera
 from storelens.pipeline.camera import CameraPipeline
 from storelens.pipeline.run import run_store
 from storelens.pipeline.supervisor import QueuedSource, StoreSupervisor, default_stall_timeout
 from storelens.sim.cameras import VirtualCamera
 from storelens.sources.base import SourceStats
+from storelens.sources.images import ImageFolderSource
 from storelens.tracking.registry import make_tracker
+from storelens.vision.shared_detector import CameraDetector, DetectorClosed, SharedDetectorPool
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -87,6 +89,9 @@ class SlidingPerson:
         return Detections(
             xyxy=np.array([[x, 4, x + 12, 44]], np.float32), score=np.array([0.9], np.float32), class_id=np.zeros(1)
         )
+
+    def detect_batch(self, images: Any) -> list[Detections]:
+        return [self.detect(image) for image in images]
 
 
 def store(*cams: CameraConfig) -> StoreConfig:
@@ -301,3 +306,207 @@ def test_the_store_level_stage_is_fed_through_the_runner() -> None:
     runner.finish()
     assert runner.store_feed.summary()["cameras"] == ["a", "b"]
     assert any(e.type == "visit.started" and e.camera_id is None for e in got)  # a store visit
+
+
+# ------------------------------------------------------------------ one detector for every camera
+class FindBlock:
+    """The bright block of a synthetic frame as one person (results depend on the image only, so
+    the same frames give the same detections whichever camera's session runs them);
+    raises on call ``fail_at`` (counted over every camera it serves)."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.calls = 0
+        self.fail_at = fail_at
+        self.sizes: set[int | None] = set()  # input sizes it was asked for
+
+    def detect(self, image: Any) -> Detections:
+        return self.detect_batch([image])[0]
+
+    def detect_batch(self, images: Any, input_size: int | None = None) -> list[Detections]:
+        self.sizes.add(input_size)
+        out = []
+        for image in images:
+            self.calls += 1
+            if self.calls == self.fail_at:
+                raise RuntimeError("simulated inference failure")
+            ys, xs = np.nonzero(image[:, :, 0] > 128)
+            xyxy = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32)
+            out.append(Detections(xyxy=xyxy, score=np.array([0.9], np.float32), class_id=np.zeros(1)))
+        return out
+
+
+def block_frames(folder: Path, n: int, step: int) -> None:
+    """``n`` PNG frames (96x64) of a 10x30 block walking ``step`` px a frame into the zone and out."""
+    folder.mkdir(parents=True)
+    for i in range(n):
+        image = np.zeros((64, 96, 3), np.uint8)
+        x = 2 + (i * step) % 80
+        image[20:50, x : x + 10] = 255
+        cv2.imwrite(str(folder / f"f{i:03d}.png"), image)
+
+
+def two_block_cameras(tmp_path: Path, shared: bool) -> StoreConfig:
+    block_frames(tmp_path / "a", 40, 2)
+    block_frames(tmp_path / "b", 40, 3)
+    data = store().model_dump()
+    data["cameras"] = [
+        {"id": "a", "source": str(tmp_path / "a"), "fps": 10},
+        {"id": "b", "source": str(tmp_path / "b"), "fps": 10, "detector_input_size": 320},
+    ]
+    data["zones"] = [
+        {
+            "id": f"z{c}",
+            "name": f"z{c}",
+            "kind": "display",
+            "camera": c,
+            "points": [[40, 0], [96, 0], [96, 64], [40, 64]],
+        }
+        for c in ("a", "b")
+    ]
+    data["detector"]["shared"] = shared
+    cfg = StoreConfig.model_validate(data)
+    cfg.base_dir = tmp_path
+    return cfg
+
+
+def comparable(events: list[Event]) -> list[tuple[Any, ...]]:
+    """Events without their random ids: subjects renamed in order of appearance."""
+    names: dict[str, str] = {}
+
+    def rename(value: Any) -> Any:
+        if isinstance(value, str) and value in names:
+            return names[value]
+        if isinstance(value, dict):
+            return {k: rename(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [rename(v) for v in value]
+        return value
+
+    out = []
+    for e in sorted(events, key=lambda e: (e.camera_id or "", e.frame or 0, e.type)):
+        if e.subject is not None and e.subject not in names:
+            names[e.subject] = f"s{len(names)}"
+        out.append((e.type, e.camera_id, e.zone_id, rename(e.subject), e.pts, e.frame, rename(e.payload)))
+    return out
+
+
+def build_at_t0(store: StoreConfig, cam: CameraConfig, bus: EventBus, video_dir: Path | None, **kw: Any) -> BuiltCamera:
+    """The real build, its folder's frames captured from T0 (events comparable between runs)."""
+    built = build_camera(store, cam, bus, video_dir, **kw)
+    built.source.close()
+    built.source = ImageFolderSource(cam, Path(cam.source), start_wall_time=T0)
+    return built
+
+
+def run_cameras(cfg: StoreConfig, **kwargs: Any) -> tuple[list[Event], StoreSupervisor]:
+    bus = EventBus()
+    got: list[Event] = []
+    bus.subscribe(got.append)
+    runner = StoreSupervisor(cfg, bus, store_level=False, build=build_at_t0, **kwargs)
+    runner.start()
+    assert runner.join(30)
+    runner.stop()
+    return got, runner
+
+
+def test_two_cameras_on_one_shared_detector_give_the_events_of_their_own_detectors(tmp_path: Path) -> None:
+    """``detector.shared``: both cameras (one with its own input size) on one session, through the
+    real build (tracker, stitching, zones): the same events as with a detector each."""
+    own, _ = run_cameras(two_block_cameras(tmp_path / "own", shared=False), detector_factory=lambda s, c: FindBlock())
+    made: list[FindBlock] = []
+
+    def make(cfg: Any, base_dir: Any) -> FindBlock:
+        made.append(FindBlock())
+        return made[-1]
+
+    pool = SharedDetectorPool(make=make)
+    shared, runner = run_cameras(two_block_cameras(tmp_path / "shared", shared=True), shared_detectors=pool)
+    assert len(made) == 1 and made[0].sizes == {None, 320}  # one session for both cameras
+    views = [runner.built(c).pipeline.detector for c in ("a", "b")]  # type: ignore[union-attr]
+    assert all(isinstance(v, CameraDetector) for v in views)
+    assert views[0].shared is views[1].shared and (views[0].input_size, views[1].input_size) == (None, 320)
+    assert views[0].shared.stats().frames == 80 and views[0].shared.closed  # the run's stop closed it
+    assert any(e.type == "zone.exited" for e in own) and any(e.type == "visit.ended" for e in own)
+    assert comparable(shared) == comparable(own)
+
+
+def test_a_restarted_camera_keeps_using_the_shared_worker() -> None:
+    """A failed batch fails the cameras whose frames were in it; they are rebuilt onto the same
+    live worker (one model load in all), and closing the run closes the worker."""
+    bus = EventBus()
+    seen = camera_events(bus)
+    detector = FindBlock(fail_at=5)
+    makes: list[int] = []
+
+    def make(cfg: Any, base_dir: Any) -> FindBlock:
+        makes.append(1)
+        return detector
+
+    cfg = store(CameraConfig(id="c1", source="sim://c1", fps=10), CameraConfig(id="c2", source="sim://c2", fps=10))
+    cfg = cfg.model_copy(update={"detector": cfg.detector.model_copy(update={"shared": True})})
+    image = IMAGE.copy()
+    image[10:40, 20:30] = 255
+
+    def build(
+        store: StoreConfig, cam: CameraConfig, bus: EventBus, video_dir: Path | None, *, detector: Any
+    ) -> BuiltCamera:
+        source = ListSource(cam.id, 100)
+        source.frames = lambda: (  # type: ignore[method-assign]
+            Frame(cam.id, i, i / 10, T0 + i / 10, image) for i in range(100)
+        )
+        pipeline = CameraPipeline(store, cam, detector, make_tracker(store.tracker), [], bus)
+        return BuiltCamera(camera=cam, pipeline=pipeline, source=source)
+
+    pool = SharedDetectorPool(make=make)
+    runner = StoreSupervisor(
+        cfg, bus, max_frames=20, restart_initial_s=0.01, restart_max_s=0.02, build=build, shared_detectors=pool
+    )
+    runner.start()
+    assert runner.join(30)
+    statuses = {s.camera_id: s for s in runner.status()}
+    assert [s.frames for s in statuses.values()] == [20, 20]
+    # the failed batch held one frame, or one of each camera: those cameras failed and were rebuilt
+    errors = sum(s.errors for s in statuses.values())
+    assert errors in (1, 2) and sum(s.restarts for s in statuses.values()) == errors
+    assert [e.payload["reason"] for e in seen if e.type == "camera.offline"] == ["pipeline_error"] * errors
+    (shared,) = pool.detectors()
+    assert len(makes) == 1 and not shared.closed and shared._worker.is_alive()  # the restart reused it
+    for cid in ("c1", "c2"):
+        view = runner.built(cid).pipeline.detector  # type: ignore[union-attr]
+        assert isinstance(view, CameraDetector) and view.shared is shared
+    assert shared.stats().frames == 40
+    runner.stop()
+    assert shared.closed and not shared._worker.is_alive()
+    with pytest.raises(DetectorClosed):
+        pool.for_camera(cfg.detector, None, None)
+
+
+def test_a_shared_session_that_hangs_is_replaced() -> None:
+    """The shared session's native call never returns: the camera is found hung, and its rebuild
+    gets a new session instead of queueing behind the stuck one."""
+    bus = EventBus()
+    hung = SlidingPerson(hang_at=5)
+    made = [hung, SlidingPerson()]
+    pool = SharedDetectorPool(make=lambda cfg, base_dir: made.pop(0))
+    cfg = store()
+    cfg = cfg.model_copy(update={"detector": cfg.detector.model_copy(update={"shared": True})})
+    runner = StoreSupervisor(
+        cfg,
+        bus,
+        max_frames=20,
+        restart_initial_s=0.01,
+        restart_max_s=0.02,
+        stall_timeout_s=1.0,
+        stop_grace_s=0.1,
+        build=synthetic_build(100),
+        shared_detectors=pool,
+    )
+    try:
+        runner.start()
+        assert runner.join(30)
+        status = runner.camera_status("c1")
+        assert (status.state, status.frames, status.hangs) == ("finished", 20, 1)
+        assert made == [] and len(pool.abandoned) == 1 and len(pool.detectors()) == 1
+        runner.stop()
+    finally:
+        hung.release.set()

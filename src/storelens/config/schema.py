@@ -184,7 +184,17 @@ class DetectorConfig(StrictModel):
     confidence: float = Field(default=0.25, ge=0.0, le=1.0)
     nms_iou: float = Field(default=0.6, gt=0.0, le=1.0)
     max_detections: int = Field(default=100, ge=1, le=1000)
-    threads: int = Field(default=0, ge=0, le=64, description="onnxruntime intra-op threads (0 = all cores)")
+    threads: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Inference threads (0 = all cores): of each camera's session, or with shared of the one session",
+    )
+    shared: bool = Field(
+        default=False,
+        description="One detector session for every camera (frames batched, threads set once for the machine) "
+        "instead of a session per camera; see README 'Cameras per server'",
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     backend: Literal["auto", "onnxruntime", "openvino"] = Field(
         default="auto",

@@ -32,6 +32,17 @@ open, model load) that never returns is not detected.
 
 The store-level stage (:class:`~storelens.pipeline.storelevel.StoreLevelFeed`, two or more
 calibrated cameras) is fed by every camera's worker in both commands and closed by :meth:`finish`.
+
+**One detector for every camera** (``detector.shared: true``): the runner owns a
+:class:`~storelens.vision.shared_detector.SharedDetectorPool`; each attempt of each camera gets a
+view onto its one session (``detector.threads`` set once for the machine; the camera's own
+``detector_input_size`` travels with its frames). The session belongs to the run, not to a
+camera: a camera that crashes or hangs is rebuilt onto the same worker (a failed batch fails only
+its frames' cameras, the worker lives on), and :meth:`stop` closes it after every camera ended,
+running the frames already handed over first. A native call of the shared session that never
+returns stalls every camera; the first camera rebuilt after its stall timeout finds the session's
+batch still running that long and gets a new session (the old worker thread is abandoned, as a
+hung camera's is).
 """
 
 from __future__ import annotations
@@ -60,6 +71,7 @@ from storelens.sources.base import FrameSource, SourceError, SourceStats
 from storelens.sources.live import LatestFrames
 from storelens.sources.status import describe_error, redact_url
 from storelens.vision.base import Detector
+from storelens.vision.shared_detector import SharedDetectorPool
 
 log = logging.getLogger(__name__)
 
@@ -530,8 +542,10 @@ class StoreSupervisor:
     none); ``decide`` says what a failed worker's camera becomes (default: restarted); ``on_built``
     sees every camera as it is built (observers the owner attaches); ``store_level`` feeds the
     store-level stage when two or more cameras are calibrated; ``stop``, once set, ends every
-    camera after its current frame (the CLI's signal handlers set it). ``build`` and ``detector_factory``
-    are injectable: tests use them to provoke crashes and to share one detector session.
+    camera after its current frame (the CLI's signal handlers set it). With ``detector.shared``
+    every camera's attempt gets a view onto one session of ``shared_detectors`` (module
+    docstring). ``build``, ``detector_factory`` and ``shared_detectors`` are injectable: tests use
+    them to provoke crashes and to give the shared session a synthetic detector.
     """
 
     def __init__(
@@ -556,6 +570,7 @@ class StoreSupervisor:
         video_dir: Path | None = None,
         store_level: bool = True,
         stop: threading.Event | None = None,
+        shared_detectors: SharedDetectorPool | None = None,
     ) -> None:
         if max_frames is not None and max_frames < 1:
             raise ValueError("max_frames must be >= 1")
@@ -579,6 +594,7 @@ class StoreSupervisor:
         self.observers: list[FrameObserver] = list(observers)
         self.build = build
         self.detector_factory = detector_factory
+        self.shared_detectors = shared_detectors if shared_detectors is not None else SharedDetectorPool()
         self.decide = decide
         self.on_built = on_built
         self.video_dir = video_dir
@@ -591,9 +607,13 @@ class StoreSupervisor:
         self._lock = threading.Lock()
 
     def _build_kwargs(self, store: StoreConfig, cam: CameraConfig) -> dict[str, Any]:
-        if self.detector_factory is None:
-            return {}
-        return {"detector": self.detector_factory(store, cam)}
+        if self.detector_factory is not None:
+            return {"detector": self.detector_factory(store, cam)}
+        if store.detector.shared:  # a view onto the run's one session, which outlives this attempt
+            stuck = self.stall_timeout_s or default_stall_timeout(cam)  # a batch this long hung the cameras
+            view = self.shared_detectors.for_camera(store.detector, store.base_dir, cam.detector_input_size, stuck)
+            return {"detector": view}
+        return {}
 
     def _publish_status(self, camera_id: str, status: EventPayload) -> None:
         try:
@@ -636,6 +656,8 @@ class StoreSupervisor:
                 if w.thread.is_alive():
                     log.error("camera %s did not stop within %.0f s", w.camera.id, timeout_s)
         self.finish()
+        # after the cameras: frames they already handed over still run, then the session closes
+        self.shared_detectors.close(timeout=self.stop_grace_s)
 
     def join(self, timeout_s: float | None = None) -> bool:
         """Wait until every camera ended (sources finished or stopped); False on timeout."""

@@ -68,7 +68,7 @@ def _probe_detection(cfg: StoreConfig, offline: bool) -> None:
         heights, smallest = check.person_heights(), check.smallest_input()
         seen = (
             f"; people {heights[0]:.0f} px tall (1 in 10 below {heights[1]:.0f} px), smallest input keeping them "
-            f"detectable: {smallest}"
+            f"detectable: {smallest} (the camera's detector_input_size)"
             if heights is not None and smallest is not None
             else "; too few people in the sample to size the input"
         )
