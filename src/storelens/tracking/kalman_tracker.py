@@ -25,6 +25,9 @@ the next), so a low-born tentative track survives unmatched for up to ``low_birt
 (k matches out of a few frames rather than k in a row); 0 drops it at its first miss. Without a
 frame (``image=None``) and without :meth:`KalmanTrackerBase.set_frame_size` the size is unknown
 and the rule applies only when ``low_birth_max_height >= 1`` (any size).
+A low-score box lying more than ``low_birth_dup_inside`` of its area inside a detection scoring
+>= ``new_track_score`` is part of that person (NMS keeps it: its IoU with the whole box is low)
+and never counts as a small person (1 turns the guard off).
 
 The tentative prefix is not lost: in the frame a track gets its id, the output's
 ``data[FIRST_BOX]`` holds the box it was first seen with and ``data[FIRST_AGO]`` how many seconds
@@ -372,7 +375,8 @@ class KalmanTrackerBase:
 
     def _low_birth(self, dets: FrameDetections) -> BoolArr:
         """Detections under ``new_track_score`` that may still start (or feed) a tentative track:
-        score >= ``low_birth_score`` and a box shorter than ``low_birth_max_height`` of the frame."""
+        score >= ``low_birth_score``, a box shorter than ``low_birth_max_height`` of the frame, and
+        not a duplicate of a confident detection (:meth:`_not_duplicate`)."""
         low = (dets.score >= self._low_birth_score) & (dets.score < self._new_track_score)
         if not low.any():
             return low
