@@ -53,6 +53,8 @@ ALLOWED = {
     "_low_birth_score": "the same, stored",
     "_low_birth_hits": "the same, stored",
     "_low_birth_max_height": "the same, stored",
+    "low_birth_dup_inside": "a low-score box inside a confident one is a duplicate (tracking/params.py)",
+    "_low_birth_dup_inside": "the same, stored",
     "_identity": "the IDF1 tracking metric (tracking/evaluation.py)",
     "disabled": "a user account that is switched off (security)",
     "users.disabled": "the same, its column",

@@ -135,6 +135,26 @@ def test_reacquire_low_keeps_a_small_persons_id_through_a_missed_frame() -> None
         out = [trk.update(d, 0.1 * (i + 1), FRAME) for i, d in enumerate(frames)]
         return [sorted(int(t) for t, b in zip(o.track_id, o.xyxy, strict=True) if b[0] < 300) for o in out]
 
-    off, on = ids({}), ids({"reacquire_low": True})
+    off, on = ids({"reacquire_low": False}), ids({})  # on by default
     assert off[2] == off[3] and off[4] == [] and off[6] != off[2]  # a new id after the gap
     assert on[2] == on[3] == on[4] == on[6]
+
+
+def test_a_low_score_box_inside_a_confident_person_starts_no_second_person() -> None:
+    """The detector's NMS keeps a low-score box over half a person (its IoU with the whole box is
+    low); as a track of its own it doubles them (store-aisle shrunk 2x, docs/TRACKING.md). With
+    ``low_birth_dup_inside`` (0.8 by default) it starts nothing, while a small person beside them
+    still does."""
+    people = boxes((100, 80, 0.8), (600, 60, 0.9))  # the person: x 100-132, y 200-280
+    half = np.array([[116.0, 202.0, 132.0, 278.0]], np.float32)  # their right half, wholly inside
+    frame = Detections(
+        xyxy=np.concatenate([people.xyxy, half]),
+        score=np.array([0.8, 0.9, 0.4], np.float32),
+        class_id=np.zeros(3, np.int32),
+    )
+    frames = [frame] * 5
+    assert ids_over({**RULE, "low_birth_dup_inside": 1.0}, frames) == [0, 1, 2, 2, 2]  # off: an id of its own
+    guarded = {**RULE, "low_birth_dup_inside": 0.8}  # the default
+    assert ids_over(guarded, frames) == [0, 1, 1, 1, 1]
+    beside = [boxes((100, 80, 0.8), (140, 40, 0.4), (600, 60, 0.9)) for _ in range(5)]
+    assert ids_over(guarded, beside) == [0, 1, 2, 2, 2]

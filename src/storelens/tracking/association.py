@@ -10,7 +10,7 @@ from scipy.optimize import linear_sum_assignment
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
-__all__ = ["direction_consistency", "iou_matrix", "match"]
+__all__ = ["direction_consistency", "inside_fraction", "iou_matrix", "match"]
 
 
 def iou_matrix(a: F64, b: F64) -> F64:
@@ -27,6 +27,19 @@ def iou_matrix(a: F64, b: F64) -> F64:
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     return np.asarray(inter / (area_a[:, None] + area_b[None, :] - inter))
+
+
+def inside_fraction(a: F64, b: F64) -> F64:
+    """Pairwise fraction of each (N, 4) box ``a``'s area that lies inside each (M, 4) box ``b``
+    (intersection over ``a``'s area; float64 xyxy, positive areas): 1 when ``a`` is wholly inside.
+    Unlike IoU it does not shrink when ``b`` is much larger, so it flags a part-of-a-person box."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    inter = np.maximum(w, 0.0) * np.maximum(h, 0.0)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    return np.asarray(inter / area_a[:, None])
 
 
 def match(score: F64, allowed: npt.NDArray[np.bool_]) -> tuple[I64, I64]:

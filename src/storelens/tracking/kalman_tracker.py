@@ -25,6 +25,9 @@ the next), so a low-born tentative track survives unmatched for up to ``low_birt
 (k matches out of a few frames rather than k in a row); 0 drops it at its first miss. Without a
 frame (``image=None``) and without :meth:`KalmanTrackerBase.set_frame_size` the size is unknown
 and the rule applies only when ``low_birth_max_height >= 1`` (any size).
+A low-score box lying more than ``low_birth_dup_inside`` of its area inside a detection scoring
+>= ``new_track_score`` is part of that person (NMS keeps it: its IoU with the whole box is low)
+and never counts as a small person (1 turns the guard off).
 
 The tentative prefix is not lost: in the frame a track gets its id, the output's
 ``data[FIRST_BOX]`` holds the box it was first seen with and ``data[FIRST_AGO]`` how many seconds
@@ -44,6 +47,7 @@ import numpy.typing as npt
 
 from storelens.core.types import FIRST_AGO, FIRST_BOX, NUM_KEYPOINTS, Detections, Tracks
 from storelens.tracking.appearance import DESCRIPTOR_DIM
+from storelens.tracking.association import inside_fraction
 from storelens.tracking.kalman import BatchKalman, KalmanNoise, xyxy_to_z, z_to_xyxy
 
 log = logging.getLogger(__name__)
@@ -168,6 +172,7 @@ class KalmanTrackerBase:
         low_birth_max_height: float = 1.0,
         low_birth_hits: int = 3,
         low_birth_gap_s: float = 0.0,
+        low_birth_dup_inside: float = 1.0,
     ) -> None:
         self._low_score = low_score
         self._new_track_score = new_track_score
@@ -176,6 +181,7 @@ class KalmanTrackerBase:
         self._low_birth_max_height = low_birth_max_height
         self._low_birth_hits = max(low_birth_hits, min_hits)
         self._low_birth_gap_s = low_birth_gap_s
+        self._low_birth_dup_inside = low_birth_dup_inside
         self._frame_h: int | None = None
         self._max_age_s = max_age_s
         self._coast_s = coast_s
@@ -369,14 +375,33 @@ class KalmanTrackerBase:
 
     def _low_birth(self, dets: FrameDetections) -> BoolArr:
         """Detections under ``new_track_score`` that may still start (or feed) a tentative track:
-        score >= ``low_birth_score`` and a box shorter than ``low_birth_max_height`` of the frame."""
+        score >= ``low_birth_score``, a box shorter than ``low_birth_max_height`` of the frame, and
+        not a duplicate of a confident detection (:meth:`_not_duplicate`)."""
         low = (dets.score >= self._low_birth_score) & (dets.score < self._new_track_score)
-        if not low.any() or self._low_birth_max_height >= 1.0:
+        if not low.any():
             return low
-        if self._frame_h is None:
-            return np.zeros(len(dets), dtype=bool)
-        height = dets.xyxy[:, 3] - dets.xyxy[:, 1]
-        return low & (height < self._low_birth_max_height * self._frame_h)
+        if self._low_birth_max_height < 1.0:
+            if self._frame_h is None:
+                return np.zeros(len(dets), dtype=bool)
+            height = dets.xyxy[:, 3] - dets.xyxy[:, 1]
+            low &= height < self._low_birth_max_height * self._frame_h
+        return self._not_duplicate(dets, low)
+
+    def _not_duplicate(self, dets: FrameDetections, low: BoolArr) -> BoolArr:
+        """``low`` without the boxes that lie more than ``low_birth_dup_inside`` of their area
+        inside a detection scoring >= ``new_track_score`` in the same frame: a part of a confident
+        person (their right half, their legs), which the detector's NMS kept because its IoU with
+        the whole box is low. As a track of its own it doubles that person (a false zone stay)."""
+        if self._low_birth_dup_inside >= 1.0 or not low.any():
+            return low
+        strong = dets.score >= self._new_track_score
+        if not strong.any():
+            return low
+        cand = np.nonzero(low)[0]
+        inside = inside_fraction(dets.xyxy[cand], dets.xyxy[strong]).max(axis=1)
+        out = low.copy()
+        out[cand[inside > self._low_birth_dup_inside]] = False
+        return out
 
     def _birth(self, dets: FrameDetections, unmatched: BoolArr, t: float) -> tuple[I64, I64]:
         """Start tentative tracks; returns their (rows, detection rows)."""

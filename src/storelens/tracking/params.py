@@ -63,8 +63,14 @@ class StorelensParams(StrictModel):
     low_birth_gap_s: float = Field(
         default=0.0, ge=0, le=2, description="A tentative low-score-born track survives this long unmatched"
     )
+    low_birth_dup_inside: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="A low-score box more than this fraction inside a confident one is a duplicate (1: off)",
+    )
     reacquire_low: bool = Field(
-        default=False, description="Lost tracks may be re-acquired by small low-score detections (off: see TRACKING.md)"
+        default=True, description="Lost tracks may be re-acquired by small low-score detections (see TRACKING.md)"
     )
     max_age_s: float = Field(default=1.2, gt=0, le=60, description="Lost tracks are deleted after this")
     coast_s: float = Field(default=0.1, ge=0, le=10, description="Report lost tracks this long")

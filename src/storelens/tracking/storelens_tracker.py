@@ -18,9 +18,10 @@ Per frame, after predicting every track to the frame's timestamp:
    be allowed to start a track (``reacquire_low``), by IoU with the prediction or the last
    observed box, colours permitting. A far-away person scores 0.25-0.45 in every frame, so once
    missed for a frame they are out of reach of stages 1-3 (high scores, or seen last frame); the
-   detection would otherwise start a new track and the person's dwell restart. Off by default: on
-   the tune clips it also kept a duplicate low-score box of a seated person alive long enough to
-   count as a stay (docs/TRACKING.md).
+   detection would otherwise start a new track and the person's dwell restart. Boxes lying mostly
+   inside a confident detection (``low_birth_dup_inside``: part of that person, which NMS kept)
+   are not candidates: without that guard a duplicate low-score box over a shopper was kept alive
+   into a false zone stay on the tune clips (docs/TRACKING.md).
 5. Tentative tracks × remaining high-score detections and the small low-score ones allowed to
    start a track (see the lifecycle in ``kalman_tracker``).
 6. **Re-acquisition by appearance** (frames only): lost tracks × remaining high-score detections
@@ -100,6 +101,7 @@ class StorelensTracker(KalmanTrackerBase):
             low_birth_max_height=p.low_birth_max_height,
             low_birth_hits=p.low_birth_hits,
             low_birth_gap_s=p.low_birth_gap_s,
+            low_birth_dup_inside=p.low_birth_dup_inside,
         )
         self._feats: _LazyDescriptors | None = None
 
