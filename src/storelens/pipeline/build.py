@@ -124,26 +124,13 @@ def _video_observer(
 
 def _expected_frames(cam: CameraConfig, store: StoreConfig) -> int | None:
     """Frames a file source will yield at the analysed fps (for the progress bar)."""
-    if "://" in cam.source or cam.source.startswith("webcam:") or cam.loop:
-        return None
-    path = store.resolve_path(cam.source)
-    if not path.is_file():
-        return None
-    try:
-        import av
+    from storelens.sources.probe import media_duration
 
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            if stream.duration is not None and stream.time_base is not None:
-                seconds = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                seconds = container.duration / 1e6
-            else:
-                return None
-            rate = float(stream.average_rate or cam.fps)
-            return int(seconds * min(rate, cam.fps)) or None
-    except Exception:  # the progress bar is a nicety; the source itself reports real errors
+    length = None if cam.loop else media_duration(store, cam)
+    if length is None:
         return None
+    seconds, rate = length
+    return int(seconds * min(rate or cam.fps, cam.fps)) or None
 
 
 def build_camera(
