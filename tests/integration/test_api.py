@@ -31,7 +31,7 @@ from fastapi import HTTPException
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from storelens.analytics.heatmap import HeatBucket, HeatmapGrid
+from storelens.analytics.heatmap import HeatBucket, HeatmapAccumulator, HeatmapGrid
 from storelens.config import load_config
 from storelens.core.results import FrameResult
 from storelens.core.types import Detections, Frame, Tracks
@@ -548,7 +548,10 @@ def _frame_result(camera: str, n: int) -> FrameResult:
         detection_index=np.array([0, -1], np.int32),
         visit_id=np.array([0xABC, 0xDEF]),
     )
-    return FrameResult(frame, Detections.empty(), tracks, [], {})
+    # the camera's heat map as its behaviour stage leaves it in the result (the recorder stores it)
+    heat = HeatmapAccumulator(HeatmapGrid.covering("image", 64, 48, 16.0))
+    heat.update(np.asarray(tracks.subject_id), np.asarray(tracks.bottom_center, np.float64), frame.pts, frame.wall_time)
+    return FrameResult(frame, Detections.empty(), tracks, [], {}, heat)
 
 
 def test_websocket_delivers_filtered_events_and_overlays(api: Api) -> None:

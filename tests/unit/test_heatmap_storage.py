@@ -3,6 +3,7 @@ changes, and the recorder that flushes the pipeline's accumulators without count
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -18,10 +19,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from storelens.analytics.heatmap import HeatBucket, HeatmapAccumulator, HeatmapGrid
+from storelens.analytics.stage import BehaviourStage
 from storelens.config.schema import StoreConfig
 from storelens.core.results import FrameResult
 from storelens.core.types import Detections, Frame, Tracks
-from storelens.events.models import Event
 from storelens.pipeline.heatmaps import HeatmapRecorder
 from storelens.service.heatmaps import heatmap_view
 from storelens.storage import open_database
@@ -106,7 +107,9 @@ def test_drained_increments_add_up_to_what_an_undrained_accumulator_holds() -> N
             parts += drained.drain()
     whole.flush()
     parts += drained.drain()
-    assert drained.maps()[1].sum() == 0 and not drained.buckets  # nothing left after a drain
+    assert drained.undrained()[1].sum() == 0  # nothing left to hand out after a drain...
+    np.testing.assert_allclose(drained.maps()[1], whole.maps()[1], rtol=1e-5)  # ...and nothing forgotten
+    np.testing.assert_array_equal(drained.maps()[0], whole.maps()[0])
     assert len(parts) > 3  # the open buckets were drained several times
     for b in whole.buckets:
         mine = [p for p in parts if p.start == b.start]
@@ -281,6 +284,21 @@ def frame_result(
     return FrameResult(frame, Detections.empty(), tracks, [], {})
 
 
+class Camera:
+    """One camera's behaviour stage (the real one, uncalibrated: its map is in frame pixels) in
+    front of the recorder, as in the pipeline: the stage counts each frame, the recorder is handed
+    the stage's accumulator with the frame (:attr:`FrameResult.heat`)."""
+
+    def __init__(self, rec: HeatmapRecorder, cfg: StoreConfig | None = None) -> None:
+        self.rec = rec
+        self.stage = BehaviourStage(cfg or store_config(), "cam1")
+
+    def __call__(self, r: FrameResult) -> None:
+        frame = r.frame
+        self.stage.update(r.tracks, frame.pts, frame.wall_time, frame_size=(frame.width, frame.height))
+        self.rec.observe("cam1", dataclasses.replace(r, heat=self.stage.heatmap))
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.t = 0.0
@@ -325,9 +343,10 @@ def walk(n0: int, n1: int) -> list[FrameResult]:
 def test_recorder_flushes_periodically_off_the_camera_thread_and_views_never_double_count(db: Database) -> None:
     clock = FakeClock()
     rec = HeatmapRecorder(store_config(), db, flush_every_s=60.0, clock=clock)
+    cam = Camera(rec)
     frames = walk(0, 900)  # 90 s: two buckets of 60 s
     for i, r in enumerate(frames):
-        rec.observe("cam1", r)
+        cam(r)
         if i % 100 == 99:
             clock.t += 30.0  # a flush is due every other 100 frames
             with rec.reading("cam1"):  # waits for a flush thread in progress
@@ -345,17 +364,22 @@ def test_recorder_flushes_periodically_off_the_camera_thread_and_views_never_dou
     since = T0 + timedelta(seconds=60)
     assert totals(db, rec, since=since) == pytest.approx(reference(frames, since=since), rel=1e-5)
     assert totals(db, rec, until=since) == pytest.approx(reference(frames[:600]), rel=1e-5)
+    # the stage's own map (summary, PNGs) still holds everything it saw: drains take nothing from it
+    heat = cam.stage.summary()["heatmaps"]
+    assert np.sum(heat["dwell_s"]) == pytest.approx(reference(frames)[1], abs=0.01 * GRID.size)
 
 
 def test_a_restart_mid_bucket_keeps_dwell_and_counts_a_spanning_visit_twice(db: Database) -> None:
     before, after = walk(0, 200), walk(200, 400)  # one 60 s bucket... and the next
     first = HeatmapRecorder(store_config(bucket_s=3600), db)
+    cam = Camera(first, store_config(bucket_s=3600))
     for r in before:
-        first.observe("cam1", r)
+        cam(r)
     first.flush()  # the process stops here
     second = HeatmapRecorder(store_config(bucket_s=3600), db)
+    cam = Camera(second, store_config(bucket_s=3600))
     for r in after:
-        second.observe("cam1", r)
+        cam(r)
     second.flush()
     with db.begin() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(HEATMAP_BUCKETS)).scalar_one() == 1
@@ -370,9 +394,10 @@ def test_a_restart_mid_bucket_keeps_dwell_and_counts_a_spanning_visit_twice(db: 
 
 def test_a_failed_flush_keeps_the_increment_for_the_next(db: Database, caplog: pytest.LogCaptureFixture) -> None:
     rec = HeatmapRecorder(store_config(), db)
+    cam = Camera(rec)
     frames = walk(0, 150)
     for r in frames[:100]:
-        rec.observe("cam1", r)
+        cam(r)
     with db.begin() as conn:
         HEATMAP_BUCKETS.drop(conn)
     with caplog.at_level(logging.WARNING, logger="storelens.pipeline.heatmaps"):
@@ -381,17 +406,21 @@ def test_a_failed_flush_keeps_the_increment_for_the_next(db: Database, caplog: p
     with db.begin() as conn:
         HEATMAP_BUCKETS.create(conn)
     for r in frames[100:]:
-        rec.observe("cam1", r)
+        cam(r)
     assert rec.flush() == 1  # both increments of the one bucket, merged
     assert stored(db) == pytest.approx(reference(frames), rel=1e-5)
 
 
-def test_a_larger_frame_starts_a_new_grid_and_keeps_the_old_one_stored(db: Database) -> None:
+def test_a_rebuilt_camera_with_a_larger_frame_keeps_the_old_grid_stored(db: Database) -> None:
+    """A camera rebuilt with a larger frame (a new stage, a new grid): the old accumulator's
+    increment is stored on its own grid, the view shows the new one."""
     rec = HeatmapRecorder(store_config(), db)
+    cam = Camera(rec)
     for n in range(20):
-        rec.observe("cam1", frame_result(n, [1], [(20.0, 20.0)]))
+        cam(frame_result(n, [1], [(20.0, 20.0)]))
+    cam = Camera(rec)
     for n in range(20, 40):
-        rec.observe("cam1", frame_result(n, [1], [(100.0, 80.0)], size=(128, 96)))
+        cam(frame_result(n, [1], [(100.0, 80.0)], size=(128, 96)))
     rec.flush()
     with db.begin() as conn:
         keys = sorted(conn.execute(sa.select(HEATMAP_BUCKETS.c.grid_key)).scalars())
@@ -403,8 +432,9 @@ def test_a_larger_frame_starts_a_new_grid_and_keeps_the_old_one_stored(db: Datab
 
 def test_recorder_without_a_database_only_keeps_memory() -> None:
     rec = HeatmapRecorder(store_config(), None, flush_every_s=0.0)
+    cam = Camera(rec)
     for r in walk(0, 50):
-        rec.observe("cam1", r)
+        cam(r)
     assert rec.flush() == 0 and rec.rows_written == 0
     live = rec.live("cam1", None, None)
     assert live is not None and live.dwell.sum() == pytest.approx(reference(walk(0, 50))[1], rel=1e-5)
@@ -425,24 +455,12 @@ def test_sqlite_file_is_readable_by_plain_sqlite(db: Database) -> None:
     assert [a.tolist() for a in decoded] == [[2, 7], [3, 1], [1.25, 0.5]]
 
 
-def test_recorder_leaves_staff_out_once_flagged() -> None:
-    """A subject whose events carry ``staff: true`` adds no heat from that frame on."""
-    rec = HeatmapRecorder(store_config(), None, flush_every_s=0.0)
-    for n in range(20):
-        r = frame_result(n, [0x1A, 0x2B], [(10.0, 10.0), (40.0, 30.0)])
-        if n == 10:  # the behaviour stage flags 0x2b as staff on this frame
-            flagged = Event.at("zone.entered", "s1", r.frame.wall_time, zone_id="z", subject=0x2B, staff=True)
-            r = FrameResult(r.frame, r.detections, r.tracks, [flagged], {})
-        rec.observe("cam1", r)
-    live = rec.live("cam1", None, None)
-    assert live is not None
-    grid = live.grid
-    cell = 16  # store_config's cell_px
-    shopper = 10 // cell + (10 // cell) * grid.nx
-    staff = 40 // cell + (30 // cell) * grid.nx
-    flat = live.dwell.reshape(-1)
-    assert flat[shopper] == pytest.approx(1.9, abs=0.01)  # 20 frames at 10 fps
-    assert flat[staff] == pytest.approx(0.9, abs=0.01)  # only until flagged
+def test_a_frame_without_a_heat_map_records_nothing() -> None:
+    """The recorder counts nothing itself: a frame of a pipeline without a behaviour stage adds no
+    camera (and no map) to it."""
+    rec = HeatmapRecorder(store_config(), None)
+    rec.observe("cam1", frame_result(0, [1], [(20.0, 20.0)]))
+    assert rec.cameras() == [] and rec.live("cam1", None, None) is None
 
 
 def test_a_database_that_cannot_be_opened_at_first_is_retried_and_loses_nothing(tmp_path: Path) -> None:
@@ -452,14 +470,15 @@ def test_a_database_that_cannot_be_opened_at_first_is_retried_and_loses_nothing(
     blocker.write_text("a file where the database folder should be: the database cannot be opened")
     target = blocker / "heat.db"
     rec = HeatmapRecorder(store_config(), f"sqlite:///{target}")
+    cam = Camera(rec)
     frames = walk(0, 300)
     for r in frames[:150]:
-        rec.observe("cam1", r)
+        cam(r)
     assert rec.flush() == 0  # cannot open: kept
     blocker.unlink()
     blocker.mkdir()
     for r in frames[150:]:
-        rec.observe("cam1", r)
+        cam(r)
     assert rec.flush() >= 1
     rec.close()
     with open_database(target) as db:

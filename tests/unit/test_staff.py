@@ -8,7 +8,9 @@ import pytest
 from storelens.analytics.staff import StaffClassifier, classify_staff, torso_boxes, uniform_matches
 from storelens.analytics.stage import BehaviourStage
 from storelens.config.schema import StaffConfig, StoreConfig, UniformRule
-from storelens.core.types import KP, Tracks
+from storelens.core.results import FrameResult
+from storelens.core.types import KP, Detections, Frame, Tracks
+from storelens.pipeline.heatmaps import HeatmapRecorder
 
 GREEN = UniformRule(hsv_low=(45, 120, 60), hsv_high=(75, 255, 255))
 CFG = StaffConfig(staff_zone_fraction=0.5, min_observed_s=10, uniform=GREEN)
@@ -98,6 +100,8 @@ def test_stage_excludes_staff_from_shopper_metrics() -> None:
         }
     )
     stage = BehaviourStage(store, "cam")
+    recorder = HeatmapRecorder(store)  # what run/serve store: the stage's own map, handed over per frame
+    image = np.zeros((480, 640, 3), np.uint8)
     events = []
     for i in range(300):  # 30 s; subject 1 works in the back room, visits the shelf at the end
         t = i / 10
@@ -106,6 +110,8 @@ def test_stage_excludes_staff_from_shopper_metrics() -> None:
         xyxy = np.concatenate([feet - np.array([10, 80]), feet + np.array([10, 0])], axis=1)
         tr = Tracks(xyxy=xyxy, score=np.ones(2), class_id=np.zeros(2), track_id=[1, 2], detection_index=[0, 1])
         events += stage.update(tr, t, 1e9 + t, frame_size=(640, 480))
+        frame = Frame(camera_id="cam", index=i, pts=t, wall_time=1e9 + t, image=image)
+        recorder.observe("cam", FrameResult(frame, Detections.empty(), tr, [], {}, stage.heatmap))
     events += stage.close(29.9, 1e9 + 29.9)
     summary = stage.summary()
     shelf = next(z for z in summary["zones"] if z["zone_id"] == "shelf")
@@ -118,6 +124,10 @@ def test_stage_excludes_staff_from_shopper_metrics() -> None:
     traffic = np.asarray(summary["heatmaps"]["traffic"])
     # staff excluded from the heat map once flagged: its shelf visit at the end leaves no trace
     assert traffic[150 // 16, 400 // 16] == 0 and traffic[150 // 16, 450 // 16] == 1
+    live = recorder.live("cam", None, None)  # the stored side counts the same map: staff left out too
+    assert live is not None
+    np.testing.assert_array_equal(live.traffic, traffic)
+    np.testing.assert_allclose(live.dwell, summary["heatmaps"]["dwell_s"], atol=0.006)
 
 
 def test_a_subject_is_a_shopper_only_once_every_rule_has_cleared_it() -> None:

@@ -20,6 +20,7 @@ using OpenCV only.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,9 @@ class HeatmapGrid:
     ny: int
 
     def __post_init__(self) -> None:
+        # floats always: the stored grid key prints them, and a cell of 16 must be the grid of 16.0
+        for name in ("x0", "y0", "cell"):
+            object.__setattr__(self, name, float(getattr(self, name)))
         if self.cell <= 0 or self.nx <= 0 or self.ny <= 0:
             raise ValueError(f"bad heat-map grid: cell={self.cell} nx={self.nx} ny={self.ny}")
         if self.nx * self.ny > 4_000_000:
@@ -156,9 +160,12 @@ def aggregate_points(
 class HeatmapAccumulator:
     """Online aggregation per time bucket. Call :meth:`update` every analysed frame.
 
-    Everything the accumulator reports (``buckets``, :meth:`maps`, :meth:`to_dict`) is what it
-    holds *and has not handed out through* :meth:`drain`; an accumulator that is never drained
-    (the end-of-run summary) therefore reports everything it saw.
+    One accumulator per map serves every reader: the behaviour stage that feeds it (its summary and
+    PNGs read :meth:`maps`, everything it saw) and the recorder that stores it
+    (:class:`~storelens.pipeline.heatmaps.HeatmapRecorder` takes :meth:`drain` increments and shows
+    :meth:`undrained` live), so the stored buckets are the stage's maps by construction. Drains
+    never change what :meth:`maps` reports. Thread-safe: a camera thread updates while a flush
+    thread drains and API threads read.
     """
 
     def __init__(self, grid: HeatmapGrid, bucket_s: int = 900, max_step_s: float = 2.0, timezone: str = "UTC") -> None:
@@ -166,42 +173,47 @@ class HeatmapAccumulator:
         self.bucket_s = bucket_s
         self.max_step_s = max_step_s
         self._clock = BucketClock(bucket_s, timezone)
-        self.buckets: list[HeatBucket] = []  # closed, not drained
+        self.buckets: list[HeatBucket] = []  # closed buckets, whole
+        # closed buckets' parts not drained yet; None until the first drain (an accumulator nobody
+        # drains then keeps nothing twice)
+        self._undrained: list[HeatBucket] | None = None
         self._cur_start: float | None = None
-        self._dwell = np.zeros(grid.size, dtype=np.float64)  # open bucket, not drained
+        self._dwell = np.zeros(grid.size, dtype=np.float64)  # open bucket, whole
+        self._dwell_out: npt.NDArray[np.float64] | None = None  # open bucket's dwell already drained
         # (cell, subject) pairs of the open bucket: all of them (a visit is counted once per cell
-        # and bucket) and those not drained yet; the same set object until the first drain, so an
-        # accumulator that is never drained pays nothing for it
+        # and bucket) and those not drained yet; the same set object until the bucket's first drain
         self._pairs: set[tuple[int, int]] = set()
         self._new_pairs: set[tuple[int, int]] = self._pairs
         self._last_pts: float | None = None
+        self._lock = threading.Lock()
 
     def update(
         self, subjects: npt.NDArray[np.int64], xy: npt.NDArray[np.float64], pts: float, wall_time: float
     ) -> None:
-        dt = 0.0 if self._last_pts is None else min(max(pts - self._last_pts, 0.0), self.max_step_s)
-        self._last_pts = pts
-        start = self._clock.start(wall_time)
-        if start != self._cur_start:
-            self.flush()
-            self._cur_start = start
-        if len(subjects) == 0:
-            return
-        cells = self.grid.cell_index(xy)
-        ok = cells >= 0
-        if not ok.any():
-            return
-        c = cells[ok]
-        if dt > 0:
-            self._dwell += np.bincount(c, minlength=self.grid.size) * dt
-        pairs = zip(c.tolist(), subjects[ok].tolist(), strict=True)
-        if self._new_pairs is self._pairs:
-            self._pairs.update(pairs)
-        else:
-            new = set(pairs).difference(self._pairs)
-            if new:
-                self._pairs |= new
-                self._new_pairs |= new
+        with self._lock:
+            dt = 0.0 if self._last_pts is None else min(max(pts - self._last_pts, 0.0), self.max_step_s)
+            self._last_pts = pts
+            start = self._clock.start(wall_time)
+            if start != self._cur_start:
+                self._close()
+                self._cur_start = start
+            if len(subjects) == 0:
+                return
+            cells = self.grid.cell_index(xy)
+            ok = cells >= 0
+            if not ok.any():
+                return
+            c = cells[ok]
+            if dt > 0:
+                self._dwell += np.bincount(c, minlength=self.grid.size) * dt
+            pairs = zip(c.tolist(), subjects[ok].tolist(), strict=True)
+            if self._new_pairs is self._pairs:
+                self._pairs.update(pairs)
+            else:
+                new = set(pairs).difference(self._pairs)
+                if new:
+                    self._pairs |= new
+                    self._new_pairs |= new
 
     def _traffic(self, pairs: set[tuple[int, int]]) -> npt.NDArray[np.int64]:
         if not pairs:
@@ -209,71 +221,104 @@ class HeatmapAccumulator:
         cells = np.fromiter((c for c, _ in pairs), dtype=np.int64, count=len(pairs))
         return np.bincount(cells, minlength=self.grid.size)
 
-    def _open_increment(self) -> HeatBucket | None:
-        """The open bucket's part not drained yet, sparse (None when empty)."""
-        if self._cur_start is None:
-            return None
-        traffic = self._traffic(self._new_pairs)
-        nz = np.flatnonzero((traffic > 0) | (self._dwell > 0))
+    def _sparse(self, traffic: npt.NDArray[np.int64], dwell: npt.NDArray[np.float64]) -> HeatBucket | None:
+        assert self._cur_start is not None
+        nz = np.flatnonzero((traffic > 0) | (dwell > 0))
         if not len(nz):
             return None
+        cells = nz.astype(np.int32)
         return HeatBucket(
-            self._cur_start,
-            self.bucket_s,
-            nz.astype(np.int32),
-            traffic[nz].astype(np.uint32),
-            self._dwell[nz].astype(np.float32),
+            self._cur_start, self.bucket_s, cells, traffic[nz].astype(np.uint32), dwell[nz].astype(np.float32)
         )
 
-    def flush(self) -> None:
-        """Close the current bucket into sparse storage."""
+    def _open_dwell_increment(self) -> npt.NDArray[np.float64]:
+        return self._dwell if self._dwell_out is None else self._dwell - self._dwell_out
+
+    def _open_increment(self) -> HeatBucket | None:
+        """The open bucket's part not drained yet, sparse (None when empty or no bucket is open)."""
+        if self._cur_start is None:
+            return None
+        if self._new_pairs is self._pairs and self._dwell_out is None:
+            return self._open_whole()
+        return self._sparse(self._traffic(self._new_pairs), self._open_dwell_increment())
+
+    def _open_whole(self) -> HeatBucket | None:
+        return None if self._cur_start is None else self._sparse(self._traffic(self._pairs), self._dwell)
+
+    def _close(self) -> None:
         if self._cur_start is None:
             return
-        bucket = self._open_increment()
-        if bucket is not None:
-            self.buckets.append(bucket)
-        self._dwell[:] = 0
+        whole = self._open_whole()
+        if whole is not None:
+            self.buckets.append(whole)
+        if self._undrained is not None:
+            part = whole if self._new_pairs is self._pairs and self._dwell_out is None else self._open_increment()
+            if part is not None:
+                self._undrained.append(part)
+        self._dwell = np.zeros(self.grid.size, dtype=np.float64)
+        self._dwell_out = None
         self._pairs = set()
         self._new_pairs = self._pairs
         self._cur_start = None
 
+    def flush(self) -> None:
+        """Close the current bucket into sparse storage."""
+        with self._lock:
+            self._close()
+
     def drain(self) -> list[HeatBucket]:
-        """Hand out everything added since the previous drain, oldest bucket first, and forget it.
+        """Hand out everything added since the previous drain, oldest bucket first.
 
-        Closed buckets are returned whole and dropped from memory; the open bucket contributes its
-        dwell since the last drain and the (cell, visit) pairs first seen since then, and stays open.
-        Adding up every drained increment of a bucket gives exactly the bucket an undrained
-        accumulator would hold: the pair set of the open bucket is kept, so a visit is still counted
-        once per cell and bucket however often the accumulator is drained."""
-        out = self.buckets
-        self.buckets = []
-        bucket = self._open_increment()
-        if bucket is not None:
-            out.append(bucket)
-        if self._cur_start is not None:
-            self._dwell[:] = 0
-            self._new_pairs = set()
-        return out
-
-    def _select(self, start: float | None, end: float | None) -> Iterable[HeatBucket]:
-        for b in self.buckets:
-            if (start is None or b.start >= start) and (end is None or b.start < end):
-                yield b
+        Closed buckets' parts are returned whole; the open bucket contributes its dwell since the
+        last drain and the (cell, visit) pairs first seen since then, and stays open. Adding up
+        every drained increment of a bucket gives exactly the bucket in :attr:`buckets`: the pair
+        set of the open bucket is kept, so a visit is still counted once per cell and bucket
+        however often the accumulator is drained."""
+        with self._lock:
+            out = list(self.buckets) if self._undrained is None else self._undrained
+            self._undrained = []
+            part = self._open_increment()
+            if part is not None:
+                out.append(part)
+            if self._cur_start is not None:
+                self._dwell_out = self._dwell.copy()
+                self._new_pairs = set()
+            return out
 
     def maps(
         self, start: float | None = None, end: float | None = None
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """(traffic, dwell) as (ny, nx) arrays for buckets starting in [start, end), including the
-        bucket still being filled (not counting what was drained)."""
+        bucket still being filled: everything this accumulator saw, drained or not."""
+        with self._lock:
+            return self._sum(self.buckets, self._pairs, self._dwell, start, end)
+
+    def undrained(
+        self, start: float | None = None, end: float | None = None
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Like :meth:`maps`, but only what has not been handed out by :meth:`drain` yet."""
+        with self._lock:
+            closed = self.buckets if self._undrained is None else self._undrained
+            return self._sum(closed, self._new_pairs, self._open_dwell_increment(), start, end)
+
+    def _sum(
+        self,
+        closed: Iterable[HeatBucket],
+        pairs: set[tuple[int, int]],
+        open_dwell: npt.NDArray[np.float64],
+        start: float | None,
+        end: float | None,
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         traffic = np.zeros(self.grid.size, dtype=np.float64)
         dwell = np.zeros(self.grid.size, dtype=np.float64)
-        for b in self._select(start, end):
-            traffic[b.cells] += b.traffic
-            dwell[b.cells] += b.dwell
+        for b in closed:
+            if (start is None or b.start >= start) and (end is None or b.start < end):
+                traffic[b.cells] += b.traffic
+                dwell[b.cells] += b.dwell
         cur = self._cur_start
         if cur is not None and (start is None or cur >= start) and (end is None or cur < end):
-            dwell += self._dwell
-            traffic += self._traffic(self._new_pairs)
+            dwell += open_dwell
+            traffic += self._traffic(pairs)
         shape = (self.grid.ny, self.grid.nx)
         return traffic.reshape(shape), dwell.reshape(shape)
 

@@ -531,27 +531,16 @@ def write_heatmaps(
     traffic, dwell = heat.maps()
     where = "floor" if grid.space == "floor" else "image"
     out = Path(out_dir)
+    maps = {
+        "traffic": (traffic, f"Traffic: unique visits per cell ({where})", "visits"),
+        "dwell": (dwell, f"Dwell: seconds per cell ({where})", "seconds"),
+    }
     return {
-        "traffic": write_png(
-            out / f"{name}heatmap_traffic.png",
+        metric: write_png(
+            out / f"{name}heatmap_{metric}.png",
             render_heatmap(
-                traffic,
-                grid,
-                background=background,
-                background_size=bg_size,
-                title=f"Traffic: unique visits per cell ({where})",
-                legend_label="visits",
+                values, grid, background=background, background_size=bg_size, title=title, legend_label=label
             ),
-        ),
-        "dwell": write_png(
-            out / f"{name}heatmap_dwell.png",
-            render_heatmap(
-                dwell,
-                grid,
-                background=background,
-                background_size=bg_size,
-                title=f"Dwell: seconds per cell ({where})",
-                legend_label="seconds",
-            ),
-        ),
+        )
+        for metric, (values, title, label) in maps.items()
     }

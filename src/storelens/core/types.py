@@ -107,6 +107,26 @@ def _normalise_index(idx: Index) -> Index:
     return idx
 
 
+def _box_columns(obj: Detections | Tracks) -> int:
+    """Check and coerce the columns Detections and Tracks share (boxes, scores, classes and the
+    optional keypoints), in place on the frozen dataclass; returns the row count. One validator for
+    both, so a rule added here holds for both types."""
+    xyxy = _as(obj.xyxy, np.float32, "xyxy", (4,), None)
+    n = int(xyxy.shape[0])
+    object.__setattr__(obj, "xyxy", xyxy)
+    object.__setattr__(obj, "score", _as(obj.score, np.float32, "score", (), n))
+    object.__setattr__(obj, "class_id", _as(obj.class_id, np.int32, "class_id", (), n))
+    if obj.keypoints is not None:
+        object.__setattr__(obj, "keypoints", _as(obj.keypoints, np.float32, "keypoints", (NUM_KEYPOINTS, 3), n))
+    return n
+
+
+def _check_data(data: dict[str, np.ndarray], n: int) -> None:
+    for key, col in data.items():
+        if len(col) != n:
+            raise ValidationError(f"data[{key!r}] has {len(col)} rows, expected {n}")
+
+
 _D = TypeVar("_D", bound="Detections")
 
 
@@ -127,17 +147,7 @@ class Detections:
     data: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        xyxy = _as(self.xyxy, np.float32, "xyxy", (4,), None)
-        n = xyxy.shape[0]
-        object.__setattr__(self, "xyxy", xyxy)
-        object.__setattr__(self, "score", _as(self.score, np.float32, "score", (), n))
-        object.__setattr__(self, "class_id", _as(self.class_id, np.int32, "class_id", (), n))
-        if self.keypoints is not None:
-            kp = _as(self.keypoints, np.float32, "keypoints", (NUM_KEYPOINTS, 3), n)
-            object.__setattr__(self, "keypoints", kp)
-        for key, col in self.data.items():
-            if len(col) != n:
-                raise ValidationError(f"data[{key!r}] has {len(col)} rows, expected {n}")
+        _check_data(self.data, _box_columns(self))
 
     # construction ---------------------------------------------------------------------------
     @classmethod
@@ -215,25 +225,17 @@ class Tracks:
     data: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        xyxy = _as(self.xyxy, np.float32, "xyxy", (4,), None)
-        n = xyxy.shape[0]
-        object.__setattr__(self, "xyxy", xyxy)
-        object.__setattr__(self, "score", _as(self.score, np.float32, "score", (), n))
-        object.__setattr__(self, "class_id", _as(self.class_id, np.int32, "class_id", (), n))
+        n = _box_columns(self)
         track_id = _as(self.track_id, np.int64, "track_id", (), n)
         if len(np.unique(track_id)) != n:
             raise ValidationError("track_id values must be unique within a frame")
         object.__setattr__(self, "track_id", track_id)
         object.__setattr__(self, "detection_index", _as(self.detection_index, np.int32, "detection_index", (), n))
-        if self.keypoints is not None:
-            object.__setattr__(self, "keypoints", _as(self.keypoints, np.float32, "keypoints", (NUM_KEYPOINTS, 3), n))
         if self.visit_id is not None:
             object.__setattr__(self, "visit_id", _as(self.visit_id, np.int64, "visit_id", (), n))
         if self.floor_xy is not None:
             object.__setattr__(self, "floor_xy", _as(self.floor_xy, np.float32, "floor_xy", (2,), n))
-        for key, col in self.data.items():
-            if len(col) != n:
-                raise ValidationError(f"data[{key!r}] has {len(col)} rows, expected {n}")
+        _check_data(self.data, n)
 
     @classmethod
     def empty(cls) -> Tracks:

@@ -55,27 +55,16 @@ def scale_camera_geometry(store: StoreConfig, camera_id: str, scale: float) -> S
 
 
 def make_stages(store: StoreConfig, camera_id: str, detector: Detector | None = None) -> list[Stage]:
-    """The analytics stages for one camera, in the order they must run (``detector``: the camera's
+    """The analytics stages for one camera, in the order they must run: every
+    :data:`~storelens.pipeline.stages.STAGES` entry the camera wants (``detector``: the camera's
     own, used once more on the heat-map backdrop)."""
-    from storelens.config.schema import ZoneKind
-    from storelens.pipeline.stages import (
-        BehaviourStageAdapter,
-        EmotionStageAdapter,
-        IntentStageAdapter,
-        InteractionStageAdapter,
-    )
+    from storelens.pipeline.stages import STAGES
 
-    behaviour = BehaviourStageAdapter(store, camera_id, detector)
-    stages: list[Stage] = [behaviour]
-    if any(z.kind in (ZoneKind.SHELF, ZoneKind.DISPLAY) for z in store.zones_for(camera_id)):
-        stages.append(InteractionStageAdapter(store, camera_id))
-    # the emotion stage reads the behaviour stage's staff classification: shoppers only
-    emotion = EmotionStageAdapter(store, camera_id, behaviour) if store.emotion.enabled else None
-    if emotion is not None:
-        stages.append(emotion)
-    if store.intent.enabled:
-        stages.append(IntentStageAdapter(store, camera_id, emotion))
-    return stages
+    built: dict[str, Stage] = {}
+    for spec in STAGES:
+        if spec.wanted(store, camera_id):
+            built[spec.name] = spec.build(store, camera_id, built, detector)
+    return list(built.values())
 
 
 @dataclass
@@ -135,26 +124,13 @@ def _video_observer(
 
 def _expected_frames(cam: CameraConfig, store: StoreConfig) -> int | None:
     """Frames a file source will yield at the analysed fps (for the progress bar)."""
-    if "://" in cam.source or cam.source.startswith("webcam:") or cam.loop:
-        return None
-    path = store.resolve_path(cam.source)
-    if not path.is_file():
-        return None
-    try:
-        import av
+    from storelens.sources.probe import media_duration
 
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            if stream.duration is not None and stream.time_base is not None:
-                seconds = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                seconds = container.duration / 1e6
-            else:
-                return None
-            rate = float(stream.average_rate or cam.fps)
-            return int(seconds * min(rate, cam.fps)) or None
-    except Exception:  # the progress bar is a nicety; the source itself reports real errors
+    length = None if cam.loop else media_duration(store, cam)
+    if length is None:
         return None
+    seconds, rate = length
+    return int(seconds * min(rate or cam.fps, cam.fps)) or None
 
 
 def build_camera(

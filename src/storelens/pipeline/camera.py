@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from storelens.pipeline.selfcheck import DetectionSelfCheck
 from storelens.sources.base import FrameSource
 from storelens.tracking.base import Tracker
 from storelens.vision.base import Detector
+
+if TYPE_CHECKING:
+    from storelens.analytics.heatmap import HeatmapAccumulator
 
 _FRAME_MEMORY = 3000  # frames whose index an event can still name (5 min at 10 fps)
 
@@ -53,6 +56,15 @@ class VisitProfiler(Protocol):
     fields go into the ``visit.ended`` event (``path``, ``height_m``), read once as the visit ends."""
 
     def visit_profile(self, subject: int) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class HeatmapKeeper(Protocol):
+    """A stage that keeps the camera's heat map (the behaviour stage): its accumulator goes out
+    with every :class:`FrameResult`, for the heat-map recorder to store (it counts nothing itself)."""
+
+    @property
+    def heatmap(self) -> HeatmapAccumulator | None: ...
 
 
 class Stitcher(Protocol):
@@ -223,7 +235,8 @@ class CameraPipeline:
             timings[stage.name] = (time.perf_counter() - ts) * 1e3
         events = [self._media_time(e) for e in events]
         self.bus.publish_all(events)
-        result = FrameResult(frame, detections, tracks, events, timings)
+        heat = next((s.heatmap for s in self.stages if isinstance(s, HeatmapKeeper)), None)
+        result = FrameResult(frame, detections, tracks, events, timings, heat)
         if self.observers:
             to = time.perf_counter()
             for obs in self.observers:

@@ -1,33 +1,35 @@
-"""Per-camera heat maps fed by the frame observer, kept in the database as they grow.
+"""Per-camera heat maps kept in the database as they grow, from the behaviour stage's own maps.
 
 The aggregation is :mod:`storelens.analytics.heatmap` (traffic = unique visits per cell, dwell =
-seconds per cell, sparse time buckets); the table is :mod:`storelens.storage.heatmaps`. This module
-owns one accumulator per camera, a lock (camera threads update while API threads read, and the
-accumulator itself is not thread-safe) and the flushes to the database:
+seconds per cell, sparse time buckets); the table is :mod:`storelens.storage.heatmaps`. Nothing is
+counted here: each camera's :class:`~storelens.analytics.stage.BehaviourStage` keeps the one
+accumulator of its map (its grid, its staff exclusion) and hands it over in
+:attr:`FrameResult.heat <storelens.core.results.FrameResult.heat>`; the store-level feed hands over
+the store stage's. So the stored buckets, the live view and the run's summary and PNGs are one map.
+This module owns, per camera, the flush timer, a lock for flushes and readers, and the flushes:
 
-* Every ``flush_every_s`` (60 s by default) a camera's :meth:`observe` hands the increment since the
-  previous flush to a short-lived thread that adds it to the stored buckets, so the camera thread
-  only pays a clock read per frame and a thread start per minute, never a database round trip;
-  :meth:`flush` (blocking) writes the rest at shutdown. Closed buckets and the open one's progress
-  go the same way, so a restart loses at most the last minute.
+* Every ``flush_every_s`` (60 s by default) a camera's :meth:`observe` hands the accumulator's
+  increment since the previous flush to a short-lived thread that adds it to the stored buckets,
+  so the camera thread only pays a clock read per frame and a thread start per minute, never a
+  database round trip; :meth:`flush` (blocking) writes the rest at shutdown. A restart loses at
+  most the last minute.
 * A failed write (database down) keeps the increment in memory and retries at the next flush.
   Given a URL, the recorder opens the database at its first flush, not before, so a database
   that is down when the run starts is retried the same way instead of costing the run's maps.
 * Readers see stored + not yet stored without double counting: :meth:`reading` holds the camera's
   flush lock while the API reads the table and :meth:`live` (nothing is half-written meanwhile).
+* A camera whose stage starts a new accumulator (a new grid, a rebuilt pipeline) has the old
+  one's increment kept and stored on the old grid.
 
-Cells are in the camera's image pixels (``behaviour.heatmap.cell_px``), time buckets of
-``behaviour.heatmap.bucket_s``. Staff are left out, as in the behaviour stage's own maps: a subject
-is dropped from the frame its events first carry ``staff: true``. The store-level floor map of a
-multi-camera store (fused shoppers, in metres, :meth:`observe_floor`) is one more map here, under
-:data:`STORE_HEATMAP`. ``storelens run``/``demo`` and
-``storelens serve`` both record
-through this class, so ``serve`` can show the heat maps of an earlier run from its database.
+Cells are the stage's: floor metres (``behaviour.heatmap.cell_m``) for a calibrated camera, image
+pixels (``cell_px``) otherwise; buckets of ``behaviour.heatmap.bucket_s``. The store-level floor
+map of a multi-camera store (fused shoppers, in metres) is one more map here, under
+:data:`STORE_HEATMAP`. ``storelens run``/``demo`` and ``storelens serve`` both record through this
+class, so ``serve`` can show the heat maps of an earlier run from its database.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -73,17 +75,10 @@ class _Camera:
     pending: list[tuple[HeatmapGrid, HeatBucket]] = field(default_factory=list)  # drained, not stored
     io: threading.Lock = field(default_factory=threading.Lock)  # held while a flush or a reader runs
     failures: int = 0
-    staff: dict[int, None] = field(default_factory=dict)  # subjects flagged staff (ids as events print them)
-
-
-MAX_STAFF_IDS = 4096
-"""Staff visit ids remembered per camera (ids are per visit, so a day's staff fits many times over)."""
-SUBJECT_MASK = 0xFFFFFFFFFFFF
-"""Event subjects print the low 48 bits of a visit id (:func:`~storelens.events.models.format_subject`)."""
 
 
 class HeatmapRecorder:
-    """One :class:`HeatmapAccumulator` per camera (created on its first frame, sized to it)."""
+    """The stored side of each camera's :class:`HeatmapAccumulator` (the stage's, see the module)."""
 
     def __init__(
         self,
@@ -94,10 +89,7 @@ class HeatmapRecorder:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store_id = store.store_id
-        self.cell_px = store.behaviour.heatmap.cell_px
         self.bucket_s = store.behaviour.heatmap.bucket_s
-        self.max_step_s = store.behaviour.heatmap.max_step_s
-        self.timezone = store.timezone
         # a Database is the caller's; a URL is opened here (lazily, see _database) and closed by close()
         self._db: Database | None = db if isinstance(db, Database) else None
         self._url = db if isinstance(db, str) else None
@@ -111,59 +103,22 @@ class HeatmapRecorder:
 
     # ------------------------------------------------------------------------------ recording
     def observe(self, camera_id: str, result: FrameResult) -> None:
-        """Frame observer (camera thread): add the frame's feet points; start a flush when due."""
-        frame = result.frame
-        tracks = result.tracks
-        with self._lock:
-            cam = self._cams.get(camera_id)
-            grid_too_small = cam is not None and (
-                cam.acc.grid.nx * self.cell_px < frame.width or cam.acc.grid.ny * self.cell_px < frame.height
-            )
-            if cam is None or grid_too_small:
-                grid = HeatmapGrid.covering("image", frame.width, frame.height, float(self.cell_px))
-                acc = HeatmapAccumulator(grid, self.bucket_s, self.max_step_s, self.timezone)
-                if cam is None:
-                    cam = self._cams[camera_id] = _Camera(acc, self._clock() + self.flush_every_s)
-                else:  # a larger frame: keep what the old grid holds for the next flush
-                    cam.pending += [(cam.acc.grid, b) for b in cam.acc.drain()]
-                    cam.acc = acc
-            subjects = np.asarray(tracks.subject_id, dtype=np.int64)
-            feet = np.asarray(tracks.bottom_center, dtype=np.float64)
-            for e in result.events:  # staff are flagged on their events; their walks are not traffic
-                if e.subject is not None and e.payload.get("staff") is True:
-                    with contextlib.suppress(ValueError):
-                        cam.staff[int(e.subject, 16)] = None
-                        if len(cam.staff) > MAX_STAFF_IDS:
-                            del cam.staff[next(iter(cam.staff))]
-            if cam.staff and len(subjects):
-                keep = ~np.isin(subjects & SUBJECT_MASK, np.fromiter(cam.staff, dtype=np.int64))
-                subjects, feet = subjects[keep], feet[keep]
-            cam.acc.update(subjects, feet, frame.pts, frame.wall_time)
-            due = self._has_db and self._clock() >= cam.next_flush
-        self._flush_if_due(camera_id, cam, due)
+        """Frame observer (camera thread): follow the frame's map (:attr:`FrameResult.heat`, which
+        the behaviour stage has already updated); start a flush when due."""
+        if result.heat is not None:
+            self.follow(camera_id, result.heat)
 
-    def observe_floor(
-        self,
-        key: str,
-        grid: HeatmapGrid,
-        subjects: npt.NDArray[np.int64],
-        xy: npt.NDArray[np.float64],
-        pts: float,
-        wall_time: float,
-    ) -> None:
-        """Record points already on the floor under ``key`` (the store-level map of fused shoppers,
-        :data:`STORE_HEATMAP`): the same accumulator, buckets, table and flushes as a camera's map,
-        on ``grid`` (floor metres) instead of one sized to a frame."""
+    def follow(self, key: str, acc: HeatmapAccumulator) -> None:
+        """Keep ``acc`` stored under ``key`` (a camera id, or :data:`STORE_HEATMAP` for the store
+        stage's map); called after each update of it, it also starts a flush when one is due. A
+        new accumulator for a key replaces the old one, whose increment is kept for the next flush."""
         with self._lock:
             cam = self._cams.get(key)
-            if cam is None or cam.acc.grid != grid:
-                acc = HeatmapAccumulator(grid, self.bucket_s, self.max_step_s, self.timezone)
-                if cam is None:
-                    cam = self._cams[key] = _Camera(acc, self._clock() + self.flush_every_s)
-                else:
-                    cam.pending += [(cam.acc.grid, b) for b in cam.acc.drain()]
-                    cam.acc = acc
-            cam.acc.update(np.asarray(subjects, dtype=np.int64), np.asarray(xy, dtype=np.float64), pts, wall_time)
+            if cam is None:
+                cam = self._cams[key] = _Camera(acc, self._clock() + self.flush_every_s)
+            elif cam.acc is not acc:
+                cam.pending += [(cam.acc.grid, b) for b in cam.acc.drain()]
+                cam.acc = acc
             due = self._has_db and self._clock() >= cam.next_flush
         self._flush_if_due(key, cam, due)
 
@@ -277,8 +232,8 @@ class HeatmapRecorder:
             if cam is None:
                 return None
             grid = cam.acc.grid
-            traffic, dwell = cam.acc.maps(start, end)
-            traffic, dwell = traffic.ravel().copy(), dwell.ravel().copy()
+            traffic, dwell = cam.acc.undrained(start, end)
+            traffic, dwell = traffic.ravel(), dwell.ravel()
             for g, b in cam.pending:
                 if g == grid and (start is None or b.start >= start) and (end is None or b.start < end):
                     traffic[b.cells] += b.traffic

@@ -7,9 +7,10 @@ the image too, emotion wants faces); the adapters here are the only place that k
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,9 +19,13 @@ from storelens.core.types import Frame, Tracks
 from storelens.events.bus import EventBus
 from storelens.events.models import Event, EventType, format_subject
 from storelens.events.payloads import ExpressionSummary, ZoneExited, typed
+from storelens.pipeline.camera import Stage
 from storelens.privacy.background import MedianBackground, detect_people
 from storelens.privacy.masks import masks_for
 from storelens.vision.base import Detector
+
+if TYPE_CHECKING:
+    from storelens.analytics.heatmap import HeatmapAccumulator
 
 
 class BehaviourStageAdapter:
@@ -62,6 +67,11 @@ class BehaviourStageAdapter:
     def visit_profile(self, subject: int) -> dict[str, Any]:
         """``path`` and ``height_m`` for the ending visit's ``visit.ended`` (per-visit fields)."""
         return self.stage.visit_profile(subject)
+
+    @property
+    def heatmap(self) -> HeatmapAccumulator | None:
+        """The camera's heat map (stored by the recorder from :attr:`FrameResult.heat`)."""
+        return self.stage.heatmap
 
     def summary(self) -> dict[str, Any]:
         return self.stage.summary()
@@ -247,3 +257,51 @@ class IntentStageAdapter:
 
     def summary(self) -> dict[str, Any]:
         return {"intent_changes": self.changes, "action_events": self.actions_emitted}
+
+
+# ------------------------------------------------------------------------------------- registry
+
+
+def _behaviour(store: StoreConfig, camera_id: str, built: Mapping[str, Stage], detector: Detector | None) -> Stage:
+    return BehaviourStageAdapter(store, camera_id, detector)
+
+
+def _interaction(store: StoreConfig, camera_id: str, built: Mapping[str, Stage], detector: Detector | None) -> Stage:
+    return InteractionStageAdapter(store, camera_id)
+
+
+def _emotion(store: StoreConfig, camera_id: str, built: Mapping[str, Stage], detector: Detector | None) -> Stage:
+    # reads the behaviour stage's staff classification: shoppers only
+    behaviour = built.get("behaviour")
+    return EmotionStageAdapter(store, camera_id, behaviour if isinstance(behaviour, BehaviourStageAdapter) else None)
+
+
+def _intent(store: StoreConfig, camera_id: str, built: Mapping[str, Stage], detector: Detector | None) -> Stage:
+    emotion = built.get("emotion")
+    return IntentStageAdapter(store, camera_id, emotion if isinstance(emotion, EmotionStageAdapter) else None)
+
+
+def _sees_shelves(store: StoreConfig, camera_id: str) -> bool:
+    from storelens.config.schema import ZoneKind
+
+    return any(z.kind in (ZoneKind.SHELF, ZoneKind.DISPLAY) for z in store.zones_for(camera_id))
+
+
+@dataclass(frozen=True, slots=True)
+class StageSpec:
+    """One registered camera stage: whether a camera gets it, and how it is built (``built``: the
+    stages made before it for this camera, by name, for a stage that reads another's results)."""
+
+    name: str
+    wanted: Callable[[StoreConfig, str], bool]
+    build: Callable[[StoreConfig, str, Mapping[str, Stage], Detector | None], Stage]
+
+
+STAGES: tuple[StageSpec, ...] = (
+    StageSpec("behaviour", lambda store, camera_id: True, _behaviour),
+    StageSpec("interaction", _sees_shelves, _interaction),
+    StageSpec("emotion", lambda store, camera_id: store.emotion.enabled, _emotion),
+    StageSpec("intent", lambda store, camera_id: store.intent.enabled, _intent),
+)
+"""The camera stages in the order they run (each sees the events of those before it in a frame).
+A new stage is its analytics module, its adapter and one entry here, and its config section."""

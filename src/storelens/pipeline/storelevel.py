@@ -9,9 +9,11 @@ to one shared :class:`~storelens.analytics.storelevel.StoreLevelStage`, whose st
 ``camera_id`` None) go straight onto the run's event bus, so they are stored next to the camera
 events within one store tick (0.2 s) of the frames they come from.
 
-Store heat maps (traffic and dwell of the fused shoppers, on the floor in metres) are recorded
-every store tick into a :class:`~storelens.pipeline.heatmaps.HeatmapRecorder` under
-:data:`~storelens.pipeline.heatmaps.STORE_HEATMAP`, so they are stored in ``heatmap_buckets`` like
+Store heat maps (traffic and dwell of the fused shoppers, staff left out, on the floor in metres)
+are the store behaviour stage's own accumulator, handed every store tick to a
+:class:`~storelens.pipeline.heatmaps.HeatmapRecorder` under
+:data:`~storelens.pipeline.heatmaps.STORE_HEATMAP`, so the stored map is the one in the PNGs and is
+stored in ``heatmap_buckets`` like
 the camera maps and served by ``GET /heatmaps/store/{store_id}``. A runner that has a recorder (the
 service's) passes it to :meth:`StoreLevelFeed.for_store`: the map is then flushed with the camera
 maps and shown live. Without one (``run_store`` today) the feed keeps its own and stores it at the
@@ -30,11 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from storelens.analytics.floor import FloorMapper
-from storelens.analytics.heatmap import HeatmapGrid
-from storelens.analytics.stage import floor_extent, write_heatmaps
+from storelens.analytics.stage import write_heatmaps
 from storelens.analytics.storelevel import StoreLevelStage, fusion_cameras
 from storelens.config.schema import StoreConfig
 from storelens.core.results import FrameResult
@@ -63,9 +62,6 @@ class StoreLevelFeed:
         self.not_fused = not_fused
         self._own_heat = heat is None
         self.heat = heat if heat is not None else HeatmapRecorder(store)  # no database until write_images
-        x0, y0, w, h = floor_extent(store)
-        self.grid = HeatmapGrid.covering("floor", w, h, store.behaviour.heatmap.cell_m, x0, y0)
-        """The store map's grid: the floor measures' own, so the stored map is the one in the PNGs."""
         self.stage = StoreLevelStage(store, on_tick=self._record_heat)
         self._mappers: dict[str, FloorMapper] = {}
         for cid in cameras:
@@ -88,10 +84,10 @@ class StoreLevelFeed:
         return cls(store, bus, fed, left, heat)
 
     def _record_heat(self, fused: Tracks, wall: float) -> None:
-        if fused.floor_xy is None:
-            return
-        xy = np.asarray(fused.floor_xy, dtype=np.float64)
-        self.heat.observe_floor(STORE_HEATMAP, self.grid, np.asarray(fused.track_id), xy, wall, wall)
+        """After each store tick (the store stage has counted it): keep its map stored."""
+        heat = self.stage.behaviour.heatmap
+        if heat is not None:
+            self.heat.follow(STORE_HEATMAP, heat)
 
     def observer(self, camera_id: str) -> Callable[[FrameResult], None] | None:
         """The frame observer for ``camera_id`` (None for a camera that does not feed the store)."""

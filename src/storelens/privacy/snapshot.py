@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from storelens.config.schema import CameraConfig, StoreConfig
+from storelens.config.schema import StoreConfig
 from storelens.privacy.background import MedianBackground, detect_people
 from storelens.privacy.frames import FrameRedactor, RedactedFrame
 from storelens.privacy.masks import masks_for
@@ -42,27 +42,6 @@ def snapshot_path(store: StoreConfig, camera_id: str) -> Path:
     return default_out_dir(store) / f"{camera_id}_snapshot.png"
 
 
-def media_seconds(store: StoreConfig, cam: CameraConfig) -> float | None:
-    """Duration of a (non-looping) file source in seconds, None for live sources or unknown."""
-    if "://" in cam.source or cam.source.startswith("webcam:") or cam.source.startswith("/dev/"):
-        return None
-    path = store.resolve_path(cam.source)
-    if not path.is_file():
-        return None
-    try:
-        import av
-
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            if stream.duration is not None and stream.time_base is not None:
-                return float(stream.duration * stream.time_base)
-            if container.duration is not None:
-                return float(container.duration) / 1e6
-    except Exception:  # only spreads the samples; the source itself reports real errors
-        return None
-    return None
-
-
 def camera_snapshot(
     store: StoreConfig,
     camera_id: str,
@@ -77,9 +56,11 @@ def camera_snapshot(
     camera every :data:`MIN_INTERVAL_S` until ``frames`` were taken. ``redactor`` supplies the face
     detectors; its masks are replaced by the camera's, scaled to the frames."""
     from storelens.sources.factory import open_source
+    from storelens.sources.probe import media_duration
 
     cam = store.camera(camera_id)
-    seconds = media_seconds(store, cam)
+    length = media_duration(store, cam)
+    seconds = None if length is None else length[0]
     interval = MIN_INTERVAL_S if seconds is None else max(MIN_INTERVAL_S, seconds / frames)
     background = MedianBackground(max_frames=frames, min_interval_s=interval)
     source = open_source(cam, store.base_dir)

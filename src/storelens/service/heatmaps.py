@@ -7,7 +7,8 @@ storage is :mod:`storelens.storage.heatmaps`. A view adds the stored buckets tha
 counted twice or missed. It therefore works in a process that runs no pipelines (``serve
 --no-pipelines``, or the database a ``storelens demo`` run left behind) and across restarts.
 
-Scope: cells are in the camera's image pixels (``behaviour.heatmap.cell_px``), time buckets of
+Scope: cells are the camera's behaviour-stage map (floor metres, ``behaviour.heatmap.cell_m``,
+for a calibrated camera, else image pixels, ``cell_px``), time buckets of
 ``behaviour.heatmap.bucket_s``. The grid shown is the live one when the camera runs here, else the
 one of its newest stored bucket; buckets recorded on another grid are left out.
 """

@@ -70,15 +70,55 @@ def store_database_url(cfg: StoreConfig) -> str:
     return cfg.output.database_url or default_database_url(default_out_dir(cfg))
 
 
-def build_sinks(cfg: StoreConfig, out_dir: Path, *, jsonl: bool | None = None) -> SinkSet:
-    """The database sink (always), JSONL (unless off), and MQTT / NATS / webhooks when configured.
+SinkBuilder = Callable[[StoreConfig, Path, str], EventSink | None]
+"""Builds one broker/network sink from the store config (``out_dir``, the database URL), or None
+when the config does not ask for it. Imports its sink module itself: a store without MQTT never
+loads the MQTT client."""
 
-    Each network sink keeps its own on-disk spool under ``out_dir/spool`` so that a broker outage
-    loses nothing."""
+
+def _mqtt(cfg: StoreConfig, out_dir: Path, database_url: str) -> EventSink | None:
+    if not cfg.mqtt.enabled:
+        return None
+    from storelens.sinks.mqtt import MqttSink
+
+    cameras = [c.id for c in cfg.cameras]
+    return MqttSink(
+        cfg.mqtt, store_id=cfg.store_id, cameras=cameras, zones=cfg.zones, spool_dir=_spool(out_dir, "mqtt")
+    )
+
+
+def _nats(cfg: StoreConfig, out_dir: Path, database_url: str) -> EventSink | None:
+    if not cfg.nats.enabled:
+        return None
+    from storelens.sinks.nats import NatsSink
+
+    return NatsSink(cfg.nats, spool_dir=_spool(out_dir, "nats"))
+
+
+def _webhooks(cfg: StoreConfig, out_dir: Path, database_url: str) -> EventSink | None:
+    if not cfg.webhooks.subscriptions:
+        return None
+    from storelens.sinks.webhook import WebhookSink
+
+    return WebhookSink(database_url, cfg.webhooks)
+
+
+def _spool(out_dir: Path, name: str) -> Path:
+    """A network sink's own on-disk spool, so that a broker outage loses nothing."""
+    return out_dir / "spool" / name
+
+
+SINKS: dict[str, SinkBuilder] = {"mqtt": _mqtt, "nats": _nats, "webhooks": _webhooks}
+"""The broker and network sinks, in the order they are subscribed (after the database and JSONL).
+A new sink is one module in ``sinks/``, its config section, and one builder here."""
+
+
+def build_sinks(cfg: StoreConfig, out_dir: Path, *, jsonl: bool | None = None) -> SinkSet:
+    """The database sink (always), JSONL (unless off), and every :data:`SINKS` entry the config
+    asks for (MQTT / NATS / webhooks), each network sink with its own spool under ``out_dir/spool``."""
     from storelens.sinks.database import DatabaseSink
 
     url = cfg.output.database_url or default_database_url(out_dir)
-    spool = out_dir / "spool"
     st = cfg.storage
     out = SinkSet(database_url=url)
     out.sinks.append(
@@ -98,24 +138,8 @@ def build_sinks(cfg: StoreConfig, out_dir: Path, *, jsonl: bool | None = None) -
 
         out.jsonl_path = out_dir / "events.jsonl"
         out.sinks.append(JsonlSink(out.jsonl_path))
-    if cfg.mqtt.enabled:
-        from storelens.sinks.mqtt import MqttSink
-
-        out.sinks.append(
-            MqttSink(
-                cfg.mqtt,
-                store_id=cfg.store_id,
-                cameras=[c.id for c in cfg.cameras],
-                zones=cfg.zones,
-                spool_dir=spool / "mqtt",
-            )
-        )
-    if cfg.nats.enabled:
-        from storelens.sinks.nats import NatsSink
-
-        out.sinks.append(NatsSink(cfg.nats, spool_dir=spool / "nats"))
-    if cfg.webhooks.subscriptions:
-        from storelens.sinks.webhook import WebhookSink
-
-        out.sinks.append(WebhookSink(url, cfg.webhooks))
+    for build in SINKS.values():
+        sink = build(cfg, out_dir, url)
+        if sink is not None:
+            out.sinks.append(sink)
     return out

@@ -1,4 +1,5 @@
-"""Read one frame of a camera's source to learn its native size (``storelens validate``).
+"""Read one frame of a camera's source to learn its native size (``storelens validate``), and a
+file source's length (:func:`media_duration`, for progress bars and sampling).
 
 Zones, lines and masks are drawn in the native pixels of the camera's frames, so checking them
 needs the real frame size. Files and image folders are opened through the same sources the
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import av
 
-from storelens.config.schema import CameraConfig
+from storelens.config.schema import CameraConfig, StoreConfig
 from storelens.sources.base import SourceError
 from storelens.sources.decode import open_input
 from storelens.sources.status import describe_error, redact_url
@@ -49,3 +50,25 @@ def probe_frame_size(cam: CameraConfig, *, timeout_s: float = 10.0) -> tuple[int
     finally:
         src.close()
     raise SourceError(f"{redact_url(cam.source)}: no readable frame")
+
+
+def media_duration(store: StoreConfig, cam: CameraConfig) -> tuple[float, float | None] | None:
+    """(seconds, average frame rate or None) of a file source; None for live sources or when the
+    container does not say. For estimates only (a progress bar, how far apart to sample): any
+    failure reads as unknown, and the source itself reports real errors when it is opened."""
+    if "://" in cam.source or cam.source.startswith(("webcam:", "/dev/")):
+        return None
+    path = store.resolve_path(cam.source)
+    if not path.is_file():
+        return None
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            rate = float(stream.average_rate) if stream.average_rate else None
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base), rate
+            if container.duration is not None:
+                return float(container.duration) / 1e6, rate
+    except Exception:
+        return None
+    return None
