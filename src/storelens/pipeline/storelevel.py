@@ -13,9 +13,10 @@ Store heat maps (traffic and dwell of the fused shoppers, on the floor in metres
 every store tick into a :class:`~storelens.pipeline.heatmaps.HeatmapRecorder` under
 :data:`~storelens.pipeline.heatmaps.STORE_HEATMAP`, so they are stored in ``heatmap_buckets`` like
 the camera maps and served by ``GET /heatmaps/store/{store_id}``. A runner that has a recorder (the
-service's) passes it to :meth:`StoreLevelFeed.for_store`: the map is then flushed with the camera
-maps and shown live. Without one (``run_store`` today) the feed keeps its own and stores it at the
-end of the run, in :meth:`StoreLevelFeed.write_images`, the first point the run's database is known.
+run's, through ``StoreSupervisor(store_heat=...)``) passes it to :meth:`StoreLevelFeed.for_store`:
+the map is then flushed with the camera maps and shown live. Without one the feed keeps its own and
+stores it at the end of the run, in :meth:`StoreLevelFeed.write_images`, the first point the run's
+database is known.
 
 It is built only for a store with two or more calibrated cameras (one camera is already a store
 of one). Uncalibrated cameras keep their per-camera measures; :meth:`StoreLevelFeed.summary` lists
