@@ -14,9 +14,10 @@ fusion links each (camera, subject) to a store-level subject:
   them. It joins the store subject lost at most ``handoff_s`` ago whose last point it could have
   walked from (within ``max_distance_m`` + ``handoff_speed_mps`` x the time unseen), nearest to
   where that subject was heading (last point + its velocity x time unseen), optimal assignment
-  again. A subject lost inside an exit area (``exits``: the entrance zones) has left the store and
-  is never picked up: the next person walking in there is a new visit (a shopper hidden for a
-  moment at the entrance is a new visit too: the price of not merging leavers with newcomers);
+  again. A subject lost inside an exit area (``exits``: the entrance zones) has left the store: the
+  next person walking in there is a new visit, unless colours are known and plainly the same
+  within a moment (``EXIT_SIMILARITY``, ``EXIT_REJOIN_S``: a shopper hidden at the door; without
+  colours such a shopper is a new visit, the price of not merging leavers with newcomers);
 * otherwise it starts a new store subject (a random short-lived id);
 * members of one store subject that drift more than twice the gate apart are split again.
 
@@ -58,6 +59,11 @@ _BIG = 1e9
 _TEMPLATE_KEEP = 0.9
 """Weight of a store subject's colour template against each tick's sighting (a long memory: one
 frame half behind a shelf must not overwrite it)."""
+EXIT_SIMILARITY = 0.93
+EXIT_REJOIN_S = 2.0
+"""A store subject lost inside an exit area is picked up again only by a sighting within
+``EXIT_REJOIN_S`` whose colours match its template at least ``EXIT_SIMILARITY`` (a shopper hidden
+for a moment at the door); anyone else walking in there is a new visit."""
 _VELOCITY_WINDOW_S = 1.5
 """A lost subject's heading is its mean velocity over this last stretch (frame-to-frame steps are
 mostly feet-point jitter)."""
@@ -148,8 +154,10 @@ class StoreFusion:
         for i, o in enumerate(new):
             for j, (_, dt, x, y, px, py, at_exit) in enumerate(lost):
                 miss = float(np.hypot(o.x - px, o.y - py))
-                if not at_exit and np.hypot(o.x - x, o.y - y) <= cfg.max_distance_m + cfg.handoff_speed_mps * dt:
+                if np.hypot(o.x - x, o.y - y) <= cfg.max_distance_m + cfg.handoff_speed_mps * dt:
                     sim = self._sim(o, lost[j][0])
+                    if at_exit and (sim is None or sim < EXIT_SIMILARITY or dt > EXIT_REJOIN_S):
+                        continue  # lost at the door: left, unless it is plainly the same colours at once
                     if sim is None:
                         cost[i, j] = miss
                     elif sim >= cfg.appearance_min:

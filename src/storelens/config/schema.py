@@ -300,7 +300,7 @@ class FusionConfig(StrictModel):
         default=2.0, gt=0, le=10, description="Fastest walk assumed across a camera gap (hand-off gate)"
     )
     appearance_min: float = Field(
-        default=0.75,
+        default=0.86,
         ge=0,
         le=1,
         description="Clothing-colour similarity below which two sightings are not one shopper (when cameras give it)",
