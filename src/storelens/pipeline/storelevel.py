@@ -4,7 +4,9 @@ A camera pipeline hands each analysed frame to its observers; :class:`StoreLevel
 them for every calibrated camera, attached by the supervised runner in both `storelens run` and
 `storelens serve` (:mod:`storelens.pipeline.supervisor`). It places the frame's tracks on the floor (the camera's
 :class:`~storelens.analytics.floor.FloorMapper`, feet with the occlusion fallbacks) and gives them
-to one shared :class:`~storelens.analytics.storelevel.StoreLevelStage`, whose store events
+to one shared :class:`~storelens.analytics.storelevel.StoreLevelStage` (with each box's clothing-colour
+stripe descriptor, :mod:`storelens.tracking.appearance`, the fusion's in-memory appearance cue),
+whose store events
 (``visit.started``/``visit.ended`` with the journey, ``occupancy.changed``, floor zone events with
 ``camera_id`` None) go straight onto the run's event bus, so they are stored next to the camera
 events within one store tick (0.2 s) of the frames they come from.
@@ -43,6 +45,7 @@ from storelens.core.types import Tracks
 from storelens.events.bus import EventBus
 from storelens.pipeline.heatmaps import STORE_HEATMAP, HeatmapRecorder
 from storelens.sinks.factory import default_database_url
+from storelens.tracking.appearance import stripe_descriptors
 
 __all__ = ["StoreLevelFeed"]
 
@@ -103,6 +106,10 @@ class StoreLevelFeed:
         def observe(result: FrameResult) -> None:
             frame = result.frame
             mapped = mapper.map(result.tracks, float(frame.image.shape[0]))
+            if len(mapped) and "appearance" not in mapped.data:  # the fusion's colour cue (memory only)
+                desc, ok = stripe_descriptors(frame.image, result.tracks.xyxy)
+                desc[~ok] = np.nan  # too small or outside the frame: no colour, where and when only
+                mapped = mapped.replace(data={**mapped.data, "appearance": desc})
             wall = frame.wall_time
             with self._lock:
                 self._last_wall = wall if self._last_wall is None else max(self._last_wall, wall)
