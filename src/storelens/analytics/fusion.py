@@ -254,9 +254,9 @@ class StoreFusion:
             seen = [o.app for o in members[g] if o.app is not None and (o.camera, o.subject) not in self._unlike]
             seen = [a for a in seen if np.isfinite(a).all()]
             if seen:
-                mean = np.mean(seen, axis=0, dtype=np.float32)[None, :]
-                t = self._app.get(g)
-                self._app[g] = blend(t, mean, _TEMPLATE_KEEP)[0] if t is not None else blend(mean, mean, 0.0)[0]
+                mean = np.asarray(np.stack(seen).mean(axis=0), dtype=np.float32)[None, :]
+                tmpl = self._app.get(g)
+                self._app[g] = blend(tmpl if tmpl is not None else mean, mean, _TEMPLATE_KEEP)[0]
         if not ids:
             return Tracks.empty().replace(floor_xy=np.zeros((0, 2), np.float32), visit_id=np.zeros(0, np.int64))
         pos = np.asarray([np.mean([[o.x, o.y] for o in members[g]], axis=0) for g in ids], dtype=np.float64)
