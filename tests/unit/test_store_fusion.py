@@ -15,7 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from storelens.analytics.floor import FloorMapper
+from storelens.analytics.fusion import StoreFusion
+from storelens.analytics.journeys import JourneySteps
 from storelens.analytics.storelevel import StoreLevelStage, fusion_cameras
+from storelens.analytics.zones import ZoneTransition
 from storelens.config.schema import CameraConfig, FusionConfig, StoreConfig, ZoneConfig, ZoneKind
 from storelens.core.results import FrameResult
 from storelens.core.types import Frame, Tracks
@@ -28,6 +31,7 @@ from storelens.sim.layout import StoreLayout
 from storelens.sim.noise import NoiseConfig
 from storelens.sim.runner import SimConfig
 from storelens.sim.store_eval import evaluate_store, measure_latency
+from storelens.tracking.appearance import BINS_PER_STRIPE, DESCRIPTOR_DIM
 
 FPS = 5.0
 T0 = 1.8e9
@@ -247,3 +251,61 @@ def test_store_visits_start_within_a_store_tick_of_the_first_camera_sighting() -
     assert len(lat.visit_delay_s) >= 4
     assert all(0.0 <= d <= lat.tick_s + 1e-3 for d in lat.visit_delay_s), lat.visit_delay_s
     assert len(lat.tick_ms) > 0
+
+
+def _colour(bin_: int) -> np.ndarray:
+    """A stripe descriptor of one dominant colour bin in every stripe (sqrt histograms)."""
+    h = np.full((3, BINS_PER_STRIPE), 0.01)
+    h[:, bin_] = 1.0
+    h /= h.sum(axis=1, keepdims=True)
+    return np.sqrt(h).reshape(DESCRIPTOR_DIM).astype(np.float32)
+
+
+@pytest.mark.parametrize("colours", [True, False], ids=["colours", "no-colours"])
+def test_a_camera_id_switch_is_undone_by_clothing_colours(colours: bool) -> None:
+    """P and Q walk side by side in one camera; at frame 20 its tracker swaps their ids. With the
+    colour cue the store shoppers follow the people again (after ``switch_s``); without it they
+    follow the swapped camera ids (the test would catch a cue that did nothing)."""
+    fusion = StoreFusion(seed=7)
+    red, blue = _colour(0), _colour(9)
+    at_p: list[int] = []
+    for f in range(40):
+        wall = T0 + f / FPS
+        x = 0.5 + 1.2 * f / FPS
+        xy = np.array([[x, 0.5], [x, 1.3]], dtype=np.float32)  # P, Q
+        ids = np.array([1, 2] if f < 20 else [2, 1], dtype=np.int64)  # the camera's ids for P, Q
+        data = {"appearance": np.stack([red, blue])} if colours else {}
+        tracks = Tracks(
+            xyxy=np.concatenate([xy, xy], axis=1),
+            score=np.ones(2, np.float32),
+            class_id=np.zeros(2, np.int32),
+            track_id=ids,
+            detection_index=np.arange(2, dtype=np.int32),
+            floor_xy=xy,
+            data=data,
+        )
+        fusion.update("a", tracks, wall)
+        out = fusion.fused(wall)
+        assert out.floor_xy is not None and len(out) == 2
+        at_p.append(int(out.track_id[int(np.argmin(out.floor_xy[:, 1]))]))
+    before, after = set(at_p[:20]), set(at_p[30:])
+    assert len(before) == 1 and len(after) == 1
+    assert (before == after) is colours
+
+
+def test_journey_steps_count_stays_of_at_least_a_second_in_entry_order() -> None:
+    """The one journey definition (truth and fused): a zone counts after 1 s in it, a zone crossed
+    for half a second does not, and steps come in the order they were entered."""
+    steps = JourneySteps({"a", "b", "c"})
+
+    def tr(kind: str, zone: str, wall: float) -> ZoneTransition:
+        return ZoneTransition(kind, zone, 1, wall - T0, wall)
+
+    steps.feed([tr("enter", "a", T0)], T0 + 0.5)
+    assert steps.journey(1) == []  # not yet a second in a
+    steps.feed([tr("enter", "b", T0 + 0.6), tr("exit", "b", T0 + 1.1)], T0 + 1.2)  # b: 0.5 s, no step
+    steps.feed([tr("exit", "a", T0 + 2.0), tr("enter", "c", T0 + 2.0)], T0 + 3.5)
+    steps.feed([tr("enter", "shelf", T0 + 3.5)], T0 + 6.0)  # not a journey zone
+    assert steps.journey(1) == ["a", "c"]
+    steps.forget(1)
+    assert steps.journey(1) == []

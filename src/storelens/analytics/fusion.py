@@ -14,14 +14,23 @@ fusion links each (camera, subject) to a store-level subject:
   them. It joins the store subject lost at most ``handoff_s`` ago whose last point it could have
   walked from (within ``max_distance_m`` + ``handoff_speed_mps`` x the time unseen), nearest to
   where that subject was heading (last point + its velocity x time unseen), optimal assignment
-  again. A subject lost inside an exit area (``exits``: the entrance zones) has left the store and
-  is never picked up: the next person walking in there is a new visit (a shopper hidden for a
-  moment at the entrance is a new visit too: the price of not merging leavers with newcomers);
+  again. A subject lost inside an exit area (``exits``: the entrance zones) has left the store: the
+  next person walking in there is a new visit, unless colours are known and plainly the same
+  within a moment (``EXIT_SIMILARITY``, ``EXIT_REJOIN_S``: a shopper hidden at the door; without
+  colours such a shopper is a new visit, the price of not merging leavers with newcomers);
 * otherwise it starts a new store subject (a random short-lived id);
 * members of one store subject that drift more than twice the gate apart are split again.
 
-Hand-off uses only where and when, no appearance: nothing about a shopper but floor points is
-kept, and only while the store subject lives.
+**Appearance** (when the camera tracks carry ``data["appearance"]``: the clothing-colour stripe
+descriptors of :mod:`storelens.tracking.appearance`, 60 numbers, no face, no biometric template):
+each store subject keeps a slowly blended colour template in memory, dropped with the subject.
+It gates every join (overlap and hand-off: below ``appearance_min`` similarity, not the same
+shopper), adds ``appearance_weight_m`` x (1 - similarity) to the hand-off cost, and catches a
+camera's identity switch: a linked camera track unlike its store subject's colours for
+``switch_s`` is unlinked and joins again as a new sighting (the swapped partner's track does the
+same in the same tick, so the two trade store subjects back). Without descriptors, fusion uses
+where and when only. Nothing about a shopper but floor points and that template is kept, and only
+while the store subject lives.
 
 The store subject's position is the mean of its members' current floor points. The output is a
 :class:`Tracks` whose boxes are zero-size boxes at the floor point (floor-space measures read
@@ -42,10 +51,19 @@ from scipy.optimize import linear_sum_assignment
 from storelens.config.schema import FusionConfig
 from storelens.core.geometry import points_in_polygon
 from storelens.core.types import Tracks
+from storelens.tracking.appearance import blend, similarity
 
 __all__ = ["StoreFusion"]
 
 _BIG = 1e9
+_TEMPLATE_KEEP = 0.9
+"""Weight of a store subject's colour template against each tick's sighting (a long memory: one
+frame half behind a shelf must not overwrite it)."""
+EXIT_SIMILARITY = 0.93
+EXIT_REJOIN_S = 2.0
+"""A store subject lost inside an exit area is picked up again only by a sighting within
+``EXIT_REJOIN_S`` whose colours match its template at least ``EXIT_SIMILARITY`` (a shopper hidden
+for a moment at the door); anyone else walking in there is a new visit."""
 _VELOCITY_WINDOW_S = 1.5
 """A lost subject's heading is its mean velocity over this last stretch (frame-to-frame steps are
 mostly feet-point jitter)."""
@@ -57,6 +75,7 @@ class _Obs:
     subject: int
     x: float
     y: float
+    app: npt.NDArray[np.float32] | None = None
 
 
 class StoreFusion:
@@ -70,11 +89,15 @@ class StoreFusion:
     ) -> None:
         self.cfg = cfg or FusionConfig()
         self.link_ttl_s = link_ttl_s
-        self._latest: dict[str, tuple[float, npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
+        self._latest: dict[
+            str, tuple[float, npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float32] | None]
+        ] = {}
         self._link: dict[tuple[str, int], int] = {}
         self._link_seen: dict[tuple[str, int], float] = {}
         # store subject -> its recent (wall, x, y), newest last (position, heading, last seen)
         self._hist: dict[int, deque[tuple[float, float, float]]] = {}
+        self._app: dict[int, npt.NDArray[np.float32]] = {}  # store subject -> colour template (memory only)
+        self._unlike: dict[tuple[str, int], float] = {}  # linked camera track -> since when unlike its subject
         self._exits = [np.asarray(p, dtype=np.float64) for p in exits]
         self._rng = np.random.default_rng(seed) if seed is not None else None
         self.handoffs = 0
@@ -93,7 +116,16 @@ class StoreFusion:
             xy = np.zeros((0, 2))
         else:
             xy = np.asarray(tracks.floor_xy, dtype=np.float64)
-        self._latest[camera_id] = (wall_time, np.asarray(tracks.subject_id, dtype=np.int64), xy)
+        app = tracks.data.get("appearance")
+        desc = None if app is None or not len(tracks) else np.asarray(app, dtype=np.float32).reshape(len(tracks), -1)
+        self._latest[camera_id] = (wall_time, np.asarray(tracks.subject_id, dtype=np.int64), xy, desc)
+
+    def _sim(self, o: _Obs, g: int) -> float | None:
+        """Colour similarity of a sighting to a store subject's template (None: either unknown)."""
+        t = self._app.get(g)
+        if o.app is None or t is None or not np.isfinite(o.app).all():
+            return None
+        return float(similarity(o.app, t)[0, 0])
 
     def links(self) -> dict[tuple[str, int], int]:
         """(camera, camera subject) -> store subject, for the links still alive."""
@@ -122,19 +154,26 @@ class StoreFusion:
         for i, o in enumerate(new):
             for j, (_, dt, x, y, px, py, at_exit) in enumerate(lost):
                 miss = float(np.hypot(o.x - px, o.y - py))
-                if not at_exit and np.hypot(o.x - x, o.y - y) <= cfg.max_distance_m + cfg.handoff_speed_mps * dt:
-                    cost[i, j] = miss
+                if np.hypot(o.x - x, o.y - y) <= cfg.max_distance_m + cfg.handoff_speed_mps * dt:
+                    sim = self._sim(o, lost[j][0])
+                    if at_exit and (sim is None or sim < EXIT_SIMILARITY or dt > EXIT_REJOIN_S):
+                        continue  # lost at the door: left, unless it is plainly the same colours at once
+                    if sim is None:
+                        cost[i, j] = miss
+                    elif sim >= cfg.appearance_min:
+                        cost[i, j] = miss + cfg.appearance_weight_m * (1.0 - sim)
         rows, cols = linear_sum_assignment(cost)
         return {int(r): lost[int(c)][0] for r, c in zip(rows, cols, strict=True) if cost[r, c] < _BIG}
 
     def fused(self, wall_time: float) -> Tracks:
         cfg = self.cfg
         obs: list[_Obs] = []
-        for cam, (t, subj, xy) in sorted(self._latest.items()):
+        for cam, (t, subj, xy, desc) in sorted(self._latest.items()):
             if wall_time - t > cfg.max_age_s:
                 continue
-            ok = np.isfinite(xy).all(axis=1)
-            obs.extend(_Obs(cam, int(s), float(p[0]), float(p[1])) for s, p in zip(subj[ok], xy[ok], strict=True))
+            for k in np.flatnonzero(np.isfinite(xy).all(axis=1)).tolist():
+                app = desc[k] if desc is not None else None
+                obs.append(_Obs(cam, int(subj[k]), float(xy[k, 0]), float(xy[k, 1]), app))
         members: dict[int, list[_Obs]] = {}
         unlinked: list[_Obs] = []
         for o in obs:
@@ -156,6 +195,22 @@ class StoreFusion:
                 else:
                     keep.append(o)
             members[g] = keep
+        # a camera track unlike its store subject's colours for switch_s: its tracker swapped ids
+        for g, ms in list(members.items()):
+            keep = []
+            for o in ms:
+                key = (o.camera, o.subject)
+                sim = self._sim(o, g)
+                if sim is None or sim >= cfg.appearance_min:
+                    self._unlike.pop(key, None)
+                    keep.append(o)
+                elif wall_time - self._unlike.setdefault(key, wall_time) >= cfg.switch_s:
+                    del self._link[key]
+                    self._unlike.pop(key, None)
+                    unlinked.append(o)
+                else:
+                    keep.append(o)
+            members[g] = keep
         # Camera by camera, so two cameras that both see a new person in the same frame agree:
         # the first creates the store subject, the second joins it.
         for cam in sorted({o.camera for o in unlinked}):
@@ -169,6 +224,11 @@ class StoreFusion:
                     mine_pos[:, None, 0] - cand_pos[None, :, 0], mine_pos[:, None, 1] - cand_pos[None, :, 1]
                 )
                 cost = np.where(dist <= cfg.max_distance_m, dist, _BIG)
+                for i, o in enumerate(mine):
+                    for j, g in enumerate(cands):
+                        sim = self._sim(o, g)
+                        if sim is not None and sim < cfg.appearance_min:
+                            cost[i, j] = _BIG
                 rows, cols = linear_sum_assignment(cost)
                 assigned = {int(r): int(c) for r, c in zip(rows, cols, strict=True) if cost[r, c] < _BIG}
             rest = [i for i in range(len(mine)) if i not in assigned]
@@ -188,7 +248,15 @@ class StoreFusion:
         for key in [k for k, t in self._link_seen.items() if wall_time - t > self.link_ttl_s]:
             self._link_seen.pop(key, None)
             self._link.pop(key, None)
+            self._unlike.pop(key, None)
         ids = [g for g, ms in members.items() if ms]
+        for g in ids:  # the template learns from the sightings that agree with it
+            seen = [o.app for o in members[g] if o.app is not None and (o.camera, o.subject) not in self._unlike]
+            seen = [a for a in seen if np.isfinite(a).all()]
+            if seen:
+                mean = np.asarray(np.stack(seen).mean(axis=0), dtype=np.float32)[None, :]
+                tmpl = self._app.get(g)
+                self._app[g] = blend(tmpl if tmpl is not None else mean, mean, _TEMPLATE_KEEP)[0]
         if not ids:
             return Tracks.empty().replace(floor_xy=np.zeros((0, 2), np.float32), visit_id=np.zeros(0, np.int64))
         pos = np.asarray([np.mean([[o.x, o.y] for o in members[g]], axis=0) for g in ids], dtype=np.float64)
@@ -199,6 +267,7 @@ class StoreFusion:
                 h.popleft()
         for g in [g for g, h in self._hist.items() if wall_time - h[-1][0] > max(self.cfg.handoff_s, 1.0)]:
             del self._hist[g]
+            self._app.pop(g, None)
         n = len(ids)
         gid = np.asarray(ids, dtype=np.int64)
         return Tracks(

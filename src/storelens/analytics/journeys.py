@@ -20,10 +20,58 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 
-__all__ = ["JourneyFlows", "journey_flows"]
+from storelens.analytics.zones import ZoneTransition
+
+__all__ = ["JOURNEY_MIN_STAY_S", "JourneyFlows", "JourneySteps", "journey_flows"]
+
+JOURNEY_MIN_STAY_S = 1.0
+"""A zone is a journey step once a stay in it has lasted this long (the zone logic's own grace
+periods still apply): a corner cut across a zone for half a second is not a place on the way."""
+
+
+@dataclass(slots=True)
+class JourneySteps:
+    """Each subject's journey from the zone transitions: the zones (of ``zones``) it stayed in for
+    at least ``min_stay_s``, in order of entry, one step per stay, a zone repeated back to back
+    counted once. The one definition for store visits and for the benchmark's ground truth."""
+
+    zones: Collection[str]
+    min_stay_s: float = JOURNEY_MIN_STAY_S
+    _open: dict[tuple[int, str], tuple[float, bool]] = field(default_factory=dict)  # -> (entry wall, counted)
+    _steps: dict[int, list[tuple[float, str]]] = field(default_factory=dict)
+
+    def feed(self, transitions: Iterable[ZoneTransition], wall: float) -> None:
+        """One update's transitions, then every open stay checked against ``wall``."""
+        for tr in transitions:
+            if tr.zone_id not in self.zones:
+                continue
+            key = (tr.subject, tr.zone_id)
+            if tr.kind == "enter":
+                self._open[key] = (tr.wall, False)
+            elif key in self._open:
+                t0, counted = self._open.pop(key)
+                if not counted and tr.wall - t0 >= self.min_stay_s:
+                    self._steps.setdefault(tr.subject, []).append((t0, tr.zone_id))
+        for key, (t0, counted) in list(self._open.items()):
+            if not counted and wall - t0 >= self.min_stay_s:
+                self._open[key] = (t0, True)
+                self._steps.setdefault(key[0], []).append((t0, key[1]))
+
+    def journey(self, subject: int) -> list[str]:
+        out: list[str] = []
+        for _, zone in sorted(self._steps.get(subject, [])):
+            if not out or out[-1] != zone:
+                out.append(zone)
+        return out
+
+    def forget(self, subject: int) -> None:
+        """Drop a finished subject's state."""
+        self._steps.pop(subject, None)
+        for key in [k for k in self._open if k[0] == subject]:
+            del self._open[key]
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from storelens.analytics.fusion import StoreFusion
-from storelens.analytics.journeys import journey_flows
+from storelens.analytics.journeys import JourneySteps, journey_flows
 from storelens.analytics.stage import StoreBehaviourStage
 from storelens.config.schema import StoreConfig, ZoneKind
 from storelens.core.types import Tracks
@@ -88,6 +88,7 @@ class StoreLevelStage:
         self.fusion = StoreFusion(store.behaviour.fusion, seed=seed, exits=exits)
         self.behaviour = StoreBehaviourStage(store)
         self.journey_zones = {z.id for z in floor if z.kind != ZoneKind.SHELF}
+        self.steps = JourneySteps(self.journey_zones)
         self.timeout_s = store.behaviour.subject_timeout_s
         self.tick_s = tick_s
         self.visits: dict[int, Visit] = {}
@@ -145,7 +146,7 @@ class StoreLevelStage:
         out += self.behaviour.update(smoothed, wall - self._t0, wall)
         if self.on_tick is not None:
             self.on_tick(smoothed, wall)
-        self._journeys()
+        self._journeys(wall)
         for g, v in list(self.visits.items()):
             if wall - v.last > self.timeout_s:
                 out.append(self._end(g))
@@ -175,21 +176,19 @@ class StoreLevelStage:
         """End of the run: close open stays and every open visit."""
         with self._lock:
             out = self.behaviour.close(wall_time - (self._t0 or wall_time), wall_time)
-            self._journeys()
+            self._journeys(wall_time)
             for g in list(self.visits):
                 out.append(self._end(g))
             out += self._occupancy(wall_time)
             return out
 
-    def _journeys(self) -> None:
-        for tr in self.behaviour.measures.zones.transitions:
-            v = self.visits.get(tr.subject)
-            new_zone = v is not None and (not v.journey or v.journey[-1] != tr.zone_id)
-            if tr.kind == "enter" and v is not None and new_zone and tr.zone_id in self.journey_zones:
-                v.journey.append(tr.zone_id)
+    def _journeys(self, wall: float) -> None:
+        self.steps.feed(self.behaviour.measures.zones.transitions, wall)
 
     def _end(self, g: int) -> Event:
         v = self.visits.pop(g)
+        v.journey = self.steps.journey(g)
+        self.steps.forget(g)
         self.finished.append(v)
         return self._event(
             EventType.VISIT_ENDED,

@@ -309,6 +309,18 @@ class FusionConfig(StrictModel):
     handoff_speed_mps: float = Field(
         default=2.0, gt=0, le=10, description="Fastest walk assumed across a camera gap (hand-off gate)"
     )
+    appearance_min: float = Field(
+        default=0.86,
+        ge=0,
+        le=1,
+        description="Clothing-colour similarity below which two sightings are not one shopper (when cameras give it)",
+    )
+    appearance_weight_m: float = Field(
+        default=2.0, ge=0, le=20, description="Hand-off cost, in metres of miss, of a colour similarity of 0 vs 1"
+    )
+    switch_s: float = Field(
+        default=0.6, gt=0, le=30, description="A camera track this long unlike its store shopper's colours is re-linked"
+    )
 
 
 class BehaviourConfig(StrictModel):

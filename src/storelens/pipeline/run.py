@@ -174,6 +174,7 @@ def run_store(
         on_built=on_built,
         video_dir=out_dir if do_annotate else None,
         detector_factory=detector_factory,
+        store_heat=heat,  # the store map is flushed with the camera maps, live, not only at the end
         stop=stop,
     )
     store_feed = runner.store_feed  # 2+ calibrated cameras: one store, not N cameras

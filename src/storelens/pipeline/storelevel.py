@@ -4,7 +4,9 @@ A camera pipeline hands each analysed frame to its observers; :class:`StoreLevel
 them for every calibrated camera, attached by the supervised runner in both `storelens run` and
 `storelens serve` (:mod:`storelens.pipeline.supervisor`). It places the frame's tracks on the floor (the camera's
 :class:`~storelens.analytics.floor.FloorMapper`, feet with the occlusion fallbacks) and gives them
-to one shared :class:`~storelens.analytics.storelevel.StoreLevelStage`, whose store events
+to one shared :class:`~storelens.analytics.storelevel.StoreLevelStage` (with each box's clothing-colour
+stripe descriptor, :mod:`storelens.tracking.appearance`, the fusion's in-memory appearance cue),
+whose store events
 (``visit.started``/``visit.ended`` with the journey, ``occupancy.changed``, floor zone events with
 ``camera_id`` None) go straight onto the run's event bus, so they are stored next to the camera
 events within one store tick (0.2 s) of the frames they come from.
@@ -15,9 +17,10 @@ are the store behaviour stage's own accumulator, handed every store tick to a
 :data:`~storelens.pipeline.heatmaps.STORE_HEATMAP`, so the stored map is the one in the PNGs and is
 stored in ``heatmap_buckets`` like
 the camera maps and served by ``GET /heatmaps/store/{store_id}``. A runner that has a recorder (the
-service's) passes it to :meth:`StoreLevelFeed.for_store`: the map is then flushed with the camera
-maps and shown live. Without one (``run_store`` today) the feed keeps its own and stores it at the
-end of the run, in :meth:`StoreLevelFeed.write_images`, the first point the run's database is known.
+run's, through ``StoreSupervisor(store_heat=...)``) passes it to :meth:`StoreLevelFeed.for_store`:
+the map is then flushed with the camera maps and shown live. Without one the feed keeps its own and
+stores it at the end of the run, in :meth:`StoreLevelFeed.write_images`, the first point the run's
+database is known.
 
 It is built only for a store with two or more calibrated cameras (one camera is already a store
 of one). Uncalibrated cameras keep their per-camera measures; :meth:`StoreLevelFeed.summary` lists
@@ -32,6 +35,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from storelens.analytics.floor import FloorMapper
 from storelens.analytics.stage import write_heatmaps
 from storelens.analytics.storelevel import StoreLevelStage, fusion_cameras
@@ -41,6 +46,7 @@ from storelens.core.types import Tracks
 from storelens.events.bus import EventBus
 from storelens.pipeline.heatmaps import STORE_HEATMAP, HeatmapRecorder
 from storelens.sinks.factory import default_database_url
+from storelens.tracking.appearance import stripe_descriptors
 
 __all__ = ["StoreLevelFeed"]
 
@@ -98,6 +104,10 @@ class StoreLevelFeed:
         def observe(result: FrameResult) -> None:
             frame = result.frame
             mapped = mapper.map(result.tracks, float(frame.image.shape[0]))
+            if len(mapped) and "appearance" not in mapped.data:  # the fusion's colour cue (memory only)
+                desc, ok = stripe_descriptors(frame.image, result.tracks.xyxy)
+                desc[~ok] = np.nan  # too small or outside the frame: no colour, where and when only
+                mapped = mapped.replace(data={**mapped.data, "appearance": desc})
             wall = frame.wall_time
             with self._lock:
                 self._last_wall = wall if self._last_wall is None else max(self._last_wall, wall)

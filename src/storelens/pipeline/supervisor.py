@@ -65,6 +65,7 @@ from storelens.events.bus import EventBus
 from storelens.events.models import Event
 from storelens.events.payloads import CameraOffline, CameraOnline, EventPayload
 from storelens.pipeline.build import BuiltCamera, build_camera
+from storelens.pipeline.heatmaps import HeatmapRecorder
 from storelens.pipeline.storelevel import StoreLevelFeed
 from storelens.sinks.buffer import Backoff
 from storelens.sources.base import FrameSource, SourceError, SourceStats
@@ -541,7 +542,9 @@ class StoreSupervisor:
     frames, across restarts (tests, benchmarks); ``video_dir`` is where annotated videos go (None:
     none); ``decide`` says what a failed worker's camera becomes (default: restarted); ``on_built``
     sees every camera as it is built (observers the owner attaches); ``store_level`` feeds the
-    store-level stage when two or more cameras are calibrated; ``stop``, once set, ends every
+    store-level stage when two or more cameras are calibrated, and ``store_heat`` is the owner's
+    heat-map recorder that then keeps the store map too (flushed and shown live with the camera
+    maps; None: the feed keeps its own until the end of the run); ``stop``, once set, ends every
     camera after its current frame (the CLI's signal handlers set it). With ``detector.shared``
     every camera's attempt gets a view onto one session of ``shared_detectors`` (module
     docstring). ``build``, ``detector_factory`` and ``shared_detectors`` are injectable: tests use
@@ -569,6 +572,7 @@ class StoreSupervisor:
         on_built: Callable[[BuiltCamera], None] | None = None,
         video_dir: Path | None = None,
         store_level: bool = True,
+        store_heat: HeatmapRecorder | None = None,
         stop: threading.Event | None = None,
         shared_detectors: SharedDetectorPool | None = None,
     ) -> None:
@@ -598,7 +602,7 @@ class StoreSupervisor:
         self.decide = decide
         self.on_built = on_built
         self.video_dir = video_dir
-        self.store_feed = StoreLevelFeed.for_store(store, bus) if store_level else None
+        self.store_feed = StoreLevelFeed.for_store(store, bus, store_heat) if store_level else None
         self.stop_event = stop if stop is not None else threading.Event()
         self.observer_errors = 0
         self._workers: dict[str, _CameraSupervisor] = {c.id: _CameraSupervisor(self, c) for c in store.cameras}

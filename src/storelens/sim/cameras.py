@@ -13,7 +13,12 @@ what a camera pipeline reports: person boxes in pixels standing on the projected
 * feet-point jitter in pixels (``noise.jitter_m`` on the floor at the view's centre, so more in
   metres far from the camera, most along its line of sight), missed frames, occlusions and
   fragments drawn per camera, independently,
-* identity switches when two shoppers pass close in one camera.
+* identity switches when two shoppers pass close in one camera,
+* a clothing-colour descriptor per row (``data["appearance"]``, the 60-number stripe histograms of
+  :mod:`storelens.tracking.appearance`): each shopper's outfit drawn at random (a third of them in
+  one common dark outfit, so look-alikes exist), seen through each camera's own colour response
+  (``CAMERA_COLOUR_SIGMA``) and, with noise, mixed per frame with ``noise.appearance_noise`` of
+  random colour (background, blur, partial occlusion). A simulated outfit, no person's data.
 
 Its calibration (the four footprint corners and their pixels) is a real
 :class:`~storelens.config.schema.CalibrationConfig`, so the floor points come back through the real
@@ -36,6 +41,7 @@ from storelens.core.types import Tracks
 from storelens.sim.layout import StoreLayout
 from storelens.sim.runner import SimConfig, plan_shoppers
 from storelens.sim.scripts import ShopperPlan
+from storelens.tracking.appearance import BINS_PER_STRIPE, DESCRIPTOR_DIM, STRIPES
 
 __all__ = ["REACQUIRE_S", "StoreFrame", "VirtualCamera", "camera_frames", "demo_cameras", "store_with_cameras"]
 
@@ -43,6 +49,9 @@ REACQUIRE_S = 1.0
 """Out of a camera's view longer than this and its tracker gives the shopper a new id on return."""
 FRAME_W, FRAME_H = 1280, 720
 PERSON_WIDTH_M = 0.5
+CAMERA_COLOUR_SIGMA = 0.25
+"""Log-normal spread of each camera's gain per colour bin (white balance, lighting)."""
+_LOOKALIKE_SHARE = 1 / 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +208,10 @@ def camera_frames(
     plans = list(plans) if plans is not None else plan_shoppers(layout, cfg)
     rng = np.random.default_rng([cfg.seed, 7])
     label_rng = np.random.default_rng([cfg.seed, 8])
+    colour_rng = np.random.default_rng([cfg.seed, 9])
+    gains = {c.id: colour_rng.lognormal(0.0, CAMERA_COLOUR_SIGMA, DESCRIPTOR_DIM) for c in cameras}
+    common = _outfit(colour_rng)
+    outfits: dict[int, npt.NDArray[np.float64]] = {}
     spans: list[tuple[ShopperPlan, int, int, npt.NDArray[np.float64], dict[str, _View]]] = []
     for plan in plans:
         i0, i1 = math.ceil(plan.traj.start * cfg.fps), math.floor(plan.end * cfg.fps)
@@ -206,6 +219,8 @@ def camera_frames(
             continue
         xy = plan.traj.sample(np.arange(i0, i1 + 1) / cfg.fps)
         views = {c.id: v for c in cameras if (v := _view(c, xy, cfg, rng)) is not None}
+        own = _outfit(colour_rng)
+        outfits[plan.shopper] = 0.7 * common + 0.3 * own if colour_rng.random() < _LOOKALIKE_SHARE else own
         spans.append((plan, i0, i1, xy, views))
     spans.sort(key=lambda s: s[1])
     labels: dict[tuple[int, str, int], int] = {}  # (shopper, camera, segment) -> track id
@@ -240,9 +255,37 @@ def camera_frames(
                 class_id=np.zeros(n, np.int32),
                 track_id=np.array([labels[k] for k in keys], dtype=np.int64),
                 detection_index=np.arange(n, dtype=np.int32),
-                data={"shopper": np.array([s for s, _ in rows], dtype=np.int64)},
+                data={
+                    "shopper": np.array([s for s, _ in rows], dtype=np.int64),
+                    "appearance": _seen_colours([outfits[s] for s, _ in rows], gains[cid], cfg, colour_rng),
+                },
             )
         yield StoreFrame(fi, cfg.start_wall + fi / cfg.fps, out, truth)
+
+
+def _outfit(rng: np.random.Generator) -> npt.NDArray[np.float64]:
+    """A random outfit: per body stripe a colour histogram with a few dominant bins."""
+    return rng.dirichlet(np.full(BINS_PER_STRIPE, 0.25), size=len(STRIPES)).reshape(-1)
+
+
+def _seen_colours(
+    outfits: Sequence[npt.NDArray[np.float64]],
+    gain: npt.NDArray[np.float64],
+    cfg: SimConfig,
+    rng: np.random.Generator,
+) -> npt.NDArray[np.float32]:
+    """The descriptors one camera reports for these outfits this frame (sqrt histograms per stripe)."""
+    n = len(outfits)
+    if n == 0:
+        return np.zeros((0, DESCRIPTOR_DIM), np.float32)
+    h = np.asarray(outfits, dtype=np.float64) * gain
+    a = cfg.noise.appearance_noise
+    if a > 0:
+        h = h / h.reshape(n, len(STRIPES), -1).sum(axis=2).repeat(BINS_PER_STRIPE, axis=1)
+        h = (1 - a) * h + a * rng.dirichlet(np.full(BINS_PER_STRIPE, 0.3), size=n * len(STRIPES)).reshape(n, -1)
+    h = h.reshape(n, len(STRIPES), BINS_PER_STRIPE)
+    h = h / h.sum(axis=2, keepdims=True)
+    return np.sqrt(h).reshape(n, DESCRIPTOR_DIM).astype(np.float32)
 
 
 def _switches(

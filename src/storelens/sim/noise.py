@@ -29,6 +29,7 @@ class NoiseConfig:
     fragment_gap_s: tuple[float, float] = (1.0, 3.0)
     id_switch_prob: float = 0.0
     id_switch_distance_m: float = 0.5
+    appearance_noise: float = 0.0
     reach_recall: float = 1.0
     false_reaches_per_min: float = 0.0
     pick_return_miss: float = 0.0
@@ -51,6 +52,7 @@ class NoiseConfig:
             occlusions_per_min=0.6,
             fragments_per_min=0.15,
             id_switch_prob=0.1,
+            appearance_noise=0.3,
             reach_recall=0.85,
             false_reaches_per_min=0.3,
             pick_return_miss=0.15,

@@ -7,9 +7,11 @@ One run of :func:`evaluate_store` plays a simulated store through virtual camera
 
 * **visits**: store visits reported vs shoppers who came in; the naive baseline is what N
   independent cameras report, one visit per camera track;
-* **journeys**: a shopper's journey is the zones they entered, in order, as the same zone logic
-  (grace periods, minimum dwell) reads their *true* path; the shopper's main store visit (the one
-  holding most of their sightings) must have exactly that sequence;
+* **journeys**: a shopper's journey is the zones they stayed in for at least
+  :data:`~storelens.analytics.journeys.JOURNEY_MIN_STAY_S`, in order, as the same zone logic and
+  the same :class:`~storelens.analytics.journeys.JourneySteps` read their *true* path; the
+  shopper's main store visit (the one holding most of their sightings) must have exactly that
+  sequence;
 * **occupancy**: people in the store per frame, fused (open store visits) and naive (people in
   view summed over cameras), mean absolute error against the true count.
 """
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from storelens.analytics.floor import FloorMapper
+from storelens.analytics.journeys import JourneySteps
 from storelens.analytics.stage import StoreBehaviourStage
 from storelens.analytics.storelevel import StoreLevelStage
 from storelens.core.types import Tracks
@@ -80,7 +83,7 @@ def evaluate_store(layout: StoreLayout, cfg: SimConfig, cameras: Sequence[Virtua
     stage = StoreLevelStage(store, seed=cfg.seed)
     truth_stage = StoreBehaviourStage(store)
     journey_zones = stage.journey_zones
-    truth_journeys: dict[int, list[str]] = defaultdict(list)
+    truth_steps = JourneySteps(journey_zones)  # the same journey definition as the store visits'
     owner: dict[int, Counter[int]] = defaultdict(Counter)  # store subject -> shopper sightings
     naive_tracks: set[tuple[str, int]] = set()
     err_fused: list[float] = []
@@ -105,14 +108,14 @@ def evaluate_store(layout: StoreLayout, cfg: SimConfig, cameras: Sequence[Virtua
                     owner[g][int(shopper)] += 1
         ids = [s + 1 for s, _, _ in frame.truth]  # +1: subject ids are non-zero
         truth_stage.update(_floor_points(ids, [(x, y) for _, x, y in frame.truth]), wall - t0, wall)
-        _add_journeys(truth_stage, journey_zones, truth_journeys)
+        truth_steps.feed(truth_stage.measures.zones.transitions, wall)
         n = len(frame.truth)
         n_true.append(n)
         err_fused.append(abs(len(stage.visits) - n))
         err_naive.append(abs(in_view - n))
     stage.close(wall + 1.0)
     truth_stage.close(wall + 1.0 - t0, wall + 1.0)
-    _add_journeys(truth_stage, journey_zones, truth_journeys)
+    truth_steps.feed(truth_stage.measures.zones.transitions, wall + 1.0)
     journeys = {v.subject: v.journey for v in stage.finished}
     best: dict[int, tuple[int, int]] = {}  # shopper -> (sightings, store subject)
     for g, counts in owner.items():
@@ -120,7 +123,7 @@ def evaluate_store(layout: StoreLayout, cfg: SimConfig, cameras: Sequence[Virtua
         if k > best.get(shopper, (0, 0))[0]:
             best[shopper] = (k, g)
     people = [p.shopper for p in plans]
-    exact = sum(1 for s in people if s in best and journeys.get(best[s][1]) == truth_journeys.get(s + 1, []))
+    exact = sum(1 for s in people if s in best and journeys.get(best[s][1]) == truth_steps.journey(s + 1))
     return StoreEval(
         shoppers=len(people),
         visits_fused=stage.visits_total,
@@ -131,13 +134,6 @@ def evaluate_store(layout: StoreLayout, cfg: SimConfig, cameras: Sequence[Virtua
         occupancy_mean_true=float(np.mean(n_true)) if n_true else 0.0,
         handoffs=stage.fusion.handoffs,
     )
-
-
-def _add_journeys(stage: StoreBehaviourStage, zones: set[str], out: dict[int, list[str]]) -> None:
-    for tr in stage.measures.zones.transitions:
-        j = out[tr.subject]
-        if tr.kind == "enter" and tr.zone_id in zones and (not j or j[-1] != tr.zone_id):
-            j.append(tr.zone_id)
 
 
 @dataclass(frozen=True, slots=True)
