@@ -7,13 +7,16 @@ untouched, and a fresh PostgreSQL database per run (``--pg-url``, dropped afterw
 edges      ``--edges`` processes, each the edge side of ``--stores / --edges`` simulated stores: the
            real ``NatsSink`` (SQLite outbox fsync'd per write, publish with acknowledgement,
            ``Nats-Msg-Id`` = event id). Each store runs shoppers whose visits produce the event mix
-           of ``bench/ingest.py`` (start, zone enter/exit with dwell, intent changes, queue updates,
-           end; about 24 events per visit).
+           of ``bench/ingest.py`` (``sim.fleet.visit_events``: start, zone enter/exit with dwell,
+           intent changes, queue update, end; 24 events per visit).
 capacity   the stream is filled with ``--events`` events first; then N ``storelens central``
            processes (the CLI, one durable, ``--batch`` / ``--inflight``) drain it into a fresh
            database. events/s = rows / (last commit's transaction start − first's), from the
            rows' ``received_at``, so process start-up is not counted.
-latency    edges publish live at ``--rate`` events/s in total for ``--seconds`` while N consumers
+latency    edges publish live a trading day compressed into ``--seconds`` (``storelens.sim.fleet``:
+           opening 08:00, lunchtime peak of ``--rate`` events/s for the fleet, afternoon dip, evening
+           peak, closing 21:00; each store's share by its camera count, half the stores large with
+           30 cameras, half small with 8) while N consumers
            run; each event's ``ts`` is stamped when the edge writes it, so ``received_at − ts`` is
            edge → row (to the start of the committing transaction; the commit itself adds its
            duration, tens of ms at these batch sizes).
@@ -54,6 +57,7 @@ from ingest import with_pg_database
 from servers import PrivateNats, create_stream
 from storelens.config.schema import NatsConfig
 from storelens.events.models import Event
+from storelens.sim.fleet import FleetLoad, FleetStore, fleet_stores, mean_of_day, visit_events
 from storelens.sinks.nats import NatsSink
 from storelens.storage import open_database, store_events
 
@@ -67,69 +71,53 @@ class EdgeJob:
     spool: str
     run: str
     edge: int
-    stores: list[str]
-    events: int  # how many this edge produces
-    rate: float | None  # events/s for this edge; None = as fast as the sink takes them
-    live: bool  # ts = now (latency) or synthetic (capacity)
-
-
-def _templates(store: str, visit: int) -> list[tuple[str, str | None, str, float, str | None, dict[str, Any]]]:
-    """One shopper visit's events (type, subject, camera, offset s, zone, payload), ~24 of them."""
-    sub, cam = f"{store}v{visit}", f"cam{visit % 4}"
-    out: list[tuple[str, str | None, str, float, str | None, dict[str, Any]]] = [
-        ("visit.started", sub, cam, 0.0, None, {})
-    ]
-    for j in range(9):
-        zone = f"z{(visit + j) % 12}"
-        out.append(("zone.entered", sub, cam, 60.0 * j + 1, zone, {}))
-        out.append(("zone.exited", sub, cam, 60.0 * j + 31, zone, {"dwell_s": 30.0 + j}))
-        if j % 3 == 2:
-            out.append(("intent.changed", sub, cam, 60.0 * j + 32, zone, {"state": "interested", "score": 0.6}))
-    out.append(("queue.updated", None, cam, 590.0, "q1", {"length": visit % 6}))
-    out.append(("visit.ended", sub, cam, 600.0, None, {"duration_s": 600.0, "fragments": 1}))
-    return out
+    stores: list[FleetStore]
+    events: int  # backlog: how many this edge produces
+    rate: float | None  # live: this edge's events/s at the lunchtime peak; None = backlog, as fast as possible
+    day_s: float = 30.0  # live: wall seconds for the 13 opening hours (sim/fleet.py)
 
 
 def _edge_events(job: EdgeJob) -> Iterator[Event]:
-    """The stores' visits round-robin (store 1's visit, store 2's, ...), so every batch mixes stores."""
+    """Backlog: the stores' visits round-robin (store 1's visit, store 2's, ...), so every batch
+    mixes stores; ``ts`` synthetic, a visit every 12 s per store."""
     n = 0
     visit = 0
     while True:
         for store in job.stores:
             base = T0 + timedelta(seconds=12 * visit)
-            for kind, sub, cam, off, zone, payload in _templates(store, visit):
+            for j, (kind, sub, cam, zone, payload) in enumerate(visit_events(store.store_id, visit)):
                 if n >= job.events:
                     return
-                ts = datetime.now(UTC) if job.live else base + timedelta(seconds=off)
                 yield Event(
                     id=f"{job.run}{job.edge:03d}{n:09d}",
                     type=kind,
-                    store_id=store,
+                    store_id=store.store_id,
                     camera_id=cam,
                     zone_id=zone,
                     subject=sub,
-                    ts=ts,
+                    ts=base + timedelta(seconds=25 * j),
                     payload=payload,
                 )
                 n += 1
         visit += 1
 
 
-def _edge_main(job: EdgeJob) -> None:
+def _edge_main(job: EdgeJob, produced: Any = None) -> None:
     sink = NatsSink(NatsConfig(**job.cfg), spool_dir=job.spool, concurrency=256)
     try:
-        events = _edge_events(job)
         tick = 0.05
-        per_tick = max(1, round((job.rate or 0) * tick)) if job.rate else 1000
         t = time.monotonic()
-        while True:
-            chunk = [e for _, e in zip(range(per_tick), events, strict=False)]
-            if not chunk:
-                break
-            sink.write(chunk)
-            if job.rate:
+        if job.rate is None:  # backlog
+            events = _edge_events(job)
+            while chunk := [e for _, e in zip(range(1000), events, strict=False)]:
+                sink.write(chunk)
+        else:  # live: a compressed trading day, opening to closing (sim/fleet.py)
+            load = FleetLoad(job.stores, peak_events_s=job.rate, day_s=job.day_s, id_prefix=f"{job.run}{job.edge:03d}")
+            while not load.closed:
+                sink.write(load.next_tick(tick))
                 t += tick
                 time.sleep(max(0.0, t - time.monotonic()))
+            produced.put(load.produced)
         if not sink.wait_delivered(600):
             raise SystemExit(f"edge {job.edge}: not delivered: {sink.stats()}")
     finally:
@@ -137,23 +125,33 @@ def _edge_main(job: EdgeJob) -> None:
 
 
 def run_edges(
-    cfg: NatsConfig, root: Path, run: str, stores: int, edges: int, events: int, rate: float | None, *, live: bool
+    cfg: NatsConfig,
+    root: Path,
+    run: str,
+    stores: int,
+    edges: int,
+    events: int,
+    rate: float | None,
+    day_s: float = 30.0,
+    produced: Any = None,
 ) -> list[mp.Process]:
-    names = [f"st{i:04d}" for i in range(stores)]
+    fleet = fleet_stores(stores)
+    cams = sum(s.cameras for s in fleet)
     procs = []
     ctx = mp.get_context("spawn")
     for k in range(edges):
+        mine = fleet[k::edges]
         job = EdgeJob(
             cfg=cfg.model_dump(),
             spool=str(root / f"spool-{run}-{k}"),
             run=run,
             edge=k,
-            stores=names[k::edges],
+            stores=mine,
             events=events // edges + (1 if k < events % edges else 0),
-            rate=None if rate is None else rate / edges,
-            live=live,
+            rate=None if rate is None else rate * sum(s.cameras for s in mine) / cams,
+            day_s=day_s,
         )
-        p = ctx.Process(target=_edge_main, args=(job,), daemon=True)
+        p = ctx.Process(target=_edge_main, args=(job, produced), daemon=True)
         p.start()
         procs.append(p)
     return procs
@@ -271,7 +269,7 @@ def capacity(cfg: NatsConfig, admin: str, n: int, produced: int, batch: int, inf
 
 def latency_run(cfg: NatsConfig, admin: str, root: Path, args: argparse.Namespace, n: int, logs: Path) -> Result:
     out: list[Result] = []
-    produced = int(args.rate * args.seconds)
+    produced: list[int] = []
     run = f"L{n}{uuid.uuid4().hex[:5]}"
 
     def body(url: str) -> None:
@@ -282,11 +280,15 @@ def latency_run(cfg: NatsConfig, admin: str, root: Path, args: argparse.Namespac
         procs = start_consumers(cfg, url, n, durable, args.batch, args.inflight, logs)
         try:
             time.sleep(3.0)  # let the processes connect, so start-up is not counted as latency
-            join_all(run_edges(cfg, root, run, args.stores, args.edges, produced, args.rate, live=True), "edges")
-            wait_rows(url, produced, procs)
+            q = mp.get_context("spawn").Queue()
+            edges = run_edges(cfg, root, run, args.stores, args.edges, 0, args.rate, args.seconds, q)
+            counts = [q.get(timeout=900) for _ in edges]
+            join_all(edges, "edges")
+            produced.append(sum(counts))
+            wait_rows(url, produced[0], procs)
         finally:
             stop_consumers(procs)
-        out.append(measure(url, produced, latency=True))
+        out.append(measure(url, produced[0], latency=True))
 
     with_pg_database(admin, body)
     return out[0]
@@ -333,10 +335,10 @@ def direct(admin: str, stores: int, events: int, batch: int, writers: int) -> fl
         open_database(url).close()
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
-        names = [f"st{i:04d}" for i in range(stores)]
+        names = fleet_stores(stores)
         procs = []
         for k in range(writers):
-            job = EdgeJob({}, "", f"D{k}", k, names[k::writers], events // writers, None, live=False)
+            job = EdgeJob({}, "", f"D{k}", k, names[k::writers], events // writers, None)
             procs.append(ctx.Process(target=_direct_main, args=(url, job, batch, q)))
         for p in procs:
             p.start()
@@ -354,8 +356,8 @@ def main() -> None:
     ap.add_argument("--stores", type=int, default=1000)
     ap.add_argument("--edges", type=int, default=4, help="edge processes sharing the stores")
     ap.add_argument("--events", type=int, default=120_000, help="backlog drained in each capacity run")
-    ap.add_argument("--rate", type=float, default=4000, help="live events/s (all stores) in the latency runs")
-    ap.add_argument("--seconds", type=float, default=20, help="length of each latency run")
+    ap.add_argument("--rate", type=float, default=4000, help="live runs: fleet events/s at the lunchtime peak")
+    ap.add_argument("--seconds", type=float, default=30, help="live runs: wall seconds for a trading day (08-21 h)")
     ap.add_argument("--consumers", default="1,2,4")
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--inflight", type=int, default=2)
@@ -375,7 +377,7 @@ def main() -> None:
             )
             asyncio.run(create_stream(cfg, args.cluster))
             t = time.perf_counter()
-            join_all(run_edges(cfg, root, "C", args.stores, args.edges, args.events, None, live=False), "edges")
+            join_all(run_edges(cfg, root, "C", args.stores, args.edges, args.events, None), "edges")
             pub = args.events / (time.perf_counter() - t)
             print(
                 f"\n{args.stores:,} stores over {args.edges} edge sinks -> NATS ({args.cluster} node(s), "
@@ -406,7 +408,10 @@ def main() -> None:
         return "-" if x is None else f"{1000 * x:,.0f}"
 
     base = rows[0][1].rate
-    print(f"\n  batch {args.batch}, {args.inflight} in flight; latency at {args.rate:,.0f} events/s live")
+    print(
+        f"\n  batch {args.batch}, {args.inflight} in flight; latency over a trading day of {args.seconds:.0f} s"
+        f" (peak {args.rate:,.0f} events/s at lunch, mean {args.rate * mean_of_day():,.0f}/s)"
+    )
     print(f"  {'path':<34}{'events/s':>10}{'x 1':>6}{'lost':>6}{'dups':>6}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}")
     for label, cap, lat in rows:
         lost = cap.lost + (lat.lost if lat else 0)

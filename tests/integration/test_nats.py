@@ -210,3 +210,22 @@ def test_next_batch_is_fetched_while_one_is_handled_and_batches_stay_in_order(cf
     n = asyncio.run(consume_batches(cfg, handler, durable="pipelined", batch=50, inflight=2, idle_timeout_s=idle))
     assert overlapped == [True], "the next batch was not fetched while the first was handled"
     assert n == len(events) and seen == [e.id for e in events]
+
+
+def test_a_small_fleet_day_through_the_edge_sink_arrives_whole(cfg: NatsConfig, tmp_path: Path) -> None:
+    """The fleet load generator (sim/fleet.py) through the real edge sink and outbox: a compressed
+    day of 4 stores arrives in full, each event once, with the lunchtime peak above the morning."""
+    from storelens.sim.fleet import FleetLoad, fleet_stores
+
+    load = FleetLoad(fleet_stores(4, seed=2), peak_events_s=300.0, day_s=1.3, id_prefix="F", live=False)
+    sink = NatsSink(cfg, spool_dir=tmp_path / "spool")
+    try:
+        while not load.closed:
+            sink.write(load.next_tick(0.05))  # a simulated half hour per write
+        assert sink.wait_delivered(30)
+    finally:
+        sink.close()
+    got = _consume_all(cfg, durable="fleet")
+    assert len(got) == load.produced == len({e.id for e in got}) > 200
+    by_hour = Counter(e.ts.hour for e in got)
+    assert by_hour[12] > 2 * by_hour[8] and set(by_hour) <= set(range(8, 21))

@@ -162,6 +162,29 @@ def test_rows_in_the_default_partition_move_into_a_new_one_and_still_deduplicate
             assert count_events(conn) == 200
 
 
+def test_database_sink_creates_partitions_ahead_of_its_rows(pg: tuple[str, str], tmp_path: Path) -> None:
+    """An edge writing straight to PostgreSQL (DatabaseSink): this month's and far months' rows land
+    in their own partitions, none in the default one."""
+    from storelens.sinks.database import DatabaseSink
+
+    url = pg[0]
+    now = datetime.now(UTC)
+    events = _spread(now - timedelta(hours=2), 0, 40) + _spread(datetime(2032, 2, 3, tzinfo=UTC), 3, 30, first=40)
+    sink = DatabaseSink(url, batch_size=20, flush_interval_s=0.05, spool_dir=tmp_path / "spool")
+    try:
+        sink.write(events)
+        sink.flush(30)
+    finally:
+        sink.close()
+    this = f"events_p{events[0].ts:%Y%m}"
+    with open_database(url) as db, db.begin() as conn:
+        per = _per_partition(conn)
+        names = {p.name for p in list_partitions(conn)}
+    assert per.get(DEFAULT, 0) == 0 and sum(per.values()) == 70
+    assert per[this] == 40 and per["events_p203202"] == 30
+    assert {"events_p203203", "events_p203204"} <= names  # the months after a new one, ahead
+
+
 def test_sqlite_stays_one_plain_table(tmp_path: Path) -> None:
     with open_database(tmp_path / "x.db") as db:
         keeper = PartitionKeeper()

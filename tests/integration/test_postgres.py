@@ -35,7 +35,7 @@ from storelens.storage import (
 )
 from storelens.storage.heatmaps import add_heatmap_buckets, read_heatmap
 from storelens.storage.migrate import alembic_config
-from storelens.storage.models import load_all_models
+from storelens.storage.models import AGGREGATES, load_all_models
 from storelens.storage.partitions import include_object
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -145,6 +145,29 @@ def test_idempotent_writes_pagination_and_aggregates(pg_url: str) -> None:
             assert sum(a.dwell_total_s for a in agg) == sum(e.payload["dwell_s"] for e in events if e.zone_id == "z0")
             visit = get_visit(conn, "s1", "v1")
             assert visit is not None and visit.started_at == T0
+
+
+def test_aggregate_upserts_match_sqlite_row_for_row(pg_url: str, tmp_path: Path) -> None:
+    """PostgreSQL adds deltas with one unnest statement, SQLite with executemany: every column of
+    every bucket row agrees after three batches that create, add to and raise the maxima of rows."""
+    events = [ev("visit.started", 0, subject="v0"), ev("visit.ended", 4000, subject="v0")]
+    events += [ev("zone.entered", i * 37.0, zone=f"z{i % 3}") for i in range(60)]
+    events += [ev("zone.exited", i * 41.0, zone=f"z{i % 3}", dwell_s=0.5 + i) for i in range(60)]
+    events += [ev("queue.updated", i * 300.0, zone="q1", length=i % 7) for i in range(14)]
+    events += [ev("occupancy.changed", i * 250.0, occupancy=(i * 5) % 11) for i in range(16)]
+    batches = [events[0::3], events[1::3], events[2::3]]
+
+    def rows(url: str | Path) -> list[tuple[object, ...]]:
+        with open_database(url) as db:
+            for b in batches:
+                with db.begin() as conn:
+                    store_events(conn, b)
+            with db.begin() as conn:
+                out = conn.execute(sa.select(AGGREGATES).order_by(*AGGREGATES.primary_key.columns)).all()
+        return [tuple(r) for r in out]
+
+    want = rows(tmp_path / "ref.db")
+    assert len(want) > 20 and rows(pg_url) == want
 
 
 def test_racing_writers_store_and_count_each_event_once(pg_url: str) -> None:

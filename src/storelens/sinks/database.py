@@ -14,6 +14,11 @@ nothing counted twice. The spool also survives a process restart.
 A batch that fails for any other reason (a bug or a value the database rejects) is retried event by
 event; the events the database still refuses go to ``rejected.jsonl`` next to the spool with the
 error, so one bad event neither blocks the others nor disappears.
+
+On a partitioned PostgreSQL ``events`` table (an edge writing straight to the chain's database) the
+sink keeps the month partitions ahead like ``storelens central`` does (:class:`PartitionKeeper`: at
+the first commit, and before a batch holding a month not seen yet, each in its own short
+transaction), so rows land in their month and not in ``events_default``.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from storelens.sinks.buffer import Backoff, DiskSpool
 from storelens.storage.aggregates import DEFAULT_BUCKETS_S
 from storelens.storage.database import Database, normalise_url, open_database
 from storelens.storage.ingest import store_events
+from storelens.storage.partitions import PartitionKeeper
 from storelens.storage.serialize import event_json
 
 log = logging.getLogger(__name__)
@@ -133,6 +139,8 @@ class DatabaseSink:
         self._rejected_path = spool_path / "rejected.jsonl"
         self._backoff = Backoff(retry_initial_s, retry_max_s)
         self._retry_at = 0.0  # monotonic time before which the database is assumed down
+        self._partitions = PartitionKeeper()
+        self._partitions_started = False
 
         self._cond = threading.Condition()
         self._queue: deque[Event] = deque()
@@ -269,6 +277,10 @@ class DatabaseSink:
 
     def _commit(self, events: Sequence[Event]) -> None:
         db = self._ensure_db()
+        if not self._partitions_started:  # retried with the batch if the database is down
+            self._partitions.start(db.begin, datetime.now(UTC))
+            self._partitions_started = True
+        self._partitions.ensure_for(db.begin, (e.ts for e in events))  # own transaction, before the batch's
         with db.begin() as conn:
             result = store_events(conn, events, buckets_s=self.buckets_s, projections=self.projections)
         with self._stats_lock:

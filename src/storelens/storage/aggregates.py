@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from storelens.events.models import Event, EventType
 from storelens.storage.events import Executor, dialect_insert, dialect_name
@@ -188,22 +189,63 @@ def compute_deltas(events: Iterable[Event], buckets_s: Sequence[int]) -> dict[Ag
     return out
 
 
+_COLUMN_TYPES = {
+    "events": "integer",
+    "entries": "integer",
+    "exits": "integer",
+    "dwell_count": "integer",
+    "dwell_total_s": "double precision",
+    "dwell_max_s": "double precision",
+    "visits_started": "integer",
+    "visits_ended": "integer",
+    "occupancy_max": "integer",
+    "queue_max": "integer",
+}
+_DELTA_FIELDS = tuple(f.name for f in fields(AggregateDelta))
+
+
 def apply_deltas(conn: Executor, deltas: dict[AggKey, AggregateDelta]) -> None:
-    """Add deltas to the stored rows (creating them as needed) in the caller's transaction."""
+    """Add deltas to the stored rows (creating them as needed) in the caller's transaction.
+
+    Rows are upserted in key order, so two writers touching the same rows lock them in the same
+    order and cannot deadlock. On PostgreSQL it is one ``INSERT ... SELECT FROM unnest(...)`` over
+    column arrays (parsed and planned once per batch, like the event insert); a batch of a
+    thousand stores' events touches a few thousand rows, which ``executemany`` sent one by one
+    (bench/fleet.py, docs/DEPLOY.md)."""
     if not deltas:
+        return
+    ordered = sorted(deltas.items(), key=lambda kv: kv[0])
+    if dialect_name(conn) == "postgresql":
+        _apply_deltas_unnest(conn, ordered)
         return
     table = AGGREGATES
     rows = [
         {"store_id": k[0], "zone_id": k[1], "bucket_start": k[2], "bucket_s": k[3], **_delta_dict(d)}
-        for k, d in sorted(deltas.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], kv[0][3]))
+        for k, d in ordered
     ]
-    greatest = sa.func.greatest if dialect_name(conn) == "postgresql" else sa.func.max
     ins = dialect_insert(conn, table)
     excluded = ins.excluded
     set_: dict[str, Any] = {f: table.c[f] + excluded[f] for f in _SUM_FIELDS}
-    set_.update({f: greatest(table.c[f], excluded[f]) for f in _MAX_FIELDS})
+    set_.update({f: sa.func.max(table.c[f], excluded[f]) for f in _MAX_FIELDS})
     stmt = ins.on_conflict_do_update(index_elements=["store_id", "zone_id", "bucket_start", "bucket_s"], set_=set_)
     conn.execute(stmt, rows)
+
+
+def _apply_deltas_unnest(conn: Executor, ordered: list[tuple[AggKey, AggregateDelta]]) -> None:
+    cols = ("store_id", "zone_id", "bucket_start", "bucket_s", *_DELTA_FIELDS)
+    types = ("varchar", "varchar", "timestamptz", "integer", *(_COLUMN_TYPES[f] for f in _DELTA_FIELDS))
+    arrays: tuple[list[Any], ...] = tuple([] for _ in cols)
+    for (store, zone, start, size), d in ordered:
+        for arr, value in zip(arrays, (store, zone, start, size, *(getattr(d, f) for f in _DELTA_FIELDS)), strict=True):
+            arr.append(value)
+    sets = [f"{f} = aggregates.{f} + excluded.{f}" for f in _SUM_FIELDS]
+    sets += [f"{f} = greatest(aggregates.{f}, excluded.{f})" for f in _MAX_FIELDS]
+    sql = (
+        f"INSERT INTO aggregates ({','.join(cols)}) SELECT * FROM unnest({', '.join(f'%s::{t}[]' for t in types)})"
+        " ON CONFLICT (store_id, zone_id, bucket_start, bucket_s) DO UPDATE SET " + ", ".join(sets)
+    )
+    connection = conn.connection() if isinstance(conn, Session) else conn
+    connection.exec_driver_sql(sql, arrays)
 
 
 def _delta_dict(d: AggregateDelta) -> dict[str, Any]:
