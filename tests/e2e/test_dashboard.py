@@ -349,6 +349,11 @@ def test_a_viewer_sees_totals_and_alerts_but_no_per_visit_data(secure_dashboard:
     expect(page.locator("#feed")).to_contain_text("needs the analyst role")
     expect(page.locator("#intents")).to_contain_text("needs the analyst role")
     expect(page.locator(f".tile[data-camera='{CAMERA}']")).to_contain_text("No pipeline")
+    # the whole-store map comes first, in metres with a scale bar, each shopper once
+    store = page.locator("#heatmaps figure").first
+    expect(store).to_contain_text("Whole store")
+    expect(store.locator("canvas[data-camera='*store'][data-unit='m']")).to_be_visible()
+    expect(store).to_contain_text("Total 5 store visits")
     # no pipeline here and no heat map stored: the index says so, no map is asked for (no 404)
     expect(page.locator("#heatmaps figure:has-text('Counter camera')")).to_contain_text(NO_HEAT)
     # nothing was asked that the role may not read: no 403 in the console
@@ -376,6 +381,9 @@ def test_stored_heat_maps_are_shown_without_pipelines(offline_dashboard: Dashboa
         add_heatmap_buckets(conn, store_id="demo", camera_id=CAMERA, grid=grid, buckets=[bucket(now)])
         old = bucket(now - timedelta(days=3).total_seconds())
         add_heatmap_buckets(conn, store_id="demo", camera_id="entrance-cam", grid=grid, buckets=[old])
+        # a store-level map of fused shoppers (a multi-camera run stored it): floor metres
+        floor = HeatmapGrid.covering("floor", 20.0, 20.0, 0.5)  # 1,600 cells: the buckets' fit
+        add_heatmap_buckets(conn, store_id="demo", camera_id="*store", grid=floor, buckets=[bucket(now)])
 
     page = offline_dashboard.open("?range=hour")
     for metric in ("traffic", "dwell"):
@@ -388,7 +396,7 @@ def test_stored_heat_maps_are_shown_without_pipelines(offline_dashboard: Dashboa
 
     page = offline_dashboard.open("?range=all")  # the old bucket is in range now
     expect(page.locator("#heatmaps canvas[data-camera='entrance-cam'][data-metric='traffic']")).to_be_visible()
-    assert page.locator("#heatmaps canvas").count() == 2
+    assert page.locator("#heatmaps canvas").count() == 3  # two cameras and the store
     # the KPI panel (issue 20): store-wide numbers from /kpis, a missing input says "not measured"
     kpis = page.locator("#kpis")
     expect(kpis.locator("caption")).to_have_text(["Funnel", "Buying units"])

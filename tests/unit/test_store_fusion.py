@@ -232,6 +232,46 @@ def test_feed_maps_camera_frames_and_publishes_store_events(tmp_path: Path) -> N
         )
 
 
+def test_serve_keeps_the_store_heat_map_live_then_stored(tmp_path: Path) -> None:
+    """`storelens serve` wires the store stage to the service's heat-map recorder: the store map is
+    listed and served live while cameras run, and stored by the recorder's flush (not only at a run's end)."""
+    store = _store(OVERLAP)
+    settings = ServiceSettings(store=store, database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", run_pipelines=True)
+    deps = ServiceDeps.build(settings)
+    runner = deps.runner
+    assert runner is not None and runner.store_feed is not None
+    assert runner.store_feed.heat is deps.heatmaps
+    image = np.zeros((FRAME_H, 1280, 3), np.uint8)
+    for f, p in enumerate(_walk(-0.9, 13.0, 1.2)):
+        for c in OVERLAP:
+            xy = np.array([p]) if c.sees(np.array([p]))[0] else np.zeros((0, 2))
+            n = len(xy)
+            tracks = Tracks(
+                xyxy=c.boxes(c.project(xy), xy),
+                score=np.ones(n),
+                class_id=np.zeros(n),
+                track_id=np.full(n, 7 if c.id == "a" else 9, np.int64),
+                detection_index=np.arange(n),
+            )
+            frame = Frame(camera_id=c.id, index=f, pts=f / FPS, wall_time=T0 + f / FPS, image=image)
+            observe = runner.store_feed.observer(c.id)
+            assert observe is not None
+            observe(FrameResult(frame, None, tracks, [], {}))  # type: ignore[arg-type]
+    client = TestClient(create_app(settings, deps))  # no lifespan: the feed above stands in for the cameras
+    try:
+        index = {r["camera_id"]: r for r in client.get("/api/v1/heatmaps").json()}
+        assert index["*store"]["live"] and not index["*store"]["stored"]
+        body = client.get("/api/v1/heatmaps/store/s").json()
+        assert body["camera_id"] == "*store" and body["max"] == 1.0 and 20 <= body["total"] <= 40
+        assert deps.heatmaps.flush() > 0
+        index = {r["camera_id"]: r for r in client.get("/api/v1/heatmaps").json()}
+        assert index["*store"]["stored"]
+        assert client.get("/api/v1/heatmaps/store/s").json()["total"] == body["total"]  # stored + live, once
+    finally:
+        client.close()
+        deps.close()
+
+
 @pytest.mark.parametrize("noisy", [False, True], ids=["clean", "noisy"])
 def test_simulated_store_visits_and_journeys(noisy: bool) -> None:
     """A small simulated store through the four demo cameras: store visits near the truth where

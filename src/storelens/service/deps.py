@@ -139,6 +139,7 @@ class ServiceDeps:
             db.close()
             raise
         bus = EventBus()
+        heatmaps = HeatmapRecorder(store, db)
         runner = None
         if settings.run_pipelines:
             runner = StoreRunner(
@@ -149,6 +150,7 @@ class ServiceDeps:
                 max_frames=settings.max_frames,
                 restart_initial_s=settings.restart_initial_s,
                 restart_max_s=max(settings.restart_max_s, settings.restart_initial_s),
+                store_heat=heatmaps,  # the store map (two or more calibrated cameras) stored and live too
                 **(runner_kwargs or {}),
             )
         return cls(
@@ -157,7 +159,7 @@ class ServiceDeps:
             bus=bus,
             config=StoreConfigStore(store, settings.config_path),
             hub=StreamHub(settings.ws_queue_size, settings.overlay_max_hz),
-            heatmaps=HeatmapRecorder(store, db),
+            heatmaps=heatmaps,
             runner=runner,
             forecast_watch=ForecastWatch(db, store) if settings.run_pipelines else None,
             sinks=list(sink_set.sinks),

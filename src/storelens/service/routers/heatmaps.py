@@ -36,7 +36,9 @@ def heatmap_index(
     until: datetime | None = Query(None, description="Buckets starting before (ISO 8601)"),
 ) -> list[HeatmapIndexOut]:
     """One grouped query over the bucket keys plus the recorder's cameras: no map is summed. A camera
-    that is ``stored`` or ``live`` gets a 200 from ``/heatmaps/{camera_id}`` for the same range."""
+    that is ``stored`` or ``live`` gets a 200 from ``/heatmaps/{camera_id}`` for the same range. The
+    store-level map of a multi-camera store is listed last as ``*store`` (only to whole-store access,
+    only when it is stored or live): it gets a 200 from ``/heatmaps/store/{store_id}``."""
     s, u = time_range(since, until)
     spans = stored_heatmap_spans(conn, store_id=deps.store.store_id, since=s, until=u)
     live = set(deps.heatmaps.cameras())
@@ -48,6 +50,18 @@ def heatmap_index(
                 camera_id=cam.id,
                 stored=span is not None,
                 live=cam.id in live,
+                first_bucket=None if span is None else span.first_bucket,
+                last_bucket=None if span is None else span.last_bucket,
+            )
+        )
+    span = spans.get(STORE_HEATMAP)
+    live_store = STORE_HEATMAP in live
+    if scope.all_cameras and (span is not None or live_store):
+        out.append(
+            HeatmapIndexOut(
+                camera_id=STORE_HEATMAP,
+                stored=span is not None,
+                live=live_store,
                 first_bucket=None if span is None else span.first_bucket,
                 last_bucket=None if span is None else span.last_bucket,
             )

@@ -24,6 +24,7 @@ def store_out(s: StoreConfig, view: View | None = None) -> StoreOut:
         zones=[z.id for z in v.zones()],
         lines=[ln.id for ln in s.lines if v.all_cameras or (ln.camera is not None and v.camera_ok(ln.camera))],
         aggregate_buckets_s=list(s.storage.aggregate_buckets_s),
+        floor_plan_image=s.floor_plan is not None and s.floor_plan.image is not None,
     )
 
 

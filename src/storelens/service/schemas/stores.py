@@ -18,6 +18,9 @@ class StoreOut(ApiModel):
     zones: list[str] = Field(description="Zone ids")
     lines: list[str] = Field(description="Counting line ids")
     aggregate_buckets_s: list[int] = Field(description="Stored aggregate bucket sizes (seconds)")
+    floor_plan_image: bool = Field(
+        default=False, description="A floor plan image is configured (GET /floor-plan, /floor-plan/image)"
+    )
 
 
 class CameraStatusOut(ApiModel):

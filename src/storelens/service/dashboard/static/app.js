@@ -893,6 +893,58 @@ function heatZones(cameraId, space) {
   );
 }
 
+/** The floor plan's image as an <img> with its extent in metres, or null (no plan, no image). */
+async function floorPlanImage() {
+  if (!state.store?.floor_plan_image) return null; // asking would 404 (a console error)
+  try {
+    const plan = await api("/floor-plan");
+    if (!plan.image) return null;
+    const blob = await api("/floor-plan/image", { as: "blob" });
+    const img = new Image();
+    const url = URL.createObjectURL(blob);
+    img.src = url;
+    try {
+      await img.decode();
+    } finally {
+      URL.revokeObjectURL(url);
+    }
+    return { img, metresPerPixel: plan.width_m / img.naturalWidth };
+  } catch {
+    return null;
+  }
+}
+
+/** The store-level map of a multi-camera store (fused shoppers, floor metres, over the plan). */
+async function storeHeatFigure(win, metric) {
+  const title = h("div", { class: "overlay-title" }, "Whole store (all calibrated cameras)");
+  try {
+    const id = encodeURIComponent(state.store.id);
+    const map = await api(`/heatmaps/store/${id}${query({ metric, since: win.since })}`);
+    const plan = await floorPlanImage();
+    const unit = metric === "traffic" ? (v) => `${fmtInt(v)} store visits` : (v) => fmtDuration(v, 0);
+    return h(
+      "figure",
+      { class: "heat", dataset: { camera: map.camera_id, metric } },
+      title,
+      heatCanvas(map, heatZones(null, "floor"), {
+        label: `${metric} heat map of the whole store for ${win.label}`,
+        background: plan?.img ?? null,
+        backgroundScale: plan?.metresPerPixel ?? 1,
+      }),
+      h(
+        "figcaption",
+        { class: "muted small" },
+        heatLegend(map.max, unit),
+        `${metric === "traffic" ? "Store visits" : "Seconds"} per cell (floor plan, metres); each shopper ` +
+          `counted once however many cameras saw them; dashed: floor zones. Total ${unit(map.total)}.`,
+      ),
+    );
+  } catch (err) {
+    apiFailed(err, "store heat map");
+    return heatNote(title, errorText(err, "the store heat map"), "empty error");
+  }
+}
+
 async function refreshHeatmaps(win, token) {
   const cams = state.cameras.filter((c) => c.enabled);
   if (!cams.length) {
@@ -910,6 +962,8 @@ async function refreshHeatmaps(win, token) {
     return;
   }
   const metric = state.heatMetric;
+  const storeEntry = index.get("*store"); // listed only to whole-store access, when stored or live
+  const storeFigure = storeEntry && state.store ? storeHeatFigure(win, metric) : null;
   const figures = await Promise.all(
     cams.map(async (cam) => {
       const title = h("div", { class: "overlay-title" }, cam.name || cam.id);
@@ -947,6 +1001,7 @@ async function refreshHeatmaps(win, token) {
       }
     }),
   );
+  if (storeFigure) figures.unshift(await storeFigure);
   if (token !== state.rangeToken) return;
   replace(byId("heatmaps"), figures);
 }

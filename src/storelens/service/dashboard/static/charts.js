@@ -184,7 +184,7 @@ function scaleLength(width) {
  * colour scale, and a scale bar in metres when the grid is on the calibrated floor.
  * map: the /heatmaps/{camera} JSON; zones: [{ id, name, points }] in the grid's space.
  */
-export function heatCanvas(map, zones, { label, background = null }) {
+export function heatCanvas(map, zones, { label, background = null, backgroundScale = 1 }) {
   const { grid, values } = map;
   const worldW = grid.nx * grid.cell;
   const worldH = grid.ny * grid.cell;
@@ -202,16 +202,17 @@ export function heatCanvas(map, zones, { label, background = null }) {
   ctx.fillRect(0, 0, canvas.width, canvas.height);
   const kk = (grid.nx * px) / (grid.nx * grid.cell);
   if (background) {
-    // the camera's redacted still (image-space maps): native pixels, placed where the grid is
+    // the camera's redacted still (image-space maps: native pixels) or the floor plan's image
+    // (floor maps: backgroundScale metres per plan pixel), placed where the grid is
     ctx.drawImage(
       background,
       -grid.x0 * kk,
       -grid.y0 * kk,
-      background.naturalWidth * kk,
-      background.naturalHeight * kk,
+      background.naturalWidth * backgroundScale * kk,
+      background.naturalHeight * backgroundScale * kk,
     );
     ctx.globalAlpha = 0.7;
-    canvas.dataset.background = "still";
+    canvas.dataset.background = grid.unit === "m" ? "plan" : "still";
   }
   const max = map.max > 0 ? map.max : 1;
   for (let j = 0; j < grid.ny; j++) {
