@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from budget import scaled
 from storelens.config.schema import DetectorConfig
 from storelens.vision import backends
 from storelens.vision.backends import BackendChoice, choose, open_session, probe_key, time_sessions
@@ -194,3 +197,39 @@ def test_key_names_model_cpu_threads_shape_and_versions() -> None:
     assert len(parts[0]) == 64 and "cpus:" in parts[1] and parts[2] == "threads:1" and parts[3] == "shape:1x3x64x64"
     assert parts[4].startswith("onnxruntime:") and parts[5].startswith("openvino:20")
     assert probe_key(resolve_model("yolo11n-pose-int8"), 1, (1, 3, *SMALL)) != key
+
+
+CONCURRENT_OPEN = """
+import json, sys, threading
+from pathlib import Path
+from storelens.vision.backends import open_session
+
+sources = []
+def open_one():
+    model, cache = Path(sys.argv[1]), Path(sys.argv[2])
+    _, choice = open_session(model, threads=1, device="cpu", probe_hw=(64, 64), cache_path=cache)
+    sources.append(choice.source)
+threads = [threading.Thread(target=open_one) for _ in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(json.dumps(sorted(sources)))
+"""
+
+
+@needs_openvino
+def test_cameras_starting_together_probe_once_and_do_not_deadlock(cache: Path) -> None:
+    """Four cameras opening their detector at once in a fresh process (OpenVINO's first-use statics
+    not yet initialised, where two first calls from two threads could deadlock on the GIL): one
+    probe, three cache reads, and the process ends. The timeout only catches a hang (the run
+    takes seconds)."""
+    out = subprocess.run(
+        [sys.executable, "-c", CONCURRENT_OPEN, str(POSE), str(cache)],
+        capture_output=True,
+        text=True,
+        timeout=scaled(300),
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.splitlines()[-1]) == ["cache", "cache", "cache", "probe"]

@@ -22,6 +22,7 @@ import logging
 import os
 import platform
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ CACHE_ENV = "STORELENS_BACKEND_CACHE"
 MARGIN = 0.9
 """OpenVINO is chosen only when its probe time is at most this fraction of onnxruntime's."""
 PROBE_WARMUP = 2
+_PROBE_LOCK = threading.Lock()
+"""One probe at a time in a process: cameras starting together wait for the first one's answer
+(then read it from the cache) instead of each timing both runtimes on the same shared cores."""
 PROBE_RUNS = 8
 
 
@@ -209,6 +213,18 @@ def open_session(
         return ort_session, BackendChoice("onnxruntime", {}, "gpu")
     if not openvino_available():
         return ort_session, BackendChoice("onnxruntime", {}, "no-openvino")
+    with _PROBE_LOCK:
+        return _auto_session(path, ort_session, threads, probe_hw, cache_path)
+
+
+def _auto_session(
+    path: Path,
+    ort_session: ModelSession,
+    threads: int,
+    probe_hw: tuple[int, int],
+    cache_path: Path | None,
+) -> tuple[ModelSession, BackendChoice]:
+    """``backend: auto`` on a CPU with OpenVINO installed: the cached answer, else a probe."""
     tensor = probe_tensor(ort_session, probe_hw)
     cache = cache_path or default_cache_path()
     key = probe_key(path, threads, tensor.shape)

@@ -22,6 +22,7 @@ apart. Choices that keep its output the same as onnxruntime's:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import threading
 from collections import OrderedDict
@@ -41,6 +42,15 @@ OPENVINO_PROVIDER = "OpenVINO:CPU"
 COMPILED_SHAPES = 4
 """Compiled input shapes kept per session (one per camera input size and batch size in use)."""
 
+INIT_LOCK = threading.RLock()
+"""Held by every OpenVINO call that may run a first-use initialisation: the version query, a
+session's construction, a shape's compilation and its first inference. OpenVINO's Python bindings
+initialise function-local statics while holding the GIL, so two threads making their first
+OpenVINO calls at once can deadlock (seen on a fresh machine: two cameras starting together, one
+thread waiting in ``__cxa_guard_acquire`` with the GIL, the other waiting for the GIL inside that
+static's initialiser; 1 run in 3 of three concurrent ``open_session`` calls hung). Warmed-up
+inference does not take it, so cameras still infer in parallel."""
+
 
 def openvino_available() -> bool:
     """Whether the ``openvino`` package is installed (without importing it: that costs ~0.3 s)."""
@@ -50,9 +60,10 @@ def openvino_available() -> bool:
 def openvino_version() -> str | None:
     if not openvino_available():
         return None
-    import openvino as ov
+    with INIT_LOCK:
+        import openvino as ov
 
-    return str(ov.get_version())
+        return str(ov.get_version())
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,18 +103,19 @@ class OpenVinoSession:
             raise SessionError(
                 "detector.backend 'openvino' needs the openvino package: pip install 'storelens[openvino]'"
             )
-        import openvino as ov
-
         self.path = path
         self.threads = threads or usable_cpus()
-        self._core = ov.Core()
-        try:
-            self._model = self._core.read_model(str(path))
-        except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
-            raise SessionError(f"OpenVINO cannot read {path}: {exc}") from exc
-        self._inputs = [_node(p, i) for i, p in enumerate(self._model.inputs)]
-        self._outputs = [_node(p, i) for i, p in enumerate(self._model.outputs)]
-        self._meta = ModelMeta(self._metadata())
+        with INIT_LOCK:
+            import openvino as ov
+
+            self._core = ov.Core()
+            try:
+                self._model = self._core.read_model(str(path))
+            except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
+                raise SessionError(f"OpenVINO cannot read {path}: {exc}") from exc
+            self._inputs = [_node(p, i) for i, p in enumerate(self._model.inputs)]
+            self._outputs = [_node(p, i) for i, p in enumerate(self._model.outputs)]
+            self._meta = ModelMeta(self._metadata())
         self._config = {
             "INFERENCE_NUM_THREADS": self.threads,
             "NUM_STREAMS": 1,
@@ -139,24 +151,27 @@ class OpenVinoSession:
     def get_providers(self) -> list[str]:
         return [OPENVINO_PROVIDER]
 
-    def _request(self, shapes: tuple[tuple[int, ...], ...]) -> Any:
+    def _request(self, shapes: tuple[tuple[int, ...], ...]) -> tuple[Any, bool]:
+        """The compiled request for ``shapes`` and whether it was compiled just now (its first
+        inference then runs under :data:`INIT_LOCK` too)."""
         if self.dynamic:
             shapes = ()
         request = self._compiled.get(shapes)
         if request is not None:
             self._compiled.move_to_end(shapes)
-            return request
-        model = self._model.clone()
-        if shapes:
-            model.reshape({port: list(shape) for port, shape in zip(model.inputs, shapes, strict=True)})
-        try:
-            request = self._core.compile_model(model, "CPU", self._config).create_infer_request()
-        except Exception as exc:
-            raise SessionError(f"OpenVINO cannot compile {self.path.name} for input {shapes}: {exc}") from exc
+            return request, False
+        with INIT_LOCK:
+            model = self._model.clone()
+            if shapes:
+                model.reshape({port: list(shape) for port, shape in zip(model.inputs, shapes, strict=True)})
+            try:
+                request = self._core.compile_model(model, "CPU", self._config).create_infer_request()
+            except Exception as exc:
+                raise SessionError(f"OpenVINO cannot compile {self.path.name} for input {shapes}: {exc}") from exc
         self._compiled[shapes] = request
         if len(self._compiled) > COMPILED_SHAPES:
             self._compiled.popitem(last=False)
-        return request
+        return request, True
 
     def run(
         self, output_names: Sequence[str] | None, feeds: Mapping[str, npt.NDArray[np.float32]]
@@ -173,10 +188,11 @@ class OpenVinoSession:
         if unknown:
             raise SessionError(f"{self.path.name}: unknown outputs {unknown}")
         with self._lock:
-            request = self._request(shapes)
-            request.infer(dict(enumerate(tensors)))
-            # copies: the request's buffers are reused by the next call
-            return [np.array(request.get_output_tensor(index[n]).data) for n in wanted]
+            request, fresh = self._request(shapes)
+            with INIT_LOCK if fresh else contextlib.nullcontext():
+                request.infer(dict(enumerate(tensors)))
+                # copies: the request's buffers are reused by the next call
+                return [np.array(request.get_output_tensor(index[n]).data) for n in wanted]
 
 
-__all__ = ["OPENVINO_PROVIDER", "OpenVinoSession", "openvino_available", "openvino_version"]
+__all__ = ["INIT_LOCK", "OPENVINO_PROVIDER", "OpenVinoSession", "openvino_available", "openvino_version"]
