@@ -31,7 +31,7 @@ import numpy.typing as npt
 from storelens.analytics.heatmap import HeatmapGrid, aggregate_points
 from storelens.analytics.stage import BehaviourStage
 from storelens.analytics.zones import ZoneAnalytics
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.core.types import Tracks
 
 N_TRACKS = 50

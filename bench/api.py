@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from fastapi import Query  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
-from storelens.config.schema import StoreConfig  # noqa: E402
+from storelens.config.store import StoreConfig  # noqa: E402
 from storelens.service import ServiceDeps, ServiceSettings, create_app  # noqa: E402
 from storelens.service.schemas.events import EventPageOut  # noqa: E402
 from storelens.storage.events import encode_cursor, row_to_event  # noqa: E402

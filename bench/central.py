@@ -28,7 +28,7 @@ import nats
 
 from ingest import make_events, with_pg_database
 from storelens.central import CentralConfig, CentralIngest
-from storelens.config.schema import NatsConfig
+from storelens.config.outputs import NatsConfig
 from storelens.events.models import Event
 from storelens.sinks.nats import NatsSink, consume_events
 from storelens.storage import count_events, open_database, store_events

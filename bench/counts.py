@@ -42,7 +42,8 @@ import numpy as np
 import numpy.typing as npt
 
 from storelens.analytics.stage import BehaviourStage
-from storelens.config.schema import DetectorConfig, StoreConfig
+from storelens.config.detection import DetectorConfig
+from storelens.config.store import StoreConfig
 from storelens.core.types import Detections, Tracks
 from storelens.tracking.registry import make_stitcher, make_tracker
 from storelens.vision.detector import YoloDetector
@@ -217,7 +218,7 @@ def storelens_method(threads: int, params: dict[str, float | int | bool | str] |
     detector = YoloDetector(DetectorConfig(threads=threads, device="cpu"))
 
     def run(frames: list[Image], times: list[float], cache: Path | None) -> list[Tracks]:
-        from storelens.config.schema import TrackerConfig
+        from storelens.config.detection import TrackerConfig
 
         cfg = TrackerConfig(params=params or {})
         tracker, stitcher = make_tracker(cfg), make_stitcher(cfg)

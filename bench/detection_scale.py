@@ -46,7 +46,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from storelens.config.schema import DetectorConfig
+from storelens.config.detection import DetectorConfig
 from storelens.core.types import Detections
 from storelens.vision.detector import YoloDetector
 from storelens.vision.yolo import COCO_CLASSES, box_iou, nms
@@ -244,7 +244,7 @@ def _storelens(models: Models, fps: float) -> Design:
     the behaviour stage counts them (confirmed tracks, including the size-aware low-score births)."""
 
     def run(seq: list[Sample]) -> tuple[list[Boxes], list[float]]:
-        from storelens.config.schema import TrackerConfig
+        from storelens.config.detection import TrackerConfig
         from storelens.tracking.registry import make_stitcher, make_tracker
 
         det = models.get("yolo11n-pose", 960)

@@ -34,7 +34,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from storelens.config.schema import DetectorConfig
+from storelens.config.detection import DetectorConfig
 from storelens.vision.backends import ModelSession, open_session
 from storelens.vision.detector import YoloDetector
 from storelens.vision.models import resolve_model

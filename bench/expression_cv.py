@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from storelens.config.schema import EmotionConfig
+from storelens.config.emotion import EmotionConfig
 from storelens.emotion import is_tight_crop, read_still
 from storelens.vision.expressions import EXPRESSION_LABELS, ExpressionClassifier
 from storelens.vision.face_align import AlignParams, align_faces, plain_crop

@@ -35,7 +35,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from storelens.config.schema import DetectorConfig, EmotionConfig
+from storelens.config.detection import DetectorConfig
+from storelens.config.emotion import EmotionConfig
 from storelens.core.geometry import iou_matrix
 from storelens.core.types import Detections, Tracks
 from storelens.emotion import EmotionStage, read_still

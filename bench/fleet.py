@@ -55,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/
 
 from ingest import with_pg_database
 from servers import PrivateNats, create_stream
-from storelens.config.schema import NatsConfig
+from storelens.config.outputs import NatsConfig
 from storelens.events.models import Event
 from storelens.sim.fleet import FleetLoad, FleetStore, fleet_stores, mean_of_day, visit_events
 from storelens.sinks.nats import NatsSink

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from storelens.actions.dispatcher import ActionEngine
-from storelens.config.schema import ActionsConfig
+from storelens.config.actions import ActionsConfig
 from storelens.intent.calibration import fit_calibration, load_calibration
 from storelens.intent.engine import IntentEngine
 from storelens.intent.states import STATE_ORDER

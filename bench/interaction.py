@@ -33,7 +33,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.core.geometry import iou_matrix, points_in_polygon
 from storelens.core.types import KP, Detections, Tracks
 from storelens.events.models import Event
@@ -301,7 +301,7 @@ def fmt(s: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    from storelens.config.schema import DetectorConfig
+    from storelens.config.detection import DetectorConfig
     from storelens.vision.detector import YoloDetector
 
     size = int(sys.argv[sys.argv.index("--input-size") + 1]) if "--input-size" in sys.argv else 640

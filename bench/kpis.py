@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.events.models import EventType
 from storelens.kpis import experiments as kx
 from storelens.kpis import forecast as kf

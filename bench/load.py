@@ -30,7 +30,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from storelens.actions.dispatcher import ActionEngine
-from storelens.config.schema import ActionsConfig
+from storelens.config.actions import ActionsConfig
 from storelens.events.models import Event
 from storelens.intent.engine import IntentEngine
 from storelens.sim.baseline import DwellThresholdBaseline

@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from storelens.config import load_config  # noqa: E402
-from storelens.config.schema import StoreConfig  # noqa: E402
+from storelens.config.store import StoreConfig  # noqa: E402
 from storelens.core.types import Frame  # noqa: E402
 from storelens.events.bus import EventBus  # noqa: E402
 from storelens.events.models import Event, EventType  # noqa: E402

@@ -27,7 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import counts
-from storelens.config.schema import DetectorConfig, StoreConfig, TrackerConfig
+from storelens.config.detection import DetectorConfig, TrackerConfig
+from storelens.config.store import StoreConfig
 from storelens.core.types import Detections
 from storelens.tracking.registry import make_stitcher, make_tracker
 from storelens.vision.detector import YoloDetector

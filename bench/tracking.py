@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from storelens.config.schema import TrackerConfig
+from storelens.config.detection import TrackerConfig
 from storelens.core.types import Detections
 from storelens.tracking import VisitStitcher, make_tracker
 from storelens.tracking.evaluation import _iou_xywh, _steps, evaluate

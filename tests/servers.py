@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from storelens.config.schema import NatsConfig
+    from storelens.config.outputs import NatsConfig
 
 
 def free_port() -> int:

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from storelens.analytics.expressions import ExpressionTracker
-from storelens.config.schema import EmotionConfig
+from storelens.config.emotion import EmotionConfig
 from storelens.core.types import Tracks
 from storelens.vision.expressions import EXPRESSION_LABELS, UNCERTAIN, ExpressionClassifier, calibrate
 from storelens.vision.face_align import AlignParams, align_faces, plain_crop

@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 
-from storelens.config.schema import ZoneKind
+from storelens.config.cameras import ZoneKind
 from storelens.events.models import EventType
 from storelens.storage.database import Database
 from storelens.storage.models import EVENTS, VISITS

@@ -28,7 +28,7 @@ import resource
 import sys
 from datetime import UTC, datetime
 
-from storelens.config.schema import MqttConfig, NatsConfig
+from storelens.config.outputs import MqttConfig, NatsConfig
 from storelens.events.models import Event
 from storelens.sinks.mqtt import MqttSink
 from storelens.sinks.nats import NatsSink

@@ -120,6 +120,6 @@ def test_yaml_edit_keeps_other_cameras_and_appends_to_a_last_camera_without_newl
 
 
 def _calibration() -> Any:
-    from storelens.config.schema import CalibrationConfig
+    from storelens.config.cameras import CalibrationConfig
 
     return CalibrationConfig(image_points=[tuple(p) for p in IMAGE], floor_points=[tuple(p) for p in FLOOR])

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from storelens.central import CentralConfig, CentralIngest
-from storelens.config.schema import NatsConfig
+from storelens.config.outputs import NatsConfig
 from storelens.events.models import Event
 from storelens.sinks.nats import MSG_ID, NatsSink, ensure_stream, event_subject
 from storelens.storage import count_events, list_visits, open_database, query_aggregates, store_events

@@ -39,7 +39,7 @@ from test_central import (
 )
 
 from servers import PrivatePostgres, private_postgres
-from storelens.config.schema import NatsConfig
+from storelens.config.outputs import NatsConfig
 from storelens.events.models import Event
 from storelens.storage import open_database, store_events
 from storelens.storage.partitions import DEFAULT, list_partitions

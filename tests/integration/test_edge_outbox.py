@@ -40,7 +40,7 @@ import sqlalchemy as sa
 from budget import scaled
 from servers import PrivateNats, free_port
 from storelens.central import CentralConfig, CentralIngest
-from storelens.config.schema import NatsConfig
+from storelens.config.outputs import NatsConfig
 from storelens.events.models import Event
 from storelens.sinks.nats import consume_events
 

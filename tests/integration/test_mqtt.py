@@ -29,7 +29,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from storelens.config.schema import MqttConfig, ZoneConfig
+from storelens.config.cameras import ZoneConfig
+from storelens.config.outputs import MqttConfig
 from storelens.events.models import Event
 from storelens.sinks.mqtt import MqttSink, event_topic
 
@@ -243,7 +244,7 @@ def test_topics_payloads_status_and_discovery(tmp_path: Path) -> None:
 SINK_SCRIPT = textwrap.dedent(
     """
     import sys, time
-    from storelens.config.schema import MqttConfig
+    from storelens.config.outputs import MqttConfig
     from storelens.sinks.mqtt import MqttSink
     cfg = MqttConfig(enabled=True, host="127.0.0.1", port=int(sys.argv[1]), topic_prefix=sys.argv[2], keepalive_s=5)
     sink = MqttSink(cfg, store_id="s1", cameras=["cam1"], spool_dir=sys.argv[3])

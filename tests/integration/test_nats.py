@@ -20,7 +20,7 @@ import pytest
 
 from budget import scaled
 from servers import PrivateNats
-from storelens.config.schema import NatsConfig
+from storelens.config.outputs import NatsConfig
 from storelens.events.models import Event
 from storelens.sinks.nats import Batch, NatsSink, consume_batches, consume_events, ensure_stream, event_subject
 

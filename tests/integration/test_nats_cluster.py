@@ -28,7 +28,7 @@ from test_central import (
 )
 
 from servers import PrivateNats, create_stream
-from storelens.config.schema import NatsConfig
+from storelens.config.outputs import NatsConfig
 
 __all__ = ["pg"]  # the fixture, imported for this module's tests
 

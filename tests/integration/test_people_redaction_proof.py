@@ -38,7 +38,7 @@ from typer.testing import CliRunner
 
 from storelens.cli.main import app as cli_app
 from storelens.config import StoreConfig, load_config
-from storelens.config.schema import DetectorConfig
+from storelens.config.detection import DetectorConfig
 from storelens.core.results import FrameResult
 from storelens.output.annotate import Annotator
 from storelens.output.video import VideoWriter

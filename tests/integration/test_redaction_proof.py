@@ -33,7 +33,7 @@ import pytest
 from typer.testing import CliRunner
 
 from storelens.cli.main import app as cli_app
-from storelens.config.schema import DetectorConfig
+from storelens.config.detection import DetectorConfig
 from storelens.core.types import Detections
 from storelens.privacy.frames import FrameRedactor
 from storelens.privacy.redact import SHOULDERS, head_boxes

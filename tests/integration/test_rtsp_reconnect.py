@@ -23,7 +23,7 @@ from typing import Any
 import av
 import pytest
 
-from storelens.config.schema import CameraConfig
+from storelens.config.cameras import CameraConfig
 from storelens.core.types import Frame
 from storelens.sources.factory import open_source
 from storelens.sources.live import LiveSource

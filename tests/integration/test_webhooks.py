@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from storelens.config.schema import WebhooksConfig, WebhookSubscriptionConfig
+from storelens.config.outputs import WebhooksConfig, WebhookSubscriptionConfig
 from storelens.events.models import Event
 from storelens.sinks.webhook import (
     EVENT_ID_HEADER,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from storelens.actions.alerts import AlertError, AlertManager
-from storelens.config.schema import AlertsConfig
+from storelens.config.actions import AlertsConfig
 from storelens.events.models import Event, EventType
 
 T = 1_741_082_400.0

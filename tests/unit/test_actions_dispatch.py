@@ -11,7 +11,7 @@ import pytest
 
 from storelens.actions.dispatcher import ActionDispatcher, ActionEngine, CallbackEndpoint, WebhookEndpoint
 from storelens.actions.inventory import InventoryMonitor
-from storelens.config.schema import ActionsConfig, InventoryActionsConfig
+from storelens.config.actions import ActionsConfig, InventoryActionsConfig
 from storelens.events.models import Event, EventType
 
 T = 1_741_082_400.0

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from storelens.actions.promotions import PromotionManager, in_quiet_hours
-from storelens.config.schema import PromotionsConfig, QuietHoursConfig
+from storelens.config.actions import PromotionsConfig, QuietHoursConfig
 from storelens.events.models import Event, EventType
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from test_orientation import layout
 
-from storelens.config.schema import AttentionConfig, StoreConfig, ZoneConfig
+from storelens.config.cameras import ZoneConfig
+from storelens.config.interaction import AttentionConfig
+from storelens.config.store import StoreConfig
 from storelens.core.types import KP, Tracks
 from storelens.interaction import AttentionTracker, InteractionStage, facing_offset
 

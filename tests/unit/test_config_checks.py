@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from storelens.cli.main import app
 from storelens.config import load_config
 from storelens.config.paths import PATH_FIELDS
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from testdata import DEMO_COUNTER_CLIP, DEMO_STORE
 
 runner = CliRunner()

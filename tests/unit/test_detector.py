@@ -18,7 +18,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 import pytest
 
-from storelens.config.schema import DetectorConfig
+from storelens.config.detection import DetectorConfig
 from storelens.core.types import KP, Detections
 from storelens.vision.base import Detector
 from storelens.vision.detector import YoloDetector

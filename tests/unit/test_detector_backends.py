@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from budget import scaled
-from storelens.config.schema import DetectorConfig
+from storelens.config.detection import DetectorConfig
 from storelens.vision import backends
 from storelens.vision.backends import BackendChoice, choose, open_session, probe_key, time_sessions
 from storelens.vision.detector import YoloDetector

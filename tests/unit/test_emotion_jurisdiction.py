@@ -10,7 +10,8 @@ import yaml
 from typer.testing import CliRunner
 
 from storelens.cli.main import app
-from storelens.config.schema import EmotionConfig, StoreConfig
+from storelens.config.emotion import EmotionConfig
+from storelens.config.store import StoreConfig
 from storelens.privacy.lawful import emotion_status
 from testdata import DEMO_DIR
 

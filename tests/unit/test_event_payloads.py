@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from storelens.actions.dispatcher import ActionEngine
 from storelens.cli.commands.simulate import DEMO_PROMOTIONS
 from storelens.cli.main import app
-from storelens.config.schema import ActionsConfig, PromotionsConfig
+from storelens.config.actions import ActionsConfig, PromotionsConfig
 from storelens.events import payloads
 from storelens.events.aggregate_only import anonymise_event
 from storelens.events.models import Event, EventType

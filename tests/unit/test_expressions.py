@@ -25,7 +25,8 @@ from typer.testing import CliRunner
 from storelens.analytics.expressions import ExpressionTracker
 from storelens.cli.commands.expressions import read_list
 from storelens.cli.main import app
-from storelens.config.schema import EmotionConfig, StoreConfig
+from storelens.config.emotion import EmotionConfig
+from storelens.config.store import StoreConfig
 from storelens.core.types import KP, NUM_KEYPOINTS, Tracks
 from storelens.emotion import (
     REASON_COASTING,

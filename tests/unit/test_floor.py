@@ -22,7 +22,7 @@ from storelens.analytics.floor import (
     fit_homography,
 )
 from storelens.cli.main import app
-from storelens.config.schema import CalibrationConfig, FloorPlanConfig
+from storelens.config.cameras import CalibrationConfig, FloorPlanConfig
 from storelens.core.geometry import apply_homography
 from storelens.core.types import KP, Tracks
 from testdata import shared_data, shared_data_path

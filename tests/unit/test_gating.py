@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from storelens.config import load_config
-from storelens.config.schema import GatingConfig
+from storelens.config.detection import GatingConfig
 from storelens.core.types import Frame
 from storelens.events.bus import EventBus
 from storelens.pipeline.camera import CameraPipeline

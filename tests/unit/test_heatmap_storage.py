@@ -20,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 
 from storelens.analytics.heatmap import HeatBucket, HeatmapAccumulator, HeatmapGrid
 from storelens.analytics.stage import BehaviourStage
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.core.results import FrameResult
 from storelens.core.types import Detections, Frame, Tracks
 from storelens.pipeline.heatmaps import HeatmapRecorder

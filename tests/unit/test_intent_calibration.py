@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from storelens.config.schema import IntentConfig
+from storelens.config.intent import IntentConfig
 from storelens.intent.calibration import Calibration, CalibrationError, fit_calibration, load_calibration
 from storelens.intent.engine import IntentEngine
 from storelens.intent.features import FEATURE_INDEX, FEATURE_NAMES

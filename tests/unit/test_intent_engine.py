@@ -9,7 +9,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from storelens.config.schema import IntentConfig, StoreConfig
+from storelens.config.intent import IntentConfig
+from storelens.config.store import StoreConfig
 from storelens.events.models import Event, EventType
 from storelens.intent.engine import IntentEngine
 from storelens.intent.signals import KinematicSample

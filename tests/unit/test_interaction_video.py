@@ -27,7 +27,7 @@ def result():
     ann = bench.load_annotation("store-aisle-detection")
     if not bench.clip_path(ann).is_file():
         pytest.skip(f"shared data clip not found: {bench.clip_path(ann)}")
-    from storelens.config.schema import DetectorConfig
+    from storelens.config.detection import DetectorConfig
     from storelens.vision.detector import YoloDetector
 
     run = bench.run_clip(ann, YoloDetector(DetectorConfig()), max_frames=31)  # 0.0 .. 2.0 s

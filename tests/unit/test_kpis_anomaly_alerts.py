@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from storelens.actions.alerts import FORECAST_RULE, AlertManager
-from storelens.config.schema import AlertsConfig, StoreConfig
+from storelens.config.actions import AlertsConfig
+from storelens.config.store import StoreConfig
 from storelens.events.models import Event, EventType
 from storelens.events.payloads import AlertClosed, AlertEscalated, AlertRaised, typed
 from storelens.kpis.anomaly_watch import ForecastWatch, replay

@@ -14,7 +14,8 @@ from scipy import stats as st
 
 from storelens.actions.dispatcher import ActionDispatcher, ActionEngine, CallbackEndpoint
 from storelens.actions.promotions import PromotionManager
-from storelens.config.schema import ActionsConfig, PromotionsConfig, StoreConfig
+from storelens.config.actions import ActionsConfig, PromotionsConfig
+from storelens.config.store import StoreConfig
 from storelens.events.models import Event, EventType
 from storelens.kpis import experiments as kx
 from storelens.kpis.stats import n_per_arm_means, n_per_arm_proportions, newcombe_diff, welch_diff, wilson

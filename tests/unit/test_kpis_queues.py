@@ -12,7 +12,8 @@ from storelens.actions.alerts import QUEUE_SLA_RULE
 from storelens.actions.dispatcher import ActionEngine
 from storelens.analytics.queues import QueueMonitor, measured_waits
 from storelens.analytics.zones import ZoneStay, ZoneTransition
-from storelens.config.schema import ActionsConfig, AlertsConfig, QueueConfig
+from storelens.config.actions import ActionsConfig, AlertsConfig
+from storelens.config.behaviour import QueueConfig
 from storelens.events.models import EventType
 from storelens.kpis.queues import NO_JOINS, ZoneMove, queue_joins, queue_rows
 

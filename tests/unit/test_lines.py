@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from storelens.analytics.lines import LineCounter, count_crossings
-from storelens.config.schema import LineConfig
+from storelens.config.cameras import LineConfig
 
 # Horizontal line drawn left to right. Standing at a looking at b (towards +x on screen), the visual
 # left is up (smaller y in a y-down image): walking down across it is "in".

@@ -20,7 +20,7 @@ from typing import Any
 import onnxruntime as ort
 import pytest
 
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.events.models import Event, EventType
 from storelens.storage.models import load_all_models
 from storelens.vision.expressions import EXPRESSION_LABELS

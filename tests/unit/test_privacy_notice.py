@@ -9,7 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from storelens.cli.main import app
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.lifecycle.notice import dpia_rows, render_privacy_page
 from testdata import DEMO_DIR, DEMO_STORE
 

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from storelens.config.schema import DetectorConfig
+from storelens.config.detection import DetectorConfig
 from storelens.core.types import Detections
 from storelens.privacy.frames import FrameRedactor, RedactedFrame, merge_boxes
 from storelens.privacy.media import MediaError, RedactedWriter, redact_media

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from storelens.config.schema import RetentionConfig, StoreConfig
+from storelens.config.privacy import RetentionConfig
+from storelens.config.store import StoreConfig
 from storelens.events.aggregate_only import anonymise_event, anonymise_events
 from storelens.events.models import Event
 from storelens.lifecycle.deletion import DeletionError, DeletionRequest, delete_data

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from storelens.config.schema import DetectorConfig
+from storelens.config.detection import DetectorConfig
 from storelens.core.types import Detections
 from storelens.vision.detector import YoloDetector
 from storelens.vision.models import resolve_model

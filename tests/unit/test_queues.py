@@ -7,7 +7,9 @@ import pytest
 
 from storelens.analytics.queues import QueueMonitor, measured_waits, predicted_wait, queue_pairs
 from storelens.analytics.zones import ZoneAnalytics, ZoneTransition
-from storelens.config.schema import QueueConfig, StoreConfig, ZoneConfig
+from storelens.config.behaviour import QueueConfig
+from storelens.config.cameras import ZoneConfig
+from storelens.config.store import StoreConfig
 from storelens.core.types import Tracks
 
 Q = QueueConfig(queue_zone="q", checkout_zone="till", window_s=600, max_wait_s=120, update_interval_s=0)

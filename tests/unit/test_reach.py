@@ -7,7 +7,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from storelens.config.schema import ReachConfig, StoreConfig, ZoneConfig
+from storelens.config.cameras import ZoneConfig
+from storelens.config.interaction import ReachConfig
+from storelens.config.store import StoreConfig
 from storelens.core.types import KP, Tracks
 from storelens.interaction import InteractionStage, ReachTracker, hand_points
 

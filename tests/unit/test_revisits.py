@@ -8,7 +8,7 @@ import pytest
 from storelens.analytics.lingering import LingeringDetector, slow_spells
 from storelens.analytics.revisits import RevisitDetector, find_revisits
 from storelens.analytics.zones import ZoneAnalytics
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.core.types import Tracks
 
 FPS = 10

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from storelens.cli.main import app
-from storelens.config.schema import DetectorConfig
+from storelens.config.detection import DetectorConfig
 from storelens.core.types import Detections
 from storelens.pipeline.selfcheck import DetectionSelfCheck, suggested_input
 from storelens.vision.detector import YoloDetector

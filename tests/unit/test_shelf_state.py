@@ -11,7 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from storelens.config.schema import InventoryConfig, PickupConfig, StoreConfig, ZoneConfig
+from storelens.config.cameras import ZoneConfig
+from storelens.config.interaction import InventoryConfig, PickupConfig
+from storelens.config.store import StoreConfig
 from storelens.core.types import Tracks
 from storelens.interaction import InteractionStage, PickupJudge, Reach, ShelfRegion, ShelfState, compare_views
 from storelens.interaction.reach import ReachStart

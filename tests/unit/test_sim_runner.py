@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from storelens.config.schema import ZoneKind
+from storelens.config.cameras import ZoneKind
 from storelens.events.models import EventType
 from storelens.intent.engine import IntentEngine
 from storelens.intent.states import IntentState

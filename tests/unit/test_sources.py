@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from storelens.config.schema import CameraConfig
+from storelens.config.cameras import CameraConfig
 from storelens.core.types import Frame
 from storelens.sources.base import FrameSource, SourceError
 from storelens.sources.decode import MonotonicClock

@@ -7,7 +7,8 @@ import pytest
 
 from storelens.analytics.staff import StaffClassifier, classify_staff, torso_boxes, uniform_matches
 from storelens.analytics.stage import BehaviourStage
-from storelens.config.schema import StaffConfig, StoreConfig, UniformRule
+from storelens.config.behaviour import StaffConfig, UniformRule
+from storelens.config.store import StoreConfig
 from storelens.core.results import FrameResult
 from storelens.core.types import KP, Detections, Frame, Tracks
 from storelens.pipeline.heatmaps import HeatmapRecorder

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from storelens.analytics.stage import BehaviourStage
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.core.types import Tracks
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "stage_golden.json.gz"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.pipeline.build import make_stages
 from storelens.pipeline.camera import HeatmapKeeper
 from storelens.pipeline.stages import STAGES, BehaviourStageAdapter, IntentStageAdapter

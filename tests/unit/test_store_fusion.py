@@ -19,7 +19,9 @@ from storelens.analytics.fusion import StoreFusion
 from storelens.analytics.journeys import JourneySteps
 from storelens.analytics.storelevel import StoreLevelStage, fusion_cameras
 from storelens.analytics.zones import ZoneTransition
-from storelens.config.schema import CameraConfig, FusionConfig, StoreConfig, ZoneConfig, ZoneKind
+from storelens.config.behaviour import FusionConfig
+from storelens.config.cameras import CameraConfig, ZoneConfig, ZoneKind
+from storelens.config.store import StoreConfig
 from storelens.core.results import FrameResult
 from storelens.core.types import Frame, Tracks
 from storelens.events.bus import EventBus

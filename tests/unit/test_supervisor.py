@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 import pytest
 
-from storelens.config.schema import CameraConfig, StoreConfig
+from storelens.config.cameras import CameraConfig
+from storelens.config.store import StoreConfig
 from storelens.core.results import FrameResult
 from storelens.core.types import Detections, Frame
 from storelens.events.bus import EventBus

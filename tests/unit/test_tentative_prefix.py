@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from storelens.analytics.stage import BehaviourStage
-from storelens.config.schema import StoreConfig, TrackerConfig
+from storelens.config.detection import TrackerConfig
+from storelens.config.store import StoreConfig
 from storelens.core.types import Detections
 from storelens.tracking.registry import make_tracker
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from storelens.config.schema import TrackerConfig
+from storelens.config.detection import TrackerConfig
 from storelens.core.types import NUM_KEYPOINTS, Detections, Tracks
 from storelens.tracking import TRACKERS, StorelensTracker, Tracker, make_tracker
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from storelens.config.schema import TrackerConfig
+from storelens.config.detection import TrackerConfig
 from storelens.core.types import FIRST_AGO, FIRST_BOX, Detections
 from storelens.tracking.registry import make_tracker
 

@@ -21,7 +21,8 @@ import pytest
 from storelens.analytics.fusion import StoreFusion
 from storelens.analytics.heatmap import HeatmapGrid, aggregate_points
 from storelens.analytics.stage import BehaviourStage
-from storelens.config.schema import FusionConfig, StoreConfig
+from storelens.config.behaviour import FusionConfig
+from storelens.config.store import StoreConfig
 from storelens.core.types import Tracks
 from testdata import shared_data_path, skip_unless_shared
 

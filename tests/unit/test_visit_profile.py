@@ -19,7 +19,8 @@ import pytest
 
 from storelens.analytics.height import HeightSamples, camera_from_homography
 from storelens.analytics.paths import VISIT_PATH_MAX_POINTS
-from storelens.config.schema import CalibrationConfig, CameraConfig, StoreConfig
+from storelens.config.cameras import CalibrationConfig, CameraConfig
+from storelens.config.store import StoreConfig
 from storelens.core.types import Detections, Frame, Tracks
 from storelens.events.aggregate_only import anonymise_event
 from storelens.events.bus import EventBus

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from storelens.analytics.zones import ZoneAnalytics, zone_membership
-from storelens.config.schema import StoreConfig, ZoneConfig
+from storelens.config.cameras import ZoneConfig
+from storelens.config.store import StoreConfig
 from storelens.core.types import Tracks
 from storelens.events.models import Event, format_subject
 

@@ -31,7 +31,8 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from storelens.config.schema import AlertRuleConfig, AlertsConfig, QueueConfig
+from storelens.config.actions import AlertRuleConfig, AlertsConfig
+from storelens.config.behaviour import QueueConfig
 from storelens.events.models import Event
 from storelens.events.payloads import (
     AlertAcknowledged,

@@ -26,7 +26,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from storelens.actions.alerts import AlertManager
 from storelens.actions.inventory import InventoryMonitor
 from storelens.actions.promotions import PromotionManager, is_held_out
-from storelens.config.schema import ActionsConfig, QueueConfig, StoreConfig, ZoneConfig
+from storelens.config.actions import ActionsConfig
+from storelens.config.behaviour import QueueConfig
+from storelens.config.cameras import ZoneConfig
+from storelens.config.store import StoreConfig
 from storelens.events.models import Event, EventType
 from storelens.intent.signals import zone_catalogue
 

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from storelens.config.schema import InventoryActionsConfig
+from storelens.config.actions import InventoryActionsConfig
 from storelens.events.models import Event, EventType
 from storelens.events.payloads import InventoryAlert
 from storelens.intent.signals import ZoneInfo, parse_interaction

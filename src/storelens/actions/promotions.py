@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from storelens.config.schema import PromotionRuleConfig, PromotionsConfig, QuietHoursConfig
+from storelens.config.actions import PromotionRuleConfig, PromotionsConfig, QuietHoursConfig
 from storelens.events.models import Event
 from storelens.events.payloads import PromotionTriggered, intent_of, typed
 

@@ -24,7 +24,7 @@ import numpy.typing as npt
 from storelens.analytics.floor import FloorMapper, FloorPlan
 from storelens.analytics.heatmap import HeatmapGrid
 from storelens.analytics.stage import floor_extent
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.core.geometry import points_in_polygon
 
 __all__ = ["Coverage", "coverage", "render_coverage"]

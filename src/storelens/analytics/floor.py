@@ -29,7 +29,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from storelens.config.schema import CalibrationConfig, FloorPlanConfig, StoreConfig
+from storelens.config.cameras import CalibrationConfig, FloorPlanConfig
+from storelens.config.store import StoreConfig
 from storelens.core.geometry import apply_homography
 from storelens.core.types import KP, Tracks
 

@@ -48,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
-from storelens.config.schema import FusionConfig
+from storelens.config.behaviour import FusionConfig
 from storelens.core.geometry import points_in_polygon
 from storelens.core.types import Tracks
 from storelens.tracking.appearance import blend, similarity

@@ -1,6 +1,6 @@
 """Counting lines: footfall in/out with direction, and the occupancy that follows from it.
 
-Direction convention (as :class:`~storelens.config.schema.LineConfig` states): stand at ``a``
+Direction convention (as :class:`~storelens.config.cameras.LineConfig` states): stand at ``a``
 looking at ``b`` *on the drawing* (image or floor plan, both y-down); crossing from your left to
 your right is "in". In y-down coordinates the visual left is where
 :func:`~storelens.core.geometry.side_of_line` is negative.
@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from storelens.analytics.slots import SlotMap, grow
-from storelens.config.schema import LineConfig
+from storelens.config.cameras import LineConfig
 from storelens.core.geometry import segments_intersect, side_of_line
 from storelens.events.models import Event
 from storelens.events.payloads import LineCrossed, OccupancyChanged

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from storelens.analytics.slots import SlotMap, grow
-from storelens.config.schema import ZoneConfig
+from storelens.config.cameras import ZoneConfig
 from storelens.events.models import Event
 from storelens.events.payloads import ZoneLingering
 

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from storelens.analytics.zones import ZoneStay, ZoneTransition
-from storelens.config.schema import QueueConfig, ZoneConfig, ZoneKind
+from storelens.config.behaviour import QueueConfig
+from storelens.config.cameras import ZoneConfig, ZoneKind
 from storelens.events.models import Event
 from storelens.events.payloads import QueueUpdated
 

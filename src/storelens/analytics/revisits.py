@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from storelens.analytics.zones import ZoneStay, ZoneTransition
-from storelens.config.schema import ZoneConfig
+from storelens.config.cameras import ZoneConfig
 from storelens.events.models import Event
 from storelens.events.payloads import ZoneRevisited
 

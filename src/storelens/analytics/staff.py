@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from storelens.analytics.slots import SlotMap, grow
-from storelens.config.schema import StaffConfig, UniformRule
+from storelens.config.behaviour import StaffConfig, UniformRule
 from storelens.core.types import KP
 
 __all__ = ["StaffClassifier", "classify_staff", "torso_boxes", "uniform_matches"]

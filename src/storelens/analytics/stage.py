@@ -35,7 +35,8 @@ from storelens.analytics.revisits import RevisitDetector
 from storelens.analytics.speed import SpeedEstimator
 from storelens.analytics.staff import StaffClassifier, uniform_matches
 from storelens.analytics.zones import ZoneAnalytics
-from storelens.config.schema import LineConfig, StoreConfig, ZoneConfig, ZoneKind
+from storelens.config.cameras import LineConfig, ZoneConfig, ZoneKind
+from storelens.config.store import StoreConfig
 from storelens.core.types import FIRST_AGO, FIRST_BOX, Tracks
 from storelens.events.models import Event, format_subject
 

@@ -33,7 +33,8 @@ import numpy as np
 from storelens.analytics.fusion import StoreFusion
 from storelens.analytics.journeys import JourneySteps, journey_flows
 from storelens.analytics.stage import StoreBehaviourStage
-from storelens.config.schema import StoreConfig, ZoneKind
+from storelens.config.cameras import ZoneKind
+from storelens.config.store import StoreConfig
 from storelens.core.types import Tracks
 from storelens.events.models import Event, EventType
 

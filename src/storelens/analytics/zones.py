@@ -32,7 +32,9 @@ import numpy as np
 import numpy.typing as npt
 
 from storelens.analytics.slots import SlotMap, grow
-from storelens.config.schema import StoreConfig, ZoneAnalyticsConfig, ZoneConfig
+from storelens.config.behaviour import ZoneAnalyticsConfig
+from storelens.config.cameras import ZoneConfig
+from storelens.config.store import StoreConfig
 from storelens.core.geometry import PolygonSet
 from storelens.core.types import Tracks
 from storelens.events.models import Event

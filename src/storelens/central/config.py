@@ -14,9 +14,10 @@ it is validated by the same loader as store configs, so errors name file, line a
 
 from __future__ import annotations
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from storelens.config.schema import NatsConfig, StorageConfig, StrictModel
+from storelens.config.base import StrictModel, check_backoff
+from storelens.config.outputs import AggregateBuckets, NatsConfig, default_aggregate_buckets
 
 
 class CentralConfig(StrictModel):
@@ -45,25 +46,14 @@ class CentralConfig(StrictModel):
     retry_max_s: float = Field(default=30.0, gt=0, le=600, description="Longest retry delay")
     metrics_port: int | None = Field(default=None, ge=1, le=65535, description="Serve Prometheus /metrics here")
     metrics_host: str = Field(default="127.0.0.1", min_length=1, description="Interface for the metrics server")
-    aggregate_buckets_s: list[int] = Field(
-        default_factory=lambda: [300, 3600],
-        min_length=1,
-        max_length=8,
+    aggregate_buckets_s: AggregateBuckets = Field(
+        default_factory=default_aggregate_buckets,
         description="Aggregate bucket sizes (s); use the edge nodes' storage.aggregate_buckets_s",
     )
 
-    @field_validator("aggregate_buckets_s")
-    @classmethod
-    def _buckets(cls, v: list[int]) -> list[int]:
-        try:  # the edge's rules, kept in one place
-            return StorageConfig(aggregate_buckets_s=v).aggregate_buckets_s
-        except ValidationError as exc:
-            raise ValueError(exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")) from None
-
     @model_validator(mode="after")
     def _backoff(self) -> CentralConfig:
-        if self.retry_max_s < self.retry_initial_s:
-            raise ValueError("retry_max_s must be >= retry_initial_s")
+        check_backoff(self.retry_initial_s, self.retry_max_s, "retry_initial_s", "retry_max_s")
         return self
 
     @property

@@ -1,7 +1,8 @@
 """Store configuration: schema and loader."""
 
+from storelens.config.cameras import CameraConfig, ZoneConfig, ZoneKind
 from storelens.config.loader import ConfigError, ConfigIssue, load_config, parse_config
-from storelens.config.schema import CameraConfig, StoreConfig, ZoneConfig, ZoneKind
+from storelens.config.store import StoreConfig
 
 __all__ = [
     "CameraConfig",

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ValidationError
 
 from storelens.config.paths import resolve_paths
 from storelens.config.references import Issue, reference_issues
-from storelens.config.schema import StoreConfig
 from storelens.config.secrets import STORE_SECRET_FIELDS, substitute_secrets
+from storelens.config.store import StoreConfig
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -3,7 +3,7 @@
 The rules run on the plain data (the parsed YAML mapping or a model dump) and tolerate anything
 malformed around them, so the loader can report them *together with* schema errors: a person
 fixing a file sees every problem at once, not the reference errors only after the schema ones are
-gone. :class:`~storelens.config.schema.StoreConfig` raises the first of them from its validator
+gone. :class:`~storelens.config.store.StoreConfig` raises the first of them from its validator
 (the API and the zone editor validate models, not files), so the rules exist once.
 
 Each issue is ``(location, message)``; the location is the field's path as a list of keys and

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from storelens.config.schema import IntentConfig, ZoneConfig, ZoneKind
+from storelens.config.cameras import ZoneConfig, ZoneKind
+from storelens.config.intent import IntentConfig
 from storelens.core.types import Tracks
 from storelens.events.models import Event, EventType
 from storelens.events.payloads import ExpressionSummary, IntentChanged, IntentEnded

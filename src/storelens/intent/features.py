@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from storelens.config.schema import register_feature_weight_check
+from storelens.config.intent import register_feature_weight_check
 from storelens.intent.signals import AFFECTS, AffectReading, InteractionSignal, KinematicSample, ZoneInfo
 
 __all__ = [
@@ -84,7 +84,7 @@ FEATURE_INDEX: dict[str, int] = {n: i for i, n in enumerate(FEATURE_NAMES)}
 
 def check_feature_weights(weights: Mapping[str, float]) -> None:
     """Raise ``ValueError`` naming the known features when ``weights`` names another one (the
-    store config's ``intent.states.*.weights``; registered with the config schema below)."""
+    store config's ``intent.states.*.weights``; registered with :mod:`storelens.config.intent` below)."""
     for name in weights:
         if name not in FEATURE_INDEX:
             raise ValueError(f"unknown feature {name!r} (known: {', '.join(FEATURE_NAMES)})")

@@ -51,7 +51,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from storelens.config.schema import ZoneConfig
+from storelens.config.cameras import ZoneConfig
 from storelens.core.types import Tracks
 from storelens.events.models import Event, EventType, format_subject
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from storelens.config.schema import IntentConfig, IntentStateName
+from storelens.config.intent import IntentConfig, IntentStateName
 
 __all__ = [
     "CATEGORISED",

@@ -31,7 +31,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from storelens.config.schema import AttentionConfig, ZoneConfig, ZoneKind
+from storelens.config.cameras import ZoneConfig, ZoneKind
+from storelens.config.interaction import AttentionConfig
 from storelens.core.geometry import points_in_polygon
 from storelens.core.types import KP, NUM_KEYPOINTS
 from storelens.interaction.orientation import Orientation, angle_diff, estimate_orientation

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from storelens.config.schema import PickupConfig
+from storelens.config.interaction import PickupConfig
 from storelens.interaction.reach import HAND_NAMES, HandObservations, Reach, ReachStart
 from storelens.interaction.shelf_state import ShelfRegion, ShelfState, _cell_sum, cell_stats, cell_texture
 

@@ -35,7 +35,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from storelens.config.schema import ReachConfig, ZoneConfig
+from storelens.config.cameras import ZoneConfig
+from storelens.config.interaction import ReachConfig
 from storelens.core.geometry import points_in_polygon
 from storelens.core.types import KP, NUM_KEYPOINTS
 

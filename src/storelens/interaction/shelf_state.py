@@ -26,7 +26,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from storelens.config.schema import InventoryConfig, ZoneConfig
+from storelens.config.cameras import ZoneConfig
+from storelens.config.interaction import InventoryConfig
 from storelens.core.types import NUM_KEYPOINTS
 
 __all__ = [

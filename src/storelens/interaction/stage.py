@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from storelens.config.schema import StoreConfig, ZoneConfig, ZoneKind
+from storelens.config.cameras import ZoneConfig, ZoneKind
+from storelens.config.store import StoreConfig
 from storelens.core.types import Tracks
 from storelens.events.models import Event
 from storelens.events.payloads import (

@@ -29,7 +29,8 @@ import numpy.typing as npt
 import sqlalchemy as sa
 
 from storelens.actions.alerts import AlertError, AlertManager
-from storelens.config.schema import ForecastAnomalyConfig, StoreConfig
+from storelens.config.actions import ForecastAnomalyConfig
+from storelens.config.store import StoreConfig
 from storelens.events.bus import EventBus
 from storelens.events.models import Event, EventType
 from storelens.kpis import forecast as kf

@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.events.models import EventType
 from storelens.kpis.stats import n_per_arm_means, n_per_arm_proportions, newcombe_diff, welch_diff, wilson
 from storelens.storage.database import Database

@@ -33,7 +33,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from storelens.config.schema import StoreConfig, ZoneKind
+from storelens.config.cameras import ZoneKind
+from storelens.config.store import StoreConfig
 from storelens.events.models import EventType
 from storelens.kpis.buckets import Granularity, bucket_starts
 from storelens.pos import category_key, checkout_stays, join_transactions_to_stays, load_transactions

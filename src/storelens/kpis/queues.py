@@ -29,7 +29,8 @@ import numpy as np
 import sqlalchemy as sa
 
 from storelens.actions.alerts import QUEUE_SLA_RULE
-from storelens.config.schema import QueueConfig, StoreConfig
+from storelens.config.behaviour import QueueConfig
+from storelens.config.store import StoreConfig
 from storelens.events.models import EventType
 from storelens.kpis.buckets import Granularity, bucket_starts
 from storelens.storage.database import Database

@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.events.models import EventType
 from storelens.kpis.buckets import Granularity, bucket_starts
 from storelens.kpis.funnel import NO_ENTRIES, NO_POS

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.lifecycle.report import PrivacyReport, build_report
 
 __all__ = ["DpiaRow", "dpia_rows", "notice_lines", "render_dpia", "render_privacy_page", "render_sign_png"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.storage.database import Database
 
 ROLE_ACCESS: dict[str, list[str]] = {

@@ -28,7 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from storelens.config.schema import RetentionConfig
+from storelens.config.privacy import RetentionConfig
 from storelens.security.audit import append_audit, purge_audit_before
 from storelens.security.crypto import EncryptedFileStore
 from storelens.storage.database import Database

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.security.crypto import EncryptedFileStore, KeyConfigError, KeyRing
 from storelens.storage.database import Database
 

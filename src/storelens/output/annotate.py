@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from storelens.config.schema import ZoneConfig, ZoneKind
+from storelens.config.cameras import ZoneConfig, ZoneKind
 from storelens.core.results import FrameResult
 from storelens.events.models import EventType, format_subject
 from storelens.privacy.frames import FrameRedactor, RedactedFrame

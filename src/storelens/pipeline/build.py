@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from storelens.config.schema import CameraConfig, StoreConfig
+from storelens.config.cameras import CameraConfig
+from storelens.config.store import StoreConfig
 from storelens.core.results import FrameResult
 from storelens.core.types import Frame
 from storelens.events.bus import EventBus

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from storelens.config.schema import CameraConfig, StoreConfig
+from storelens.config.cameras import CameraConfig
+from storelens.config.store import StoreConfig
 from storelens.core.results import FrameResult
 from storelens.core.types import Frame, Tracks
 from storelens.events.bus import EventBus

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from storelens.config.schema import GatingConfig
+from storelens.config.detection import GatingConfig
 from storelens.core.types import Detections
 
 

@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from storelens.analytics.heatmap import HeatBucket, HeatmapAccumulator, HeatmapGrid
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.core.errors import brief_error
 from storelens.core.results import FrameResult
 from storelens.storage.database import Database, open_database

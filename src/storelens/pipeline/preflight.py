@@ -26,7 +26,7 @@ from storelens.config.checks import camera_items, geometry_issues
 from storelens.config.loader import ConfigError, ConfigIssue, read_store
 from storelens.config.paths import is_live_source, path_values
 from storelens.config.references import Issue
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 
 
 def file_issues(data: Any) -> list[Issue]:
@@ -64,7 +64,7 @@ def probe_frame_sizes(
 ) -> tuple[dict[str, tuple[int, int]], list[Issue]]:
     """Open each enabled camera's source and read one frame: camera id -> native (width, height),
     and an issue for each source that does not open. ``skip``: camera indices not to open."""
-    from storelens.config.schema import CameraConfig
+    from storelens.config.cameras import CameraConfig
     from storelens.sources.probe import probe_frame_size
 
     sizes: dict[str, tuple[int, int]] = {}

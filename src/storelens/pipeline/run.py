@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from storelens.config.schema import CameraConfig, StoreConfig
+from storelens.config.cameras import CameraConfig
+from storelens.config.store import StoreConfig
 from storelens.core.errors import as_disk_full
 from storelens.core.results import FrameResult
 from storelens.events.bus import EventBus

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.core.types import Frame, Tracks
 from storelens.events.bus import EventBus
 from storelens.events.models import Event, EventType, format_subject
@@ -116,7 +116,7 @@ class EmotionStageAdapter:
     name = "emotion"
 
     def __init__(self, store: StoreConfig, camera_id: str, behaviour: BehaviourStageAdapter | None = None) -> None:
-        from storelens.config.schema import ZoneKind
+        from storelens.config.cameras import ZoneKind
         from storelens.emotion import EmotionStage, tracker_from_config
 
         self.store_id = store.store_id
@@ -282,7 +282,7 @@ def _intent(store: StoreConfig, camera_id: str, built: Mapping[str, Stage], dete
 
 
 def _sees_shelves(store: StoreConfig, camera_id: str) -> bool:
-    from storelens.config.schema import ZoneKind
+    from storelens.config.cameras import ZoneKind
 
     return any(z.kind in (ZoneKind.SHELF, ZoneKind.DISPLAY) for z in store.zones_for(camera_id))
 

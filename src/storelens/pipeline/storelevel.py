@@ -40,7 +40,7 @@ import numpy as np
 from storelens.analytics.floor import FloorMapper
 from storelens.analytics.stage import write_heatmaps
 from storelens.analytics.storelevel import StoreLevelStage, fusion_cameras
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.core.results import FrameResult
 from storelens.core.types import Tracks
 from storelens.events.bus import EventBus

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.events.models import Event, EventType
 from storelens.events.payloads import VisitEnded, ZoneExited, typed
 

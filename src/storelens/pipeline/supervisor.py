@@ -58,7 +58,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from storelens.config.schema import CameraConfig, StoreConfig
+from storelens.config.cameras import CameraConfig
+from storelens.config.store import StoreConfig
 from storelens.core.results import FrameResult
 from storelens.core.types import Frame
 from storelens.events.bus import EventBus

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from storelens.config.schema import DetectorConfig
+from storelens.config.detection import DetectorConfig
 from storelens.core.geometry import iou_matrix
 from storelens.core.types import Detections
 from storelens.privacy.motion import MotionRegions

@@ -10,7 +10,8 @@ camera (a subject is read only once the staff rules have cleared it as a shopper
 
 from __future__ import annotations
 
-from storelens.config.schema import StoreConfig, ZoneKind
+from storelens.config.cameras import ZoneKind
+from storelens.config.store import StoreConfig
 
 __all__ = ["emotion_status", "staff_rule_cameras"]
 

@@ -7,7 +7,8 @@ are applied to.
 
 from __future__ import annotations
 
-from storelens.config.schema import PrivacyConfig, StoreConfig
+from storelens.config.privacy import PrivacyConfig
+from storelens.config.store import StoreConfig
 
 Polygon = list[tuple[float, float]]
 

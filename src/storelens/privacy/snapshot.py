@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.privacy.background import MedianBackground, detect_people
 from storelens.privacy.frames import FrameRedactor, RedactedFrame
 from storelens.privacy.masks import masks_for

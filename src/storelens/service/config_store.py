@@ -27,8 +27,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from storelens.config.cameras import CalibrationConfig, LineConfig, ZoneConfig
 from storelens.config.loader import ConfigError, parse_config
-from storelens.config.schema import CalibrationConfig, LineConfig, StoreConfig, ZoneConfig
+from storelens.config.store import StoreConfig
 
 ChangeListener = Callable[[StoreConfig, list[str]], None]
 

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 from starlette.requests import HTTPConnection
 
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.events.bus import EventBus
 from storelens.kpis.anomaly_watch import ForecastWatch
 from storelens.pipeline.heatmaps import HeatmapRecorder

@@ -22,7 +22,8 @@ from fastapi import Depends, HTTPException
 from sqlalchemy.engine import Connection
 from starlette.requests import HTTPConnection
 
-from storelens.config.schema import CameraConfig, StoreConfig, ZoneConfig
+from storelens.config.cameras import CameraConfig, ZoneConfig
+from storelens.config.store import StoreConfig
 from storelens.security.access import access_terms
 from storelens.security.rbac import Principal, principal_of
 from storelens.service.routers import _lookup

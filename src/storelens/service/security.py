@@ -38,7 +38,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.core.redact import install_secret_filter
 from storelens.lifecycle.retention import PurgeScheduler
 from storelens.lifecycle.snapshots import snapshot_store_for

@@ -23,7 +23,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from storelens.analytics.stage import StoreBehaviourStage
-from storelens.config.schema import StoreConfig, UniformRule
+from storelens.config.behaviour import UniformRule
+from storelens.config.store import StoreConfig
 from storelens.core.types import Tracks
 from storelens.events.models import Event
 from storelens.events.payloads import EventPayload, VisitEnded, VisitStarted

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from storelens.config.schema import ZoneConfig
+from storelens.config.cameras import ZoneConfig
 from storelens.events.models import Event, EventType
 from storelens.events.payloads import IntentChanged, IntentEnded
 from storelens.intent.signals import KinematicSample, parse_zone, zone_catalogue

@@ -21,7 +21,7 @@ what a camera pipeline reports: person boxes in pixels standing on the projected
   random colour (background, blur, partial occlusion). A simulated outfit, no person's data.
 
 Its calibration (the four footprint corners and their pixels) is a real
-:class:`~storelens.config.schema.CalibrationConfig`, so the floor points come back through the real
+:class:`~storelens.config.cameras.CalibrationConfig`, so the floor points come back through the real
 :class:`~storelens.analytics.floor.FloorMapper`. Ground truth per frame: every shopper in the store
 with their true floor point, and per camera row which shopper it was.
 """
@@ -36,7 +36,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from storelens.config.schema import CalibrationConfig, CameraConfig, StoreConfig
+from storelens.config.cameras import CalibrationConfig, CameraConfig
+from storelens.config.store import StoreConfig
 from storelens.core.types import Tracks
 from storelens.sim.layout import StoreLayout
 from storelens.sim.runner import SimConfig, plan_shoppers

@@ -1,7 +1,7 @@
 """Store floor plans for the simulator: zones in floor metres, a walking graph, shelves to stand at.
 
 The demo layout is a 24 x 18 m grocery/electronics floor (x to the right, y down as drawn, origin at
-the top-left like :class:`~storelens.config.schema.FloorPlanConfig`)::
+the top-left like :class:`~storelens.config.cameras.FloorPlanConfig`)::
 
     y=0  +-entrance-+------ front aisle ---------+------ checkout (till) ------+
          |  (0-4)   |                            |   x 15-24, y 0-2           |
@@ -29,7 +29,8 @@ import numpy.typing as npt
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
-from storelens.config.schema import CalibrationConfig, CameraConfig, StoreConfig, ZoneConfig, ZoneKind
+from storelens.config.cameras import CalibrationConfig, CameraConfig, ZoneConfig, ZoneKind
+from storelens.config.store import StoreConfig
 from storelens.core.geometry import points_in_polygon
 
 __all__ = ["Point", "Spot", "StoreLayout"]

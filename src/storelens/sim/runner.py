@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from storelens.actions.alerts import AlertError
 from storelens.actions.dispatcher import ActionEngine
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.events.models import Event, EventType, format_subject
 from storelens.intent.features import FeatureSnapshot
 from storelens.intent.signals import AFFECTS, KinematicSample

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.events.models import Event
 from storelens.sinks.base import EventSink
 

@@ -44,7 +44,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from storelens.config.schema import MqttConfig, ZoneConfig, ZoneKind
+from storelens.config.cameras import ZoneConfig, ZoneKind
+from storelens.config.outputs import MqttConfig
 from storelens.events.models import Event, EventType
 from storelens.sinks.outbox import MessageOutbox, Record
 from storelens.storage.serialize import event_json

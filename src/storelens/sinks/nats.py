@@ -48,7 +48,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
-from storelens.config.schema import NatsConfig, TlsConfig
+from storelens.config.outputs import NatsConfig, TlsConfig
 from storelens.events.models import Event
 from storelens.sinks.buffer import Backoff
 from storelens.sinks.mqtt import default_state_dir

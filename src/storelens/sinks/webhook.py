@@ -37,7 +37,7 @@ from pathlib import Path
 
 import httpx
 
-from storelens.config.schema import WebhooksConfig, WebhookSubscriptionConfig
+from storelens.config.outputs import WebhooksConfig, WebhookSubscriptionConfig
 from storelens.events.models import Event
 from storelens.sinks.database import is_transient
 from storelens.storage.database import Database, open_database

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from storelens.config.schema import CameraConfig
+from storelens.config.cameras import CameraConfig
 from storelens.sources.base import FrameSource, SourceError, StatusCallback
 from storelens.sources.file import FileSource
 from storelens.sources.images import ImageFolderSource

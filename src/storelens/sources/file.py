@@ -17,7 +17,7 @@ import av
 import av.container
 import av.video
 
-from storelens.config.schema import CameraConfig
+from storelens.config.cameras import CameraConfig
 from storelens.core.types import Frame
 from storelens.sources.base import ClosingSource, SourceError, SourceStats, StatusCallback
 from storelens.sources.decode import (

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from storelens.config.schema import CameraConfig
+from storelens.config.cameras import CameraConfig
 from storelens.core.types import Frame
 from storelens.sources.base import ClosingSource, SourceError, SourceStats, StatusCallback
 from storelens.sources.sampling import fit_width

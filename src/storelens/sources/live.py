@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 import av
 
-from storelens.config.schema import CameraConfig
+from storelens.config.cameras import CameraConfig
 from storelens.core.types import Frame
 from storelens.sources.base import ClosingSource, SourceStats, StatusCallback
 from storelens.sources.decode import MonotonicClock, decode_frames, frame_seconds, open_input, stream_rate, to_bgr

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import av
 
-from storelens.config.schema import CameraConfig, StoreConfig
+from storelens.config.cameras import CameraConfig
+from storelens.config.store import StoreConfig
 from storelens.sources.base import SourceError
 from storelens.sources.decode import open_input
 from storelens.sources.status import describe_error, redact_url

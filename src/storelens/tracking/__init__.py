@@ -1,6 +1,6 @@
 """Multi-object tracking and visit stitching.
 
-``make_tracker(cfg)`` builds the tracker a :class:`~storelens.config.schema.TrackerConfig` names
+``make_tracker(cfg)`` builds the tracker a :class:`~storelens.config.detection.TrackerConfig` names
 (``storelens``, the default, or ``bytetrack``); ``VisitStitcher`` joins track fragments into
 shopper visits. See ``docs/TRACKING.md``.
 """

@@ -12,7 +12,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError, model_validator
 
-from storelens.config.schema import StrictModel
+from storelens.config.base import StrictModel
 
 _P = TypeVar("_P", bound=StrictModel)
 

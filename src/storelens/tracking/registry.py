@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from storelens.config.schema import TrackerConfig
+from storelens.config.detection import TrackerConfig
 from storelens.tracking.base import Tracker
 from storelens.tracking.bytetrack import ByteTrackTracker
 from storelens.tracking.stitching import VisitStitcher

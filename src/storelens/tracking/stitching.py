@@ -49,7 +49,7 @@ import numpy.typing as npt
 from pydantic import Field
 from scipy.optimize import linear_sum_assignment
 
-from storelens.config.schema import StrictModel
+from storelens.config.base import StrictModel
 from storelens.core.types import Tracks
 from storelens.tracking import appearance
 from storelens.tracking.association import iou_matrix

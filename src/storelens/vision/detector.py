@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from storelens.config.schema import DetectorConfig
+from storelens.config.detection import DetectorConfig
 from storelens.core.types import Detections
 from storelens.vision.backends import BackendChoice, ModelSession, open_session
 from storelens.vision.letterbox import STRIDE, LetterboxInfo, letterbox_image, plan_letterbox, to_tensor

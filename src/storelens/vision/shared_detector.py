@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from storelens.config.schema import DetectorConfig
+from storelens.config.detection import DetectorConfig
 from storelens.core.types import Detections
 from storelens.vision.base import Detector
 from storelens.vision.detector import YoloDetector

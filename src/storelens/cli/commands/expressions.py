@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import typer
 
-from storelens.config.schema import EmotionConfig
+from storelens.config.emotion import EmotionConfig
 from storelens.emotion import read_still
 from storelens.vision.expressions import UNCERTAIN, ExpressionClassifier
 from storelens.vision.faces import FaceDetector, FaceModel

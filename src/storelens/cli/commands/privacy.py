@@ -40,7 +40,7 @@ def redact(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUTPUT if it exists"),
 ) -> None:
     """Blur every head and face (and fill privacy masks) in a recording."""
-    from storelens.config.schema import DetectorConfig
+    from storelens.config.detection import DetectorConfig
     from storelens.privacy.frames import FrameRedactor
     from storelens.privacy.masks import masks_for
     from storelens.privacy.media import MediaError, redact_media

@@ -37,8 +37,8 @@ from rich.table import Table
 
 from storelens.cli.errors import config_failed, expected_errors, start_failed
 from storelens.config import ConfigError, StoreConfig, load_config
+from storelens.config.cameras import CameraConfig
 from storelens.config.loader import ConfigIssue
-from storelens.config.schema import CameraConfig
 from storelens.core.errors import as_disk_full
 from storelens.core.results import FrameResult
 from storelens.pipeline.preflight import load_checked

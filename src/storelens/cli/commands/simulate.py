@@ -14,13 +14,9 @@ from pathlib import Path
 import typer
 
 from storelens.config import ConfigError, load_config
-from storelens.config.schema import (
-    ActionsConfig,
-    IntentStateName,
-    PromotionRuleConfig,
-    PromotionsConfig,
-    StoreConfig,
-)
+from storelens.config.actions import ActionsConfig, PromotionRuleConfig, PromotionsConfig
+from storelens.config.intent import IntentStateName
+from storelens.config.store import StoreConfig
 from storelens.events.models import EventType
 
 DEMO_PROMOTIONS = [

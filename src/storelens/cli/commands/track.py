@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from storelens.config.schema import DetectorConfig, TrackerConfig
+from storelens.config.detection import DetectorConfig, TrackerConfig
 
 IDS = ("visits", "tracks")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from storelens.config.schema import TrackerConfig
+from storelens.config.detection import TrackerConfig
 from storelens.tracking.mot import (
     MotFormatError,
     MotFrame,

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from storelens.config import load_config
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.pipeline.preflight import check_config
 
 

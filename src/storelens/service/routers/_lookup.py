@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from fastapi import HTTPException
 from sqlalchemy.engine import Connection
 
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.storage.models import AGGREGATES, EVENTS
 
 

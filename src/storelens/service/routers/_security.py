@@ -16,7 +16,7 @@ from fastapi import HTTPException, Request
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.lifecycle.retention import PurgeScheduler
 from storelens.security.audit import AuditError, append_audit, pseudonymous_name
 from storelens.security.crypto import EncryptedFileStore

@@ -24,8 +24,10 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from storelens.analytics.floor import CalibrationError, FloorPlan, fit_homography
+from storelens.config.base import Point
+from storelens.config.cameras import CalibrationConfig, CameraConfig
 from storelens.config.checks import FRAME_MARGIN
-from storelens.config.schema import CalibrationConfig, CameraConfig, Point, StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.service.config_store import ZoneInvalid
 from storelens.service.deps import Deps, require_role
 from storelens.service.routers.geometry import FrameSizeOut, frame_size, shape_error

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Path, Response
 
-from storelens.config.schema import CameraConfig
+from storelens.config.cameras import CameraConfig
 from storelens.service.camera_health import camera_health
 from storelens.service.deps import Deps
 from storelens.service.runner import CameraStatus

@@ -21,8 +21,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
+from storelens.config.cameras import ZoneConfig
 from storelens.config.checks import FRAME_MARGIN
-from storelens.config.schema import ZoneConfig
 from storelens.service.config_store import ZoneConflict, ZoneInvalid
 from storelens.service.deps import Deps, require_role
 from storelens.service.routers.calibration import FloorPlanOut, floor_plan_of, outside, plan_out

@@ -26,8 +26,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from storelens.config.cameras import CameraConfig, LineConfig, ZoneConfig
 from storelens.config.checks import FRAME_MARGIN, geometry_issues
-from storelens.config.schema import CameraConfig, LineConfig, StoreConfig, ZoneConfig
+from storelens.config.store import StoreConfig
 from storelens.service.config_store import ZoneConflict, ZoneInvalid
 from storelens.service.deps import Deps, require_role
 from storelens.service.schemas.common import ERROR_RESPONSES, ErrorBody

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Path
 
-from storelens.config.schema import StoreConfig
+from storelens.config.store import StoreConfig
 from storelens.service.deps import Deps
 from storelens.service.schemas.common import ERROR_RESPONSES
 from storelens.service.schemas.stores import StoreOut

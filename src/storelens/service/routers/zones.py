@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Response
 
-from storelens.config.schema import ZoneConfig
+from storelens.config.cameras import ZoneConfig
 from storelens.service.config_store import ZoneConflict, ZoneInvalid, ZoneNotFound
 from storelens.service.deps import Deps, require_role
 from storelens.service.schemas.common import ERROR_RESPONSES, ErrorBody
