@@ -18,7 +18,7 @@ from storelens.config.schema import StoreConfig
 from storelens.core.types import Frame, Tracks
 from storelens.events.bus import EventBus
 from storelens.events.models import Event, EventType, format_subject
-from storelens.events.payloads import ExpressionSummary, ZoneExited, typed
+from storelens.events.payloads import AlertAcknowledged, ExpressionSummary, ZoneExited, typed
 from storelens.pipeline.camera import Stage
 from storelens.privacy.background import MedianBackground, detect_people
 from storelens.privacy.masks import masks_for
@@ -229,10 +229,10 @@ class IntentStageAdapter:
     def _on_ack(self, event: Event) -> None:
         from storelens.actions.alerts import AlertError
 
-        alert_id, by = event.payload.get("alert_id"), event.payload.get("by")
-        if isinstance(alert_id, str) and isinstance(by, str):
+        ack = typed(event, AlertAcknowledged)
+        if ack is not None and ack.alert_id is not None and ack.by is not None:
             with contextlib.suppress(AlertError):  # another camera's alert, or our own event coming back
-                self.actions.acknowledge(alert_id, by, now=event.ts.timestamp())
+                self.actions.acknowledge(ack.alert_id, ack.by, now=event.ts.timestamp())
 
     def _feed_affect(self, tracks: Tracks, now: float) -> None:
         if self.emotion is None:
