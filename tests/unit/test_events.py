@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from storelens.events.bus import EventBus
-from storelens.events.models import Event, EventType, format_subject
+from storelens.events.models import Event, EventType, format_subject, parse_subject
 
 
 def test_event_at_builds_utc_json_ready_event() -> None:
@@ -39,6 +39,17 @@ def test_format_subject_is_short_hex() -> None:
     assert format_subject(255) == "ff"
     assert format_subject("already") == "already"
     assert len(format_subject(2**62)) <= 12
+
+
+def test_subject_id_is_the_int_the_event_was_made_with() -> None:
+    vid = 2**47 - 3  # visit ids are 47-bit: the wire's 48-bit hex keeps them whole
+    e = Event.at(EventType.ZONE_EXITED, "s1", 1_700_000_000.0, subject=vid)
+    assert e.subject == format_subject(vid) and e.subject_id == vid
+    assert Event.model_validate(e.to_json_dict()).subject_id == vid  # and read back from the wire
+    assert (
+        parse_subject("queue-q1") is None and Event.at("alert.raised", "s1", 0.0, subject="queue-q1").subject_id is None
+    )
+    assert Event.at("alert.raised", "s1", 0.0).subject_id is None
 
 
 def test_bus_filters_by_prefix_and_isolates_failing_handlers() -> None:

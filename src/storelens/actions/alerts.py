@@ -40,7 +40,9 @@ from storelens.events.payloads import (
     AlertEscalated,
     AlertRaised,
     EventPayload,
+    QueueUpdated,
     intent_of,
+    typed,
 )
 
 __all__ = ["FORECAST_RULE", "QUEUE_SLA_RULE", "Alert", "AlertError", "AlertManager"]
@@ -169,11 +171,11 @@ class AlertManager:
         cooled down like any other: after one is raised the same queue raises nothing new for
         ``cooldown_visit_s`` even if it recovers and breaches again (a register takes minutes to
         open), and an alert open in the queue's zone blocks a second one through the zone cooldown."""
-        predicted = event.payload.get("predicted_wait_s")
+        queue = typed(event, QueueUpdated)
+        predicted = None if queue is None else queue.predicted_wait_s
         target = cfg.sla_wait_s
-        if not self.config.enabled or target is None or not isinstance(predicted, int | float):
+        if not self.config.enabled or target is None or queue is None or predicted is None:
             return []
-        length = event.payload.get("length")
         return self._keyed(
             subject=f"queue-{cfg.queue_zone}",
             zone=cfg.queue_zone,
@@ -190,7 +192,7 @@ class AlertManager:
                 checkout_zone=cfg.checkout_zone,
                 predicted_wait_s=round(float(predicted), 2),
                 sla_wait_s=target,
-                length=length if isinstance(length, int) else None,
+                length=queue.length,
             ),
         )
 

@@ -31,6 +31,7 @@ from storelens.config.behaviour import QueueConfig
 from storelens.config.cameras import ZoneConfig
 from storelens.config.store import StoreConfig
 from storelens.events.models import Event, EventType
+from storelens.events.payloads import AlertPayload, InventoryAlert, PromotionTriggered, typed
 from storelens.intent.signals import zone_catalogue
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,10 @@ class WebhookEndpoint:
         self._thread.join(timeout=2.0)
 
 
+_ROUTED = (AlertPayload, InventoryAlert, PromotionTriggered)
+"""The payloads that name their endpoint (``endpoint``, ``target``): what action events carry."""
+
+
 class ActionDispatcher:
     """Sends action events to the endpoint their payload names (``endpoint``, ``target``).
     In dry-run mode nothing is sent: each action is logged and counted as ``dry_run``."""
@@ -160,9 +165,9 @@ class ActionDispatcher:
         self.counts = {"sent": 0, "dry_run": 0, "failed": 0, "no_endpoint": 0}
 
     def deliver(self, event: Event) -> bool:
-        kind = str(event.payload.get("endpoint") or "log")
-        target = event.payload.get("target")
-        target = target if isinstance(target, str) else None
+        p = event.typed_payload()
+        endpoint, target = (p.endpoint, p.target) if isinstance(p, _ROUTED) else (None, None)
+        kind = endpoint or "log"
         if self.dry_run:
             self.counts["dry_run"] += 1
             log.info("dry run: would send %s to %s %s", event.type, kind, target or "")
@@ -264,8 +269,8 @@ class ActionEngine:
                     out.extend(self.alerts.on_ended(ev.subject, ev.ts.timestamp()))
                 elif t == EventType.QUEUE_UPDATED and ev.zone_id in self.queue_slas:
                     out.extend(self.alerts.on_queue(ev, self.queue_slas[ev.zone_id]))
-                elif t == EventType.INVENTORY_ALERT:
-                    if ev.payload.get("source") != "actions" and self.inventory.should_deliver(ev):
+                elif (inv := typed(ev, InventoryAlert)) is not None:
+                    if inv.source != "actions" and self.inventory.should_deliver(ev):
                         self.dispatcher.deliver(ev)
                 else:
                     out.extend(self.inventory.on_event(ev))

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from storelens.config.actions import InventoryActionsConfig
 from storelens.events.models import Event, EventType
-from storelens.events.payloads import InventoryAlert
+from storelens.events.payloads import InventoryAlert, typed
 from storelens.intent.signals import ZoneInfo, parse_interaction
 
 __all__ = ["InventoryMonitor"]
@@ -109,8 +109,9 @@ class InventoryMonitor:
         was delivered within the cooldown."""
         if not self.config.enabled or not self.config.forward_interaction_alerts:
             return False
-        shelf = str(event.payload.get("shelf") or event.zone_id or "")
-        reason = str(event.payload.get("reason") or "unspecified")
+        p = typed(event, InventoryAlert) or InventoryAlert()
+        shelf = p.shelf or event.zone_id or ""
+        reason = p.reason or "unspecified"
         t = event.ts.timestamp()
         key = (shelf, reason)
         last = self._last.get(key)

@@ -140,12 +140,34 @@ class Event(BaseModel):
 
         return parse_payload(self.type, self.payload)
 
+    @property
+    def subject_id(self) -> int | None:
+        """The subject as the visit/track id the stages key on (:func:`parse_subject`), so a stage
+        that meets an event's subject never parses the wire string itself."""
+        return None if self.subject is None else parse_subject(self.subject)
+
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+# Subjects: inside the process a visit/track id is an int (``Tracks.subject_id``); on the wire
+# (stored events, the API, the schema) it is the short hex string below. These two functions are
+# the only conversions: ``format_subject`` when an event is made (``Event.at``/``Event.of`` take
+# the int), ``parse_subject`` (``Event.subject_id``) when a stage reads one back.
+_SUBJECT_BITS = 0xFFFFFFFFFFFF
 
 
 def format_subject(subject: str | int) -> str:
     """Visit/track ids print as short hex: readable on an overlay, meaningless outside one run."""
     if isinstance(subject, str):
         return subject
-    return f"{int(subject) & 0xFFFFFFFFFFFF:x}"
+    return f"{int(subject) & _SUBJECT_BITS:x}"
+
+
+def parse_subject(subject: str) -> int | None:
+    """The id :func:`format_subject` printed (ids are 47-bit, so the 48-bit mask loses nothing);
+    None for a subject that is no such id (``queue-<zone>``, ``forecast-<metric>``, a simulator label)."""
+    try:
+        return int(subject, 16)
+    except ValueError:
+        return None

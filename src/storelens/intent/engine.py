@@ -246,7 +246,7 @@ class IntentEngine:
             v.camera_id = ev.camera_id
         v.last_seen = max(v.last_seen, t)
         f = v.features
-        if ev.payload.get("staff") is True and not f.staff:
+        if ev.typed_payload().staff is True and not f.staff:
             # staff are not shoppers: a visit flagged late ends its intent (closing any alert it
             # raised) and is followed silently from then on
             f.staff = True

@@ -45,15 +45,30 @@ payload lacks them, so stages need not repeat them on every event. Any event who
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from storelens.config.cameras import ZoneConfig
 from storelens.core.types import Tracks
 from storelens.events.models import Event, EventType, format_subject
+from storelens.events.payloads import (
+    AttentionEnded,
+    AttentionStarted,
+    ExpressionSummary,
+    ProductPicked,
+    ProductReturned,
+    ShelfReach,
+    ZoneDwellExceeded,
+    ZoneEntered,
+    ZoneExited,
+    ZoneLingering,
+    ZoneRevisited,
+    typed,
+)
 
 __all__ = [
     "AFFECTS",
@@ -155,20 +170,13 @@ def zone_catalogue(zones: Sequence[ZoneConfig]) -> dict[str, ZoneInfo]:
     return {z.id: ZoneInfo(z.id, str(z.kind), z.category, z.label) for z in zones}
 
 
-def _str(payload: Mapping[str, Any], *keys: str) -> str | None:
-    for k in keys:
-        v = payload.get(k)
-        if isinstance(v, str) and v:
-            return v
-    return None
+def _text(*values: str | None) -> str | None:
+    """The first non-empty value: producers name some fields two ways, and an empty one says nothing."""
+    return next((v for v in values if v), None)
 
 
-def _float(payload: Mapping[str, Any], key: str) -> float | None:
-    v = payload.get(key)
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return None
-    f = float(v)
-    return f if np.isfinite(f) else None
+def _finite(v: float | None) -> float | None:
+    return v if v is not None and math.isfinite(v) else None
 
 
 def parse_zone(event: Event, catalogue: Mapping[str, ZoneInfo]) -> ZoneSignal | None:
@@ -177,31 +185,53 @@ def parse_zone(event: Event, catalogue: Mapping[str, ZoneInfo]) -> ZoneSignal | 
     if event.zone_id is None:
         return None
     known = catalogue.get(event.zone_id)
-    p = event.payload
-    kind = _str(p, "zone_kind", "kind") or (known.kind if known else "other")
-    category = _str(p, "category") or (known.category if known else None)
-    name = _str(p, "zone_name", "name") or (known.name if known else event.zone_id)
-    count = p.get("count", p.get("visit_number"))
+    kind = category = name = None
+    dwell: float | None = None
+    count: int | None = None
+    match p := event.typed_payload():
+        case ZoneEntered() | ZoneExited() | ZoneDwellExceeded():
+            kind, category, name = _text(p.zone_kind, p.kind), p.category, _text(p.zone_name, p.name)
+            dwell = None if isinstance(p, ZoneEntered) else p.dwell_s
+        case ZoneRevisited():
+            kind, category, name = p.zone_kind, p.category, p.zone_name
+            count = p.count if p.count is not None else p.visit_number
+        case ZoneLingering():
+            kind, category, name = p.zone_kind, p.category, p.zone_name
     return ZoneSignal(
-        zone=ZoneInfo(event.zone_id, kind, category, name),
-        dwell_s=_float(p, "dwell_s"),
-        count=int(count) if isinstance(count, int) and not isinstance(count, bool) else None,
+        zone=ZoneInfo(
+            event.zone_id,
+            _text(kind) or (known.kind if known else "other"),
+            _text(category) or (known.category if known else None),
+            _text(name) or (known.name if known else event.zone_id),
+        ),
+        dwell_s=_finite(dwell),
+        count=count,
     )
 
 
 def parse_interaction(event: Event, catalogue: Mapping[str, ZoneInfo]) -> InteractionSignal | None:
     """Shelf / display interaction; category from the payload, else from the shelf's zone config."""
-    p = event.payload
-    target = _str(p, "shelf", "target", "display") or event.zone_id
+    target = category = None
+    duration: float | None = None
+    conf: float | None = None
+    match p := event.typed_payload():
+        case ShelfReach():
+            target, category, duration = p.shelf, p.category, p.duration_s
+        case ProductPicked() | ProductReturned():
+            target, category, conf = p.shelf, p.category, p.confidence
+        case AttentionStarted():
+            target, category = p.target, p.category
+        case AttentionEnded():
+            target, category, duration = p.target, p.category, p.duration_s
+    target = _text(target) or event.zone_id
     if target is None:
         return None
     known = catalogue.get(target)
-    category = _str(p, "category") or (known.category if known else None)
-    conf = _float(p, "confidence")
+    conf = _finite(conf)
     return InteractionSignal(
         target=target,
-        category=category,
-        duration_s=_float(p, "duration_s"),
+        category=_text(category) or (known.category if known else None),
+        duration_s=_finite(duration),
         confidence=1.0 if conf is None else min(max(conf, 0.0), 1.0),
     )
 
@@ -209,24 +239,25 @@ def parse_interaction(event: Event, catalogue: Mapping[str, ZoneInfo]) -> Intera
 def parse_affect(event: Event) -> AffectReading | None:
     """Affect from an ``expression.summary``; None for "unknown" (a low-quality face is not a
     reading, and must not pull the running value toward neutral)."""
-    p = event.payload
-    conf = _float(p, "confidence")
+    p = typed(event, ExpressionSummary)
+    if p is None:
+        return None
+    conf = _finite(p.confidence)
     conf = 0.0 if conf is None else min(max(conf, 0.0), 1.0)
     probs = dict.fromkeys(AFFECTS, 0.0)
-    scores = p.get("affect_scores") or p.get("scores")
-    if isinstance(scores, Mapping) and scores:
+    scores = p.affect_scores or p.scores
+    if scores:
         for k, v in scores.items():
-            a = _AFFECT_SYNONYMS.get(str(k).lower())
-            if a is not None and isinstance(v, int | float) and np.isfinite(v) and v > 0:
-                probs[a] += float(v)
+            a = _AFFECT_SYNONYMS.get(k.lower())
+            if a is not None and math.isfinite(v) and v > 0:
+                probs[a] += v
         total = sum(probs.values())
         if total <= 0:
             return None
         probs = {a: v / total for a, v in probs.items()}
         label = max(probs, key=lambda a: probs[a])
     else:
-        raw = p.get("affect")
-        label_or_none = _AFFECT_SYNONYMS.get(str(raw).lower()) if isinstance(raw, str) else None
+        label_or_none = _AFFECT_SYNONYMS.get(p.affect.lower()) if p.affect is not None else None
         if label_or_none is None:
             return None
         label = label_or_none

@@ -33,6 +33,7 @@ from storelens.config.actions import ForecastAnomalyConfig
 from storelens.config.store import StoreConfig
 from storelens.events.bus import EventBus
 from storelens.events.models import Event, EventType
+from storelens.events.payloads import AlertAcknowledged, typed
 from storelens.kpis import forecast as kf
 from storelens.kpis.funnel import load_funnel_inputs
 from storelens.storage.database import Database
@@ -191,10 +192,10 @@ class ForecastWatch:
         acknowledgements published there (the API's ``alert.acknowledged``) stop escalation."""
 
         def on_ack(event: Event) -> None:
-            alert_id, by = event.payload.get("alert_id"), event.payload.get("by")
-            if isinstance(alert_id, str) and isinstance(by, str):
+            ack = typed(event, AlertAcknowledged)
+            if ack is not None and ack.alert_id is not None and ack.by is not None:
                 with contextlib.suppress(AlertError):  # a camera's alert, or our own event coming back
-                    self.alerts.acknowledge(alert_id, by, now=event.ts.timestamp())
+                    self.alerts.acknowledge(ack.alert_id, ack.by, now=event.ts.timestamp())
 
         def loop() -> None:
             while not self._stop.is_set():

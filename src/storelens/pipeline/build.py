@@ -17,7 +17,7 @@ from storelens.core.types import Frame
 from storelens.events.bus import EventBus
 from storelens.output.annotate import Annotator
 from storelens.output.video import VideoWriter
-from storelens.pipeline.camera import CameraPipeline, Stage
+from storelens.pipeline.camera import BusSubscriber, CameraPipeline, FaceLocator, ImageWriter, Stage
 from storelens.privacy.masks import masks_for
 from storelens.sources.base import FrameSource
 from storelens.vision.base import Detector
@@ -105,9 +105,8 @@ class BuiltCamera:
         """Images some stages render at the end (heat maps); name -> path."""
         out: dict[str, Path] = {}
         for st in self.pipeline.stages:
-            writer = getattr(st, "write_images", None)
-            if writer is not None:
-                out.update(writer(out_dir))
+            if isinstance(st, ImageWriter):
+                out.update(st.write_images(out_dir))
         return out
 
 
@@ -116,7 +115,7 @@ def _video_observer(
 ) -> Callable[[FrameResult], None]:
     def write_frame(result: FrameResult) -> None:
         # faces found by the emotion stage are blurred too (on top of the keypoint head boxes)
-        faces = [st.face_boxes() for st in pipeline.stages if hasattr(st, "face_boxes")]
+        faces = [st.face_boxes() for st in pipeline.stages if isinstance(st, FaceLocator)]
         face_xyxy = np.concatenate(faces) if faces else None
         writer.write(annotator.draw(result, face_xyxy=face_xyxy))
 
@@ -164,9 +163,8 @@ def build_camera(
             holder["annotator"].redactor.masks = masks_for(store, cam.id, scale)
         stages = make_stages(scaled, cam.id, detector)
         for st in stages:
-            subscribe = getattr(st, "subscribe", None)
-            if subscribe is not None:
-                subscribe(bus)
+            if isinstance(st, BusSubscriber):
+                st.subscribe(bus)
         return stages
 
     pipeline = CameraPipeline(store, cam, detector, tracker, stage_factory, bus, stitcher=stitcher)

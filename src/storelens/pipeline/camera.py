@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -66,6 +67,29 @@ class HeatmapKeeper(Protocol):
 
     @property
     def heatmap(self) -> HeatmapAccumulator | None: ...
+
+
+@runtime_checkable
+class ImageWriter(Protocol):
+    """A stage that renders images at the end of a run (the behaviour stage's heat maps)."""
+
+    def write_images(self, out_dir: Path) -> dict[str, Path]: ...
+
+
+@runtime_checkable
+class FaceLocator(Protocol):
+    """A stage that found faces in the last frame (the emotion stage): outgoing annotated frames
+    blur them on top of the keypoint head boxes."""
+
+    def face_boxes(self) -> np.ndarray: ...
+
+
+@runtime_checkable
+class BusSubscriber(Protocol):
+    """A stage that listens to events published elsewhere (the intent stage follows the API's
+    ``alert.acknowledged``); subscribed once, when the camera's stages are built."""
+
+    def subscribe(self, bus: EventBus) -> None: ...
 
 
 class Stitcher(Protocol):

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from storelens.analytics.expressions import AFFECTS
 from storelens.config.store import StoreConfig
 from storelens.core.types import Frame, Tracks
 from storelens.events.bus import EventBus
 from storelens.events.models import Event, EventType, format_subject
-from storelens.events.payloads import ExpressionSummary, ZoneExited, typed
+from storelens.events.payloads import AlertAcknowledged, ExpressionSummary, ZoneExited, typed
 from storelens.pipeline.camera import Stage
 from storelens.privacy.background import MedianBackground, detect_people
 from storelens.privacy.masks import masks_for
@@ -26,6 +27,33 @@ from storelens.vision.base import Detector
 
 if TYPE_CHECKING:
     from storelens.analytics.heatmap import HeatmapAccumulator
+
+
+# Tracks.data columns one stage adds for the stages after it in the same frame (they run in
+# STAGES order on one Tracks object), so no adapter reads another adapter's internals.
+SHOPPER = "behaviour.shopper"
+"""(N,) bool: staff rules have cleared the row as a shopper (written by the behaviour stage)."""
+STAFF = "behaviour.staff"
+"""(N,) bool: the row's subject is flagged as staff."""
+IN_STAFF_ZONE = "behaviour.in_staff_zone"
+"""(N,) bool: the row stands in a staff_only zone."""
+AFFECT_SCORES = "emotion.affect_scores"
+"""(N, 4) float: the running affect scores of the row's visit (:data:`AFFECT_NAMES` order), NaN
+without a usable reading (written by the emotion stage)."""
+AFFECT_CONFIDENCE = "emotion.affect_confidence"
+"""(N,) float: the confidence of those scores, NaN without a usable reading."""
+
+
+def _put(tracks: Tracks, key: str, column: np.ndarray) -> None:
+    """Add a per-row column for the later stages of this frame (``Tracks`` is frozen, its
+    ``data`` dict is not: a column added here follows the rows like any other)."""
+    if len(column) != len(tracks):
+        raise ValueError(f"column {key!r} has {len(column)} rows, tracks have {len(tracks)}")
+    tracks.data[key] = column
+
+
+AFFECT_NAMES: tuple[str, ...] = tuple(AFFECTS)
+"""Column order of :data:`AFFECT_SCORES` (the expression tracker's affect groups)."""
 
 
 class BehaviourStageAdapter:
@@ -50,7 +78,12 @@ class BehaviourStageAdapter:
     def update(self, frame: Frame, tracks: Tracks, events: Sequence[Event]) -> list[Event]:
         # every detected box of the frame (coasting tracks too): a person who stays must be covered
         self.background.offer(frame.image, frame.pts, tracks.xyxy)
-        return self.stage.update(tracks, frame.pts, frame.wall_time, image=frame.image)
+        events = self.stage.update(tracks, frame.pts, frame.wall_time, image=frame.image)
+        m = self.stage.measures
+        _put(tracks, SHOPPER, m.staff.last_shoppers)
+        _put(tracks, STAFF, m.staff.last_flags)
+        _put(tracks, IN_STAFF_ZONE, m.last_in_staff_zone)
+        return events
 
     def render_background(self) -> np.ndarray | None:
         """The redacted people-free backdrop of the heat maps (None before the first frame)."""
@@ -115,7 +148,7 @@ class EmotionStageAdapter:
 
     name = "emotion"
 
-    def __init__(self, store: StoreConfig, camera_id: str, behaviour: BehaviourStageAdapter | None = None) -> None:
+    def __init__(self, store: StoreConfig, camera_id: str) -> None:
         from storelens.config.cameras import ZoneKind
         from storelens.emotion import EmotionStage, tracker_from_config
 
@@ -123,7 +156,6 @@ class EmotionStageAdapter:
         self.camera_id = camera_id
         self.stage = EmotionStage(store.emotion, person_class=store.detector.person_class)
         self.tracker = tracker_from_config(store.emotion)
-        self.behaviour = behaviour
         self._staff_zones = {z.id for z in store.zones if z.kind == ZoneKind.STAFF_ONLY}
         self.readings = 0
         self.unknown = 0
@@ -139,14 +171,15 @@ class EmotionStageAdapter:
 
         out: list[Event] = []
         for e in events:
-            if e.type == EventType.VISIT_ENDED and e.subject is not None:
-                self.tracker.forget(int(e.subject, 16))
+            subject = e.subject_id
+            if e.type == EventType.VISIT_ENDED and subject is not None:
+                self.tracker.forget(subject)
             exited = typed(e, ZoneExited)
-            if exited is None or e.subject is None:
+            if exited is None or subject is None:
                 continue
             if e.zone_id in self._staff_zones or exited.staff:
                 continue  # a staff zone never triggers a reading or a summary
-            state = self.tracker.current(int(e.subject, 16))
+            state = self.tracker.current(subject)
             if state is None:
                 continue
             self.summaries += 1
@@ -173,7 +206,21 @@ class EmotionStageAdapter:
             self.readings += 1
             self.unknown += r.probs is None
         feed_tracker(self.tracker, tracks, readings, frame.pts)
-        return self._summaries(events)
+        out = self._summaries(events)
+        self._put_affect(tracks)
+        return out
+
+    def _put_affect(self, tracks: Tracks) -> None:
+        """Each row's running affect (as the tracker holds it after this frame), for the intent stage."""
+        scores = np.full((len(tracks), len(AFFECT_NAMES)), np.nan)
+        confidence = np.full(len(tracks), np.nan)
+        for i, sid in enumerate(tracks.subject_id.tolist()):
+            state = self.tracker.current(int(sid))
+            if state is not None and state.n_readings:
+                scores[i] = [state.affect_scores[a] for a in AFFECT_NAMES]
+                confidence[i] = state.affect_confidence
+        _put(tracks, AFFECT_SCORES, scores)
+        _put(tracks, AFFECT_CONFIDENCE, confidence)
 
     def close(self, pts: float, wall_time: float, events: Sequence[Event]) -> list[Event]:
         return self._summaries(events)
@@ -181,13 +228,10 @@ class EmotionStageAdapter:
     def readable(self, tracks: Tracks) -> np.ndarray:
         """Per row: a known shopper (staff rules cleared) outside every staff_only zone. Subjects
         flagged as staff lose whatever expression state they had."""
-        n = len(tracks)
-        if self.behaviour is None:
-            return np.zeros(n, dtype=bool)
-        m = self.behaviour.stage.measures
-        shoppers, flags, in_zone = m.staff.last_shoppers, m.staff.last_flags, m.last_in_staff_zone
-        if len(shoppers) != n or len(in_zone) != n:
-            return np.zeros(n, dtype=bool)  # the behaviour stage has not seen these rows
+        d = tracks.data
+        if SHOPPER not in d or STAFF not in d or IN_STAFF_ZONE not in d:
+            return np.zeros(len(tracks), dtype=bool)  # no behaviour stage has seen these rows
+        shoppers, flags, in_zone = d[SHOPPER], d[STAFF], d[IN_STAFF_ZONE]
         for sid in np.asarray(tracks.subject_id)[flags].tolist():
             self.tracker.forget(int(sid))
         return np.asarray(shoppers & ~in_zone, dtype=bool)
@@ -210,14 +254,13 @@ class IntentStageAdapter:
 
     name = "intent"
 
-    def __init__(self, store: StoreConfig, camera_id: str, emotion: EmotionStageAdapter | None = None) -> None:
+    def __init__(self, store: StoreConfig, camera_id: str) -> None:
         from storelens.actions.dispatcher import ActionEngine
         from storelens.intent.engine import IntentEngine
 
         self.camera_id = camera_id
         self.engine = IntentEngine(store.store_id, store.intent, zones=store.zones, base_dir=store.base_dir)
         self.actions = ActionEngine.from_store(store)
-        self.emotion = emotion
         self.changes = 0
         self.actions_emitted = 0
 
@@ -229,18 +272,19 @@ class IntentStageAdapter:
     def _on_ack(self, event: Event) -> None:
         from storelens.actions.alerts import AlertError
 
-        alert_id, by = event.payload.get("alert_id"), event.payload.get("by")
-        if isinstance(alert_id, str) and isinstance(by, str):
+        ack = typed(event, AlertAcknowledged)
+        if ack is not None and ack.alert_id is not None and ack.by is not None:
             with contextlib.suppress(AlertError):  # another camera's alert, or our own event coming back
-                self.actions.acknowledge(alert_id, by, now=event.ts.timestamp())
+                self.actions.acknowledge(ack.alert_id, ack.by, now=event.ts.timestamp())
 
     def _feed_affect(self, tracks: Tracks, now: float) -> None:
-        if self.emotion is None:
-            return
-        for sid in tracks.subject_id.tolist():
-            state = self.emotion.tracker.current(int(sid))
-            if state is not None and state.n_readings:
-                self.engine.observe_affect(format_subject(int(sid)), now, state.affect_scores, state.affect_confidence)
+        scores, confidence = tracks.data.get(AFFECT_SCORES), tracks.data.get(AFFECT_CONFIDENCE)
+        if scores is None or confidence is None:
+            return  # no emotion stage on this camera
+        for i, sid in enumerate(tracks.subject_id.tolist()):
+            if not np.isnan(confidence[i]):
+                affect = dict(zip(AFFECT_NAMES, scores[i].tolist(), strict=True))
+                self.engine.observe_affect(format_subject(int(sid)), now, affect, float(confidence[i]))
 
     def update(self, frame: Frame, tracks: Tracks, events: Sequence[Event]) -> list[Event]:
         now = frame.wall_time
@@ -271,14 +315,13 @@ def _interaction(store: StoreConfig, camera_id: str, built: Mapping[str, Stage],
 
 
 def _emotion(store: StoreConfig, camera_id: str, built: Mapping[str, Stage], detector: Detector | None) -> Stage:
-    # reads the behaviour stage's staff classification: shoppers only
-    behaviour = built.get("behaviour")
-    return EmotionStageAdapter(store, camera_id, behaviour if isinstance(behaviour, BehaviourStageAdapter) else None)
+    # reads the behaviour stage's staff classification (its Tracks.data columns): shoppers only
+    return EmotionStageAdapter(store, camera_id)
 
 
 def _intent(store: StoreConfig, camera_id: str, built: Mapping[str, Stage], detector: Detector | None) -> Stage:
-    emotion = built.get("emotion")
-    return IntentStageAdapter(store, camera_id, emotion if isinstance(emotion, EmotionStageAdapter) else None)
+    # reads the emotion stage's running affect (its Tracks.data columns), when there is one
+    return IntentStageAdapter(store, camera_id)
 
 
 def _sees_shelves(store: StoreConfig, camera_id: str) -> bool:

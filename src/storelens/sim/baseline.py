@@ -71,7 +71,7 @@ class DwellThresholdBaseline:
                 continue
             v = self._visits.setdefault(ev.subject, _Visit(t, t))
             v.last = max(v.last, t)
-            if ev.payload.get("staff") is True:
+            if ev.typed_payload().staff is True:
                 v.staff = True
             if ev.type in (EventType.ZONE_ENTERED, EventType.ZONE_EXITED):
                 z = parse_zone(ev, self._zones)

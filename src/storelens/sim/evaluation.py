@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from storelens.events.models import Event, EventType
+from storelens.events.payloads import AlertAcknowledged, AlertRaised, IntentChanged, typed
 from storelens.intent.states import PRIMARY_PRIORITY, STATE_ORDER, IntentState
 from storelens.sim.runner import SimResult
 
@@ -107,8 +108,9 @@ class IntentReport:
 def _subject_states(events: Iterable[Event]) -> dict[str, list[tuple[float, str]]]:
     out: dict[str, list[tuple[float, str]]] = defaultdict(list)
     for e in events:
-        if e.type == EventType.INTENT_CHANGED and e.subject is not None and not e.payload.get("category_change"):
-            out[e.subject].append((e.ts.timestamp(), str(e.payload["state"])))
+        p = typed(e, IntentChanged)
+        if p is not None and e.subject is not None and not p.category_change:
+            out[e.subject].append((e.ts.timestamp(), str(p.state)))
     return out
 
 
@@ -149,18 +151,16 @@ def evaluate(result: SimResult, engine: str) -> IntentReport:
             rep.delays[truth].append(first - result.wall(start))
     raised: dict[str, float] = {}
     for e in events:
-        if e.type == EventType.ALERT_RAISED and e.subject is not None:
+        if (alert := typed(e, AlertRaised)) is not None and e.subject is not None:
             rep.alerts += 1
             owner = result.owner.get(e.subject)
-            raised[str(e.payload.get("alert_id"))] = e.ts.timestamp()
+            raised[str(alert.alert_id)] = e.ts.timestamp()
             if owner in staff:
                 rep.staff_alerts += 1
             if owner in needs:
                 rep.alerts_true += 1
-        elif e.type == EventType.ALERT_ACKNOWLEDGED:
-            tta = e.payload.get("time_to_ack_s")
-            if isinstance(tta, int | float):
-                rep.time_to_ack.append(float(tta))
+        elif (ack := typed(e, AlertAcknowledged)) is not None and ack.time_to_ack_s is not None:
+            rep.time_to_ack.append(ack.time_to_ack_s)
     alerted = {result.owner.get(e.subject) for e in events if e.type == EventType.ALERT_RAISED and e.subject}
     rep.help_visits = len(needs)
     rep.help_alerted = len(needs & {a for a in alerted if a is not None})

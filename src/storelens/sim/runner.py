@@ -30,6 +30,7 @@ from storelens.actions.alerts import AlertError
 from storelens.actions.dispatcher import ActionEngine
 from storelens.config.store import StoreConfig
 from storelens.events.models import Event, EventType, format_subject
+from storelens.events.payloads import AlertRaised, typed
 from storelens.intent.features import FeatureSnapshot
 from storelens.intent.signals import AFFECTS, KinematicSample
 from storelens.sim.analytics import StoreAnalyticsFeed
@@ -339,8 +340,9 @@ def run_simulation(
                 outputs[name].extend(ae)
                 if name == first_primary:
                     for ev in ae:
-                        if ev.type == EventType.ALERT_RAISED and ack_rng.random() < cfg.ack_prob:
-                            acks.append((wall + float(ack_rng.uniform(*cfg.ack_delay_s)), str(ev.payload["alert_id"])))
+                        raised = typed(ev, AlertRaised)
+                        if raised is not None and ack_rng.random() < cfg.ack_prob:
+                            acks.append((wall + float(ack_rng.uniform(*cfg.ack_delay_s)), str(raised.alert_id)))
         if first_primary is not None and first_primary in actions and acks:
             due = [a for a in acks if a[0] <= wall]
             acks = [a for a in acks if a[0] > wall]

@@ -6,15 +6,16 @@ same transaction as the events. So a replayed batch changes nothing and a crash 
 cannot leave them disagreeing. Sums and maxima are the only statistics kept because both combine
 exactly: an hourly row can be rebuilt from its 5-minute rows, and averages are ``total / count``.
 
-Payload keys read (the analytics modules produce them): dwell seconds from ``dwell_s`` on
-``zone.exited``, people from ``occupancy`` (or ``count``) on ``occupancy.changed``, queue length from ``length`` on
-``queue.updated``.
+Payload fields read, typed (the analytics modules produce them): dwell seconds from
+:meth:`ZoneExited.dwell` (``dwell_s``, else ``dwell_seconds``), people from
+:meth:`OccupancyChanged.people` (``occupancy``, else ``count``) and queue length from
+:meth:`QueueUpdated.people` (``length``, else ``queue_length``). Only those types are parsed: the
+other events are counted without reading their payload.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from storelens.events.models import Event, EventType
+from storelens.events.payloads import OccupancyChanged, QueueUpdated, VisitEnded, VisitStarted, ZoneExited, typed
 from storelens.storage.events import Executor, dialect_insert, dialect_name
 from storelens.storage.models import AGGREGATES
 
@@ -31,10 +33,6 @@ STORE_WIDE = ""
 """``zone_id`` of the store-level row in each bucket."""
 
 DEFAULT_BUCKETS_S: tuple[int, ...] = (300, 3600)
-
-DWELL_KEYS = ("dwell_s", "dwell_seconds")
-OCCUPANCY_KEYS = ("occupancy", "count")
-QUEUE_KEYS = ("length", "queue_length")
 
 _SUM_FIELDS = (
     "events",
@@ -99,17 +97,9 @@ def bucket_start(ts: datetime, bucket_s: int) -> datetime:
     return datetime.fromtimestamp(epoch, tz=UTC)
 
 
-def _number(payload: dict[str, Any], keys: Sequence[str]) -> float | None:
-    """The first key holding a finite real number (numpy scalars included, booleans not)."""
-    for k in keys:
-        v = payload.get(k)
-        if v is None or isinstance(v, bool):
-            continue
-        if type(v) is float or type(v) is int or isinstance(v, numbers.Real):
-            f = float(v)
-            if math.isfinite(f):
-                return f
-    return None
+def _fused(e: Event) -> bool:
+    p = e.typed_payload()
+    return isinstance(p, VisitStarted | VisitEnded) and p.fused is True
 
 
 def _merge(into: AggregateDelta, d: AggregateDelta) -> None:
@@ -154,24 +144,24 @@ def compute_deltas(events: Iterable[Event], buckets_s: Sequence[int]) -> dict[Ag
             zone_row.entries += 1
         elif t == EventType.ZONE_EXITED and zone_row is not None:
             zone_row.exits += 1
-            dwell = _number(e.payload, DWELL_KEYS)
+            dwell = (typed(e, ZoneExited) or ZoneExited()).dwell()
             if dwell is not None and dwell >= 0:
                 zone_row.dwell_count += 1
                 zone_row.dwell_total_s += dwell
                 zone_row.dwell_max_s = max(zone_row.dwell_max_s, dwell)
-        elif t in (EventType.VISIT_STARTED, EventType.VISIT_ENDED) and e.payload.get("fused") is True:
+        elif t in (EventType.VISIT_STARTED, EventType.VISIT_ENDED) and _fused(e):
             pass  # a fused store visit (analytics/storelevel.py) is also counted by its cameras: not twice
         elif t == EventType.VISIT_STARTED:
             store_row.visits_started += 1
         elif t == EventType.VISIT_ENDED:
             store_row.visits_ended += 1
         elif t == EventType.OCCUPANCY_CHANGED:
-            n = _number(e.payload, OCCUPANCY_KEYS)
+            n = (typed(e, OccupancyChanged) or OccupancyChanged()).people()
             if n is not None:
                 row = zone_row or store_row
                 row.occupancy_max = max(row.occupancy_max, int(n))
         elif t == EventType.QUEUE_UPDATED:
-            n = _number(e.payload, QUEUE_KEYS)
+            n = (typed(e, QueueUpdated) or QueueUpdated()).people()
             if n is not None:
                 row = zone_row or store_row
                 row.queue_max = max(row.queue_max, int(n))

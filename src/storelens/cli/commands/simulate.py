@@ -17,7 +17,7 @@ from storelens.config import ConfigError, load_config
 from storelens.config.actions import ActionsConfig, PromotionRuleConfig, PromotionsConfig
 from storelens.config.intent import IntentStateName
 from storelens.config.store import StoreConfig
-from storelens.events.models import EventType
+from storelens.events.payloads import IntentChanged, typed
 
 DEMO_PROMOTIONS = [
     PromotionRuleConfig(
@@ -92,8 +92,9 @@ def simulate(
     produced = result.outputs["storelens"]
     reached: Counter[str] = Counter()
     for e in produced:
-        if e.type == EventType.INTENT_CHANGED and not e.payload.get("category_change"):
-            reached[str(e.payload["state"])] += 1
+        changed = typed(e, IntentChanged)
+        if changed is not None and not changed.category_change:
+            reached[str(changed.state)] += 1
     actions = Counter(e.type for e in produced if ActionEngine.is_action(e))
     scripts = Counter(p.script for p in result.plans)
     summary = {
