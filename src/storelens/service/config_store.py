@@ -303,16 +303,7 @@ class StoreConfigStore:
             for cam in data["cameras"]:
                 if cam["id"] == camera_id:
                     cam["calibration"] = None if calibration is None else calibration.model_dump(mode="python")
-            try:
-                new = StoreConfig.model_validate(data)
-            except ValidationError as exc:
-                raise ZoneInvalid(_validation_messages(exc)) from None
-            new.base_dir = self._store.base_dir
-            if self.path is not None:
-                new = self._persist_calibration(new, camera_id)
-            self._store = new
-            for listener in self._listeners:
-                listener(new, [camera_id])
+            self._swap(data, lambda new: self._persist_calibration(new, camera_id), [camera_id])
 
     def _persist_calibration(self, new: StoreConfig, camera_id: str) -> StoreConfig:
         assert self.path is not None
@@ -351,17 +342,26 @@ class StoreConfigStore:
         data["zones"] = [z.model_dump(mode="python") for z in zones]
         if lines is not None:
             data["lines"] = [ln.model_dump(mode="python") for ln in lines]
+        self._swap(
+            data, lambda new: self._persist(new, lines=lines is not None), None if cameras is None else sorted(cameras)
+        )
+
+    def _swap(
+        self, data: dict[str, Any], persist: Callable[[StoreConfig], StoreConfig], changed: list[str] | None
+    ) -> None:
+        """The one way a change takes effect: validate ``data`` as the whole config, write it with
+        ``persist`` (file-backed stores only), swap it in, tell the listeners which cameras changed
+        (``changed`` None: every camera of the new config)."""
         try:
             new = StoreConfig.model_validate(data)
         except ValidationError as exc:
             raise ZoneInvalid(_validation_messages(exc)) from None
         new.base_dir = self._store.base_dir
         if self.path is not None:
-            new = self._persist(new, lines=lines is not None)
+            new = persist(new)
         self._store = new
-        changed = sorted(cameras) if cameras is not None else [c.id for c in new.cameras]
         for listener in self._listeners:
-            listener(new, changed)
+            listener(new, changed if changed is not None else [c.id for c in new.cameras])
 
     def _persist(self, new: StoreConfig, *, lines: bool = False) -> StoreConfig:
         assert self.path is not None

@@ -16,7 +16,7 @@ other events are counted without reading their payload.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -251,11 +251,18 @@ def query_aggregates(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 10_000,
+    zones: Collection[str] | None = None,
+    store_wide: bool = True,
 ) -> list[Aggregate]:
     """Stored buckets of one size, oldest first. ``zone_id=''`` selects the store-wide rows;
-    ``None`` returns every zone's rows and the store-wide ones."""
+    ``None`` returns every zone's rows and the store-wide ones. ``zones``: only these zones' rows;
+    ``store_wide=False`` leaves the store-wide rows out (the API's zone level and camera-limited view)."""
     c = AGGREGATES.c
     where: list[sa.ColumnElement[bool]] = [c.store_id == store_id, c.bucket_s == bucket_s]
+    if not store_wide:
+        where.append(c.zone_id != STORE_WIDE)
+    if zones is not None:
+        where.append(c.zone_id.in_(sorted(zones)))
     if zone_id is not None:
         where.append(c.zone_id == zone_id)
     if since is not None:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -186,17 +186,23 @@ def _type_clause(types: Iterable[str]) -> sa.ColumnElement[bool]:
     return sa.or_(*clauses)
 
 
-def _filters(
-    *,
-    store_id: str | None,
-    types: Sequence[str] | None,
-    zone_id: str | None,
-    camera_id: str | None,
-    subject: str | None,
-    since: datetime | None,
-    until: datetime | None,
-) -> list[sa.ColumnElement[bool]]:
+class EventFilters(TypedDict, total=False):
+    """The filters :func:`query_events` and :func:`count_events` share (each absent or None: no filter);
+    one declaration so a new filter reaches both and the SQL built for them stays the same."""
+
+    store_id: str | None
+    types: Sequence[str] | None
+    zone_id: str | None
+    camera_id: str | None
+    subject: str | None
+    since: datetime | None
+    until: datetime | None
+
+
+def _filters(f: EventFilters) -> list[sa.ColumnElement[bool]]:
     c = EVENTS.c
+    store_id, types, zone_id = f.get("store_id"), f.get("types"), f.get("zone_id")
+    camera_id, subject, since, until = f.get("camera_id"), f.get("subject"), f.get("since"), f.get("until")
     out: list[sa.ColumnElement[bool]] = []
     if store_id is not None:
         out.append(c.store_id == store_id)
@@ -218,17 +224,11 @@ def _filters(
 def query_events(
     conn: Executor,
     *,
-    store_id: str | None = None,
-    types: Sequence[str] | None = None,
-    zone_id: str | None = None,
-    camera_id: str | None = None,
-    subject: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
     cursor: str | None = None,
     limit: int = 100,
     descending: bool = False,
     extra: Sequence[sa.ColumnElement[bool]] = (),
+    **filters: Unpack[EventFilters],
 ) -> EventPage:
     """Events matching every given filter, ordered by (ts, id); ``since`` inclusive, ``until`` exclusive.
 
@@ -239,15 +239,7 @@ def query_events(
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit must be in [1, {MAX_PAGE}], got {limit}")
     c = EVENTS.c
-    where = _filters(
-        store_id=store_id,
-        types=types,
-        zone_id=zone_id,
-        camera_id=camera_id,
-        subject=subject,
-        since=since,
-        until=until,
-    )
+    where = _filters(filters)
     where.extend(extra)
     if cursor is not None:
         cts, cid = decode_cursor(cursor)
@@ -267,26 +259,8 @@ def query_events(
     return EventPage(items=items, next_cursor=next_cursor)
 
 
-def count_events(
-    conn: Executor,
-    *,
-    store_id: str | None = None,
-    types: Sequence[str] | None = None,
-    zone_id: str | None = None,
-    camera_id: str | None = None,
-    subject: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> int:
-    where = _filters(
-        store_id=store_id,
-        types=types,
-        zone_id=zone_id,
-        camera_id=camera_id,
-        subject=subject,
-        since=since,
-        until=until,
-    )
+def count_events(conn: Executor, **filters: Unpack[EventFilters]) -> int:
+    where = _filters(filters)
     stmt = sa.select(sa.func.count()).select_from(EVENTS).where(*where)
     return int(conn.execute(stmt).scalar_one())
 

@@ -3,42 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Literal
 
-import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query
-from sqlalchemy.engine import Connection
 
 from storelens.service.deps import Conn, Deps, time_range
 from storelens.service.schemas.analytics import AggregateListOut, AggregateOut
 from storelens.service.schemas.common import ERROR_RESPONSES
 from storelens.service.scope import ScopeView
-from storelens.storage.aggregates import STORE_WIDE, Aggregate, query_aggregates
-from storelens.storage.models import AGGREGATES
-
-
-def _zone_rows(
-    conn: Connection,
-    store_id: str,
-    bucket_s: int,
-    since: datetime | None,
-    until: datetime | None,
-    limit: int,
-    zones: frozenset[str] | None = None,
-) -> list[Aggregate]:
-    """Every zone's rows (or only ``zones``'), without the store-wide ones (the repository selects
-    one zone or all)."""
-    c = AGGREGATES.c
-    where = [c.store_id == store_id, c.bucket_s == bucket_s, c.zone_id != STORE_WIDE]
-    if zones is not None:
-        where.append(c.zone_id.in_(sorted(zones)))
-    if since is not None:
-        where.append(c.bucket_start >= since)
-    if until is not None:
-        where.append(c.bucket_start < until)
-    stmt = sa.select(AGGREGATES).where(*where).order_by(c.bucket_start, c.zone_id).limit(limit)
-    return [Aggregate(**row._mapping) for row in conn.execute(stmt)]
-
+from storelens.storage.aggregates import STORE_WIDE, query_aggregates
 
 router = APIRouter(prefix="/aggregates", tags=["aggregates"], responses=ERROR_RESPONSES)
 
@@ -63,17 +37,18 @@ def aggregates(
         if level == "store":
             raise HTTPException(422, detail="zone_id cannot be combined with level=store")
         view.require_zone(zone_id, conn)
+    query = partial(
+        query_aggregates, conn, store_id=deps.store.store_id, bucket_s=bucket_s, since=s, until=u, limit=limit + 1
+    )
     if not view.all_cameras and zone_id is None:
         # store-wide rows sum every camera: only the visible cameras' zones are shown
         visible = view.zone_ids() or frozenset()
-        rows = [] if level == "store" else _zone_rows(conn, deps.store.store_id, bucket_s, s, u, limit + 1, visible)
+        rows = [] if level == "store" else query(zones=visible, store_wide=False)
     elif level == "zones" and zone_id is None:
-        rows = _zone_rows(conn, deps.store.store_id, bucket_s, s, u, limit + 1)
+        rows = query(store_wide=False)
     else:
         selector = zone_id if zone_id is not None else (STORE_WIDE if level == "store" else None)
-        rows = query_aggregates(
-            conn, store_id=deps.store.store_id, bucket_s=bucket_s, zone_id=selector, since=s, until=u, limit=limit + 1
-        )
+        rows = query(zone_id=selector)
     items = [
         AggregateOut(
             zone_id=r.zone_id or None,

@@ -23,10 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from storelens.config.cameras import ZoneConfig
 from storelens.config.checks import FRAME_MARGIN
-from storelens.service.config_store import ZoneConflict, ZoneInvalid
 from storelens.service.deps import Deps, require_role
 from storelens.service.routers.calibration import FloorPlanOut, floor_plan_of, outside, plan_out
-from storelens.service.routers.geometry import MAX_SHAPES, placed_error, shape_error
+from storelens.service.routers.geometry import MAX_SHAPES, applied_as, save_shapes, shape_error
 from storelens.service.schemas.common import ERROR_RESPONSES, ErrorBody
 from storelens.service.scope import ScopeView, View
 
@@ -115,21 +114,12 @@ def put_floor_zones(deps: Deps, view: ScopeView, body: FloorZonesIn) -> FloorZon
     errors = floor_zone_errors(deps, body)
     if errors:
         raise HTTPException(422, detail=errors)
-    try:
-        deps.config.replace_floor_zones(body.zones)
-    except ZoneConflict as exc:
-        raise HTTPException(409, detail=str(exc)) from None
-    except ZoneInvalid as exc:
-        raise HTTPException(422, detail=[placed_error([("zones", body.zones)], m) for m in exc.errors]) from None
+    save_shapes(lambda: deps.config.replace_floor_zones(body.zones), [("zones", body.zones)])
     log.info("%d floor zone(s) saved", len(body.zones))
     counts = f"{len(body.zones)} floor zone(s)"
     runner = deps.runner
-    applied: Literal["live", "saved", "memory"]
-    if runner is not None and any(runner.is_running(c) for c in runner.camera_ids()):
-        applied, message = "live", f"Saved {counts}; the running cameras now use them (no restart)."
-    elif deps.config.path is not None:
-        applied = "saved"
-        message = f"Saved {counts} to {deps.config.path.name}; the cameras use them when they next start."
-    else:
-        applied, message = "memory", f"Applied {counts} in this process only (the service has no store file)."
+    live = runner is not None and any(runner.is_running(c) for c in runner.camera_ids())
+    applied, message = applied_as(
+        deps, counts, live, ("the running cameras now use", "the cameras use them when they next start")
+    )
     return _out(deps, applied=applied, message=message)

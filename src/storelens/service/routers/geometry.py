@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
@@ -152,6 +152,32 @@ def placed_error(groups: Sequence[tuple[str, Sequence[ZoneConfig | LineConfig]]]
     return shape_error([], msg)
 
 
+SaveGroups = Sequence[tuple[str, Sequence[ZoneConfig | LineConfig]]]
+Applied = Literal["live", "saved", "memory"]
+
+
+def save_shapes(save: Callable[[], object], groups: SaveGroups) -> None:
+    """Run a config save of drawn shapes; a conflict (a removed zone still referenced) is 409, a
+    whole-config problem 422 placed at its shape, as the camera and floor editors both expect."""
+    try:
+        save()
+    except ZoneConflict as exc:
+        raise HTTPException(409, detail=str(exc)) from None
+    except ZoneInvalid as exc:
+        raise HTTPException(422, detail=[placed_error(groups, m) for m in exc.errors]) from None
+
+
+def applied_as(deps: Deps, counts: str, live: bool, who: tuple[str, str]) -> tuple[Applied, str]:
+    """How a save took effect and the sentence saying so; ``who``: the words for one camera or all
+    of them (now: "the running camera now uses", later: "the camera uses them when it next starts")."""
+    now, later = who
+    if live:
+        return "live", f"Saved {counts}; {now} them (no restart)."
+    if deps.config.path is not None:
+        return "saved", f"Saved {counts} to {deps.config.path.name}; {later}."
+    return "memory", f"Applied {counts} in this process only (the service has no store file)."
+
+
 def geometry_errors(store: StoreConfig, cam: CameraConfig, body: GeometryIn, frame: FrameSizeOut | None) -> list[Any]:
     """Every problem of a save that the schema does not catch, each located at its field."""
     errors: list[dict[str, Any]] = []
@@ -212,13 +238,10 @@ def put_geometry(
     errors = geometry_errors(store, cam, body, frame)
     if errors:
         raise HTTPException(422, detail=errors)
-    try:
-        deps.config.replace_camera_geometry(camera_id, body.zones, body.lines)
-    except ZoneConflict as exc:
-        raise HTTPException(409, detail=str(exc)) from None
-    except ZoneInvalid as exc:
-        groups: list[tuple[str, Sequence[ZoneConfig | LineConfig]]] = [("zones", body.zones), ("lines", body.lines)]
-        raise HTTPException(422, detail=[placed_error(groups, m) for m in exc.errors]) from None
+    save_shapes(
+        lambda: deps.config.replace_camera_geometry(camera_id, body.zones, body.lines),
+        [("zones", body.zones), ("lines", body.lines)],
+    )
     from storelens.security.rbac import principal_of
 
     who = principal_of(request)
@@ -231,14 +254,10 @@ def put_geometry(
     )
     runner = deps.runner
     counts = f"{len(body.zones)} zone(s) and {len(body.lines)} line(s)"
-    applied: Literal["live", "saved", "memory"]
-    if runner is not None and runner.is_running(camera_id):
-        applied, message = "live", f"Saved {counts}; the running camera now uses them (no restart)."
-    elif deps.config.path is not None:
-        applied = "saved"
-        message = f"Saved {counts} to {deps.config.path.name}; the camera uses them when it next starts."
-    else:
-        applied, message = "memory", f"Applied {counts} in this process only (the service has no store file)."
+    live = runner is not None and runner.is_running(camera_id)
+    applied, message = applied_as(
+        deps, counts, live, ("the running camera now uses", "the camera uses them when it next starts")
+    )
     if frame is None:
         message += " The frame size is unknown, so points were not checked against it."
     return _out(deps, deps.store, cam, applied=applied, message=message)

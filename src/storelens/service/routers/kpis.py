@@ -15,7 +15,7 @@ import csv
 import io
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -32,7 +32,6 @@ from storelens.kpis import forecast as kf
 from storelens.kpis.anomaly_watch import hourly_series
 from storelens.kpis.buckets import bucket_starts, floor_local, next_start
 from storelens.kpis.funnel import (
-    FunnelRow,
     compute_funnel,
     compute_zone_funnel,
     funnel_total,
@@ -86,6 +85,7 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 Format = Literal["json", "csv", "parquet"]
 TABLE = ("csv", "parquet")
+_Row = TypeVar("_Row", bound=BaseModel)
 
 STORE = Query(None, max_length=64, description="Store id; must be the store this service serves")
 FROM = Query(None, alias="from", description="Range start (ISO 8601)")
@@ -144,20 +144,11 @@ def _flat(m: BaseModel) -> dict[str, Any]:
     return d
 
 
-def _row_out(r: FunnelRow) -> FunnelRowOut:
-    return FunnelRowOut(
-        start=r.bucket_start,
-        passers_by=r.passers_by,
-        entries=r.entries,
-        engaged=r.engaged,
-        buyers=r.buyers,
-        sales=r.sales,
-        capture_rate=r.capture_rate,
-        engagement_rate=r.engagement_rate,
-        conversion=r.conversion,
-        sales_per_visitor=r.sales_per_visitor,
-        notes=r.notes,
-    )
+def _bucket_out(model: type[_Row], r: Any) -> _Row:
+    """A computed bucket row (a dataclass with ``bucket_start``) as its API row (``start``)."""
+    d = asdict(r)
+    d["start"] = d.pop("bucket_start")
+    return model(**d)
 
 
 def _filters(view: View) -> tuple[list[sa.ColumnElement[bool]], list[sa.ColumnElement[bool]]]:
@@ -203,8 +194,8 @@ def funnel(
         granularity=granularity,
         engaged_dwell_s=engaged_dwell_s,
         entries_source=stored.inputs.entries_source,
-        rows=[_row_out(r) for r in rows],
-        totals=_row_out(total),
+        rows=[_bucket_out(FunnelRowOut, r) for r in rows],
+        totals=_bucket_out(FunnelRowOut, total),
         zones=[ZoneFunnelOut(**asdict(z)) for z in zones],
     )
     if format in TABLE:
@@ -510,19 +501,14 @@ def buying_units(
     people, sales = load_people(deps.db, deps.store, s, u, event_filter=ev_f, visit_filter=vi_f)
     rows, total = compute_units(people, sales, s, u, store_timezone(deps.store.timezone), granularity, cfg)
 
-    def out_row(r: Any) -> UnitsRowOut:
-        d = asdict(r)
-        d["start"] = d.pop("bucket_start")
-        return UnitsRowOut(**d)
-
     settings: dict[str, float | bool] = {k: v for k, v in asdict(cfg).items() if k != "sample_s"}
     out = UnitsOut(
         store_id=deps.store.store_id,
         timezone=deps.store.timezone,
         granularity=granularity,
         settings=settings,
-        rows=[out_row(r) for r in rows],
-        totals=out_row(total),
+        rows=[_bucket_out(UnitsRowOut, r) for r in rows],
+        totals=_bucket_out(UnitsRowOut, total),
     )
     if format in TABLE:
         return _csv([_flat(r) for r in out.rows], f"{deps.store.store_id}-buying-units.csv", format)
@@ -560,11 +546,6 @@ def queues(
         joins = queue_joins(stored.moves, q.queue_zone, q.checkout_zone, q.max_wait_s, stored.data_end)
         rows, total = queue_rows(joins, s, u, tz, granularity, target, share)
 
-        def out_row(r: Any) -> QueueRowOut:
-            d = asdict(r)
-            d["start"] = d.pop("bucket_start")
-            return QueueRowOut(**d)
-
         items.append(
             QueueOut(
                 queue_zone=q.queue_zone,
@@ -573,8 +554,8 @@ def queues(
                 sla_share=share,
                 target_source=source,
                 alerts=stored.alerts.get(q.queue_zone, {}),
-                rows=[out_row(r) for r in rows],
-                totals=out_row(total),
+                rows=[_bucket_out(QueueRowOut, r) for r in rows],
+                totals=_bucket_out(QueueRowOut, total),
             )
         )
     out = QueuesOut(store_id=deps.store.store_id, timezone=deps.store.timezone, granularity=granularity, queues=items)

@@ -12,9 +12,8 @@
 // (loc ["body", "image_points", 2]) or for the set; both are shown in place and nothing is saved.
 
 import { api, ApiError } from "./api.js";
-import { byId, h, replace } from "./dom.js";
+import { byId, h, replace, svg, svgPoint } from "./dom.js";
 
-const SVG = "http://www.w3.org/2000/svg";
 const DEFAULT_FLOOR = { width_m: 20, height_m: 12 }; // the grid drawn when the store has no plan
 
 export const cal = {
@@ -33,18 +32,6 @@ export const cal = {
   dirty: false,
   drag: null, // { half, index }
 };
-
-function svg(tag, attrs = {}, ...children) {
-  const el = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "dataset") for (const [dk, dv] of Object.entries(v)) el.dataset[dk] = String(dv);
-    else if (k === "text") el.textContent = String(v);
-    else el.setAttribute(k, String(v));
-  }
-  for (const c of children) if (c) el.append(c);
-  return el;
-}
 
 /** The floor extent drawn: the plan's, else the default grid grown to hold every floor point. */
 export function floorBox() {
@@ -67,14 +54,8 @@ function floorUnit() {
 
 /** Metres under a mouse event on the floor drawing (to the centimetre). */
 export function toFloor(evt) {
-  const el = byId("floor");
-  const pt = el.createSVGPoint();
-  pt.x = evt.clientX;
-  pt.y = evt.clientY;
-  const m = el.getScreenCTM();
-  if (!m) return null;
-  const p = pt.matrixTransform(m.inverse());
-  return [Math.round(p.x * 100) / 100, Math.round(p.y * 100) / 100];
+  const p = svgPoint(byId("floor"), evt);
+  return p && [Math.round(p.x * 100) / 100, Math.round(p.y * 100) / 100];
 }
 
 function marker(half, p, i, u) {

@@ -37,6 +37,34 @@ export function replace(el, ...children) {
   append(el, children);
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+/**
+ * svg("circle", { class: "handle", cx: 3, dataset: {…}, text: "…" }, child) -> SVGElement: the editor's
+ * and calibration's drawings (null/undefined/false attributes and falsy children are left out).
+ */
+export function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "dataset") for (const [dk, dv] of Object.entries(v)) el.dataset[dk] = String(dv);
+    else if (k === "text") el.textContent = String(v);
+    else el.setAttribute(k, String(v));
+  }
+  for (const c of children) if (c) el.append(c);
+  return el;
+}
+
+/** The point under a mouse event in the viewBox units of the SVG element ``el`` (null: not laid out). */
+export function svgPoint(el, evt) {
+  const pt = el.createSVGPoint();
+  pt.x = evt.clientX;
+  pt.y = evt.clientY;
+  const m = el.getScreenCTM();
+  if (!m) return null;
+  return pt.matrixTransform(m.inverse());
+}
+
 export function byId(id) {
   const el = document.getElementById(id);
   if (!el) throw new Error(`dashboard markup lacks #${id}`);

@@ -20,10 +20,9 @@ import {
   pointerUp as pairUp,
   renderFloor,
 } from "./calibration.js";
-import { byId, h, replace } from "./dom.js";
+import { byId, h, replace, svg, svgPoint } from "./dom.js";
 import { cancelFloorZone, finishFloorZone, initFloorZones } from "./floorzones.js";
 
-const SVG = "http://www.w3.org/2000/svg";
 const ZONE_KINDS = ["entrance", "aisle", "shelf", "display", "checkout", "queue", "staff_only", "other"];
 const LINE_ROLES = ["count", "entrance", "storefront"];
 const CLOSE_PX = 12; // a click this close to the first corner closes the zone
@@ -47,18 +46,6 @@ const state = {
   dirty: false,
 };
 
-function svg(tag, attrs = {}, ...children) {
-  const el = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "dataset") for (const [dk, dv] of Object.entries(v)) el.dataset[dk] = String(dv);
-    else if (k === "text") el.textContent = String(v);
-    else el.setAttribute(k, String(v));
-  }
-  for (const c of children) if (c) el.append(c);
-  return el;
-}
-
 function banner(text, level = "error") {
   const box = byId("banners");
   replace(box, text ? h("div", { class: `banner banner-${level}`, role: level === "error" ? "alert" : "status" }, text) : null);
@@ -68,14 +55,8 @@ function banner(text, level = "error") {
 
 /** Native-pixel point under a mouse event (rounded: stored coordinates are whole pixels). */
 function toFrame(evt) {
-  const el = byId("drawing");
-  const pt = el.createSVGPoint();
-  pt.x = evt.clientX;
-  pt.y = evt.clientY;
-  const m = el.getScreenCTM();
-  if (!m) return null;
-  const p = pt.matrixTransform(m.inverse());
-  return [Math.round(p.x), Math.round(p.y)];
+  const p = svgPoint(byId("drawing"), evt);
+  return p && [Math.round(p.x), Math.round(p.y)];
 }
 
 /** Native pixels per screen pixel: sizes of handles and arrows stay the same on screen. */
@@ -112,6 +93,12 @@ function errorsOf(key) {
   return state.errors.get(key) || [];
 }
 
+/** A draggable corner or line end (larger and marked when a problem is reported at it). */
+function handle(p, bad, u, dataset) {
+  const r = (bad ? 7 : 5) * u;
+  return svg("circle", { class: bad ? "handle bad" : "handle", cx: p[0], cy: p[1], r, "stroke-width": 1.5 * u, dataset });
+}
+
 function drawZone(z, i, u) {
   const key = `zones:${i}`;
   const errs = errorsOf(key);
@@ -122,16 +109,7 @@ function drawZone(z, i, u) {
   g.append(svg("text", { x: cx, y: cy, "font-size": 13 * u, "stroke-width": 3 * u, text: z.name || z.id }));
   z.points.forEach((p, j) => {
     const bad = errs.some((e) => e.point === j);
-    g.append(
-      svg("circle", {
-        class: bad ? "handle bad" : "handle",
-        cx: p[0],
-        cy: p[1],
-        r: (bad ? 7 : 5) * u,
-        "stroke-width": 1.5 * u,
-        dataset: { kind: "zones", index: i, end: j },
-      }),
-    );
+    g.append(handle(p, bad, u, { kind: "zones", index: i, end: j }));
   });
   return g;
 }
@@ -187,16 +165,7 @@ function drawLine(l, i, u) {
     ["b", b],
   ]) {
     const bad = errs.some((e) => e.point === end);
-    g.append(
-      svg("circle", {
-        class: bad ? "handle bad" : "handle",
-        cx: p[0],
-        cy: p[1],
-        r: (bad ? 7 : 5) * u,
-        "stroke-width": 1.5 * u,
-        dataset: { kind: "lines", index: i, end },
-      }),
-    );
+    g.append(handle(p, bad, u, { kind: "lines", index: i, end }));
   }
   return g;
 }
