@@ -7,6 +7,8 @@ StoreLevelStage.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from storelens.core.results import FrameResult
 from storelens.core.types import Frame, Tracks
 from storelens.events.bus import EventBus
 from storelens.events.models import Event, EventType
+from storelens.events.payloads import VisitEnded, typed
 from storelens.pipeline.storelevel import StoreLevelFeed
 from storelens.service import ServiceDeps, ServiceSettings, create_app
 from storelens.sim.cameras import FRAME_H, VirtualCamera
@@ -232,6 +235,63 @@ def test_feed_maps_camera_frames_and_publishes_store_events(tmp_path: Path) -> N
             "calibrated cameras"
             in client.get("/api/v1/heatmaps/store/s", params={"until": "2000-01-01T00:00:00Z"}).json()["detail"]
         )
+
+
+def _camera_frames(c: VirtualCamera, path: Sequence[tuple[float, float]], tid: int) -> list[FrameResult]:
+    """One FrameResult per step of ``path``: ``c``'s box of the walker when it sees them."""
+    image = np.zeros((FRAME_H, 1280, 3), np.uint8)
+    out = []
+    for f, p in enumerate(path):
+        xy = np.array([p]) if c.sees(np.array([p]))[0] else np.zeros((0, 2))
+        n = len(xy)
+        tracks = Tracks(
+            xyxy=c.boxes(c.project(xy), xy),
+            score=np.ones(n),
+            class_id=np.zeros(n),
+            track_id=np.full(n, tid, np.int64),
+            detection_index=np.arange(n),
+        )
+        frame = Frame(camera_id=c.id, index=f, pts=f / FPS, wall_time=T0 + f / FPS, image=image)
+        out.append(FrameResult(frame, None, tracks, [], {}))  # type: ignore[arg-type]
+    return out
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["synced", "unsynced"])
+def test_recorded_cameras_are_fused_in_step_however_fast_each_is_analysed(sync: bool) -> None:
+    """`storelens run` on recorded files: camera b (an empty, calm view a gated pipeline skips
+    through) hands over its whole clip at once while camera a (a shopper standing for 6 s) is slow.
+    Synced, b waits for a and the shopper is one 6 s store visit; unsynced (the old behaviour), the
+    store clock followed b to the end of its clip and a's shopper looked unseen: a visit cut short."""
+    store = _store(OVERLAP)
+    bus = EventBus()
+    got: list[Event] = []
+    bus.subscribe(got.append)
+    feed = StoreLevelFeed(store, bus, ["a", "b"], {}, sync=sync)
+    stand = [(2.0, 1.5)] * int(6 * FPS)
+    a_frames = _camera_frames(OVERLAP[0], stand, 7)
+    b_frames = _camera_frames(OVERLAP[1], stand, 9)  # b does not see (2, 1.5): empty frames
+
+    def play(camera_id: str, frames: list[FrameResult], pause: float) -> None:
+        observe = feed.observer(camera_id)
+        assert observe is not None
+        for r in frames:
+            observe(r)
+            time.sleep(pause)
+        feed.camera_done(camera_id)
+
+    threads = [
+        threading.Thread(target=play, args=("a", a_frames, 0.01)),
+        threading.Thread(target=play, args=("b", b_frames, 0.0)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    feed.close()
+    ended = [e for e in got if e.type == EventType.VISIT_ENDED]
+    durations = [typed(e, VisitEnded).duration_s for e in ended]
+    one_whole_visit = len(ended) == 1 and durations[0] == pytest.approx(6.0 - 1 / FPS, abs=0.3)
+    assert one_whole_visit == sync  # unsynced: the scenario does show the bug this guards against
 
 
 def test_serve_keeps_the_store_heat_map_live_then_stored(tmp_path: Path) -> None:

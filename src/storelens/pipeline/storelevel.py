@@ -22,6 +22,17 @@ the map is then flushed with the camera maps and shown live. Without one the fee
 stores it at the end of the run, in :meth:`StoreLevelFeed.write_images`, the first point the run's
 database is known.
 
+**Cameras in step.** The store clock is the latest frame time any camera handed over, so fusion
+needs the cameras' frames to arrive in time order. Live cameras deliver in real time; recorded
+files in `storelens run` are analysed as fast as each camera's pipeline goes, and one camera can
+race minutes ahead of another (a gated camera on a calm scene runs at 70 fps, a busy one at 12):
+the store clock then followed the fast one, the slow camera's shoppers looked unseen and their
+store visits ended after 0.7 s instead of 4 s (examples/two-cameras). With ``sync`` (the runner
+sets it for file sources not paced to real time) a camera whose frame is more than
+:data:`SYNC_LEAD_S` of media time ahead of the slowest running camera waits for it in its observer;
+the slowest never waits, so there is no deadlock, and a camera that hands over nothing for
+:data:`SYNC_STALL_S` (hung, failed to build) stops holding the others back.
+
 It is built only for a store with two or more calibrated cameras (one camera is already a store
 of one). Uncalibrated cameras keep their per-camera measures; :meth:`StoreLevelFeed.summary` lists
 them with the reason, and the run summary shows it.
@@ -30,7 +41,9 @@ them with the reason, and the run summary shows it.
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,9 +61,14 @@ from storelens.pipeline.heatmaps import STORE_HEATMAP, HeatmapRecorder
 from storelens.sinks.factory import default_database_url
 from storelens.tracking.appearance import stripe_descriptors
 
-__all__ = ["StoreLevelFeed"]
+__all__ = ["SYNC_LEAD_S", "SYNC_STALL_S", "StoreLevelFeed"]
 
 log = logging.getLogger(__name__)
+
+SYNC_LEAD_S = 0.2
+"""How far (frame time) a synced camera may run ahead of the slowest: one store tick."""
+SYNC_STALL_S = 10.0
+"""Real seconds without a frame after which a synced camera no longer holds the others back."""
 
 
 class StoreLevelFeed:
@@ -61,11 +79,22 @@ class StoreLevelFeed:
         cameras: list[str],
         not_fused: dict[str, str],
         heat: HeatmapRecorder | None = None,
+        *,
+        sync: bool = False,
     ) -> None:
         self.store = store
         self.bus = bus
         self.cameras = cameras
         self.not_fused = not_fused
+        self.sync = sync
+        # synced cameras still running: camera id -> (latest frame wall time or None, monotonic
+        # time of its latest frame); every fed camera counts from the start, so the first camera
+        # built does not race ahead of one still loading its model
+        enabled = {c.id for c in store.cameras if c.enabled}
+        self._running: dict[str, tuple[float | None, float]] = {
+            c: (None, time.monotonic()) for c in cameras if c in enabled
+        }
+        self._turn = threading.Condition()
         self._own_heat = heat is None
         self.heat = heat if heat is not None else HeatmapRecorder(store)  # no database until write_images
         self.stage = StoreLevelStage(store, on_tick=self._record_heat)
@@ -79,15 +108,47 @@ class StoreLevelFeed:
         self._lock = threading.Lock()
 
     @classmethod
-    def for_store(cls, store: StoreConfig, bus: EventBus, heat: HeatmapRecorder | None = None) -> StoreLevelFeed | None:
+    def for_store(
+        cls, store: StoreConfig, bus: EventBus, heat: HeatmapRecorder | None = None, *, sync: bool = False
+    ) -> StoreLevelFeed | None:
         """The feed for ``store``, or None when fewer than two cameras are calibrated (said in the
-        log). ``heat``: the runner's heat-map recorder, which then also keeps the store map."""
+        log). ``heat``: the runner's heat-map recorder, which then also keeps the store map;
+        ``sync``: keep the cameras' frames in step (module docstring)."""
         fed, left = fusion_cameras(store)
         for cid, why in left.items():
             log.info("camera %s: %s", cid, why)
         if len(fed) < 2:
             return None
-        return cls(store, bus, fed, left, heat)
+        return cls(store, bus, fed, left, heat, sync=sync)
+
+    def _wait_turn(self, camera_id: str, wall: float) -> None:
+        """Synced cameras: hold this camera's frame until no running camera is more than
+        :data:`SYNC_LEAD_S` behind it (the slowest one never waits)."""
+        with self._turn:
+            self._running[camera_id] = (wall, time.monotonic())
+            self._turn.notify_all()
+            while True:
+                now = time.monotonic()
+                behind = [
+                    (seen if seen is not None else -math.inf)
+                    for cid, (seen, beat) in self._running.items()
+                    if cid != camera_id and now - beat < SYNC_STALL_S
+                ]
+                if not behind or wall - min(behind) <= SYNC_LEAD_S:
+                    return
+                self._turn.wait(timeout=1.0)
+
+    def camera_done(self, camera_id: str) -> None:
+        """A camera's frames ended (source finished, stopped or failed): it holds nobody back."""
+        with self._turn:
+            self._running.pop(camera_id, None)
+            self._turn.notify_all()
+
+    def camera_started(self, camera_id: str) -> None:
+        """A camera (re)starts: the others wait for its frames again."""
+        if camera_id in self._mappers:
+            with self._turn:
+                self._running[camera_id] = (None, time.monotonic())
 
     def _record_heat(self, fused: Tracks, wall: float) -> None:
         """After each store tick (the store stage has counted it): keep its map stored."""
@@ -109,6 +170,8 @@ class StoreLevelFeed:
                 desc[~ok] = np.nan  # too small or outside the frame: no colour, where and when only
                 mapped = mapped.replace(data={**mapped.data, "appearance": desc})
             wall = frame.wall_time
+            if self.sync:
+                self._wait_turn(camera_id, wall)
             with self._lock:
                 self._last_wall = wall if self._last_wall is None else max(self._last_wall, wall)
                 events = self.stage.update(camera_id, mapped, wall)

@@ -438,9 +438,11 @@ class _CameraSupervisor:
             built.source.close()
             return
         self.built = built
+        store_feed = runner.store_feed
+        feed = store_feed.observer(cam.id) if store_feed is not None else None
         try:
-            feed = runner.store_feed.observer(cam.id) if runner.store_feed is not None else None
-            if feed is not None:
+            if store_feed is not None and feed is not None:
+                store_feed.camera_started(cam.id)
                 built.pipeline.observers.append(feed)
             if runner.on_built is not None:
                 runner.on_built(built)
@@ -462,6 +464,8 @@ class _CameraSupervisor:
             )
             built.close()  # the video's last frames: a full disk may show only here
         finally:
+            if store_feed is not None and feed is not None:
+                store_feed.camera_done(cam.id)
             try:
                 built.close()
             except Exception as exc:  # already raised by the close above
@@ -603,7 +607,9 @@ class StoreSupervisor:
         self.decide = decide
         self.on_built = on_built
         self.video_dir = video_dir
-        self.store_feed = StoreLevelFeed.for_store(store, bus, store_heat) if store_level else None
+        # recorded files analysed as fast as they go: the store stage needs their frames in step
+        sync = not realtime and all(is_file_source(c) for c in store.cameras if c.enabled)
+        self.store_feed = StoreLevelFeed.for_store(store, bus, store_heat, sync=sync) if store_level else None
         self.stop_event = stop if stop is not None else threading.Event()
         self.observer_errors = 0
         self._workers: dict[str, _CameraSupervisor] = {c.id: _CameraSupervisor(self, c) for c in store.cameras}
