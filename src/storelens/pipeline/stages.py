@@ -116,8 +116,8 @@ class EmotionStageAdapter:
     name = "emotion"
 
     def __init__(self, store: StoreConfig, camera_id: str, behaviour: BehaviourStageAdapter | None = None) -> None:
+        from storelens.analytics.emotion import EmotionStage, tracker_from_config
         from storelens.config.schema import ZoneKind
-        from storelens.emotion import EmotionStage, tracker_from_config
 
         self.store_id = store.store_id
         self.camera_id = camera_id
@@ -164,7 +164,7 @@ class EmotionStageAdapter:
         return out
 
     def update(self, frame: Frame, tracks: Tracks, events: Sequence[Event]) -> list[Event]:
-        from storelens.emotion import feed_tracker
+        from storelens.analytics.emotion import feed_tracker
 
         only = self.readable(tracks)
         self.not_read += int((~only).sum())
