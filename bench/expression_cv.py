@@ -28,8 +28,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from storelens.analytics.emotion import is_tight_crop, read_still
 from storelens.config.emotion import EmotionConfig
-from storelens.emotion import is_tight_crop, read_still
 from storelens.vision.expressions import EXPRESSION_LABELS, ExpressionClassifier
 from storelens.vision.face_align import AlignParams, align_faces, plain_crop
 from storelens.vision.faces import FKP, FaceDetector

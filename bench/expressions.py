@@ -35,11 +35,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from storelens.analytics.emotion import EmotionStage, read_still
 from storelens.config.detection import DetectorConfig
 from storelens.config.emotion import EmotionConfig
 from storelens.core.geometry import iou_matrix
 from storelens.core.types import Detections, Tracks
-from storelens.emotion import EmotionStage, read_still
 from storelens.vision.detector import YoloDetector
 from storelens.vision.expressions import EXPRESSION_LABELS, ExpressionClassifier
 from storelens.vision.face_align import AlignParams, align_faces, plain_crop

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from storelens.cli.main import app as cli
 from storelens.events.models import Event
-from storelens.export import ExportQuery, export_to_file, iter_pages, stream_export
+from storelens.output.export import ExportQuery, export_to_file, iter_pages, stream_export
 from storelens.storage import Database, open_database, store_events
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)

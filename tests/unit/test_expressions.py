@@ -22,13 +22,7 @@ import numpy.typing as npt
 import pytest
 from typer.testing import CliRunner
 
-from storelens.analytics.expressions import ExpressionTracker
-from storelens.cli.commands.expressions import read_list
-from storelens.cli.main import app
-from storelens.config.emotion import EmotionConfig
-from storelens.config.store import StoreConfig
-from storelens.core.types import KP, NUM_KEYPOINTS, Tracks
-from storelens.emotion import (
+from storelens.analytics.emotion import (
     REASON_COASTING,
     REASON_DEFERRED,
     REASON_FACING_AWAY,
@@ -42,6 +36,12 @@ from storelens.emotion import (
     read_still,
     reading_quality,
 )
+from storelens.analytics.expressions import ExpressionTracker
+from storelens.cli.commands.expressions import read_list
+from storelens.cli.main import app
+from storelens.config.emotion import EmotionConfig
+from storelens.config.store import StoreConfig
+from storelens.core.types import KP, NUM_KEYPOINTS, Tracks
 from storelens.vision.expressions import EXPRESSION_LABELS, UNCERTAIN, ExpressionClassifier, calibrate
 from storelens.vision.faces import FaceDetector
 from testdata import TEST_DATA, shared_data_path

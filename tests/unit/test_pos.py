@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from storelens.pos import (
+from storelens.kpis.pos import (
     CheckoutStay,
     PosCsvError,
     bucket_starts,

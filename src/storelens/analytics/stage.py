@@ -326,7 +326,24 @@ class _Measures:
         return out
 
 
-class BehaviourStage:
+class _MeasuresStage:
+    """``close``, ``summary`` and ``heatmap`` of a stage that keeps its measures in a
+    :class:`_Measures`: the per-camera and the store-level stage differ only in what they feed it."""
+
+    measures: _Measures
+
+    def close(self, pts: float, wall_time: float) -> list[Event]:
+        return self.measures.close(pts, wall_time)
+
+    def summary(self) -> dict[str, Any]:
+        return self.measures.summary()
+
+    @property
+    def heatmap(self) -> HeatmapAccumulator | None:
+        return self.measures.heat
+
+
+class BehaviourStage(_MeasuresStage):
     """Per-camera behaviour analytics: ``update`` per frame, ``close`` at the end, ``summary()``.
 
     ``update`` also takes the frame (BGR) when a uniform-colour staff rule is configured (the torso
@@ -461,18 +478,8 @@ class BehaviourStage:
             out["height_m"] = height
         return out
 
-    def close(self, pts: float, wall_time: float) -> list[Event]:
-        return self.measures.close(pts, wall_time)
 
-    def summary(self) -> dict[str, Any]:
-        return self.measures.summary()
-
-    @property
-    def heatmap(self) -> HeatmapAccumulator | None:
-        return self.measures.heat
-
-
-class StoreBehaviourStage:
+class StoreBehaviourStage(_MeasuresStage):
     """Store-level measures on fused floor tracks (see :class:`~storelens.analytics.fusion.StoreFusion`):
     floor zones and lines, counted once however many cameras see a shopper."""
 
@@ -493,16 +500,6 @@ class StoreBehaviourStage:
             raise ValueError("store-level tracks need floor_xy (use StoreFusion.fused)")
         floor = np.asarray(fused.floor_xy, dtype=np.float64)
         return self.measures.update(fused, floor, floor, pts, wall_time, uniform)
-
-    def close(self, pts: float, wall_time: float) -> list[Event]:
-        return self.measures.close(pts, wall_time)
-
-    def summary(self) -> dict[str, Any]:
-        return self.measures.summary()
-
-    @property
-    def heatmap(self) -> HeatmapAccumulator | None:
-        return self.measures.heat
 
 
 def write_heatmaps(

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from storelens.config.paths import resolve_paths
-from storelens.config.references import Issue, reference_issues
+from storelens.config.references import Issue, format_loc, reference_issues
 from storelens.config.secrets import STORE_SECRET_FIELDS, substitute_secrets
 from storelens.config.store import StoreConfig
 
@@ -52,16 +52,6 @@ def _parse_path(path: str) -> list[int | str]:
     out: list[int | str] = []
     for name, index in re.findall(r"([A-Za-z_]\w*)|\[(\d+)\]", path):
         out.append(int(index) if index else name)
-    return out
-
-
-def _field_path(loc: Sequence[int | str]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
     return out
 
 
@@ -117,7 +107,7 @@ def _issue_at(root: yaml.Node | None, filename: str, loc: Sequence[int | str], m
     node, _ = _locate(root, loc)
     mark = node.start_mark if node is not None else None
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-    return ConfigIssue(filename, line, col, _field_path(loc), message)
+    return ConfigIssue(filename, line, col, format_loc(loc), message)
 
 
 def _schema_issues(root: yaml.Node | None, filename: str, exc: ValidationError) -> list[ConfigIssue]:

@@ -12,7 +12,7 @@ indices (``["zones", 2, "camera"]``), which the loader turns into a file line.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 Loc = list[int | str]
@@ -85,7 +85,7 @@ def reference_issues(data: Any) -> list[Issue]:
     return out
 
 
-def format_loc(loc: Loc) -> str:
+def format_loc(loc: Sequence[int | str]) -> str:
     """``["zones", 2, "camera"]`` -> ``zones[2].camera`` (how the loader prints field paths)."""
     out = ""
     for part in loc:

@@ -127,11 +127,32 @@ def _check_data(data: dict[str, np.ndarray], n: int) -> None:
             raise ValidationError(f"data[{key!r}] has {len(col)} rows, expected {n}")
 
 
+class _BoxRows:
+    """What :class:`Detections` and :class:`Tracks` derive from their boxes alone: one definition of
+    the row count, centre and feet point, so the two types cannot drift apart."""
+
+    __slots__ = ()
+    xyxy: npt.NDArray[np.float32]
+
+    def __len__(self) -> int:
+        return int(self.xyxy.shape[0])
+
+    @property
+    def bottom_center(self) -> npt.NDArray[np.float32]:
+        """Feet point: the middle of the box's bottom edge (where a standing person touches the floor)."""
+        x = (self.xyxy[:, 0] + self.xyxy[:, 2]) / 2
+        return np.stack([x, self.xyxy[:, 3]], axis=1).astype(np.float32)
+
+    @property
+    def center(self) -> npt.NDArray[np.float32]:
+        return ((self.xyxy[:, :2] + self.xyxy[:, 2:]) / 2).astype(np.float32)
+
+
 _D = TypeVar("_D", bound="Detections")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Detections:
+class Detections(_BoxRows):
     """Objects found in one frame, as columns.
 
     ``xyxy`` are frame pixels (float32, x1<=x2, y1<=y2), ``score`` in [0, 1], ``class_id`` the
@@ -161,9 +182,6 @@ class Detections:
         )
 
     # access ---------------------------------------------------------------------------------
-    def __len__(self) -> int:
-        return int(self.xyxy.shape[0])
-
     def __getitem__(self, idx: Index) -> Detections:
         idx = _normalise_index(idx)
         return Detections(
@@ -178,16 +196,6 @@ class Detections:
     def area(self) -> npt.NDArray[np.float32]:
         wh = np.clip(self.xyxy[:, 2:] - self.xyxy[:, :2], 0, None)
         return (wh[:, 0] * wh[:, 1]).astype(np.float32)
-
-    @property
-    def bottom_center(self) -> npt.NDArray[np.float32]:
-        """Feet point: the middle of the box's bottom edge (where a standing person touches the floor)."""
-        x = (self.xyxy[:, 0] + self.xyxy[:, 2]) / 2
-        return np.stack([x, self.xyxy[:, 3]], axis=1).astype(np.float32)
-
-    @property
-    def center(self) -> npt.NDArray[np.float32]:
-        return ((self.xyxy[:, :2] + self.xyxy[:, 2:]) / 2).astype(np.float32)
 
     def valid_mask(self) -> npt.NDArray[np.bool_]:
         """Rows with finite coordinates and positive area (trackers drop the others)."""
@@ -204,7 +212,7 @@ FIRST_AGO = "first_seen_ago_s"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Tracks:
+class Tracks(_BoxRows):
     """Tracked objects in one frame, as columns.
 
     Like :class:`Detections` plus ``track_id`` (unique within one tracker instance),
@@ -247,9 +255,6 @@ class Tracks:
             detection_index=np.zeros(0, np.int32),
         )
 
-    def __len__(self) -> int:
-        return int(self.xyxy.shape[0])
-
     def __getitem__(self, idx: Index) -> Tracks:
         idx = _normalise_index(idx)
         return Tracks(
@@ -284,15 +289,6 @@ class Tracks:
     def subject_id(self) -> npt.NDArray[np.int64]:
         """The id analytics key on: the stitched visit id when present, else the track id."""
         return self.visit_id if self.visit_id is not None else self.track_id
-
-    @property
-    def bottom_center(self) -> npt.NDArray[np.float32]:
-        x = (self.xyxy[:, 0] + self.xyxy[:, 2]) / 2
-        return np.stack([x, self.xyxy[:, 3]], axis=1).astype(np.float32)
-
-    @property
-    def center(self) -> npt.NDArray[np.float32]:
-        return ((self.xyxy[:, :2] + self.xyxy[:, 2:]) / 2).astype(np.float32)
 
     @property
     def is_matched(self) -> npt.NDArray[np.bool_]:

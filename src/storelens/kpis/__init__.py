@@ -8,5 +8,6 @@ reason, never 0: a zero conversion rate and "we have no till data" call for diff
 Modules: :mod:`.buckets` (store-local hour/day/week buckets), :mod:`.funnel` (passers-by ->
 entries -> engaged -> buyers, per store and per zone), :mod:`.forecast` (hourly footfall forecast,
 backtest, anomaly band, staffing), :mod:`.stats` (Wilson/Newcombe/Welch intervals, sample sizes)
-and :mod:`.experiments` (promotion uplift against the randomised hold-out).
+and :mod:`.experiments` (promotion uplift against the randomised hold-out), on the till data that
+:mod:`.pos` imports and joins to the checkout stays.
 """

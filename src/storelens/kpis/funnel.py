@@ -14,7 +14,7 @@ Inputs, all from storage:
   store with no POS data stored at all: not measured (an hour without sales is still 0).
 
 Per-zone conversion: of the shoppers who engaged at a zone, the share whose sale (the till join
-of :func:`storelens.pos.join_transactions_to_stays`: the sale matched to their checkout stay)
+of :func:`storelens.kpis.pos.join_transactions_to_stays`: the sale matched to their checkout stay)
 lists the zone's ``category``. A shopper counts only under the one subject (visit id) seen at the
 zone and at the till, so a zone on one camera and the till on another need store-level fused visits.
 
@@ -37,7 +37,7 @@ from storelens.config.cameras import ZoneKind
 from storelens.config.store import StoreConfig
 from storelens.events.models import EventType
 from storelens.kpis.buckets import Granularity, bucket_starts
-from storelens.pos import category_key, checkout_stays, join_transactions_to_stays, load_transactions
+from storelens.kpis.pos import category_key, checkout_stays, join_transactions_to_stays, load_transactions
 from storelens.storage.database import Database
 from storelens.storage.models import EVENTS, POS_TRANSACTIONS, VISITS
 

@@ -1,1 +1,1 @@
-"""Outputs: annotated video, summaries."""
+"""Outputs: annotated video, summaries, CSV and Parquet exports of the stored rows."""

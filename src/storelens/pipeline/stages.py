@@ -149,8 +149,8 @@ class EmotionStageAdapter:
     name = "emotion"
 
     def __init__(self, store: StoreConfig, camera_id: str) -> None:
+        from storelens.analytics.emotion import EmotionStage, tracker_from_config
         from storelens.config.cameras import ZoneKind
-        from storelens.emotion import EmotionStage, tracker_from_config
 
         self.store_id = store.store_id
         self.camera_id = camera_id
@@ -197,7 +197,7 @@ class EmotionStageAdapter:
         return out
 
     def update(self, frame: Frame, tracks: Tracks, events: Sequence[Event]) -> list[Event]:
-        from storelens.emotion import feed_tracker
+        from storelens.analytics.emotion import feed_tracker
 
         only = self.readable(tracks)
         self.not_read += int((~only).sum())

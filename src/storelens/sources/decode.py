@@ -119,10 +119,16 @@ def stream_start_seconds(stream: av.video.VideoStream) -> float:
     return float(stream.start_time * stream.time_base)
 
 
-def to_bgr(frame: av.VideoFrame, max_width: int) -> npt.NDArray[np.uint8]:
-    """Convert a decoded frame to a BGR uint8 array no wider than ``max_width``."""
-    image = frame.to_ndarray(format="bgr24")
-    return fit_width(np.asarray(image, dtype=np.uint8), max_width)
+def to_bgr(
+    frame: av.VideoFrame, max_width: int, index: int, on_corrupt: Callable[[str], None]
+) -> npt.NDArray[np.uint8] | None:
+    """A decoded frame as a BGR uint8 array no wider than ``max_width``; None when it cannot be
+    converted, after telling ``on_corrupt`` which frame (one bad frame is skipped, not fatal)."""
+    try:
+        return fit_width(np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8), max_width)
+    except (av.FFmpegError, ValueError) as exc:
+        on_corrupt(f"frame {index} could not be converted: {exc}")
+        return None
 
 
 class MonotonicClock:

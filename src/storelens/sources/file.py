@@ -9,7 +9,6 @@ from a recording carry the times at which they happened relative to a chosen sta
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import av.video
 
 from storelens.config.cameras import CameraConfig
 from storelens.core.types import Frame
-from storelens.sources.base import ClosingSource, SourceError, SourceStats, StatusCallback
+from storelens.sources.base import SourceError, StatusCallback
 from storelens.sources.decode import (
     MonotonicClock,
     decode_frames,
@@ -29,8 +28,9 @@ from storelens.sources.decode import (
     stream_start_seconds,
     to_bgr,
 )
+from storelens.sources.recording import RecordingSource
 from storelens.sources.sampling import FpsSampler
-from storelens.sources.status import StatusReporter, describe_error
+from storelens.sources.status import describe_error
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def open_video_file(path: Path) -> tuple[av.container.InputContainer, av.video.V
         raise SourceError(f"cannot read video file {path}: {exc}") from exc
 
 
-class FileSource(ClosingSource):
+class FileSource(RecordingSource):
     """Frames of one video file, optionally replayed forever (``loop``).
 
     Looping keeps ``pts`` (and ``index``) increasing across the seam: each pass is shifted to start
@@ -68,14 +68,8 @@ class FileSource(ClosingSource):
         on_status: StatusCallback | None = None,
         start_wall_time: float | None = None,
     ) -> None:
-        self.camera_id = cam.id
+        super().__init__(cam, on_status, start_wall_time)
         self.path = path
-        self.stats = SourceStats()
-        self._fps = cam.fps
-        self._max_width = cam.max_width
-        self._loop = cam.loop
-        self._start_wall_time = time.time() if start_wall_time is None else start_wall_time
-        self._status = StatusReporter(cam.id, self.stats, on_status)
         self._container: av.container.InputContainer | None = None
         self._stream: av.video.VideoStream | None = None
         self._container, self._stream = open_video_file(path)
@@ -89,19 +83,9 @@ class FileSource(ClosingSource):
             rate=stream_rate(self._stream, cam.fps),
         )
         self.stats.online = True
-        self._closed = False
-        self._iterator: Iterator[Frame] | None = None
-
-    # -- FrameSource ------------------------------------------------------------------------------
-    def frames(self) -> Iterator[Frame]:
-        """The one frame iterator of this source (calling again continues the same iteration)."""
-        if self._iterator is None:
-            self._iterator = self._generate()
-        return self._iterator
 
     def close(self) -> None:
-        self._closed = True
-        self.stats.online = False
+        super().close()
         container, self._container = self._container, None
         if container is not None:
             container.close()
@@ -128,10 +112,8 @@ class FileSource(ClosingSource):
                     if not sampler.keep(pts):
                         self.stats.dropped += 1
                         continue
-                    try:
-                        image = to_bgr(vf, self._max_width)
-                    except (av.FFmpegError, ValueError) as exc:
-                        self._on_corrupt(f"frame {index} could not be converted: {exc}")
+                    image = to_bgr(vf, self._max_width, index, self._on_corrupt)
+                    if image is None:
                         continue
                     wall_time = self._start_wall_time + pts
                     self.stats.emitted += 1

@@ -9,7 +9,6 @@ natural order (``img2`` before ``img10``), which is what numbered exports expect
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +17,9 @@ import numpy as np
 
 from storelens.config.cameras import CameraConfig
 from storelens.core.types import Frame
-from storelens.sources.base import ClosingSource, SourceError, SourceStats, StatusCallback
+from storelens.sources.base import SourceError, StatusCallback
+from storelens.sources.recording import RecordingSource
 from storelens.sources.sampling import fit_width
-from storelens.sources.status import StatusReporter
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 
@@ -40,7 +39,7 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(files, key=_natural_key)
 
 
-class ImageFolderSource(ClosingSource):
+class ImageFolderSource(RecordingSource):
     """Frames from the images of one folder; with ``loop`` the folder replays forever."""
 
     def __init__(
@@ -50,14 +49,8 @@ class ImageFolderSource(ClosingSource):
         on_status: StatusCallback | None = None,
         start_wall_time: float | None = None,
     ) -> None:
-        self.camera_id = cam.id
+        super().__init__(cam, on_status, start_wall_time)
         self.folder = folder
-        self.stats = SourceStats()
-        self._fps = cam.fps
-        self._max_width = cam.max_width
-        self._loop = cam.loop
-        self._start_wall_time = time.time() if start_wall_time is None else start_wall_time
-        self._status = StatusReporter(cam.id, self.stats, on_status)
         if not folder.is_dir():
             raise SourceError(f"image folder not found: {folder}")
         self._files = list_images(folder)
@@ -67,18 +60,6 @@ class ImageFolderSource(ClosingSource):
             )
         self.stats.extra.update(kind="images", path=str(folder), images=len(self._files))
         self.stats.online = True
-        self._closed = False
-        self._iterator: Iterator[Frame] | None = None
-
-    def frames(self) -> Iterator[Frame]:
-        """The one frame iterator of this source (calling again continues the same iteration)."""
-        if self._iterator is None:
-            self._iterator = self._generate()
-        return self._iterator
-
-    def close(self) -> None:
-        self._closed = True
-        self.stats.online = False
 
     def _generate(self) -> Iterator[Frame]:
         index = 0

@@ -264,10 +264,8 @@ class LiveSource(ClosingSource):
                 if not self._sampler.keep(pts):
                     self.stats.dropped += 1
                     continue
-                try:
-                    image = to_bgr(vf, self._max_width)
-                except (av.FFmpegError, ValueError) as exc:
-                    self._on_corrupt(f"frame {index} could not be converted: {exc}")
+                image = to_bgr(vf, self._max_width, index, self._on_corrupt)
+                if image is None:
                     continue
                 frame = Frame(camera_id=self.camera_id, index=index, pts=pts, wall_time=wall_time, image=image)
                 evicted = self._queue.put(frame)

@@ -13,6 +13,13 @@ I64 = npt.NDArray[np.int64]
 __all__ = ["direction_consistency", "inside_fraction", "iou_matrix", "match"]
 
 
+def _intersection(a: F64, b: F64) -> F64:
+    """Pairwise intersection areas of (N, 4) and (M, 4) xyxy boxes (0 where they do not overlap)."""
+    w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    return np.asarray(np.maximum(w, 0.0) * np.maximum(h, 0.0))
+
+
 def iou_matrix(a: F64, b: F64) -> F64:
     """Pairwise IoU of (N, 4) and (M, 4) float64 xyxy boxes with positive areas.
 
@@ -21,9 +28,7 @@ def iou_matrix(a: F64, b: F64) -> F64:
     """
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)))
-    w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.maximum(w, 0.0) * np.maximum(h, 0.0)
+    inter = _intersection(a, b)
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     return np.asarray(inter / (area_a[:, None] + area_b[None, :] - inter))
@@ -35,9 +40,7 @@ def inside_fraction(a: F64, b: F64) -> F64:
     Unlike IoU it does not shrink when ``b`` is much larger, so it flags a part-of-a-person box."""
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)))
-    w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.maximum(w, 0.0) * np.maximum(h, 0.0)
+    inter = _intersection(a, b)
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     return np.asarray(inter / area_a[:, None])
 

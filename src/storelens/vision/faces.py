@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from storelens.core.types import KP
+from storelens.vision.letterbox import check_image
 from storelens.vision.models import resolve_model
 from storelens.vision.onnx_session import create_session
 
@@ -383,19 +384,9 @@ class FaceDetector:
 
     def detect(self, image_bgr: npt.NDArray[np.uint8]) -> Faces:
         """Faces in a whole image, letterboxed (centred square with black bars) into the input."""
-        _check_bgr(image_bgr)
+        check_image(image_bgr)
         h, w = image_bgr.shape[:2]
         return self.detect_region(image_bgr, w / 2, h / 2, float(max(h, w)))
-
-
-def _check_bgr(image: object) -> None:
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(
-            f"expected an HxWx3 uint8 BGR image, got shape={getattr(image, 'shape', None)} "
-            f"dtype={getattr(image, 'dtype', None)}"
-        )
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError("image is empty")
 
 
 def pick_face_for_region(faces: Faces, cx: float, cy: float, side: float) -> int | None:

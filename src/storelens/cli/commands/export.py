@@ -32,7 +32,7 @@ def export(
     out: Path = typer.Option(..., "--out", "-o", help="File to write"),
 ) -> None:
     """Export a dataset for a time range; rows are read and written page by page."""
-    from storelens.export import DATASETS, FORMATS, ExportQuery, export_to_file
+    from storelens.output.export import DATASETS, FORMATS, ExportQuery, export_to_file
     from storelens.sinks.factory import default_database_url, store_database_url
     from storelens.storage.database import StorageError, open_database
 

@@ -1,7 +1,7 @@
 """`storelens expressions --list FILE --out OUT.csv`: read the facial expression of still images.
 
 For measuring the expression path on labelled face sets: every listed image goes through
-:func:`storelens.emotion.read_still` with the EmotionConfig defaults, the path chosen by
+:func:`storelens.analytics.emotion.read_still` with the EmotionConfig defaults, the path chosen by
 subject-wise cross-validation (``bench/expression_cv.py``): an image that is already a tight face
 crop (small and square, or a detected face filling it) is read whole, unaligned; otherwise a sure
 detection (BlazeFace) is eye-aligned and an unsure one read whole; flip averaging and a calibrated
@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 import typer
 
+from storelens.analytics.emotion import read_still
 from storelens.config.emotion import EmotionConfig
-from storelens.emotion import read_still
 from storelens.vision.expressions import UNCERTAIN, ExpressionClassifier
 from storelens.vision.faces import FaceDetector, FaceModel
 

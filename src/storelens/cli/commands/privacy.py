@@ -7,12 +7,14 @@ detection), so anyone can check what storelens would ever show or store of a rec
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 
-from storelens.cli.commands.security import _actor, _load, _open
+from storelens.cli.commands.security import _actor, _database, _error, _load
+from storelens.storage.database import Database
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Store YAML file (its database is used)")
 DbOpt = typer.Option(None, "--db", help="Database URL or SQLite path (overrides the config's)")
@@ -63,8 +65,7 @@ def redact(
     try:
         stats = redact_media(source, output, redactor, max_width=max_width, overwrite=overwrite)
     except MediaError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
+        raise _error(exc) from None
     typer.echo(
         f"{stats.output}: {stats.frames} frame(s) redacted, {stats.people} person detection(s), "
         f"{stats.faces} face(s) found by the face detector and blurred"
@@ -83,12 +84,9 @@ def purge(
     cfg = _load(config)
     assert cfg is not None
     when = _parse_time(now, "--now") if now else datetime.now(UTC)
-    database = _open(config, db)
-    try:
+    with _database(config, db) as database:
         snapshots = snapshot_store_for(cfg, database)
         report = run_purge(database, cfg.privacy.retention, when, snapshots=snapshots, actor=_actor())
-    finally:
-        database.close()
     for table, n in sorted(report.deleted.items()):
         typer.echo(f"{table:18s} {n:8d} deleted")
     typer.echo(f"{'paths':18s} {report.paths_cleared:8d} cleared")
@@ -115,14 +113,11 @@ def privacy_report(
     if fmt not in ("text", "markdown", "json", "md", "html"):
         typer.echo("--format must be text, markdown, json, md or html", err=True)
         raise typer.Exit(code=2)
-    database = None if no_db else _open(config, db)
-    try:
+    opened: AbstractContextManager[Database | None] = nullcontext() if no_db else _database(config, db)
+    with opened as database:
         report = build_report(cfg, database)
         text = render_dpia(cfg, fmt, report) if fmt in ("md", "html") else render_report(report, fmt)
         typer.echo(text, nl=False)
-    finally:
-        if database is not None:
-            database.close()
 
 
 def delete_data(
@@ -144,10 +139,8 @@ def delete_data(
     try:
         req = DeletionRequest(_parse_time(start, "--start"), _parse_time(end, "--end"), camera, zone, reason)
     except DeletionError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
-    database = _open(config, db)
-    try:
+        raise _error(exc) from None
+    with _database(config, db) as database:
         report = run_delete(
             database,
             req,
@@ -155,8 +148,6 @@ def delete_data(
             snapshots=snapshot_store_for(cfg, database),
             zone_cameras={z.id: z.camera for z in cfg.zones},
         )
-    finally:
-        database.close()
     for what, n in sorted(report.deleted.items()):
         typer.echo(f"{what:18s} {n:8d} deleted")
     typer.echo(f"audit record {report.audit_seq}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import getpass
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -41,8 +43,7 @@ def _restriction(value: str | None, kind: str) -> frozenset[str] | None:
     try:
         return parse_restriction(value, "stores" if kind == "stores" else "cameras")
     except AccessError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
+        raise _error(exc) from None
 
 
 def _restriction_change(value: str | None, kind: str) -> frozenset[str] | str | None:
@@ -80,9 +81,11 @@ def database_url(config: Path | None, db: str | None) -> str:
     return store_database_url(cfg)
 
 
-def _open(config: Path | None, db: str | None, *, create_audit_key: bool = True) -> Database:
+@contextmanager
+def _database(config: Path | None, db: str | None, *, create_audit_key: bool = True) -> Iterator[Database]:
     """The store's database, with the audit seal of its config (``security.audit_key_file``), so
-    records appended here move the same sealed head as ``storelens serve`` does."""
+    records appended here move the same sealed head as ``storelens serve`` does; closed on the way
+    out, whatever the command did."""
     from storelens.security.audit import AuditKeyError, configure_audit_seal, use_audit_seal
     from storelens.storage import open_database
 
@@ -91,18 +94,35 @@ def _open(config: Path | None, db: str | None, *, create_audit_key: bool = True)
     except Exception as exc:
         typer.echo(f"cannot open database: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(code=1) from None
-    cfg = _load(config)
-    key_file = cfg.resolve_path(cfg.security.audit_key_file) if cfg and cfg.security.audit_key_file else None
     try:
-        if create_audit_key:
-            configure_audit_seal(database, key_file)
-        else:
-            use_audit_seal(database, key_file)
-    except AuditKeyError as exc:
+        cfg = _load(config)
+        key_file = cfg.resolve_path(cfg.security.audit_key_file) if cfg and cfg.security.audit_key_file else None
+        try:
+            if create_audit_key:
+                configure_audit_seal(database, key_file)
+            else:
+                use_audit_seal(database, key_file)
+        except AuditKeyError as exc:
+            raise _error(exc) from None
+        yield database
+    finally:
         database.close()
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
-    return database
+
+
+def _error(exc: Exception, code: int = 2) -> typer.Exit:
+    """Print ``error: <exc>`` and hand back the exit to raise (``raise _error(exc) from None``): a
+    bad option or a refused change is one line on stderr, never a traceback."""
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(code=code)
+
+
+def _parse_expect(expect: str) -> tuple[int, str]:
+    """``SEQ:HASH`` as ``audit verify`` prints the head; anything else is a usage error (exit 2)."""
+    seq, sep, h = expect.partition(":")
+    if not sep or not seq.isdigit() or len(h) != 64:
+        typer.echo("--expect must be SEQ:HASH (as printed by a previous verify)", err=True)
+        raise typer.Exit(code=2)
+    return int(seq), h
 
 
 def _actor() -> str:
@@ -149,8 +169,7 @@ def user_add(
 
     allowed_stores = _restriction(stores, "stores")
     allowed_cameras = _restriction(cameras, "cameras")
-    database = _open(config, db)
-    try:
+    with _database(config, db) as database:
         password = _read_password(password_stdin)
         try:
             user = create_user(
@@ -163,16 +182,13 @@ def user_add(
                 cameras=allowed_cameras,
             )
         except (UserError, ValueError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=2) from None
+            raise _error(exc) from None
         details = {"role": user.role.label, "stores": _shown(user.stores), "cameras": _shown(user.cameras)}
         append_audit(database, "user.create", _actor(), target=user.username, details=details)
         typer.echo(
             f"created {user.role.label} {user.username!r} "
             f"(stores {_shown(user.stores)}; cameras {_shown(user.cameras)})"
         )
-    finally:
-        database.close()
 
 
 @user_app.command("list")
@@ -180,12 +196,8 @@ def user_list(config: Path | None = ConfigOpt, db: str | None = DbOpt) -> None:
     """List users with role, state and last login."""
     from storelens.security.users import list_users
 
-    database = _open(config, db)
-    try:
-        with database.engine.connect() as conn:
-            users = list_users(conn)
-    finally:
-        database.close()
+    with _database(config, db) as database, database.engine.connect() as conn:
+        users = list_users(conn)
     if not users:
         typer.echo("no users (create the first admin with: storelens user add NAME --role admin)")
         return
@@ -224,8 +236,7 @@ def user_set(
         raise typer.Exit(code=2)
     allowed_stores = _restriction_change(stores, "stores")
     allowed_cameras = _restriction_change(cameras, "cameras")
-    database = _open(config, db)
-    try:
+    with _database(config, db) as database:
         password = _read_password(password_stdin) if (new_password or password_stdin) else None
         try:
             user = update_user(
@@ -240,8 +251,7 @@ def user_set(
                 cameras=allowed_cameras,
             )
         except (UserError, ValueError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=2) from None
+            raise _error(exc) from None
         details = {
             "role": role,
             "disabled": user.disabled,
@@ -255,8 +265,6 @@ def user_set(
             f"updated {user.username!r}: role {user.role.label}, {'disabled' if user.disabled else 'enabled'}, "
             f"stores {_shown(user.stores)}, cameras {_shown(user.cameras)}"
         )
-    finally:
-        database.close()
 
 
 @user_app.command("delete")
@@ -265,20 +273,16 @@ def user_delete(name: str = typer.Argument(...), config: Path | None = ConfigOpt
     from storelens.security.audit import append_audit
     from storelens.security.users import UserError, delete_user
 
-    database = _open(config, db)
-    try:
+    with _database(config, db) as database:
         try:
             found = delete_user(database, name)
         except UserError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=2) from None
+            raise _error(exc) from None
         if not found:
             typer.echo(f"no user {name!r}", err=True)
             raise typer.Exit(code=1)
         append_audit(database, "user.delete", _actor(), target=name)
         typer.echo(f"deleted {name!r}")
-    finally:
-        database.close()
 
 
 # ----------------------------------------------------------------------------------------- tokens
@@ -308,8 +312,7 @@ def token_create(
     cfg = _load(config)
     allowed_stores = _restriction(stores, "stores")
     allowed_cameras = _restriction(cameras, "cameras")
-    database = _open(config, db)
-    try:
+    with _database(config, db) as database:
         with database.engine.connect() as conn:
             owner = get_user(conn, user)
         if owner is None:
@@ -330,8 +333,7 @@ def token_create(
                 cameras=allowed_cameras,
             )
         except (TokenError, ValueError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=2) from None
+            raise _error(exc) from None
         details = {"name": name, "owner": user, "stores": _shown(tok.stores), "cameras": _shown(tok.cameras)}
         append_audit(database, "token.create", _actor(), target=tok.id, details=details)
         typer.echo(plain)
@@ -341,8 +343,6 @@ def token_create(
             f"expires {tok.expires_at.isoformat()}): shown once, store it safely",
             err=True,
         )
-    finally:
-        database.close()
 
 
 @token_app.command("list")
@@ -350,12 +350,8 @@ def token_list(config: Path | None = ConfigOpt, db: str | None = DbOpt) -> None:
     """List tokens (never their secrets)."""
     from storelens.security.tokens import list_tokens
 
-    database = _open(config, db)
-    try:
-        with database.engine.connect() as conn:
-            tokens = list_tokens(conn)
-    finally:
-        database.close()
+    with _database(config, db) as database, database.engine.connect() as conn:
+        tokens = list_tokens(conn)
     for t in tokens:
         state = "revoked" if t.revoked_at else "active"
         scopes = ",".join(sorted(t.scopes))
@@ -369,15 +365,12 @@ def token_revoke(token_id: str = typer.Argument(...), config: Path | None = Conf
     from storelens.security.audit import append_audit
     from storelens.security.tokens import revoke_token
 
-    database = _open(config, db)
-    try:
+    with _database(config, db) as database:
         if not revoke_token(database, token_id):
             typer.echo(f"no live token {token_id!r}", err=True)
             raise typer.Exit(code=1)
         append_audit(database, "token.revoke", _actor(), target=token_id)
         typer.echo(f"revoked {token_id}")
-    finally:
-        database.close()
 
 
 # ------------------------------------------------------------------------------------------ audit
@@ -394,20 +387,13 @@ def audit_verify(
 
     expected: tuple[int, str] | None = None
     if expect is not None:
-        seq, sep, h = expect.partition(":")
-        if not sep or not seq.isdigit() or len(h) != 64:
-            typer.echo("--expect must be SEQ:HASH (as printed by a previous verify)", err=True)
-            raise typer.Exit(code=2)
-        expected = (int(seq), h)
+        expected = _parse_expect(expect)
     from datetime import timedelta
 
     cfg = _load(config)
     days = cfg.privacy.retention.audit_days if cfg is not None else None
-    database = _open(config, db, create_audit_key=False)  # a new key would make every anchor look forged
-    try:
+    with _database(config, db, create_audit_key=False) as database:  # a new key would make every anchor look forged
         v = verify_audit(database, expect=expected, retention=None if days is None else timedelta(days=days))
-    finally:
-        database.close()
     if v.ok:
         typer.echo(f"audit log OK: {v.checked} record(s) verified; head {v.head_seq}:{v.head_hash}")
         if v.note:
@@ -428,24 +414,17 @@ def audit_seal_anchor(
     sealed"), after checking the chain reaches a head you noted earlier."""
     from storelens.security.audit import AuditKeyError, append_audit, seal_legacy_anchor
 
-    seq, sep, h = expect.partition(":")
-    if not sep or not seq.isdigit() or len(h) != 64:
-        typer.echo("--expect must be SEQ:HASH (as printed by a previous verify)", err=True)
-        raise typer.Exit(code=2)
-    database = _open(config, db, create_audit_key=False)
-    try:
+    anchor = _parse_expect(expect)
+    with _database(config, db, create_audit_key=False) as database:
         try:
-            done = seal_legacy_anchor(database, (int(seq), h))
+            done = seal_legacy_anchor(database, anchor)
         except (AuditKeyError, ValueError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=1) from None
+            raise _error(exc, code=1) from None
         if not done:
             typer.echo("no unsealed anchor: nothing to do")
             return
         append_audit(database, "audit.seal_anchor", _actor(), details={"expect": expect})
         typer.echo("anchor sealed")
-    finally:
-        database.close()
 
 
 @audit_app.command("list")
@@ -458,12 +437,8 @@ def audit_list(
     """The newest audit records."""
     from storelens.security.audit import list_audit
 
-    database = _open(config, db)
-    try:
-        with database.engine.connect() as conn:
-            records = list_audit(conn, limit=limit, action=action)
-    finally:
-        database.close()
+    with _database(config, db) as database, database.engine.connect() as conn:
+        records = list_audit(conn, limit=limit, action=action)
     for r in records:
         typer.echo(f"{r.seq:6d} {r.ts.isoformat()} {r.actor:20s} {r.action:20s} {r.outcome:8s} {r.target or ''}")
 
@@ -482,8 +457,7 @@ def keys_new(
     try:
         new_id = add_key_to_file(key_file, kid)
     except (KeyConfigError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
+        raise _error(exc) from None
     typer.echo(f"added key {new_id} to {key_file} (primary)")
 
 
@@ -495,13 +469,11 @@ def keys_rotate(config: Path = typer.Argument(..., help="Store YAML file"), db: 
 
     cfg = _load(config)
     assert cfg is not None
-    database = _open(config, db)
-    try:
+    with _database(config, db) as database:
         try:
             store = snapshot_store_for(cfg, database)
         except KeyConfigError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=2) from None
+            raise _error(exc) from None
         if store is None:
             typer.echo("no encryption key configured (security.key_file or $" + cfg.security.key_env + ")", err=True)
             raise typer.Exit(code=2)
@@ -510,8 +482,6 @@ def keys_rotate(config: Path = typer.Argument(..., help="Store YAML file"), db: 
 
         append_audit(database, "keys.rotate", _actor(), details={"files": n, "primary": store.keys.primary})
         typer.echo(f"re-encrypted {n} file(s) under key {store.keys.primary}")
-    finally:
-        database.close()
 
 
 @keys_app.command("scan")

@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import StreamingResponse
 
-from storelens.export import ExportQuery, media_type, stream_export
+from storelens.output.export import ExportQuery, media_type, stream_export
 from storelens.service.deps import Deps, time_range
 from storelens.service.schemas.common import ERROR_RESPONSES
 from storelens.service.scope import ScopeView

@@ -26,7 +26,6 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from storelens.analytics.queues import queue_pairs
-from storelens.export import media_type
 from storelens.kpis import experiments as kx
 from storelens.kpis import forecast as kf
 from storelens.kpis.anomaly_watch import hourly_series
@@ -38,10 +37,11 @@ from storelens.kpis.funnel import (
     load_funnel_inputs,
     load_zone_purchases,
 )
+from storelens.kpis.pos import store_timezone
 from storelens.kpis.queues import load_queue_moves, queue_joins, queue_rows
 from storelens.kpis.units import GroupingConfig
 from storelens.kpis.units_store import compute_units, load_people
-from storelens.pos import store_timezone
+from storelens.output.export import media_type
 from storelens.service.deps import Deps, time_range
 from storelens.service.schemas.common import ERROR_RESPONSES
 from storelens.service.schemas.kpis import (

@@ -1,6 +1,6 @@
 """``/pos``: point-of-sale transactions (JSON or CSV), conversion rate and the till-visit join.
 
-The CSV schema and the metrics are documented in :mod:`storelens.pos` and docs/API.md.
+The CSV schema and the metrics are documented in :mod:`storelens.kpis.pos` and docs/API.md.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from storelens.pos import (
+from storelens.kpis.pos import (
     ConversionRow,
     PosCsvError,
     TillJoin,

@@ -162,76 +162,68 @@ def _event_pages(db: Database, q: ExportQuery) -> Iterator[list[Row]]:
         cursor = page.next_cursor
 
 
-def _visit_pages(db: Database, q: ExportQuery) -> Iterator[list[Row]]:
-    c = VISITS.c
-    base: list[sa.ColumnElement[bool]] = [c.store_id == q.store_id, *_access_terms(q, c.camera_id, None)]
+def _keyset_pages(
+    db: Database,
+    table: sa.Table,
+    base: list[sa.ColumnElement[bool]],
+    time_col: sa.Column[datetime],
+    key_col: sa.Column[str],
+    q: ExportQuery,
+) -> Iterator[list[Row]]:
+    """Rows of ``table`` in ``time_col`` range ``[q.since, q.until)`` ordered by (time, key), one
+    short read per page of ``q.page``: the next page starts after the last (time, key) seen, so a
+    page costs the same however deep into the range it is and no snapshot is held between pages."""
     if q.since is not None:
-        base.append(c.started_at >= q.since)
+        base = [*base, time_col >= q.since]
     if q.until is not None:
-        base.append(c.started_at < q.until)
+        base = [*base, time_col < q.until]
     after: tuple[datetime, str] | None = None
     while True:
         where = list(base)
         if after is not None:
-            where.append(sa.or_(c.started_at > after[0], sa.and_(c.started_at == after[0], c.id > after[1])))
-        stmt = sa.select(VISITS).where(*where).order_by(c.started_at, c.id).limit(q.page)
-        with db.engine.connect() as conn:
-            rows = [r._mapping for r in conn.execute(stmt)]
-        if not rows:
-            return
-        out: list[Row] = []
-        for m in rows:
-            ended = m["ended_at"]
-            out.append(
-                {
-                    "id": m["id"],
-                    "store_id": m["store_id"],
-                    "camera_id": m["camera_id"],
-                    "started_at": m["started_at"],
-                    "ended_at": ended,
-                    "duration_s": None if ended is None else (ended - m["started_at"]).total_seconds(),
-                    "fragments": m["fragments"],
-                    "confidence": m["confidence"],
-                    "is_staff": bool(m["is_staff"]),
-                    "dwell_by_zone": json_dumps(m["dwell_by_zone"] or {}),
-                    "intent_timeline": json_dumps(m["intent_timeline"] or []),
-                    "path": json_dumps(m["path"] or []),
-                    "journey": None if m["journey"] is None else json_dumps(m["journey"]),
-                }
-            )
-        yield out
-        if len(rows) < q.page:
-            return
-        after = (rows[-1]["started_at"], rows[-1]["id"])
-
-
-def _aggregate_pages(db: Database, q: ExportQuery) -> Iterator[list[Row]]:
-    c = AGGREGATES.c
-    base: list[sa.ColumnElement[bool]] = [
-        c.store_id == q.store_id,
-        c.bucket_s == q.bucket_s,
-        *_access_terms(q, None, c.zone_id),
-    ]
-    if q.since is not None:
-        base.append(c.bucket_start >= q.since)
-    if q.until is not None:
-        base.append(c.bucket_start < q.until)
-    after: tuple[datetime, str] | None = None
-    while True:
-        where = list(base)
-        if after is not None:
-            where.append(sa.or_(c.bucket_start > after[0], sa.and_(c.bucket_start == after[0], c.zone_id > after[1])))
-        stmt = sa.select(AGGREGATES).where(*where).order_by(c.bucket_start, c.zone_id).limit(q.page)
+            where.append(sa.or_(time_col > after[0], sa.and_(time_col == after[0], key_col > after[1])))
+        stmt = sa.select(table).where(*where).order_by(time_col, key_col).limit(q.page)
         with db.engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(stmt)]
         if not rows:
             return
-        for r in rows:
-            r["dwell_mean_s"] = r["dwell_total_s"] / r["dwell_count"] if r["dwell_count"] else None
         yield rows
         if len(rows) < q.page:
             return
-        after = (rows[-1]["bucket_start"], rows[-1]["zone_id"])
+        after = (rows[-1][time_col.name], rows[-1][key_col.name])
+
+
+def _visit_pages(db: Database, q: ExportQuery) -> Iterator[list[Row]]:
+    c = VISITS.c
+    base = [c.store_id == q.store_id, *_access_terms(q, c.camera_id, None)]
+    for rows in _keyset_pages(db, VISITS, base, c.started_at, c.id, q):
+        yield [
+            {
+                "id": m["id"],
+                "store_id": m["store_id"],
+                "camera_id": m["camera_id"],
+                "started_at": m["started_at"],
+                "ended_at": m["ended_at"],
+                "duration_s": None if m["ended_at"] is None else (m["ended_at"] - m["started_at"]).total_seconds(),
+                "fragments": m["fragments"],
+                "confidence": m["confidence"],
+                "is_staff": bool(m["is_staff"]),
+                "dwell_by_zone": json_dumps(m["dwell_by_zone"] or {}),
+                "intent_timeline": json_dumps(m["intent_timeline"] or []),
+                "path": json_dumps(m["path"] or []),
+                "journey": None if m["journey"] is None else json_dumps(m["journey"]),
+            }
+            for m in rows
+        ]
+
+
+def _aggregate_pages(db: Database, q: ExportQuery) -> Iterator[list[Row]]:
+    c = AGGREGATES.c
+    base = [c.store_id == q.store_id, c.bucket_s == q.bucket_s, *_access_terms(q, None, c.zone_id)]
+    for rows in _keyset_pages(db, AGGREGATES, base, c.bucket_start, c.zone_id, q):
+        for r in rows:
+            r["dwell_mean_s"] = r["dwell_total_s"] / r["dwell_count"] if r["dwell_count"] else None
+        yield rows
 
 
 _READERS: dict[Dataset, Callable[[Database, ExportQuery], Iterator[list[Row]]]] = {

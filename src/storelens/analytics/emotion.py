@@ -35,6 +35,7 @@ from storelens.vision.faces import (
     head_regions,
     pick_face_for_region,
 )
+from storelens.vision.letterbox import check_image
 
 UNKNOWN = "unknown"
 
@@ -151,7 +152,7 @@ class EmotionStage:
         """Faces of the tracked people, attached to their rows, and the rows left without one
         (with the reason). Does not read expressions; usable on its own for blurring. ``only``:
         per row, whether it may be looked at at all (the others are skipped, with no reason)."""
-        _check_image(image_bgr)
+        check_image(image_bgr)
         self._frames += 1
         if only is not None and len(only) != len(tracks):
             raise ValueError(f"only has {len(only)} values for {len(tracks)} tracks")
@@ -347,7 +348,7 @@ def read_still(
     ``cfg.temperature``; below ``cfg.min_confidence`` the label is "uncertain".
     """
     cfg = cfg or EmotionConfig()
-    _check_image(image_bgr)
+    check_image(image_bgr)
     h, w = image_bgr.shape[:2]
     crop = STILL_TIGHT
     if not is_tight_crop(image_bgr.shape, cfg):
@@ -381,13 +382,3 @@ def _still_label(probs: npt.NDArray[np.float64], cfg: EmotionConfig) -> str:
 
 def _area(xyxy: npt.NDArray[np.float32]) -> float:
     return float(max(xyxy[2] - xyxy[0], 0) * max(xyxy[3] - xyxy[1], 0))
-
-
-def _check_image(image: object) -> None:
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(
-            f"expected an HxWx3 uint8 BGR image, got shape={getattr(image, 'shape', None)} "
-            f"dtype={getattr(image, 'dtype', None)}"
-        )
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError("image is empty")
