@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,8 +23,9 @@ from factories import boxes_on_feet, make_tracks
 from storelens.analytics.stage import BehaviourStage
 from storelens.config.schema import StoreConfig
 from storelens.core.types import Tracks
+from testdata import TEST_DATA
 
-GOLDEN = Path(__file__).resolve().parents[1] / "data" / "stage_golden.json.gz"
+GOLDEN = TEST_DATA / "stage_golden.json.gz"
 KINDS = ("shelf", "aisle", "display", "queue", "checkout", "staff_only")
 
 
