@@ -36,6 +36,15 @@ def person_box(cx: float, bottom: float, h: float) -> list[float]:
     return [cx - w / 2, bottom - h, cx + w / 2, bottom]
 
 
+def _person_columns(
+    xyxy: npt.ArrayLike, score: float | npt.ArrayLike
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int32]]:
+    """Boxes, scores (one for all rows, or one per row) and class 0 for every row."""
+    boxes = np.asarray(xyxy, np.float32).reshape(-1, 4)
+    n = len(boxes)
+    return boxes, np.broadcast_to(np.asarray(score, np.float32), (n,)).copy(), np.zeros(n, np.int32)
+
+
 def make_tracks(
     xyxy: npt.ArrayLike,
     track_id: npt.ArrayLike,
@@ -49,14 +58,15 @@ def make_tracks(
 ) -> Tracks:
     """Tracks of one frame: every row matched to the detection of its own index unless
     ``detection_index`` says otherwise (-1: coasting)."""
-    boxes = np.asarray(xyxy, np.float32).reshape(-1, 4)
-    n = len(boxes)
+    boxes, scores, classes = _person_columns(xyxy, score)
     return Tracks(
         xyxy=boxes,
-        score=np.broadcast_to(np.asarray(score, np.float32), (n,)).copy(),
-        class_id=np.zeros(n, np.int32),
+        score=scores,
+        class_id=classes,
         track_id=np.asarray(track_id, np.int64),
-        detection_index=np.arange(n, dtype=np.int32) if detection_index is None else np.asarray(detection_index),
+        detection_index=np.arange(len(boxes), dtype=np.int32)
+        if detection_index is None
+        else np.asarray(detection_index),
         keypoints=None if keypoints is None else np.asarray(keypoints, np.float32),
         visit_id=None if visit_id is None else np.asarray(visit_id, np.int64),
         floor_xy=None if floor_xy is None else np.asarray(floor_xy, np.float32),
@@ -89,12 +99,11 @@ def make_detections(
     data: dict[str, np.ndarray] | None = None,
 ) -> Detections:
     """Detections of one frame, class 0 (person)."""
-    boxes = np.asarray(xyxy, np.float32).reshape(-1, 4)
-    n = len(boxes)
+    boxes, scores, classes = _person_columns(xyxy, score)
     return Detections(
         xyxy=boxes,
-        score=np.broadcast_to(np.asarray(score, np.float32), (n,)).copy(),
-        class_id=np.zeros(n, np.int32),
+        score=scores,
+        class_id=classes,
         keypoints=None if keypoints is None else np.asarray(keypoints, np.float32),
         data={} if data is None else data,
     )
