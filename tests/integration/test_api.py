@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import random
 import threading
 import time
@@ -25,16 +24,16 @@ import cv2
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import sqlalchemy as sa
 import yaml
 from fastapi import HTTPException
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from factories import make_tracks
 from storelens.analytics.heatmap import HeatBucket, HeatmapAccumulator, HeatmapGrid
 from storelens.config import load_config
 from storelens.core.results import FrameResult
-from storelens.core.types import Detections, Frame, Tracks
+from storelens.core.types import Detections, Frame
 from storelens.events.models import Event
 from storelens.service import ServiceDeps, ServiceSettings, create_app
 from storelens.service.ws import StreamFilter, StreamHub
@@ -43,7 +42,6 @@ from storelens.storage.heatmaps import add_heatmap_buckets
 from testdata import DEMO_COUNTER_CLIP, DEMO_STORE
 
 DEMO = DEMO_STORE
-PG_URL = os.environ.get("STORELENS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 API = "/api/v1"
 
@@ -51,35 +49,6 @@ pytestmark = pytest.mark.timeout(120)
 
 
 # ----------------------------------------------------------------------------------- fixtures
-
-
-def _pg_schema_url(schema: str) -> str:
-    return (
-        sa.make_url(PG_URL)
-        .update_query_dict({"options": f"-csearch_path={schema}"})
-        .render_as_string(hide_password=False)
-    )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A real, empty database: a SQLite file, or a fresh PostgreSQL schema in ``test``."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'api.db'}"
-        return
-    schema = f"sl_api_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-    try:
-        yield _pg_schema_url(schema)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
 
 
 def write_store(tmp_path: Path, **extra: Any) -> Path:
@@ -540,13 +509,8 @@ def test_exports_stream_csv_and_parquet(api: Api) -> None:
 def _frame_result(camera: str, n: int) -> FrameResult:
     image = np.zeros((48, 64, 3), np.uint8)
     frame = Frame(camera_id=camera, index=n, pts=n / 10, wall_time=T0.timestamp() + n / 10, image=image)
-    tracks = Tracks(
-        xyxy=np.array([[1, 2, 11, 30], [20, 5, 30, 40]], np.float32),
-        score=np.array([0.9, 0.8], np.float32),
-        class_id=np.zeros(2, np.int32),
-        track_id=np.array([4, 5]),
-        detection_index=np.array([0, -1], np.int32),
-        visit_id=np.array([0xABC, 0xDEF]),
+    tracks = make_tracks(
+        [[1, 2, 11, 30], [20, 5, 30, 40]], [4, 5], score=[0.9, 0.8], detection_index=[0, -1], visit_id=[0xABC, 0xDEF]
     )
     # the camera's heat map as its behaviour stage leaves it in the result (the recorder stores it)
     heat = HeatmapAccumulator(HeatmapGrid.covering("image", 64, 48, 16.0))

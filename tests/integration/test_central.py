@@ -34,6 +34,7 @@ import pytest
 import sqlalchemy as sa
 from nats.js.api import AckPolicy, ConsumerConfig
 
+from pgdb import pg_admin
 from storelens.central import CentralConfig, CentralIngest
 from storelens.config.outputs import NatsConfig
 from storelens.events.models import Event
@@ -44,35 +45,11 @@ from storelens.storage.serialize import event_json
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 NATS_URL = "nats://127.0.0.1:4222"
-ADMIN_URL = os.environ.get("STORELENS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 DURABLE = "central"
 
 
 # --------------------------------------------------------------------------------- fixtures
-def _admin() -> sa.Engine:
-    return sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-
-
-@pytest.fixture
-def pg() -> Iterator[tuple[str, str]]:
-    """(url, database name) of a new, empty database, dropped afterwards."""
-    name = f"sl_central_{uuid.uuid4().hex[:12]}"
-    admin = _admin()
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL not reachable at {ADMIN_URL}: {exc}")
-    try:
-        yield sa.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False), name
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
 async def _nats_setup(cfg: NatsConfig, *, delete: bool = False) -> None:
     nc = await nats.connect(servers=cfg.servers, connect_timeout=2)
     try:
@@ -323,7 +300,7 @@ def test_events_published_twice_are_stored_once(ncfg: NatsConfig, pg: tuple[str,
 
 def _allow_connections(name: str, allow: bool) -> None:
     """Open or close the database; closing also cuts the connections it has."""
-    admin = _admin()
+    admin = pg_admin()
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}')
@@ -523,7 +500,7 @@ def test_a_visit_split_between_two_concurrent_transactions_is_not_overwritten(pg
 def _lock_waiters(url: str) -> int:
     """Sessions of this database waiting for a lock (any kind: row, index entry or advisory)."""
     name = sa.make_url(url).database
-    with _admin().connect() as conn:
+    with pg_admin().connect() as conn:
         return int(
             conn.exec_driver_sql(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'", (name,)

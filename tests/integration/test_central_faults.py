@@ -31,7 +31,6 @@ from test_central import (
     db_count,
     fingerprint,
     ncfg,
-    pg,
     publish,
     reference,
     shoppers,
@@ -44,7 +43,7 @@ from storelens.events.models import Event
 from storelens.storage import open_database, store_events
 from storelens.storage.partitions import DEFAULT, list_partitions
 
-__all__ = ["ncfg", "pg"]  # the fixtures, imported for this module's tests
+__all__ = ["ncfg"]  # the fixture, imported for this module's tests
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

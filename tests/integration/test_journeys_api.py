@@ -5,15 +5,12 @@ before the till are counted from them; CSV/Parquet, validation and the route's r
 from __future__ import annotations
 
 import io
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-import sqlalchemy as sa
 import yaml
 from fastapi.testclient import TestClient
 
@@ -24,28 +21,10 @@ from storelens.service import ServiceDeps, ServiceSettings, create_app
 from storelens.storage import store_events
 from storelens.storage.visits import get_visit
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 API = "/api/v1/journeys"
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'journeys.db'}"
-        return
-    schema = f"sl_journeys_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield sa.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
 
 
 def _zone(zid: str, kind: str, x0: float) -> dict[str, Any]:

@@ -4,15 +4,12 @@ of 0, forecast and staffing from stored entries, experiments, CSV and validation
 from __future__ import annotations
 
 import math
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import sqlalchemy as sa
 import yaml
 from fastapi.testclient import TestClient
 
@@ -25,29 +22,11 @@ from storelens.storage import store_events
 from storelens.storage.records import PosTransaction, insert_pos_transactions
 from testdata import DEMO_COUNTER_CLIP
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)  # a Monday; the store runs on UTC here
 API = "/api/v1/kpis"
 TRI = [[0, 0], [100, 0], [100, 100]]
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'kpis.db'}"
-        return
-    schema = f"sl_kpis_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield sa.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
 
 
 def client_for(

@@ -20,7 +20,6 @@ from test_central import (
     _central_cfg,
     db_count,
     fingerprint,
-    pg,
     publish,
     reference,
     shoppers,
@@ -29,8 +28,6 @@ from test_central import (
 
 from servers import PrivateNats, create_stream
 from storelens.config.outputs import NatsConfig
-
-__all__ = ["pg"]  # the fixture, imported for this module's tests
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from test_central import pg
 
 from storelens.events.models import Event
 from storelens.storage import count_events, open_database, query_events, store_events
@@ -34,8 +33,6 @@ from storelens.storage.partitions import (
     list_partitions,
 )
 from storelens.storage.retention import RetentionPolicy, purge_older_than
-
-__all__ = ["pg"]  # the fixture, imported for this module's tests
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -6,10 +6,7 @@ JSONB, timestamptz, ON CONFLICT from concurrent writers, the migration advisory 
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -40,32 +37,8 @@ from storelens.storage.partitions import include_object
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-ADMIN_URL = os.environ.get("STORELENS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 T0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
 _COMPARE = {"compare_type": True, "include_object": include_object}  # partitions are not models
-
-
-def _admin() -> sa.Engine:
-    return sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A new, empty database for one test, dropped afterwards (even if the test fails)."""
-    name = f"sl_test_{uuid.uuid4().hex[:12]}"
-    admin = _admin()
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL not reachable at {ADMIN_URL} (start it: see RECIPES.md): {exc}")
-    url = sa.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def ev(etype: str, sec: float, /, *, zone: str | None = None, subject: str | None = None, **p: object) -> Event:

@@ -4,9 +4,6 @@ SQLite and PostgreSQL, and the CLI (``user add/set``, ``token create`` with ``--
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,7 +29,6 @@ from storelens.storage.models import load_all_models
 from storelens.storage.partitions import include_object
 
 F = frozenset
-PG_ADMIN = os.environ.get("STORELENS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PW = "correct horse battery staple"
 
 
@@ -60,26 +56,6 @@ def test_parse_intersect_and_ceiling() -> None:
     assert not allows_camera(F({"s1"}), F({"cam1"}), "s2", "cam1")
     assert allows_camera(None, F({"s2/cam1"}), "s2", "cam1")
     assert not allows_camera(None, F({"s2/cam1"}), "s1", "cam1")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'm.db'}"
-        return
-    name = f"sl_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL not reachable at {PG_ADMIN}: {exc}")
-    try:
-        yield sa.make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def test_migration_keeps_every_credential_unrestricted(db_url: str) -> None:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from test_orientation import layout
 
+from factories import make_tracks
 from storelens.config.cameras import ZoneConfig
 from storelens.config.interaction import AttentionConfig
 from storelens.config.store import StoreConfig
@@ -95,14 +96,7 @@ def test_camera_facing_signage() -> None:
 
 
 def _tracks(k: np.ndarray, tid: int = 9) -> Tracks:
-    return Tracks(
-        xyxy=box_of(k)[None],
-        score=np.array([0.9], np.float32),
-        class_id=np.array([0], np.int32),
-        track_id=np.array([tid], np.int64),
-        detection_index=np.array([0], np.int32),
-        keypoints=k[None],
-    )
+    return make_tracks(box_of(k)[None], [tid], score=0.9, keypoints=k[None])
 
 
 def test_stage_engagement_is_attention_plus_reach_into_a_display() -> None:

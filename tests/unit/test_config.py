@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from storelens.config import ConfigError, load_config, parse_config
+from testdata import REPO
 
 GOOD = """\
 store_id: shop1
@@ -100,7 +101,7 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_demo_config_is_valid() -> None:
-    root = Path(__file__).resolve().parents[2]
+    root = REPO
     cfg = load_config(root / "examples" / "demo" / "store.yaml")
     assert cfg.store_id == "demo"
     assert cfg.resolve_path(cfg.cameras[0].source).is_file()

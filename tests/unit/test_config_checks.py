@@ -20,7 +20,7 @@ from storelens.cli.main import app
 from storelens.config import load_config
 from storelens.config.paths import PATH_FIELDS
 from storelens.config.store import StoreConfig
-from testdata import DEMO_COUNTER_CLIP, DEMO_STORE
+from testdata import DEMO_COUNTER_CLIP, DEMO_STORE, REPO
 
 runner = CliRunner()
 
@@ -318,6 +318,6 @@ def test_run_without_a_key_says_its_imagery_is_redacted_but_not_encrypted(tmp_pa
     videos = list((tmp_path / "out").rglob("*_annotated.mp4"))
     assert videos, "run wrote no annotated video"
     assert "redacted" in done.stderr and "NOT encrypted" in done.stderr, done.stderr
-    security = (Path(__file__).parents[2] / "SECURITY.md").read_text()
+    security = (REPO / "SECURITY.md").read_text()
     assert "Without a key no imagery is stored at all" not in security
     assert "`storelens run`" in security and "not encrypted" in security

@@ -10,8 +10,9 @@ import yaml
 from typer.testing import CliRunner
 
 from storelens.cli.main import app
+from testdata import REPO
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+DEPLOY = REPO / "deploy"
 UNITS = sorted(DEPLOY.glob("*.service"))
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
@@ -40,10 +39,10 @@ from storelens.intent.engine import IntentEngine
 from storelens.sim.layout import StoreLayout
 from storelens.sim.noise import NoiseConfig
 from storelens.sim.runner import SimConfig, run_simulation
+from testdata import REPO, TEST_DATA
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCS_SCHEMA = ROOT / "docs" / "events.schema.json"
-GOLDEN = ROOT / "tests" / "data" / "stage_golden.json.gz"
+DOCS_SCHEMA = REPO / "docs" / "events.schema.json"
+GOLDEN = TEST_DATA / "stage_golden.json.gz"
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ import numpy.typing as npt
 import pytest
 from typer.testing import CliRunner
 
+from factories import make_tracks
 from storelens.analytics.emotion import (
     REASON_COASTING,
     REASON_DEFERRED,
@@ -44,7 +45,7 @@ from storelens.config.store import StoreConfig
 from storelens.core.types import KP, NUM_KEYPOINTS, Tracks
 from storelens.vision.expressions import EXPRESSION_LABELS, UNCERTAIN, ExpressionClassifier, calibrate
 from storelens.vision.faces import FaceDetector
-from testdata import TEST_DATA, shared_data_path
+from testdata import TEST_DATA, shared_data, shared_data_path
 
 CK = shared_data_path("faces", "CK+48")  # research use only: read in place, never copied
 HEAD_POSE = shared_data_path("video", "head-pose-face-detection-female-and-male.gif")
@@ -60,18 +61,14 @@ CLEAR = [
 
 
 def ck_image(label: str, name: str) -> npt.NDArray[np.uint8]:
-    path = CK / label / name
-    if not path.is_file():
-        pytest.skip(f"{path} not available (research data lives in ../shared)")
+    path = shared_data("faces", "CK+48", label, name)
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     assert img is not None
     return np.asarray(img, np.uint8)
 
 
 def head_pose_frame(index: int) -> npt.NDArray[np.uint8]:
-    if not HEAD_POSE.is_file():
-        pytest.skip(f"{HEAD_POSE} not available")
-    with av.open(str(HEAD_POSE)) as container:
+    with av.open(str(shared_data("video", HEAD_POSE.name))) as container:
         for i, frame in enumerate(container.decode(video=0)):
             if i == index:
                 return np.asarray(frame.to_ndarray(format="bgr24"), np.uint8)
@@ -95,14 +92,8 @@ def tracks_for(index: int, detection_index: list[int] | None = None) -> Tracks:
         kp[i, KP["left_eye"]] = [cx + 0.2 * w, cy - 0.15 * w, 0.9]
         kp[i, KP["right_eye"]] = [cx - 0.2 * w, cy - 0.15 * w, 0.9]
         boxes.append([x1 - 1.2 * w, y1 - 0.3 * w, x2 + 1.2 * w, 270])
-    return Tracks(
-        xyxy=np.asarray(boxes, np.float32),
-        score=np.ones(n),
-        class_id=np.zeros(n),
-        track_id=np.arange(n) + 100,
-        detection_index=np.arange(n) if detection_index is None else detection_index,
-        keypoints=kp,
-        visit_id=np.arange(n) + 7000,
+    return make_tracks(
+        boxes, np.arange(n) + 100, detection_index=detection_index, keypoints=kp, visit_id=np.arange(n) + 7000
     )
 
 
@@ -327,10 +318,8 @@ def test_emotion_config_bounds() -> None:
 
 # CLI -------------------------------------------------------------------------------------------
 def test_cli_writes_labels_and_reports_bad_files(tmp_path: Path) -> None:
-    happy = CK / "happy" / "S010_006_00000015.png"
+    happy = shared_data("faces", "CK+48", "happy", "S010_006_00000015.png")
     surprise = CK / "surprise" / "S010_002_00000014.png"
-    if not happy.is_file():
-        pytest.skip("CK+48 not available")
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((48, 48, 3), 128, np.uint8))  # not a face: whole-image fallback
     (tmp_path / "broken.png").write_bytes(b"not an image")

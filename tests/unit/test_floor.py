@@ -10,6 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from factories import make_tracks
 from storelens.analytics.floor import (
     FEET_ANKLES,
     FEET_BOX,
@@ -153,7 +154,7 @@ def test_mapper_fills_floor_xy() -> None:
     mapper = FloorMapper(CalibrationConfig(image_points=IMAGE_PTS.tolist(), floor_points=FLOOR_PTS.tolist()))
     img = apply_homography(FLOOR_TO_IMAGE, np.array([[2.0, 3.0], [6.0, 8.0]]))
     xyxy = np.stack([img[:, 0] - 15, img[:, 1] - 80, img[:, 0] + 15, img[:, 1]], axis=1)
-    t = Tracks(xyxy=xyxy, score=np.ones(2), class_id=np.zeros(2), track_id=[1, 2], detection_index=[0, 1])
+    t = make_tracks(xyxy, [1, 2])
     out = mapper.map(t, frame_height=2000)
     np.testing.assert_allclose(out.floor_xy, [[2, 3], [6, 8]], atol=1e-3)
     assert out.data["feet_source"].tolist() == [FEET_BOX, FEET_BOX]

@@ -18,11 +18,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from factories import boxes_on_feet, make_tracks
 from storelens.analytics.heatmap import HeatBucket, HeatmapAccumulator, HeatmapGrid
 from storelens.analytics.stage import BehaviourStage
 from storelens.config.store import StoreConfig
 from storelens.core.results import FrameResult
-from storelens.core.types import Detections, Frame, Tracks
+from storelens.core.types import Detections, Frame
 from storelens.pipeline.heatmaps import HeatmapRecorder
 from storelens.service.heatmaps import heatmap_view
 from storelens.storage import open_database
@@ -272,15 +273,7 @@ def frame_result(
     image = np.zeros((size[1], size[0], 3), np.uint8)
     frame = Frame(camera_id="cam1", index=n, pts=n / 10, wall_time=T0.timestamp() + n / 10, image=image)
     feet = np.asarray(xy, np.float32).reshape(-1, 2)
-    xyxy = np.stack([feet[:, 0] - 2, feet[:, 1] - 10, feet[:, 0] + 2, feet[:, 1]], axis=1).astype(np.float32)
-    tracks = Tracks(
-        xyxy=xyxy,
-        score=np.ones(len(subjects), np.float32),
-        class_id=np.zeros(len(subjects), np.int32),
-        track_id=np.arange(len(subjects), dtype=np.int64),
-        detection_index=np.arange(len(subjects), dtype=np.int32),
-        visit_id=np.asarray(subjects, np.int64),
-    )
+    tracks = make_tracks(boxes_on_feet(feet, width=4, height=10), np.arange(len(subjects)), visit_id=subjects)
     return FrameResult(frame, Detections.empty(), tracks, [], {})
 
 

@@ -24,8 +24,9 @@ from storelens.config.store import StoreConfig
 from storelens.events.models import Event, EventType
 from storelens.storage.models import load_all_models
 from storelens.vision.expressions import EXPRESSION_LABELS
+from testdata import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 SRC = ROOT / "src" / "storelens"
 MODELS = ROOT / "models"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from factories import make_detections
 from storelens.config.detection import DetectorConfig
 from storelens.core.types import Detections
 from storelens.vision.detector import YoloDetector
@@ -26,7 +27,7 @@ def _dets(*boxes: tuple[float, float, float, float], kp_shift: float = 0.0) -> D
         kp[i, :, 0] = np.linspace(x1, x2, 17) + kp_shift
         kp[i, :, 1] = np.linspace(y1, y2, 17)
         kp[i, :, 2] = 0.9
-    return Detections(xyxy=xyxy, score=np.full(n, 0.8, np.float32), class_id=np.zeros(n, np.int32), keypoints=kp)
+    return make_detections(xyxy, score=0.8, keypoints=kp)
 
 
 def test_agreement_counts_matches_one_to_one() -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from factories import boxes_on_feet, make_tracks
 from storelens.analytics.queues import QueueMonitor, measured_waits, predicted_wait, queue_pairs
 from storelens.analytics.zones import ZoneAnalytics, ZoneTransition
 from storelens.config.behaviour import QueueConfig
 from storelens.config.cameras import ZoneConfig
 from storelens.config.store import StoreConfig
-from storelens.core.types import Tracks
 
 Q = QueueConfig(queue_zone="q", checkout_zone="till", window_s=600, max_wait_s=120, update_interval_s=0)
 
@@ -122,13 +122,7 @@ def test_simulated_till_through_zone_analytics() -> None:
             elif starts[k] <= t < ends[k]:
                 rows.append((k + 1, (50.0, 250.0)))  # at the till
         xy = np.array([r[1] for r in rows], np.float32).reshape(-1, 2)
-        tracks = Tracks(
-            xyxy=np.concatenate([xy - np.array([5, 60]), xy + np.array([5, 0])], axis=1),
-            score=np.ones(len(rows)),
-            class_id=np.zeros(len(rows)),
-            track_id=[r[0] for r in rows],
-            detection_index=np.arange(len(rows)),
-        )
+        tracks = make_tracks(boxes_on_feet(xy, width=10, height=60), [r[0] for r in rows])
         za.update(tracks, t, 1e9 + t)
         length = za.occupancy()["q"]
         events += mon.update(za.transitions, length, t, 1e9 + t)

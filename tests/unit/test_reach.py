@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from factories import make_tracks
 from storelens.config.cameras import ZoneConfig
 from storelens.config.interaction import ReachConfig
 from storelens.config.store import StoreConfig
@@ -192,15 +193,7 @@ def _store() -> StoreConfig:
 
 
 def _tracks(kps: list[np.ndarray], boxes: list[np.ndarray], ids: list[int]) -> Tracks:
-    n = len(ids)
-    return Tracks(
-        xyxy=np.array(boxes, np.float32).reshape(-1, 4),
-        score=np.full(n, 0.9, np.float32),
-        class_id=np.zeros(n, np.int32),
-        track_id=np.array(ids, np.int64),
-        detection_index=np.arange(n, dtype=np.int32),
-        keypoints=np.array(kps, np.float32).reshape(-1, 17, 3),
-    )
+    return make_tracks(boxes, ids, score=0.9, keypoints=np.array(kps, np.float32).reshape(-1, 17, 3))
 
 
 def test_stage_emits_reach_event_with_payload_and_wall_time() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from factories import standing_tracks
 from storelens.analytics.lingering import LingeringDetector, slow_spells
 from storelens.analytics.revisits import RevisitDetector, find_revisits
 from storelens.analytics.zones import ZoneAnalytics
@@ -30,17 +31,8 @@ def store() -> StoreConfig:
 
 
 def tracks(rows: list[tuple[int, int | None, float, float]]) -> Tracks:
-    if not rows:
-        return Tracks.empty()
-    feet = np.array([[r[2], r[3]] for r in rows], np.float32)
-    return Tracks(
-        xyxy=np.concatenate([feet - np.array([5, 50]), feet + np.array([5, 0])], axis=1),
-        score=np.ones(len(rows)),
-        class_id=np.zeros(len(rows)),
-        track_id=[r[0] for r in rows],
-        detection_index=np.arange(len(rows)),
-        visit_id=None if all(r[1] is None for r in rows) else [r[1] if r[1] is not None else r[0] for r in rows],
-    )
+    """rows: (track id, visit id or None, feet x, feet y); each a 10x50 px box on its feet."""
+    return standing_tracks([(t, v, (x, y)) for t, v, x, y in rows], width=10, height=50)
 
 
 # per subject key (track, visit): list of (first_frame, last_frame) inside; other frames outside (visible)

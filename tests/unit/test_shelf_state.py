@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from factories import make_tracks
 from storelens.config.cameras import ZoneConfig
 from storelens.config.interaction import InventoryConfig, PickupConfig
 from storelens.config.store import StoreConfig
@@ -176,13 +177,7 @@ def test_stage_raises_inventory_alert_for_an_emptied_shelf_but_not_for_a_person(
             "interaction": {"inventory": {"interval_s": 0.0}},
         }
     )
-    person = Tracks(
-        xyxy=np.array([OCCLUDER], np.float32),
-        score=np.array([0.9], np.float32),
-        class_id=np.array([0], np.int32),
-        track_id=np.array([1], np.int64),
-        detection_index=np.array([0], np.int32),
-    )
+    person = make_tracks([OCCLUDER], [1], score=0.9)
     stage = InteractionStage(store, "cam")
     events = stage.update(frames[0], Tracks.empty(), 0.0, 100.0)  # first clean view: reference
     occluded = paint(frames[1], OCCLUDER, (70, 60, 50))

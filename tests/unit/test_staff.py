@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from factories import boxes_on_feet, make_tracks
 from storelens.analytics.staff import StaffClassifier, classify_staff, torso_boxes, uniform_matches
 from storelens.analytics.stage import BehaviourStage
 from storelens.config.behaviour import StaffConfig, UniformRule
 from storelens.config.store import StoreConfig
 from storelens.core.results import FrameResult
-from storelens.core.types import KP, Detections, Frame, Tracks
+from storelens.core.types import KP, Detections, Frame
 from storelens.pipeline.heatmaps import HeatmapRecorder
 
 GREEN = UniformRule(hsv_low=(45, 120, 60), hsv_high=(75, 255, 255))
@@ -108,8 +109,7 @@ def test_stage_excludes_staff_from_shopper_metrics() -> None:
         t = i / 10
         x1 = 100.0 if i < 250 else 400.0
         feet = np.array([[x1, 150.0], [450.0, 150.0]], np.float32)  # subject 2 shops at the shelf
-        xyxy = np.concatenate([feet - np.array([10, 80]), feet + np.array([10, 0])], axis=1)
-        tr = Tracks(xyxy=xyxy, score=np.ones(2), class_id=np.zeros(2), track_id=[1, 2], detection_index=[0, 1])
+        tr = make_tracks(boxes_on_feet(feet, width=20, height=80), [1, 2])
         events += stage.update(tr, t, 1e9 + t, frame_size=(640, 480))
         frame = Frame(camera_id="cam", index=i, pts=t, wall_time=1e9 + t, image=image)
         recorder.observe("cam", FrameResult(frame, Detections.empty(), tr, [], {}, stage.heatmap))

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import gzip
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from factories import boxes_on_feet, make_tracks
 from storelens.analytics.stage import BehaviourStage
 from storelens.config.store import StoreConfig
 from storelens.core.types import Tracks
+from testdata import TEST_DATA
 
-GOLDEN = Path(__file__).resolve().parents[1] / "data" / "stage_golden.json.gz"
+GOLDEN = TEST_DATA / "stage_golden.json.gz"
 KINDS = ("shelf", "aisle", "display", "queue", "checkout", "staff_only")
 
 
@@ -81,17 +82,7 @@ def frames(n_frames: int = 500, n_tracks: int = 50, seed: int = 7) -> list[Track
             step[i] = rng.uniform(1, 14)
         seen = rng.random(n_tracks) > 0.05
         p = pos[seen]
-        xyxy = np.concatenate([p - np.array([15, 120]), p + np.array([15, 0])], axis=1)
-        k = len(p)
-        out.append(
-            Tracks(
-                xyxy=xyxy,
-                score=np.ones(k, dtype=np.float32),
-                class_id=np.zeros(k, dtype=np.int32),
-                track_id=ids[seen].copy(),
-                detection_index=np.arange(k, dtype=np.int32),
-            )
-        )
+        out.append(make_tracks(boxes_on_feet(p, width=30, height=120), ids[seen].copy()))
     return out
 
 

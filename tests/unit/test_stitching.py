@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from factories import make_tracks, person_box
 from storelens.core.types import Tracks
 from storelens.tracking import StitchParams, VisitStitcher, VisitSummary
 
@@ -14,19 +15,12 @@ FPS = 10.0
 
 
 def tracks(rows: Sequence[tuple[int, list[float]]], matched: Sequence[bool] | None = None) -> Tracks:
-    n = len(rows)
-    det = [i if (matched is None or matched[i]) else -1 for i in range(n)]
-    return Tracks(
-        xyxy=np.array([b for _, b in rows], np.float32).reshape(-1, 4),
-        score=np.full(n, 0.9, np.float32),
-        class_id=np.zeros(n, np.int32),
-        track_id=np.array([t for t, _ in rows], np.int64),
-        detection_index=np.array(det, np.int32),
-    )
+    det = [i if (matched is None or matched[i]) else -1 for i in range(len(rows))]
+    return make_tracks([b for _, b in rows], [t for t, _ in rows], score=0.9, detection_index=det)
 
 
 def person(cx: float, bottom: float = 300.0, h: float = 150.0) -> list[float]:
-    return [cx - 0.2 * h, bottom - h, cx + 0.2 * h, bottom]
+    return person_box(cx, bottom, h)
 
 
 def frame(people: Sequence[tuple[list[float], tuple[int, int, int]]]) -> np.ndarray:

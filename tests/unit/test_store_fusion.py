@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from factories import make_tracks
 from storelens.analytics.floor import FloorMapper
 from storelens.analytics.fusion import StoreFusion
 from storelens.analytics.journeys import JourneySteps
@@ -92,14 +93,7 @@ def _play(
                     xy_rows.append(path[f])
                     tids.append(ids[key])
             xy = np.array(xy_rows, dtype=np.float64).reshape(-1, 2)
-            n = len(rows)
-            tracks = Tracks(
-                xyxy=c.boxes(c.project(xy), xy),
-                score=np.ones(n),
-                class_id=np.zeros(n),
-                track_id=np.array(tids, dtype=np.int64),
-                detection_index=np.arange(n),
-            )
+            tracks = make_tracks(c.boxes(c.project(xy), xy), tids)
             events += stage.update(c.id, mappers[c.id].map(tracks, FRAME_H), wall, advance=False)
             rows_by_cam[c.id] = rows
         events += stage.step(wall)
@@ -201,14 +195,7 @@ def test_feed_maps_camera_frames_and_publishes_store_events(tmp_path: Path) -> N
     for f, p in enumerate(path):
         for c in OVERLAP:
             xy = np.array([p]) if c.sees(np.array([p]))[0] else np.zeros((0, 2))
-            n = len(xy)
-            tracks = Tracks(
-                xyxy=c.boxes(c.project(xy), xy),
-                score=np.ones(n),
-                class_id=np.zeros(n),
-                track_id=np.full(n, 7 if c.id == "a" else 9, np.int64),
-                detection_index=np.arange(n),
-            )
+            tracks = make_tracks(c.boxes(c.project(xy), xy), np.full(len(xy), 7 if c.id == "a" else 9))
             frame = Frame(camera_id=c.id, index=f, pts=f / FPS, wall_time=T0 + f / FPS, image=image)
             observe = feed.observer(c.id)
             assert observe is not None
@@ -377,15 +364,7 @@ def test_a_camera_id_switch_is_undone_by_clothing_colours(colours: bool) -> None
         xy = np.array([[x, 0.5], [x, 1.3]], dtype=np.float32)  # P, Q
         ids = np.array([1, 2] if f < 20 else [2, 1], dtype=np.int64)  # the camera's ids for P, Q
         data = {"appearance": np.stack([red, blue])} if colours else {}
-        tracks = Tracks(
-            xyxy=np.concatenate([xy, xy], axis=1),
-            score=np.ones(2, np.float32),
-            class_id=np.zeros(2, np.int32),
-            track_id=ids,
-            detection_index=np.arange(2, dtype=np.int32),
-            floor_xy=xy,
-            data=data,
-        )
+        tracks = make_tracks(np.concatenate([xy, xy], axis=1), ids, floor_xy=xy, data=data)
         fusion.update("a", tracks, wall)
         out = fusion.fused(wall)
         assert out.floor_xy is not None and len(out) == 2

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from factories import make_detections, person_box
 from storelens.config.detection import TrackerConfig
 from storelens.core.types import NUM_KEYPOINTS, Detections, Tracks
 from storelens.tracking import TRACKERS, StorelensTracker, Tracker, make_tracker
@@ -18,19 +19,13 @@ ALL = sorted(TRACKERS)
 
 def dets(boxes: Sequence[Sequence[float]], scores: Sequence[float] | None = None, kp: bool = False) -> Detections:
     b = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-    s = np.full(len(b), 0.9, np.float32) if scores is None else np.asarray(scores, np.float32)
     k = None
     if kp:
         k = np.zeros((len(b), NUM_KEYPOINTS, 3), np.float32)
         k[:, :, 0] = b[:, :1]  # x of each keypoint = box left, recognisable per row
         k[:, :, 1] = b[:, 1:2]
         k[:, :, 2] = 1.0
-    return Detections(xyxy=b, score=s, class_id=np.zeros(len(b), np.int32), keypoints=k)
-
-
-def person(cx: float, bottom: float, h: float) -> list[float]:
-    w = 0.4 * h
-    return [cx - w / 2, bottom - h, cx + w / 2, bottom]
+    return make_detections(b, score=0.9 if scores is None else scores, keypoints=k)
 
 
 def ids_by_row(tracks: Tracks) -> dict[int, int]:
@@ -67,7 +62,7 @@ def test_stable_ids_on_straight_motion(tracker: Tracker) -> None:
     seen: dict[int, set[int]] = {0: set(), 1: set(), 2: set()}
     for f in range(40):
         t = f / FPS
-        boxes = [person(100 + 8 * f, 300, 160), person(600 - 6 * f, 250, 120), person(350, 400, 200)]
+        boxes = [person_box(100 + 8 * f, 300, 160), person_box(600 - 6 * f, 250, 120), person_box(350, 400, 200)]
         out = tracker.update(dets(boxes), t)
         if f >= 2:
             rows = ids_by_row(out)
@@ -83,8 +78,8 @@ def test_crossing_paths_keep_their_ids(tracker: Tracker) -> None:
     first: dict[str, int] = {}
     last: dict[str, int] = {}
     for f in range(50):
-        a = person(100 + 10 * f, 330, 200)
-        b = person(600 - 10 * f, 300, 170)
+        a = person_box(100 + 10 * f, 330, 200)
+        b = person_box(600 - 10 * f, 300, 170)
         out = tracker.update(dets([a, b]), f / FPS)
         rows = ids_by_row(out)
         if f == 3:
@@ -97,7 +92,7 @@ def test_crossing_paths_keep_their_ids(tracker: Tracker) -> None:
 def test_occlusion_gap_of_one_second_reacquires_same_id(tracker: Tracker) -> None:
     ids = []
     for f in range(40):
-        box = person(100 + 8 * f, 300, 160)
+        box = person_box(100 + 8 * f, 300, 160)
         hidden = 15 <= f < 25  # 1.0 s without a detection
         out = tracker.update(dets([] if hidden else [box]), f / FPS)
         if not hidden and f >= 2:
@@ -113,7 +108,7 @@ def test_empty_frames(tracker: Tracker) -> None:
         assert len(tracker.update(Detections.empty(), f / FPS)) == 0
     out = None
     for f in range(5, 10):
-        out = tracker.update(dets([person(200, 300, 150)]), f / FPS)
+        out = tracker.update(dets([person_box(200, 300, 150)]), f / FPS)
     assert out is not None and len(out) == 1
     # empty frames while a track exists: it coasts or disappears, never crashes
     for f in range(10, 60):
@@ -122,7 +117,7 @@ def test_empty_frames(tracker: Tracker) -> None:
 
 
 def test_bad_boxes_are_dropped_never_crash(tracker: Tracker) -> None:
-    good = person(200, 300, 150)
+    good = person_box(200, 300, 150)
     nan = float("nan")
     inf = float("inf")
     bad_rows = [[nan, 10, 20, 30], [10, 10, 10, 50], [50, 50, 40, 40], [0, 0, inf, 10], [5, 5, 9, 9]]
@@ -140,7 +135,7 @@ def test_timestamp_gap_uses_real_time(tracker: Tracker) -> None:
     times = [f / FPS for f in range(20)] + [2.5 + f / FPS for f in range(15)]
     ids = set()
     for i, t in enumerate(times):
-        out = tracker.update(dets([person(100 + 80 * t, 300, 160)]), t)
+        out = tracker.update(dets([person_box(100 + 80 * t, 300, 160)]), t)
         if i >= 2:
             ids.update(ids_by_row(out).values())
     assert len(ids) == 1
@@ -148,8 +143,8 @@ def test_timestamp_gap_uses_real_time(tracker: Tracker) -> None:
 
 def test_backwards_timestamp_is_tolerated(tracker: Tracker) -> None:
     for f in range(5):
-        tracker.update(dets([person(100 + 5 * f, 300, 150)]), 10 + f / FPS)
-    out = tracker.update(dets([person(125, 300, 150)]), 0.0)  # clock restarted
+        tracker.update(dets([person_box(100 + 5 * f, 300, 150)]), 10 + f / FPS)
+    out = tracker.update(dets([person_box(125, 300, 150)]), 0.0)  # clock restarted
     assert len(out) == 1
     with pytest.raises(ValueError, match="finite"):
         tracker.update(Detections.empty(), float("nan"))
@@ -158,18 +153,18 @@ def test_backwards_timestamp_is_tolerated(tracker: Tracker) -> None:
 def test_reset_and_per_instance_ids(tracker: Tracker) -> None:
     other = make_tracker(TrackerConfig(type=type(tracker).name))  # type: ignore[attr-defined]
     for f in range(3):
-        a = tracker.update(dets([person(100, 300, 150)]), f / FPS)
-        b = other.update(dets([person(300, 300, 150)]), f / FPS)
+        a = tracker.update(dets([person_box(100, 300, 150)]), f / FPS)
+        b = other.update(dets([person_box(300, 300, 150)]), f / FPS)
     assert a.track_id.tolist() == [1] and b.track_id.tolist() == [1]
     tracker.reset()
     for f in range(3):
-        a = tracker.update(dets([person(400, 300, 150)]), f / FPS)
+        a = tracker.update(dets([person_box(400, 300, 150)]), f / FPS)
     assert a.track_id.tolist() == [1]
 
 
 def test_keypoints_follow_the_matched_detection(tracker: Tracker) -> None:
     for f in range(4):
-        d = dets([person(100 + 5 * f, 300, 150), person(400, 300, 120)], kp=True)
+        d = dets([person_box(100 + 5 * f, 300, 150), person_box(400, 300, 120)], kp=True)
         out = tracker.update(d, f / FPS)
     assert out.keypoints is not None
     for row, di in enumerate(out.detection_index.tolist()):
@@ -178,9 +173,9 @@ def test_keypoints_follow_the_matched_detection(tracker: Tracker) -> None:
 
 def test_one_frame_false_positive_never_gets_an_id(tracker: Tracker) -> None:
     for f in range(10):
-        boxes = [person(100 + 5 * f, 300, 150)]
+        boxes = [person_box(100 + 5 * f, 300, 150)]
         if f == 5:
-            boxes.append(person(500, 300, 150))
+            boxes.append(person_box(500, 300, 150))
         out = tracker.update(dets(boxes), f / FPS)
         assert len(out) == 1, f"frame {f}: {out.track_id}"
 
@@ -191,7 +186,7 @@ def test_one_frame_false_positive_never_gets_an_id(tracker: Tracker) -> None:
 def test_coasting_is_reported_briefly_with_no_detection() -> None:
     trk = StorelensTracker.from_params({"coast_s": 0.25})
     for f in range(10):
-        trk.update(dets([person(100 + 5 * f, 300, 150)]), f / FPS)
+        trk.update(dets([person_box(100 + 5 * f, 300, 150)]), f / FPS)
     shown = []
     for f in range(10, 20):
         out = trk.update(Detections.empty(), f / FPS)
@@ -228,7 +223,7 @@ def test_appearance_keeps_ids_when_motion_misleads() -> None:
             xr, xb = 360, 360
         else:
             xr, xb = 360 - 8 * (f - 30), 360 + 8 * (f - 30)
-        r_box, b_box = person(xr, 325, 175), person(xb, 325, 175)
+        r_box, b_box = person_box(xr, 325, 175), person_box(xb, 325, 175)
         visible = [(b_box, blue, light)] if 20 <= f < 30 else [(b_box, blue, light), (r_box, red, dark)]
         img = _render(visible[::-1])
         boxes = [p[0] for p in visible]
@@ -245,9 +240,9 @@ def test_appearance_keeps_ids_when_motion_misleads() -> None:
 def test_appearance_is_optional_and_validated() -> None:
     trk = StorelensTracker()
     with pytest.raises(ValueError, match="HxWx3 uint8"):
-        trk.update(dets([person(100, 300, 150)]), 0.0, np.zeros((10, 10), np.uint8))
+        trk.update(dets([person_box(100, 300, 150)]), 0.0, np.zeros((10, 10), np.uint8))
     off = StorelensTracker.from_params({"appearance": False})
     img = _render([])
     for f in range(5):
-        out = off.update(dets([person(100 + 5 * f, 300, 150)]), f / FPS, img)
+        out = off.update(dets([person_box(100 + 5 * f, 300, 150)]), f / FPS, img)
     assert out.track_id.tolist() == [1]

@@ -18,6 +18,7 @@ import itertools
 import numpy as np
 import pytest
 
+from factories import make_tracks
 from storelens.analytics.fusion import StoreFusion
 from storelens.analytics.heatmap import HeatmapGrid, aggregate_points
 from storelens.analytics.stage import BehaviourStage
@@ -45,14 +46,7 @@ def ping_pong(g: np.ndarray) -> list[np.ndarray]:
 
 def frame_tracks(rows: np.ndarray) -> Tracks:
     xyxy = np.stack([rows[:, 2], rows[:, 3], rows[:, 2] + rows[:, 4], rows[:, 3] + rows[:, 5]], axis=1)
-    n = len(rows)
-    return Tracks(
-        xyxy=xyxy,
-        score=np.ones(n),
-        class_id=np.zeros(n),
-        track_id=rows[:, 1].astype(np.int64),
-        detection_index=np.arange(n),
-    )
+    return make_tracks(xyxy, rows[:, 1].astype(np.int64))
 
 
 def store_for(seq: str, g: np.ndarray) -> StoreConfig:
@@ -284,15 +278,7 @@ def test_two_overlapping_cameras_are_fused_not_doubled() -> None:
         world = rows[:, 7:9]
         for cam, mask, offset in (("A", np.ones(len(rows), bool), 0), ("B", world[:, 0] > 9, 1000)):
             xy = world[mask] + rng.normal(0, 0.05, size=(int(mask.sum()), 2))
-            n = len(xy)
-            t = Tracks(
-                xyxy=np.zeros((n, 4)),
-                score=np.ones(n),
-                class_id=np.zeros(n),
-                track_id=rows[mask, 1].astype(np.int64) + offset,
-                detection_index=np.arange(n),
-                floor_xy=xy,
-            )
+            t = make_tracks(np.zeros((len(xy), 4)), rows[mask, 1].astype(np.int64) + offset, floor_xy=xy)
             fusion.update(cam, t, wall)
             (pts_a if cam == "A" else pts_b).append(xy)
             (ids_a if cam == "A" else ids_b).append(rows[mask, 1] + offset)
@@ -313,15 +299,7 @@ def test_fusion_keeps_side_by_side_people_apart_and_splits_drift() -> None:
     fusion = StoreFusion(FusionConfig(max_distance_m=1.0, max_age_s=1.0), seed=2)
 
     def tr(ids: list[int], xy: list[tuple[float, float]]) -> Tracks:
-        n = len(ids)
-        return Tracks(
-            xyxy=np.zeros((n, 4)),
-            score=np.ones(n),
-            class_id=np.zeros(n),
-            track_id=ids,
-            detection_index=np.arange(n),
-            floor_xy=np.array(xy, dtype=np.float32).reshape(-1, 2),
-        )
+        return make_tracks(np.zeros((len(ids), 4)), ids, floor_xy=np.array(xy, dtype=np.float32).reshape(-1, 2))
 
     fusion.update("A", tr([1, 2], [(0, 0), (0.6, 0)]), 0.0)
     fusion.update("B", tr([7, 8], [(0.55, 0.05), (0.05, 0.0)]), 0.0)
@@ -336,5 +314,5 @@ def test_fusion_keeps_side_by_side_people_apart_and_splits_drift() -> None:
     fusion.update("A", tr([1, 2], [(0, 0), (0.6, 0)]), 2.0)
     assert len(fusion.fused(2.0)) == 2
     with pytest.raises(ValueError, match="floor_xy"):
-        fusion.update("C", Tracks(xyxy=np.zeros((1, 4)), score=[1], class_id=[0], track_id=[1], detection_index=[0]), 0)
+        fusion.update("C", make_tracks(np.zeros((1, 4)), [1]), 0)
     assert len(StoreFusion().fused(0.0)) == 0

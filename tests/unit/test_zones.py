@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
+from factories import standing_tracks
 from storelens.analytics.zones import ZoneAnalytics, zone_membership
 from storelens.config.cameras import ZoneConfig
 from storelens.config.store import StoreConfig
@@ -47,21 +48,7 @@ def make_store(**zone_cfg: float | None) -> StoreConfig:
 
 def tracks_at(rows: list[tuple[int, int | None, tuple[float, float]]]) -> Tracks:
     """rows: (track_id, visit_id or None, feet point). Box is 20x60 px standing on the feet point."""
-    if not rows:
-        return Tracks.empty()
-    feet = np.array([r[2] for r in rows], dtype=np.float32)
-    xyxy = np.stack([feet[:, 0] - 10, feet[:, 1] - 60, feet[:, 0] + 10, feet[:, 1]], axis=1)
-    visits = [r[1] for r in rows]
-    return Tracks(
-        xyxy=xyxy,
-        score=np.ones(len(rows), np.float32),
-        class_id=np.zeros(len(rows), np.int32),
-        track_id=np.array([r[0] for r in rows], np.int64),
-        detection_index=np.arange(len(rows), dtype=np.int32),
-        visit_id=None
-        if all(v is None for v in visits)
-        else np.array([v if v is not None else r[0] for v, r in zip(visits, rows, strict=True)], np.int64),
-    )
+    return standing_tracks(rows, width=20, height=60)
 
 
 @dataclass
