@@ -8,7 +8,9 @@ is an extra one and its cause is read from the fusion's state just before the ti
 
 * ``overlap``: the shopper's previous store subject is seen *now* by another camera (the overlap
   join failed: too far apart, colours below the gate, or that subject drifted and split);
-* ``switch``: the new visit's camera track was unlinked from a live subject (colour switch rule);
+* ``switch``: the new visit's camera track was unlinked from a live subject by the colour switch
+  rule (its tracker swapped ids) and found no store subject to go back to;
+* ``split``: the same, unlinked because it drifted more than twice the gate from its subject;
 * ``exit``: the previous subject was lost inside an entrance zone (the door rule refused it);
 * ``late``: lost longer than ``handoff_s`` (or already forgotten);
 * ``colour``: lost within ``handoff_s`` and reachable, but colours below the gate;
@@ -30,12 +32,12 @@ from collections import Counter, defaultdict
 import numpy as np
 
 from storelens.analytics.floor import FloorMapper
+from storelens.analytics.storelevel import StoreLevelStage
 from storelens.core.geometry import points_in_polygon
 from storelens.sim.cameras import FRAME_H, camera_frames, demo_cameras, store_with_cameras
 from storelens.sim.layout import StoreLayout
 from storelens.sim.noise import NoiseConfig
 from storelens.sim.runner import SimConfig, plan_shoppers
-from storelens.analytics.storelevel import StoreLevelStage
 from storelens.tracking.appearance import similarity
 
 
@@ -49,7 +51,7 @@ def causes(cfg: SimConfig) -> tuple[int, int, list[dict[str, object]], int]:
     stage = StoreLevelStage(store, seed=cfg.seed)
     fusion = stage.fusion
     fcfg = fusion.cfg
-    exits = fusion._exits  # noqa: SLF001 - a diagnostic reads the fusion's state
+    exits = fusion._exits  # a diagnostic reads the fusion's state
     owner_of: dict[int, int] = {}  # store subject -> shopper (at its start)
     last_of: dict[int, int] = {}  # shopper -> latest store subject
     extras: list[dict[str, object]] = []
@@ -59,9 +61,9 @@ def causes(cfg: SimConfig) -> tuple[int, int, list[dict[str, object]], int]:
     for frame in camera_frames(layout, cfg, cams, plans):
         wall = frame.wall
         links_before = fusion.links()
-        hist = {g: h[-1] for g, h in fusion._hist.items()}  # noqa: SLF001
-        apps = dict(fusion._app)  # noqa: SLF001
-        unlike = set(fusion._unlike)  # noqa: SLF001
+        hist = {g: h[-1] for g, h in fusion._hist.items()}
+        apps = dict(fusion._app)
+        unlike = set(fusion._unlike)
         before = set(stage.visits)
         for cid, tracks in frame.cameras.items():
             stage.update(cid, mappers[cid].map(tracks, FRAME_H), wall, advance=False)
@@ -167,7 +169,10 @@ def main() -> None:
             total[str(r["cause"])] += 1
             if args.verbose:
                 print(r)
-    print(f"seeds {args.seeds}: {people} people, {visits} store visits, {sum(total.values())} extra, {missing} people never a visit")
+    print(
+        f"seeds {args.seeds}: {people} people, {visits} store visits, {sum(total.values())} extra, "
+        f"{missing} people never a visit"
+    )
     for cause, k in total.most_common():
         print(f"  {cause}: {k}")
 

@@ -17,7 +17,9 @@ fusion links each (camera, subject) to a store-level subject:
   again. A subject lost inside an exit area (``exits``: the entrance zones) has left the store: the
   next person walking in there is a new visit, unless colours are known and plainly the same
   within a moment (``EXIT_SIMILARITY``, ``EXIT_REJOIN_S``: a shopper hidden at the door; without
-  colours such a shopper is a new visit, the price of not merging leavers with newcomers);
+  colours such a shopper is a new visit, the price of not merging leavers with newcomers). A
+  subject lost there within ``ARRIVING_S`` of its first sighting was arriving, not leaving: the
+  usual gates apply;
 * otherwise it starts a new store subject (a random short-lived id);
 * members of one store subject that drift more than twice the gate apart are split again.
 
@@ -28,7 +30,8 @@ It gates every join (overlap and hand-off: below ``appearance_min`` similarity, 
 shopper), adds ``appearance_weight_m`` x (1 - similarity) to the hand-off cost, and catches a
 camera's identity switch: a linked camera track unlike its store subject's colours for
 ``switch_s`` is unlinked and joins again as a new sighting (the swapped partner's track does the
-same in the same tick, so the two trade store subjects back). Without descriptors, fusion uses
+same in the same tick, and the tracks freed together trade store subjects by colour, whatever
+their subjects' last points: for ``switch_s`` each subject followed the partner). Without descriptors, fusion uses
 where and when only. Nothing about a shopper but floor points and that template is kept, and only
 while the store subject lives.
 
@@ -64,11 +67,12 @@ EXIT_REJOIN_S = 2.0
 """A store subject lost inside an exit area is picked up again only by a sighting within
 ``EXIT_REJOIN_S`` whose colours match its template at least ``EXIT_SIMILARITY`` (a shopper hidden
 for a moment at the door); anyone else walking in there is a new visit."""
-ARRIVING_S = 10.0
+ARRIVING_S = 3.0
 """A store subject lost inside an exit area less than this after it was first seen is still
-arriving (hidden for a moment as they come in), not leaving: the usual hand-off gates apply to it,
-not the door rule. A leaver has been in the store far longer; someone who turns round at the door
-within seconds and is replaced there by a newcomer of the same colours is the price."""
+arriving (hidden for a moment as they come through the door: on the tuning seeds such arrivals
+were lost 1.2-1.8 s after their first sighting), not leaving: the usual hand-off gates apply to it,
+not the door rule. A leaver has been in the store longer than a few seconds; someone who turns
+round at the door at once and is replaced there by a newcomer is the price."""
 _VELOCITY_WINDOW_S = 1.5
 """A lost subject's heading is its mean velocity over this last stretch (frame-to-frame steps are
 mostly feet-point jitter)."""
