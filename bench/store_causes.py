@@ -56,6 +56,7 @@ def causes(cfg: SimConfig) -> tuple[int, int, list[dict[str, object]], int]:
     last_of: dict[int, int] = {}  # shopper -> latest store subject
     extras: list[dict[str, object]] = []
     seen_ticks: Counter[int] = Counter()
+    sight: dict[int, Counter[int]] = defaultdict(Counter)  # shopper -> store subject -> sightings
     first_t: dict[int, float] = {}
     last_t: dict[int, float] = {}
     for frame in camera_frames(layout, cfg, cams, plans):
@@ -78,7 +79,9 @@ def causes(cfg: SimConfig) -> tuple[int, int, list[dict[str, object]], int]:
                 g = links.get((cid, int(tid)))
                 if g is not None:
                     members[g].append((cid, int(tid), int(shopper), app[k]))
-        for g in members:
+        for g, ms in members.items():
+            for m in ms:
+                sight[m[2]][g] += 1
             seen_ticks[g] += 1
             first_t.setdefault(g, wall)
             last_t[g] = wall
@@ -143,9 +146,15 @@ def causes(cfg: SimConfig) -> tuple[int, int, list[dict[str, object]], int]:
     stage.close(wall + 1.0)
     for r in extras:
         g = int(r["g"])  # type: ignore[call-overload]
+        if not g:
+            continue
         r["ticks"] = seen_ticks[g]
         r["dur"] = round(last_t.get(g, 0.0) - first_t.get(g, 0.0), 1)
     missing = len(plans) - len(last_of)
+    for p in plans:
+        if p.shopper not in last_of:  # every sighting went to a store subject started for someone else
+            into = [(owner_of.get(g), k) for g, k in sight[p.shopper].most_common(2)]
+            extras.append({"seed": cfg.seed, "g": 0, "shopper": p.shopper, "cause": "absorbed", "into": into})
     return len(plans), stage.visits_total, extras, missing
 
 
@@ -166,7 +175,8 @@ def main() -> None:
         visits += v
         missing += miss
         for r in extras:
-            total[str(r["cause"])] += 1
+            if r["cause"] != "absorbed":
+                total[str(r["cause"])] += 1
             if args.verbose:
                 print(r)
     print(
