@@ -390,3 +390,66 @@ def test_journey_steps_count_stays_of_at_least_a_second_in_entry_order() -> None
     assert steps.journey(1) == ["a", "c"]
     steps.forget(1)
     assert steps.journey(1) == []
+
+
+def _tracks(xy: np.ndarray, ids: Sequence[int], app: np.ndarray | None) -> Tracks:
+    n = len(xy)
+    pts = np.asarray(xy, dtype=np.float32).reshape(n, 2)
+    return Tracks(
+        xyxy=np.concatenate([pts, pts], axis=1),
+        score=np.ones(n, np.float32),
+        class_id=np.zeros(n, np.int32),
+        track_id=np.asarray(ids, dtype=np.int64),
+        detection_index=np.arange(n, dtype=np.int32),
+        floor_xy=pts,
+        data={} if app is None else {"appearance": app},
+    )
+
+
+@pytest.mark.parametrize("swap_back", [True, False], ids=["swap-back", "without"])
+def test_a_camera_id_switch_between_people_parting_keeps_both_visits(swap_back: bool) -> None:
+    """P and Q meet (0.4 m apart) in one camera, its tracker swaps their ids there, and they part
+    at 1 m/s each. By the time the switch rule unlinks both tracks, each store subject's last point
+    is its partner's, 2 m from the person it belongs to: beyond the hand-off gate. The two tracks
+    freed together trade their store subjects back by colour; without that rule (patched out) both
+    people would start new store visits."""
+    fusion = StoreFusion(seed=8)
+    if not swap_back:
+        fusion._swap_back = lambda *a: []  # type: ignore[method-assign]
+    red, blue = _colour(0), _colour(9)
+    seen: list[set[int]] = []
+    at_p: list[int] = []
+    for f in range(40):
+        wall = T0 + f / FPS
+        x = 0.5 + 1.2 * f / FPS
+        apart = max(0.0, (f - 20) / FPS)  # metres each has moved away from the meeting line
+        xy = np.array([[x, 2.0 - apart], [x, 2.4 + apart]])  # P, Q
+        ids = [1, 2] if f < 20 else [2, 1]  # the camera's ids for P, Q
+        fusion.update("a", _tracks(xy, ids, np.stack([red, blue])), wall)
+        out = fusion.fused(wall)
+        assert out.floor_xy is not None
+        seen.append(set(out.track_id.tolist()))
+        at_p.append(int(out.track_id[int(np.argmin(out.floor_xy[:, 1]))]))
+    store_ids = set().union(*seen)
+    if swap_back:
+        assert len(store_ids) == 2 and set(at_p[:20]) == set(at_p[30:]) and len(set(at_p[:20])) == 1
+        assert fusion.swaps == 2
+    else:
+        assert len(store_ids) == 4  # two new store subjects: two extra visits
+
+
+@pytest.mark.parametrize("young", [True, False], ids=["arriving", "leaving"])
+def test_a_shopper_hidden_at_the_door_as_they_arrive_keeps_the_visit(young: bool) -> None:
+    """A shopper walks in, is hidden for 2.4 s inside the entrance zone (no colours to tell), and
+    walks on: one visit, since a subject lost at the door within ``ARRIVING_S`` of its first
+    sighting is arriving, not leaving. The same loss after a longer stay in the store is the door
+    rule's: a leaver, the next person there a new visit (the test would catch a rule that did nothing)."""
+    stage = StoreLevelStage(_store(OVERLAP), seed=9)
+    hidden = [(-9.0, -9.0)] * 12  # off every camera's floor
+    if young:
+        path = _walk(-0.9, 0.0, 1.2) + hidden + _walk(0.3, 6.0, 1.2)
+    else:
+        path = _walk(0.0, 5.0, 1.2) + _walk(5.0, 0.0, 1.2) + hidden + _walk(0.3, 6.0, 1.2)
+    events, _ = _play(stage, OVERLAP, [path])
+    started = [e for e in events if e.type == EventType.VISIT_STARTED]
+    assert len(started) == (1 if young else 2)

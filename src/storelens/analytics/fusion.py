@@ -17,7 +17,9 @@ fusion links each (camera, subject) to a store-level subject:
   again. A subject lost inside an exit area (``exits``: the entrance zones) has left the store: the
   next person walking in there is a new visit, unless colours are known and plainly the same
   within a moment (``EXIT_SIMILARITY``, ``EXIT_REJOIN_S``: a shopper hidden at the door; without
-  colours such a shopper is a new visit, the price of not merging leavers with newcomers);
+  colours such a shopper is a new visit, the price of not merging leavers with newcomers). A
+  subject lost there within ``ARRIVING_S`` of its first sighting was arriving, not leaving: the
+  usual gates apply;
 * otherwise it starts a new store subject (a random short-lived id);
 * members of one store subject that drift more than twice the gate apart are split again.
 
@@ -28,7 +30,8 @@ It gates every join (overlap and hand-off: below ``appearance_min`` similarity, 
 shopper), adds ``appearance_weight_m`` x (1 - similarity) to the hand-off cost, and catches a
 camera's identity switch: a linked camera track unlike its store subject's colours for
 ``switch_s`` is unlinked and joins again as a new sighting (the swapped partner's track does the
-same in the same tick, so the two trade store subjects back). Without descriptors, fusion uses
+same in the same tick, and the tracks freed together trade store subjects by colour, whatever
+their subjects' last points: for ``switch_s`` each subject followed the partner). Without descriptors, fusion uses
 where and when only. Nothing about a shopper but floor points and that template is kept, and only
 while the store subject lives.
 
@@ -64,6 +67,12 @@ EXIT_REJOIN_S = 2.0
 """A store subject lost inside an exit area is picked up again only by a sighting within
 ``EXIT_REJOIN_S`` whose colours match its template at least ``EXIT_SIMILARITY`` (a shopper hidden
 for a moment at the door); anyone else walking in there is a new visit."""
+ARRIVING_S = 3.0
+"""A store subject lost inside an exit area less than this after it was first seen is still
+arriving (hidden for a moment as they come through the door: on the tuning seeds such arrivals
+were lost 1.2-1.8 s after their first sighting), not leaving: the usual hand-off gates apply to it,
+not the door rule. A leaver has been in the store longer than a few seconds; someone who turns
+round at the door at once and is replaced there by a newcomer is the price."""
 _VELOCITY_WINDOW_S = 1.5
 """A lost subject's heading is its mean velocity over this last stretch (frame-to-frame steps are
 mostly feet-point jitter)."""
@@ -98,10 +107,13 @@ class StoreFusion:
         self._hist: dict[int, deque[tuple[float, float, float]]] = {}
         self._app: dict[int, npt.NDArray[np.float32]] = {}  # store subject -> colour template (memory only)
         self._unlike: dict[tuple[str, int], float] = {}  # linked camera track -> since when unlike its subject
+        self._born: dict[int, float] = {}  # store subject -> when first seen (the door rule spares arrivals)
         self._exits = [np.asarray(p, dtype=np.float64) for p in exits]
         self._rng = np.random.default_rng(seed) if seed is not None else None
         self.handoffs = 0
         """How many sightings were joined to a lost store subject (gap crossings, re-tracked)."""
+        self.swaps = 0
+        """How many camera tracks the switch rule unlinked and gave back their partner's store subject."""
 
     def _new_id(self) -> int:
         if self._rng is not None:
@@ -140,7 +152,8 @@ class StoreFusion:
             if members.get(g) or not 0 < dt <= cfg.handoff_s:
                 continue
             t_last, x, y = h[-1]
-            at_exit = any(points_in_polygon(np.array([[x, y]]), poly)[0] for poly in self._exits)
+            arriving = t_last - self._born.get(g, t_last) < ARRIVING_S
+            at_exit = not arriving and any(points_in_polygon(np.array([[x, y]]), poly)[0] for poly in self._exits)
             t0, x0, y0 = h[0]
             span = t_last - t0
             vx, vy = ((x - x0) / span, (y - y0) / span) if span > 0.2 else (0.0, 0.0)
@@ -164,6 +177,39 @@ class StoreFusion:
                         cost[i, j] = miss + cfg.appearance_weight_m * (1.0 - sim)
         rows, cols = linear_sum_assignment(cost)
         return {int(r): lost[int(c)][0] for r, c in zip(rows, cols, strict=True) if cost[r, c] < _BIG}
+
+    def _swap_back(
+        self, switched: list[tuple[_Obs, int, float]], members: dict[int, list[_Obs]], wall_time: float
+    ) -> list[tuple[_Obs, int]]:
+        """Camera tracks unlinked by the switch rule in this tick trade the store subjects they left.
+
+        A tracker's identity switch swaps two nearby people's ids, so for ``switch_s`` each store
+        subject followed the other person: its last point is the partner's, and a lost subject at
+        the door counts as left. The hand-off gates would then refuse both (too far from the
+        subject's last point, or the door rule) and start two new visits. Here the subjects freed
+        in this tick by the same camera, with nobody else seeing them, go to the freed sightings by
+        colour (at least ``appearance_min``; cost as a hand-off's), within the distance two people
+        walking apart at ``handoff_speed_mps`` each could have opened since the switch began."""
+        cfg = self.cfg
+        pairs: list[tuple[_Obs, int]] = []
+        for cam in sorted({o.camera for o, _, _ in switched}):
+            mine = [(o, since) for o, _, since in switched if o.camera == cam]
+            freed = sorted({g for o, g, _ in switched if o.camera == cam and not members.get(g) and g in self._hist})
+            if len(mine) < 2 or not freed:
+                continue
+            cost = np.full((len(mine), len(freed)), _BIG)
+            for i, (o, since) in enumerate(mine):
+                for j, g in enumerate(freed):
+                    _, x, y = self._hist[g][-1]
+                    miss = float(np.hypot(o.x - x, o.y - y))
+                    sim = self._sim(o, g)
+                    reach = cfg.max_distance_m + 2 * cfg.handoff_speed_mps * (wall_time - since)
+                    if sim is not None and sim >= cfg.appearance_min and miss <= reach:
+                        cost[i, j] = miss + cfg.appearance_weight_m * (1.0 - sim)
+            rows, cols = linear_sum_assignment(cost)
+            pairs += [(mine[r][0], freed[c]) for r, c in zip(rows, cols, strict=True) if cost[r, c] < _BIG]
+        self.swaps += len(pairs)
+        return pairs
 
     def fused(self, wall_time: float) -> Tracks:
         cfg = self.cfg
@@ -196,6 +242,7 @@ class StoreFusion:
                     keep.append(o)
             members[g] = keep
         # a camera track unlike its store subject's colours for switch_s: its tracker swapped ids
+        switched: list[tuple[_Obs, int, float]] = []  # (sighting, store subject it left, unlike since)
         for g, ms in list(members.items()):
             keep = []
             for o in ms:
@@ -206,11 +253,14 @@ class StoreFusion:
                     keep.append(o)
                 elif wall_time - self._unlike.setdefault(key, wall_time) >= cfg.switch_s:
                     del self._link[key]
-                    self._unlike.pop(key, None)
-                    unlinked.append(o)
+                    switched.append((o, g, self._unlike.pop(key)))
                 else:
                     keep.append(o)
             members[g] = keep
+        for o, g in self._swap_back(switched, members, wall_time):
+            self._link[(o.camera, o.subject)] = g
+            members[g].append(o)
+        unlinked += [o for o, _, _ in switched if (o.camera, o.subject) not in self._link]
         # Camera by camera, so two cameras that both see a new person in the same frame agree:
         # the first creates the store subject, the second joins it.
         for cam in sorted({o.camera for o in unlinked}):
@@ -261,6 +311,7 @@ class StoreFusion:
             return Tracks.empty().replace(floor_xy=np.zeros((0, 2), np.float32), visit_id=np.zeros(0, np.int64))
         pos = np.asarray([np.mean([[o.x, o.y] for o in members[g]], axis=0) for g in ids], dtype=np.float64)
         for g, (x, y) in zip(ids, pos.tolist(), strict=True):
+            self._born.setdefault(g, wall_time)
             h = self._hist.setdefault(g, deque())
             h.append((wall_time, x, y))
             while h[0][0] < wall_time - _VELOCITY_WINDOW_S:
@@ -268,6 +319,7 @@ class StoreFusion:
         for g in [g for g, h in self._hist.items() if wall_time - h[-1][0] > max(self.cfg.handoff_s, 1.0)]:
             del self._hist[g]
             self._app.pop(g, None)
+            self._born.pop(g, None)
         n = len(ids)
         gid = np.asarray(ids, dtype=np.int64)
         return Tracks(

@@ -76,7 +76,7 @@ class FusionConfig(StrictModel):
     max_distance_m: float = Field(default=1.0, gt=0, le=10, description="Same shopper if closer than this")
     max_age_s: float = Field(default=1.0, gt=0, le=30, description="Sightings older than this are dropped")
     handoff_s: float = Field(
-        default=4.0, ge=0, le=60, description="A shopper unseen this long may reappear (next camera, new track)"
+        default=5.0, ge=0, le=60, description="A shopper unseen this long may reappear (next camera, new track)"
     )
     handoff_speed_mps: float = Field(
         default=2.0, gt=0, le=10, description="Fastest walk assumed across a camera gap (hand-off gate)"
