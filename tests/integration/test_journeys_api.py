@@ -149,6 +149,34 @@ def test_journeys_stored_and_flows_counted(tmp_path: Path, db_url: str) -> None:
         assert long.status_code == 422 and "range too long" in long.json()["detail"]
 
 
+def test_journeys_of_the_current_hour_are_listed_by_default(tmp_path: Path, db_url: str) -> None:
+    """No range given: the last 7 days up to now (journeys are not hourly buckets), so a visit that
+    ended a minute ago is there, as a store manager checking the page expects."""
+    client, deps = client_for(tmp_path, db_url)
+    now = datetime.now(UTC).replace(microsecond=0)
+    events = [
+        Event(
+            type="visit.started",
+            store_id="s1",
+            ts=now - timedelta(seconds=120),
+            subject="recent",
+            payload={"fused": True},
+        ),
+        Event(
+            type="visit.ended",
+            store_id="s1",
+            ts=now - timedelta(seconds=60),
+            subject="recent",
+            payload={"fused": True, "duration_s": 60.0, "journey": ["door", "fruit"], "cameras": 2},
+        ),
+    ]
+    with deps.db.begin() as conn:
+        store_events(conn, events, buckets_s=[3600])
+    with client:
+        assert [i["visit_id"] for i in client.get(API).json()["items"]] == ["recent"]
+        assert client.get(f"{API}/flows").json()["visits"] == 1
+
+
 def test_journey_route_roles() -> None:
     """The flow table is counts over many visits (viewer); each visit's zones are per-visit data."""
     flows = rule_for("GET", "/api/v1/journeys/flows")

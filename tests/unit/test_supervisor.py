@@ -309,6 +309,21 @@ def test_the_store_level_stage_is_fed_through_the_runner() -> None:
     assert any(e.type == "visit.started" and e.camera_id is None for e in got)  # a store visit
 
 
+def test_store_visits_end_when_every_recorded_camera_has_ended() -> None:
+    """`storelens serve` over files keeps serving after they end: once no camera is left running,
+    the store stage's open visits end (with their journeys) without waiting for a shutdown."""
+    cams = [VirtualCamera("a", (-1.0, 0.0, 8.0, 3.0)), VirtualCamera("b", (6.0, 0.0, 14.0, 3.0))]
+    bus = EventBus()
+    got: list[Event] = []
+    bus.subscribe(got.append)
+    runner = StoreSupervisor(store(*(c.camera_config() for c in cams)), bus, build=synthetic_build(30))
+    runner.start()
+    assert runner.join(30)
+    started = [e.subject for e in got if e.type == "visit.started" and e.camera_id is None]
+    ended = [e.subject for e in got if e.type == "visit.ended" and e.camera_id is None]
+    assert started and sorted(ended) == sorted(started)  # no runner.finish() or stop_all() called
+
+
 # ------------------------------------------------------------------ one detector for every camera
 class FindBlock:
     """The bright block of a synthetic frame as one person (results depend on the image only, so

@@ -360,6 +360,7 @@ class _CameraSupervisor:
                     continue  # config changed: rebuild at once
                 else:
                     self.state = "finished"  # file ended or max_frames reached
+                    self.runner._camera_finished()
                 return
             # a failure while stopping (the closing events hit a full disk) is still the owner's to judge
             self.errors += 1
@@ -677,6 +678,14 @@ class StoreSupervisor:
             if w.thread.is_alive():
                 w.thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return not any(w.thread.is_alive() for w in self._workers.values())
+
+    def _camera_finished(self) -> None:
+        """A camera's source ended for good (a file, not replayed). Once no camera is left running,
+        the store stage's open visits end now, with their journeys, instead of waiting for a
+        shutdown: `storelens serve` over recorded files keeps serving after the files end, and the
+        store clock, which only frames move, would otherwise hold the last visits open."""
+        if all(w.state in ("finished", "stopped", "failed", "disabled") for w in self._workers.values()):
+            self.finish()
 
     def finish(self) -> None:
         """After the cameras ended: the store stage's open visits end with their journeys (once)."""

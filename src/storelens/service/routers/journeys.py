@@ -11,7 +11,7 @@ per-visit list is analyst data like ``/visits``; the flow table is an aggregate 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
@@ -59,7 +59,7 @@ def journeys(
     format: Format = Query("json"),
 ) -> JourneyListOut | Response:
     _store(view, store)
-    s, u = _range(since, until, MAX_RANGE, DEFAULT_RANGE)
+    s, u = _range(since, until or datetime.now(UTC), MAX_RANGE, DEFAULT_RANGE)  # journeys are not hourly
     rows = list_journeys(
         conn, store_id=deps.store.store_id, since=s, until=u, include_staff=include_staff, limit=limit + 1
     )
@@ -94,7 +94,7 @@ def flows(
     """The flow table of the store visits that started in the range; ``format=csv|parquet`` returns
     the flow table (from_zone, to_zone, count), the input of a Sankey picture."""
     _store(view, store)
-    s, u = _range(since, until, MAX_RANGE, DEFAULT_RANGE)
+    s, u = _range(since, until or datetime.now(UTC), MAX_RANGE, DEFAULT_RANGE)  # journeys are not hourly
     rows = list_journeys(
         conn, store_id=deps.store.store_id, since=s, until=u, include_staff=include_staff, limit=MAX_VISITS + 1
     )
