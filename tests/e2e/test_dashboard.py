@@ -422,6 +422,10 @@ def test_router_serves_only_its_own_files() -> None:
     js = client.get("/dashboard/app.js")
     assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
     assert "innerHTML" not in js.text and "insertAdjacentHTML" not in js.text
+    # the generated event types (imported by app.js and words.js) are served as a module too
+    types = client.get("/dashboard/events.js")
+    assert types.status_code == 200 and types.headers["content-type"].startswith("text/javascript")
+    assert "export const EVENT_TYPES = Object.freeze(" in types.text
     assert client.get("/dashboard/style.css").headers["content-type"].startswith("text/css")
     bad_paths = ("/dashboard/../router.py", "/dashboard/%2e%2e%2frouter.py", "/dashboard/router.py", "/dashboard/x.js")
     for bad in bad_paths:

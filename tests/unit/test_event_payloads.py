@@ -76,7 +76,8 @@ def test_committed_schema_is_what_the_command_prints() -> None:
     assert result.exit_code == 0, result.output
     assert result.output == event_schema_json()
     assert DOCS_SCHEMA.read_text(encoding="utf-8") == result.output, (
-        "docs/events.schema.json is stale: run `storelens schema events -o docs/events.schema.json` "
+        "docs/events.schema.json is stale: run `storelens schema events -o docs/events.schema.json "
+        "--js src/storelens/service/dashboard/static/events.js` "
         "(and bump EVENT_SCHEMA_VERSION if the contract changed)"
     )
     doc = json.loads(result.output)

@@ -8,6 +8,7 @@
 // that comes from the API is inserted as text (see dom.js), never as markup.
 
 import { api, ApiError, csrfToken, query, streamUrl } from "./api.js";
+import { EVENT_TYPES } from "./events.js";
 import { describeEvent } from "./words.js";
 import { barChart, fmtSeconds, heatCanvas, heatLegend } from "./charts.js";
 import {
@@ -34,23 +35,9 @@ const EVENT_PAGE = 1000;
 const EVENT_PAGES_MAX = 10; // zone statistics read at most 10,000 stays per refresh
 const RECONNECT_MAX_S = 30;
 
-/** Event categories offered as filter chips, in this order (others are added when seen). */
-const CATEGORIES = [
-  "visit",
-  "zone",
-  "line",
-  "occupancy",
-  "queue",
-  "shelf",
-  "product",
-  "attention",
-  "expression",
-  "intent",
-  "alert",
-  "promotion",
-  "inventory",
-  "camera",
-];
+/** Event categories offered as filter chips (the families of EVENT_TYPES, in the order EventType
+ * declares them; others are added when seen). */
+const CATEGORIES = [...new Set(Object.values(EVENT_TYPES).map(categoryOf))];
 
 /** Why per-visit panels are empty for a viewer (the server's role table: events, visits and the
  * live stream need analyst). */
@@ -504,7 +491,18 @@ function handleOverlay(msg) {
 
 // ------------------------------------------------------------------------------- zones
 
-/** Every event of `types` since `since`, following the cursor, at most EVENT_PAGES_MAX pages. */
+/** @typedef {import("./events.js").EventEnvelope} EventEnvelope */
+/** @typedef {import("./events.js").IntentChangedEvent} IntentChangedEvent */
+/** @typedef {import("./events.js").LineCrossedEvent} LineCrossedEvent */
+/** @typedef {import("./events.js").ZoneExitedEvent} ZoneExitedEvent */
+/** @typedef {import("./events.js").ZoneRevisitedEvent} ZoneRevisitedEvent */
+
+/**
+ * Every event of `types` since `since`, following the cursor, at most EVENT_PAGES_MAX pages.
+ * @param {string[]} types event types (EVENT_TYPES values)
+ * @param {Date | null} since
+ * @returns {Promise<{items: EventEnvelope[], truncated: boolean}>}
+ */
 async function fetchEvents(types, since) {
   const items = [];
   let cursor = null;
@@ -533,6 +531,11 @@ function peakOverlap(stays) {
   return peak;
 }
 
+/**
+ * Per-zone figures from the zone aggregates and, for the analyst role, the individual stays.
+ * @param {Array<{zone_id: string | null, entries: number, occupancy_max: number}>} aggRows
+ * @param {Array<ZoneExitedEvent | ZoneRevisitedEvent> | null} stayEvents
+ */
 function zoneStats(aggRows, stayEvents) {
   const stats = new Map();
   const get = (id) => {
@@ -549,7 +552,7 @@ function zoneStats(aggRows, stayEvents) {
   for (const e of stayEvents ?? []) {
     if (!e.zone_id) continue;
     const z = get(e.zone_id);
-    if (e.type === "zone.revisited") {
+    if (e.type === EVENT_TYPES.ZONE_REVISITED) {
       z.revisits += 1;
       continue;
     }
@@ -625,8 +628,8 @@ async function refreshZones(win, token) {
     detailNote = ` Dwell percentiles and revisits: your role ${NEEDS_ANALYST}.`;
   } else {
     try {
-      const res = await fetchEvents(["zone.exited", "zone.revisited"], win.since);
-      stays = res.items;
+      const res = await fetchEvents([EVENT_TYPES.ZONE_EXITED, EVENT_TYPES.ZONE_REVISITED], win.since);
+      stays = /** @type {Array<ZoneExitedEvent | ZoneRevisitedEvent>} */ (res.items);
       if (res.truncated) detailNote = ` Dwell percentiles from the first ${fmtInt(stays.length)} stays.`;
     } catch (err) {
       apiFailed(err, "zone stays");
@@ -674,10 +677,10 @@ function zoneLabel(id) {
 
 async function footfallChart(win, buckets) {
   if (!perVisitAllowed()) return h("p", { class: "empty" }, `Footfall in and out: your role ${NEEDS_ANALYST}.`);
-  const res = await fetchEvents(["line.crossed"], win.since);
+  const res = await fetchEvents([EVENT_TYPES.LINE_CROSSED], win.since);
   const inn = buckets.map(() => 0);
   const out = buckets.map(() => 0);
-  for (const e of res.items) {
+  for (const e of /** @type {LineCrossedEvent[]} */ (res.items)) {
     const i = bucketIndex(buckets, e.ts, win.bucket);
     if (i < 0) continue;
     if (e.payload?.direction === "in") inn[i] += 1;
@@ -1046,6 +1049,10 @@ function renderIntents(note) {
   );
 }
 
+/**
+ * Remember the newest intent state of the event's subject (per-visit: analyst role only).
+ * @param {IntentChangedEvent} event
+ */
 function noteIntent(event) {
   if (!event.subject || typeof event.payload?.state !== "string") return;
   const ts = parseTime(event.ts);
@@ -1061,11 +1068,11 @@ async function refreshIntents(win, token) {
     return;
   }
   try {
-    const res = await fetchEvents(["intent.changed"], win.since);
+    const res = await fetchEvents([EVENT_TYPES.INTENT_CHANGED], win.since);
     if (token !== state.rangeToken) return;
     state.intents = new Map();
     state.intentSince = win.since;
-    for (const e of res.items) noteIntent(e);
+    for (const e of /** @type {IntentChangedEvent[]} */ (res.items)) noteIntent(e);
     renderIntents(null);
   } catch (err) {
     apiFailed(err, "intent events");
@@ -1183,11 +1190,15 @@ function shortValue(v) {
   return s.length > 60 ? `${s.slice(0, 57)}…` : s;
 }
 
-/** One line about what the event says, in words with units (words.js). */
+/**
+ * One line about what the event says, in words with units (words.js).
+ * @param {EventEnvelope} e
+ */
 function summary(e) {
   return describeEvent(e, (id) => state.zones.find((z) => z.id === id)?.name || id);
 }
 
+/** @param {EventEnvelope} e */
 function feedItem(e) {
   const where = [e.camera_id, e.zone_id].filter(Boolean).join(" · ");
   return h(
@@ -1266,6 +1277,7 @@ function newerFirst(a, b) {
   return (parseTime(b.ts)?.getTime() ?? 0) - (parseTime(a.ts)?.getTime() ?? 0) || (a.id < b.id ? 1 : -1);
 }
 
+/** @param {EventEnvelope} event */
 function addToFeed(event) {
   if (state.feed.some((e) => e.id === event.id)) return;
   let i = 0; // live events are nearly always the newest: the scan stops at once
@@ -1294,15 +1306,20 @@ const stream = { socket: null, attempt: 0, timer: null, countdown: null, everOpe
 const refreshSoonZones = coalesced(() => refreshZoneTable(), LIVE_REFRESH_DELAY_MS);
 const refreshSoonAlerts = coalesced(() => refreshAlerts(), LIVE_REFRESH_DELAY_MS);
 
+/**
+ * One event from the live stream (any type, one this page does not know included).
+ * @param {EventEnvelope} event
+ */
 function handleEvent(event) {
   if (!event || typeof event.type !== "string") return;
   addToFeed(event);
-  if (event.type === "intent.changed") {
-    noteIntent(event);
+  if (event.type === EVENT_TYPES.INTENT_CHANGED) {
+    noteIntent(/** @type {IntentChangedEvent} */ (event));
     renderIntents(null);
   }
   if (event.type.startsWith("alert.")) refreshSoonAlerts();
-  if (event.type === "zone.exited" || event.type === "zone.entered" || event.type === "zone.revisited")
+  const t = event.type;
+  if (t === EVENT_TYPES.ZONE_EXITED || t === EVENT_TYPES.ZONE_ENTERED || t === EVENT_TYPES.ZONE_REVISITED)
     refreshSoonZones();
 }
 

@@ -5,6 +5,7 @@
 // minute, shares as percentages).
 
 import { fmtDuration, fmtNumber } from "./dom.js";
+import { EVENT_TYPES } from "./events.js";
 
 function num(v) {
   const n = Number(v);
@@ -65,57 +66,62 @@ export function fieldsInWords(payload, max = 3) {
     .join(" · ");
 }
 
-/** One sentence about an event; `zoneName(id)` gives a zone's name (its id when unknown). */
+/**
+ * One sentence about an event; `zoneName(id)` gives a zone's name (its id when unknown).
+ * @param {import("./events.js").EventEnvelope} e any event, one of a type this page does not know included
+ * @param {(id: string) => string} [zoneName]
+ * @returns {string}
+ */
 export function describeEvent(e, zoneName = (id) => id) {
   const p = e.payload || {};
   const zone = p.zone_name || (e.zone_id ? zoneName(e.zone_id) : "the zone");
   const speed = num(p.mean_speed) !== null ? `, moving at ${valueWithUnit("mean_speed", p.mean_speed, p)}` : "";
   switch (e.type) {
-    case "visit.started":
+    case EVENT_TYPES.VISIT_STARTED:
       return "A visit started";
-    case "visit.ended":
+    case EVENT_TYPES.VISIT_ENDED:
       return `A visit ended after ${duration(p.duration_s)}${p.is_staff ? " (staff)" : ""}`;
-    case "zone.entered":
+    case EVENT_TYPES.ZONE_ENTERED:
       return `Entered ${zone}`;
-    case "zone.exited":
+    case EVENT_TYPES.ZONE_EXITED:
       return `Left ${zone} after ${duration(p.dwell_s ?? p.dwell_seconds)}`;
-    case "zone.revisited":
+    case EVENT_TYPES.ZONE_REVISITED:
       return `Came back to ${zone}`;
-    case "zone.dwell_exceeded":
+    case EVENT_TYPES.ZONE_DWELL_EXCEEDED:
       return `In ${zone} for ${duration(p.dwell_s)} (alert after ${duration(p.threshold_s)})`;
-    case "zone.lingering":
+    case EVENT_TYPES.ZONE_LINGERING:
       return `Lingered in ${zone} for ${duration(p.duration_s)}${speed}`;
-    case "line.crossed":
+    case EVENT_TYPES.LINE_CROSSED:
       return `Crossed ${p.line_name || p.line_id || "a line"} going ${p.direction || "?"} (${p.count_in ?? 0} in, ${p.count_out ?? 0} out so far)`;
-    case "occupancy.changed": {
+    case EVENT_TYPES.OCCUPANCY_CHANGED: {
       const n = num(p.occupancy ?? p.count);
       return `${n ?? "?"} ${n === 1 ? "person" : "people"} in ${zone}`;
     }
-    case "queue.updated": {
+    case EVENT_TYPES.QUEUE_UPDATED: {
       const wait = num(p.predicted_wait_s) !== null ? `, predicted wait ${duration(p.predicted_wait_s)}` : "";
       return `Queue at ${zone}: ${p.length ?? "?"} waiting${wait}`;
     }
-    case "shelf.reach":
+    case EVENT_TYPES.SHELF_REACH:
       return `Reached into ${zone}`;
-    case "product.picked":
+    case EVENT_TYPES.PRODUCT_PICKED:
       return `Picked up a product at ${zone}`;
-    case "product.returned":
+    case EVENT_TYPES.PRODUCT_RETURNED:
       return `Put a product back at ${zone}`;
-    case "attention.started":
+    case EVENT_TYPES.ATTENTION_STARTED:
       return `Started looking at ${zone}`;
-    case "attention.ended":
+    case EVENT_TYPES.ATTENTION_ENDED:
       return `Looked at ${zone} for ${duration(p.duration_s)}`;
-    case "expression.summary": {
+    case EVENT_TYPES.EXPRESSION_SUMMARY: {
       const c = num(p.confidence);
       return `Expression ${p.label || "unknown"}${c === null ? "" : ` (${Math.round(c * 100)} % sure)`}`;
     }
-    case "intent.changed":
+    case EVENT_TYPES.INTENT_CHANGED:
       return `${p.previous ?? "—"} → ${p.state}${num(p.score) !== null ? ` (score ${Number(p.score).toFixed(2)})` : ""}`;
-    case "promotion.triggered":
+    case EVENT_TYPES.PROMOTION_TRIGGERED:
       return `Promotion ${p.content || p.rule || ""} shown on ${p.display || "a display"}`.replace("  ", " ");
-    case "camera.offline":
+    case EVENT_TYPES.CAMERA_OFFLINE:
       return `Camera offline${p.reason || p.error ? `: ${[p.reason, p.error].filter(Boolean).join(": ")}` : ""}`;
-    case "camera.online":
+    case EVENT_TYPES.CAMERA_ONLINE:
       return `Camera online${p.reason ? ` (${p.reason})` : ""}`;
     default:
       if (e.type.startsWith("alert.")) return [p.severity, p.message || p.kind || p.rule].filter(Boolean).join(": ");
