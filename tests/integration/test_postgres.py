@@ -282,3 +282,30 @@ def test_audit_truncation_is_detected_on_postgres(pg_url: str, tmp_path: Path) -
         assert not v.ok and "does not match its MAC" in (v.reason or ""), v
     finally:
         db.close()
+
+
+def test_retention_empties_the_marked_fields_on_postgres(pg_url: str, tmp_path: Path) -> None:
+    """The paths purge on JSONB: the fields marked ``retention="paths"`` (path, height_m) leave old
+    visit.ended payloads and visits.path; the journey, an unmarked extra and newer visits stay."""
+    from storelens.config.privacy import RetentionConfig
+    from storelens.lifecycle.retention import purge
+    from storelens.security.audit import configure_audit_seal
+    from storelens.storage.models import EVENTS, VISITS
+
+    now = T0 + timedelta(days=30)
+    payload = {"path": [[0, 1.0, 2.0]], "height_m": 1.71, "journey": ["entrance", "z1"], "legacy": {"k": 1}}
+    events = [
+        Event(type="visit.ended", store_id="s1", ts=ts, subject=subject, payload=payload)
+        for subject, ts in (("old", now - timedelta(days=10)), ("new", now - timedelta(hours=1)))
+    ]
+    with open_database(pg_url) as db:
+        configure_audit_seal(db, tmp_path / "audit.key")
+        with db.begin() as conn:
+            store_events(conn, events, buckets_s=[3600])
+        assert purge(db, RetentionConfig(paths_days=7), now).paths_cleared == 2
+        assert purge(db, RetentionConfig(paths_days=7), now).paths_cleared == 0
+        with db.engine.connect() as conn:
+            stored = dict(conn.execute(sa.select(EVENTS.c.subject, EVENTS.c.payload)).all())
+            paths = {r.id: (r.path, r.journey) for r in conn.execute(sa.select(VISITS))}
+    assert stored["old"] == {"journey": ["entrance", "z1"], "legacy": {"k": 1}} and stored["new"] == payload
+    assert paths == {"old": ([], ["entrance", "z1"]), "new": ([[0, 1.0, 2.0]], ["entrance", "z1"])}

@@ -11,7 +11,7 @@ import pytest
 
 from storelens.config.intent import IntentConfig
 from storelens.config.store import StoreConfig
-from storelens.events.models import Event, EventType
+from storelens.events.models import Event, EventType, format_subject
 from storelens.intent.engine import IntentEngine
 from storelens.intent.signals import KinematicSample
 from storelens.intent.states import IntentState, StateMachine, effective_states
@@ -23,14 +23,17 @@ LAYOUT = StoreLayout.demo()
 SPOT = (6.6, 9.0)  # Coffee aisle, in front of the left shelf
 
 
-def ev(t: float, etype: EventType, zone: str | None = None, subject: str = "v1", **payload: object) -> Event:
+V1, V2 = 0xA1, 0xA2  # visit ids: the engine keys on the int, events carry its wire string
+
+
+def ev(t: float, etype: EventType, zone: str | None = None, subject: int = V1, **payload: object) -> Event:
     return Event.at(etype, "s", T0 + t, zone_id=zone, subject=subject, **payload)
 
 
 class Visit:
     """Drives one engine frame by frame: positions from ``where(t)``, events at their times."""
 
-    def __init__(self, engine: IntentEngine, subject: str = "v1") -> None:
+    def __init__(self, engine: IntentEngine, subject: int = V1) -> None:
         self.engine = engine
         self.subject = subject
         self.t = 0.0
@@ -212,7 +215,7 @@ def test_staff_are_not_scored_and_late_flag_ends_the_intent() -> None:
     v.at(1.0, EventType.ZONE_ENTERED, "queue")
     v.run(5, still((18.0, 3.3)))
     assert v.changes() == []
-    w = Visit(v.engine, "v2")
+    w = Visit(v.engine, V2)
     w.at(1.0, EventType.ZONE_ENTERED, "queue")
     w.run(3, still((18.0, 3.3)))
     w.at(3.2, EventType.ZONE_EXITED, "queue", staff=True)
@@ -231,12 +234,31 @@ def test_visit_timeout_and_visit_ended() -> None:
     out = eng.update(T0 + 8.5)
     assert [e.type for e in out] == [EventType.INTENT_ENDED]
     assert out[0].payload["state"] == "checkout" and out[0].payload["reason"] == "timeout"
-    assert eng.visit("v1") is None
-    w = Visit(eng, "v2")
+    assert eng.visit(V1) is None
+    w = Visit(eng, V2)
     w.at(1.0, EventType.ZONE_ENTERED, "queue")
     w.at(2.0, EventType.VISIT_ENDED)
     w.run(2, still((18.0, 3.3)))
     assert [e.payload["reason"] for e in w.out if e.type == EventType.INTENT_ENDED] == ["visit_ended"]
+
+
+def test_visits_are_keyed_by_the_int_id_and_events_carry_its_wire_string() -> None:
+    """Samples (int) and events (hex string on the wire) of one visit meet in one engine visit;
+    the events the engine makes carry the same wire string; a subject that is no visit id (a
+    queue's) opens no visit."""
+    eng = engine(visit_timeout_s=5)
+    v = Visit(eng)
+    v.at(0.0, EventType.VISIT_STARTED)
+    v.at(1.0, EventType.ZONE_ENTERED, "queue")
+    v.run(3, still((18.0, 3.3)))
+    eng.update(T0 + 3.2, [], [Event.at(EventType.ZONE_ENTERED, "s", T0 + 3.2, zone_id="queue", subject="queue-q")])
+    now = eng.visit(V1)
+    assert eng.subjects == [V1] and now is not None and now.subject == V1
+    out = eng.close(T0 + 4.0)
+    assert {e.subject for e in [*v.changes(), *out]} == {format_subject(V1)} == {"a1"}
+    assert {e.subject_id for e in out} == {V1}
+    with pytest.raises(ValueError, match="visit/track id"):
+        KinematicSample("a1", T0, 1.0, 1.0)  # type: ignore[arg-type]
 
 
 def _alternating_affect(**hysteresis: object) -> tuple[int, int]:
@@ -257,7 +279,7 @@ def _alternating_affect(**hysteresis: object) -> tuple[int, int]:
     top = []
     while v.t <= 40:
         v.run(v.t, still(SPOT))
-        scores = eng._visits["v1"].scores
+        scores = eng._visits[V1].scores
         assert scores is not None
         top.append(int(np.argmax(scores)))
     flips = sum(1 for a, b in itertools.pairwise(top) if a != b)
@@ -323,8 +345,8 @@ def test_store_config_has_intent_and_actions_defaults() -> None:
 def test_image_space_samples_use_pixel_speeds() -> None:
     eng = engine()
     for k in range(60):  # 150 px/s for 12 s: walking in pixels
-        eng.update(T0 + k * 0.2, [KinematicSample("p", T0 + k * 0.2, 100 + 30 * k, 50, space="image")])
-    snap = eng.features("p", T0 + 11.8)
+        eng.update(T0 + k * 0.2, [KinematicSample(0xB0, T0 + k * 0.2, 100 + 30 * k, 50, space="image")])
+    snap = eng.features(0xB0, T0 + 11.8)
     assert snap is not None
     assert snap.raw[1] == pytest.approx(1.0, abs=0.1)  # walking speed share, in px/s terms
 
@@ -333,8 +355,8 @@ def test_running_affect_without_events() -> None:
     eng = engine()
     v = Visit(eng)
     arrive_at_coffee(v)
-    eng.observe_affect("v1", T0 + 6.0, {"surprised": 0.9, "neutral": 0.1}, 0.9)
-    eng.observe_affect("nobody", T0 + 6.0, {"surprised": 0.9}, 0.9)  # unknown visit: ignored
-    snap = eng.features("v1", T0 + 6.0)
+    eng.observe_affect(V1, T0 + 6.0, {"surprised": 0.9, "neutral": 0.1}, 0.9)
+    eng.observe_affect(0xDEAD, T0 + 6.0, {"surprised": 0.9}, 0.9)  # unknown visit: ignored
+    snap = eng.features(V1, T0 + 6.0)
     assert snap is not None
     assert snap.raw[19] == pytest.approx((0.9 - 0.25) / 0.75 * 0.9, abs=1e-6)

@@ -26,13 +26,13 @@ SHELF = InteractionSignal("coffee-l", "Coffee")
 
 
 def _feats(exits: tuple[tuple[float, float], ...] = ()) -> VisitFeatures:
-    return VisitFeatures(subject="v", first_ts=T0, params=FeatureParams(exits=exits), last_ts=T0)
+    return VisitFeatures(subject=0xA1, first_ts=T0, params=FeatureParams(exits=exits), last_ts=T0)
 
 
 def _walk(f: VisitFeatures, t0: float, t1: float, start: tuple[float, float], vel: tuple[float, float]) -> None:
     t = t0
     while t <= t1 + 1e-9:
-        f.add_sample(KinematicSample("v", T0 + t, start[0] + vel[0] * (t - t0), start[1] + vel[1] * (t - t0)))
+        f.add_sample(KinematicSample(0xA1, T0 + t, start[0] + vel[0] * (t - t0), start[1] + vel[1] * (t - t0)))
         t += 0.2
 
 
@@ -91,14 +91,14 @@ def _long_look(f: VisitFeatures) -> None:
 
 
 def _confused(f: VisitFeatures) -> None:
-    ev = Event.at(EventType.EXPRESSION_SUMMARY, "s", T0 + 5, subject="v", affect="confused", confidence=0.8)
+    ev = Event.at(EventType.EXPRESSION_SUMMARY, "s", T0 + 5, subject=0xA1, affect="confused", confidence=0.8)
     reading = parse_affect(ev)
     assert reading is not None
     f.add_affect(reading, T0 + 5)
 
 
 def _unsure_affect(f: VisitFeatures) -> None:
-    ev = Event.at(EventType.EXPRESSION_SUMMARY, "s", T0 + 5, subject="v", affect="confused", confidence=0.1)
+    ev = Event.at(EventType.EXPRESSION_SUMMARY, "s", T0 + 5, subject=0xA1, affect="confused", confidence=0.1)
     reading = parse_affect(ev)
     assert reading is not None
     f.add_affect(reading, T0 + 5)
@@ -185,7 +185,7 @@ def test_jittered_standing_reads_as_still() -> None:
     t = 0.0
     while t <= 10:
         dx, dy = rng.normal(0, 0.12, 2)
-        f.add_sample(KinematicSample("v", T0 + t, 5 + float(dx), 5 + float(dy)))
+        f.add_sample(KinematicSample(0xA1, T0 + t, 5 + float(dx), 5 + float(dy)))
         t += 0.2
     raw = _raw(f, 10.0)
     assert raw["stops"] == 1
@@ -220,8 +220,8 @@ def test_focus_follows_hands_then_feet() -> None:
 
 def test_samples_out_of_order_are_ignored() -> None:
     f = _feats()
-    f.add_sample(KinematicSample("v", T0 + 1, 0, 0))
-    f.add_sample(KinematicSample("v", T0 + 0.5, 50, 50))
+    f.add_sample(KinematicSample(0xA1, T0 + 1, 0, 0))
+    f.add_sample(KinematicSample(0xA1, T0 + 0.5, 50, 50))
     assert len(f._pos) == 1
 
 
@@ -252,7 +252,7 @@ def test_reasons_quote_raw_values() -> None:
     ],
 )
 def test_parse_affect(payload: dict[str, object], label: str | None, conf: float | None) -> None:
-    ev = Event.at(EventType.EXPRESSION_SUMMARY, "s", T0, subject="v", **payload)
+    ev = Event.at(EventType.EXPRESSION_SUMMARY, "s", T0, subject=0xA1, **payload)
     reading = parse_affect(ev)
     if label is None:
         assert reading is None
@@ -263,14 +263,14 @@ def test_parse_affect(payload: dict[str, object], label: str | None, conf: float
 
 def test_parse_zone_and_interaction_fall_back_to_config() -> None:
     cat = {"coffee": COFFEE, "coffee-l": ZoneInfo("coffee-l", "shelf", "Coffee", "Coffee left")}
-    z = parse_zone(Event.at(EventType.ZONE_EXITED, "s", T0, zone_id="coffee", subject="v", dwell_s=4.5), cat)
+    z = parse_zone(Event.at(EventType.ZONE_EXITED, "s", T0, zone_id="coffee", subject=0xA1, dwell_s=4.5), cat)
     assert z is not None and z.zone.category == "Coffee" and z.zone.kind == "aisle" and z.dwell_s == 4.5
     z2 = parse_zone(
-        Event.at(EventType.ZONE_ENTERED, "s", T0, zone_id="x", subject="v", zone_kind="display", category="Tea"), cat
+        Event.at(EventType.ZONE_ENTERED, "s", T0, zone_id="x", subject=0xA1, zone_kind="display", category="Tea"), cat
     )
     assert z2 is not None and z2.zone.kind == "display" and z2.zone.category == "Tea"
-    assert parse_zone(Event.at(EventType.ZONE_ENTERED, "s", T0, subject="v"), cat) is None
-    sig = parse_interaction(Event.at(EventType.SHELF_REACH, "s", T0, subject="v", shelf="coffee-l"), cat)
+    assert parse_zone(Event.at(EventType.ZONE_ENTERED, "s", T0, subject=0xA1), cat) is None
+    sig = parse_interaction(Event.at(EventType.SHELF_REACH, "s", T0, subject=0xA1, shelf="coffee-l"), cat)
     assert sig is not None and sig.category == "Coffee"
     assert FEATURE_INDEX["queued"] == len(FEATURE_NAMES) - 1
 

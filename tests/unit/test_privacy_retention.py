@@ -14,17 +14,20 @@ import sqlalchemy as sa
 
 from storelens.config.privacy import RetentionConfig
 from storelens.config.store import StoreConfig
+from storelens.events import payloads
 from storelens.events.aggregate_only import anonymise_event, anonymise_events
-from storelens.events.models import Event
+from storelens.events.models import Event, EventType
+from storelens.events.payloads import VisitEnded, ZoneExited, per_visit, retention_fields, typed
 from storelens.lifecycle.deletion import DeletionError, DeletionRequest, delete_data
 from storelens.lifecycle.report import build_report, render_report
 from storelens.lifecycle.retention import PurgeScheduler, purge
 from storelens.privacy.masks import masks_for
 from storelens.security.audit import list_audit, verify_audit
 from storelens.security.crypto import EncryptedFileStore, KeyRing, new_key_line
-from storelens.storage import Database, open_database, store_events
+from storelens.storage import Database, open_database, query_events, store_events
 from storelens.storage.aggregates import compute_deltas
 from storelens.storage.models import AGGREGATES, ALERTS, EVENTS, VISITS
+from storelens.storage.visits import VISIT_ENDED_COLUMNS, Visit, _apply
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -96,6 +99,87 @@ def test_purge_per_data_class_with_a_fake_clock(db: Database, tmp_path: Path) ->
         assert [r.action for r in list_audit(conn)] == ["retention.purge", "retention.purge"]
     assert purge(db, policy, NOW, snapshots=snaps).total == 0
     assert verify_audit(db).ok
+
+
+def test_the_paths_class_is_what_the_marks_say() -> None:
+    """Movement trace and body height go with the paths; the zone-level journey stays with its visit."""
+    assert retention_fields("paths") == {str(EventType.VISIT_ENDED): frozenset({"path", "height_m"})}
+    assert retention_fields("no-such-class") == {}
+
+
+def test_a_new_field_with_the_mark_is_purged_and_old_events_still_read(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone adds a movement field with the paths mark: the purge empties it with no change to
+    the purge; unmarked fields, extras and mistyped values of older producers are left as they were."""
+
+    class ZoneExitedNext(ZoneExited):
+        TYPE = EventType.ZONE_EXITED
+        entry_xy: list[float] | None = per_visit("Where the zone was entered", retention="paths")
+
+    monkeypatch.setitem(payloads.PAYLOADS, str(EventType.ZONE_EXITED), ZoneExitedNext)
+    assert retention_fields("paths")[str(EventType.ZONE_EXITED)] == {"entry_xy"}
+    old, new = NOW - timedelta(days=10), NOW - timedelta(hours=1)
+
+    def ended(at: datetime, subject: str) -> Event:
+        legacy = {"path": [[0, 1.0, 2.0]], "height_m": 1.71, "journey": ["entrance", "z1"], "fragments": "two"}
+        return Event(type="visit.ended", store_id="s1", ts=at, subject=subject, payload={**legacy, "legacy": 1})
+
+    def exited(at: datetime, subject: str) -> Event:
+        payload = {"dwell_s": 4.0, "entry_xy": [1.0, 2.0], "gaze": "shelf"}
+        return Event(type="zone.exited", store_id="s1", ts=at, zone_id="z1", subject=subject, payload=payload)
+
+    with db.begin() as conn:
+        store_events(conn, [ended(old, "o"), exited(old, "o"), ended(new, "n"), exited(new, "n")], buckets_s=[3600])
+    report = purge(db, RetentionConfig(paths_days=7), NOW)
+    # the old visit row (path), its visit.ended (path, height_m) and its zone.exited (entry_xy)
+    assert report.paths_cleared == 3
+    with db.engine.connect() as conn:
+        events = {(e.type, e.subject): e for e in query_events(conn, store_id="s1", limit=10).items}
+        rows = {r.id: r for r in conn.execute(sa.select(VISITS))}
+    assert events["visit.ended", "o"].payload == {"journey": ["entrance", "z1"], "fragments": "two", "legacy": 1}
+    assert events["zone.exited", "o"].payload == {"dwell_s": 4.0, "gaze": "shelf"}
+    assert events["visit.ended", "n"].payload["height_m"] == 1.71 and "entry_xy" in events["zone.exited", "n"].payload
+    assert rows["o"].path == [] and rows["o"].journey == ["entrance", "z1"] and rows["n"].path == [[0, 1.0, 2.0]]
+    # what is left still reads, typed: the cleared fields as absent, the mistyped one as absent
+    p = typed(events["visit.ended", "o"], VisitEnded)
+    assert p is not None and p.path is None and p.height_m is None and p.fragments is None
+    assert p.journey == ["entrance", "z1"] and p.wire()["legacy"] == 1
+    assert typed(events["zone.exited", "o"], ZoneExitedNext) == ZoneExitedNext(dwell_s=4.0, gaze="shelf")
+    assert purge(db, RetentionConfig(paths_days=7), NOW).paths_cleared == 0
+
+
+VISIT_ENDED_SAMPLES: dict[str, Any] = {
+    "staff": True,
+    "duration_s": 12.0,
+    "fragments": 3,
+    "confidence": 0.5,
+    "started_at": "2025-06-01T11:00:00+00:00",
+    "path": [[0, 1.0, 2.0]],
+    "height_m": 1.7,
+    "dwell_by_zone": {"z1": 3.0},
+    "intent_timeline": [{"state": "browsing"}],
+    "is_staff": True,
+    "fused": True,
+    "journey": ["z1"],
+    "cameras": 2,
+}
+
+
+@pytest.mark.parametrize("name", sorted(VisitEnded.model_fields))
+def test_the_visit_column_map_is_what_the_projection_copies(name: str) -> None:
+    """The purge empties a marked field's visit column through VISIT_ENDED_COLUMNS: it must name
+    exactly the column the projection copies each visit.ended field into (a new projected field
+    without an entry would survive the purge in the visit row)."""
+    assert name in VISIT_ENDED_SAMPLES, f"add a sample value for visit.ended's {name!r}"
+    blank = Visit(store_id="s1", id="v", started_at=NOW)
+    v = Visit(store_id="s1", id="v", started_at=NOW)
+    _apply(v, Event(type="visit.ended", store_id="s1", ts=NOW, subject="v", payload={name: VISIT_ENDED_SAMPLES[name]}))
+    changed = {c for c in blank.as_row() if c != "ended_at" and getattr(v, c) != getattr(blank, c)}
+    expected = {VISIT_ENDED_COLUMNS[name]} if name in VISIT_ENDED_COLUMNS else set()
+    if name == "started_at":
+        expected = {"started_at"}  # not a copy: it only moves the start earlier, never emptied
+    assert changed == expected
 
 
 def test_aggregates_and_audit_have_their_own_horizon(db: Database) -> None:

@@ -11,7 +11,6 @@ import pytest
 from storelens.analytics.expressions import EXPRESSION_LABELS
 from storelens.config.store import StoreConfig
 from storelens.core.types import Frame, Tracks
-from storelens.events.models import format_subject
 from storelens.pipeline.build import make_stages
 from storelens.pipeline.camera import BusSubscriber, FaceLocator, HeatmapKeeper, ImageWriter
 from storelens.pipeline.stages import (
@@ -113,10 +112,10 @@ def test_emotion_affect_reaches_the_intent_stage_as_track_columns(monkeypatch: p
     assert np.isnan(tracks.data[AFFECT_CONFIDENCE][1]) and np.isnan(tracks.data[AFFECT_SCORES][1]).all()
 
     intent = IntentStageAdapter(store(intent={"enabled": True}), "cam")
-    fed: list[tuple[str, dict[str, float], float]] = []
+    fed: list[tuple[int, dict[str, float], float]] = []
     monkeypatch.setattr(intent.engine, "observe_affect", lambda s, ts, sc, c: fed.append((s, dict(sc), c)))
     intent.update(_frame(0), tracks, [])
-    assert fed == [(format_subject(0xA1), state.affect_scores, state.affect_confidence)]
+    assert fed == [(0xA1, state.affect_scores, state.affect_confidence)]
     fed.clear()
     intent.update(_frame(1), _tracks([0xA1]), [])  # no emotion stage ran on these rows
     assert fed == []

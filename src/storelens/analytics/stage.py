@@ -38,7 +38,7 @@ from storelens.analytics.zones import ZoneAnalytics
 from storelens.config.cameras import LineConfig, ZoneConfig, ZoneKind
 from storelens.config.store import StoreConfig
 from storelens.core.types import FIRST_AGO, FIRST_BOX, Tracks
-from storelens.events.models import Event, format_subject
+from storelens.events.models import Event
 
 __all__ = ["BehaviourStage", "StoreBehaviourStage", "floor_extent", "write_heatmaps"]
 
@@ -218,9 +218,8 @@ class _Measures:
         staff = self.staff.staff()
         if not staff:
             return events
-        flagged = {format_subject(s) for s in staff}
         return [
-            e.model_copy(update={"payload": {**e.payload, "staff": True}}) if e.subject in flagged else e
+            e.model_copy(update={"payload": {**e.payload, "staff": True}}) if e.subject_id in staff else e
             for e in events
         ]
 

@@ -21,7 +21,11 @@ class RetentionConfig(StrictModel):
     events_days: float | None = Field(default=30, gt=0, le=3650, description="Events, alerts and promotions")
     visits_days: float | None = Field(default=30, gt=0, le=3650, description="Visit rows (dwell, intent timeline)")
     paths_days: float | None = Field(
-        default=7, gt=0, le=3650, description="Movement paths inside visits and visit.ended events (stripped first)"
+        default=7,
+        gt=0,
+        le=3650,
+        description="Movement paths and body height in visits and their events: every payload field marked "
+        "retention='paths' (stripped first)",
     )
     aggregates_days: float | None = Field(
         default=400, gt=0, le=36500, description="Per-zone time-bucket aggregates and POS transactions"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -36,10 +36,25 @@ from storelens.events.models import Event, EventType
 PER_VISIT_MARK = "per_visit"
 """The ``json_schema_extra`` key carrying a field's privacy mark (also visible in the JSON schema)."""
 
+RETENTION_MARK = "retention"
+"""The ``json_schema_extra`` key naming the retention class of a per-visit field that must go
+before the rest of its event (``privacy.retention.<class>_days``; also visible in the JSON schema)."""
 
-def per_visit(description: str = "") -> Any:
-    """A field that describes one shopper's visit: withheld in aggregate-only mode."""
-    return Field(default=None, description=description or None, json_schema_extra={PER_VISIT_MARK: True})
+FieldRetention = Literal["paths"]
+"""Retention classes that apply to single payload fields rather than whole rows: ``paths`` covers
+movement traces and body measures, the most identifying part of a visit, kept shortest."""
+
+
+def per_visit(description: str = "", *, retention: FieldRetention | None = None) -> Any:
+    """A field that describes one shopper's visit: withheld in aggregate-only mode.
+
+    ``retention`` puts the field in a shorter-lived retention class than its event: the purge
+    empties it (in stored events and in the visit column it is projected into) after that class's
+    days while the rest of the event stays. Without it the field lives as long as its event."""
+    extra: dict[str, Any] = {PER_VISIT_MARK: True}
+    if retention is not None:
+        extra[RETENTION_MARK] = retention
+    return Field(default=None, description=description or None, json_schema_extra=extra)
 
 
 def aggregate(description: str = "") -> Any:
@@ -86,6 +101,14 @@ class EventPayload(BaseModel):
         extra = info.json_schema_extra
         return isinstance(extra, dict) and extra.get(PER_VISIT_MARK) is False
 
+    @classmethod
+    def field_retention(cls, name: str) -> str | None:
+        """The retention class ``name`` is marked with (``per_visit(..., retention=...)``), if any."""
+        info = cls.model_fields.get(name)
+        extra = None if info is None else info.json_schema_extra
+        value = extra.get(RETENTION_MARK) if isinstance(extra, dict) else None
+        return value if isinstance(value, str) else None
+
 
 # ------------------------------------------------------------------------------------ visits
 
@@ -103,9 +126,12 @@ class VisitEnded(EventPayload):
     started_at: str | None = aggregate("ISO time the visit started (older producers)")
     path: list[Any] | None = per_visit(
         "The visit's route as [t, x, y] points (t: seconds on the source clock; floor metres on a "
-        "calibrated camera, else image feet pixels), thinned to at most 200 points"
+        "calibrated camera, else image feet pixels), thinned to at most 200 points",
+        retention="paths",
     )
-    height_m: float | None = per_visit("Median standing body height over the visit (calibrated cameras only)")
+    height_m: float | None = per_visit(
+        "Median standing body height over the visit (calibrated cameras only)", retention="paths"
+    )
     dwell_by_zone: dict[str, float] | None = per_visit("Seconds per zone (older producers)")
     intent_timeline: list[Any] | None = per_visit("Intent states over the visit (older producers)")
     is_staff: bool | None = aggregate("Staff flag (older producers)")
@@ -515,3 +541,15 @@ def per_visit_field_names() -> frozenset[str]:
     return frozenset(
         n for m in PAYLOADS.values() if not m.PER_VISIT_TYPE for n in m.model_fields if not m.field_is_aggregate(n)
     )
+
+
+def retention_fields(data_class: str) -> dict[str, frozenset[str]]:
+    """Event type -> its payload fields marked with retention class ``data_class`` (types without
+    any are left out): what the retention purge empties once that class's days are over, so a
+    field added later with the mark is purged without touching the purge."""
+    out: dict[str, frozenset[str]] = {}
+    for type_, model in PAYLOADS.items():
+        names = frozenset(n for n in model.model_fields if model.field_retention(n) == data_class)
+        if names:
+            out[type_] = names
+    return out

@@ -7,7 +7,9 @@ stands), so an ``intent.changed`` is returned from the very update in which its 
 
 It consumes only events and :class:`~storelens.intent.signals.KinematicSample` (see
 :mod:`storelens.intent.signals` for the payload keys), so it runs the same on the real pipeline and
-on the store simulator.
+on the store simulator. Visits are keyed by the ``int`` visit id (``Event.subject_id``, the
+sample's ``subject``); the wire string is made only where its events are (``Event.of``), and an
+event whose subject is no visit id (``queue-<zone>``...) says nothing about a visit.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ __all__ = ["IntentEngine", "VisitIntent"]
 class VisitIntent:
     """Where one visit stands now (for the API and tests)."""
 
-    subject: str
+    subject: int
     state: IntentState | None
     category: str | None
     since: float
@@ -115,7 +117,7 @@ class IntentEngine:
             raise ValueError("the scoring model's states must be the engine's states, in STATE_ORDER")
         self._zones = zone_catalogue(zones)
         self._exits = list(exits) if exits is not None else _floor_exits(zones)
-        self._visits: dict[str, _Visit] = {}
+        self._visits: dict[int, _Visit] = {}
         self._params: dict[str, FeatureParams] = {}
         self.updates = 0
 
@@ -154,7 +156,7 @@ class IntentEngine:
             self._finish(subject, now, "stream_end", out)
         return out
 
-    def observe_affect(self, subject: str, ts: float, scores: Mapping[str, float], confidence: float) -> None:
+    def observe_affect(self, subject: int, ts: float, scores: Mapping[str, float], confidence: float) -> None:
         """Feed the running expression value of a visit (affect -> probability, and the affect
         confidence), e.g. each analysed frame from the expression tracker, without an event."""
         ev = Event.of(
@@ -165,7 +167,7 @@ class IntentEngine:
         if reading is not None and v is not None and not v.features.staff:
             v.features.add_affect(reading, ts)
 
-    def visit(self, subject: str) -> VisitIntent | None:
+    def visit(self, subject: int) -> VisitIntent | None:
         v = self._visits.get(subject)
         if v is None:
             return None
@@ -182,13 +184,13 @@ class IntentEngine:
             v.features.staff,
         )
 
-    def features(self, subject: str, now: float) -> FeatureSnapshot | None:
+    def features(self, subject: int, now: float) -> FeatureSnapshot | None:
         """The visit's current features (for calibration data, dashboards and tests)."""
         v = self._visits.get(subject)
         return v.features.snapshot(now) if v is not None else None
 
     @property
-    def subjects(self) -> list[str]:
+    def subjects(self) -> list[int]:
         return list(self._visits)
 
     # ---------------------------------------------------------------------------- internals --
@@ -208,7 +210,7 @@ class IntentEngine:
             self._params[space] = p
         return p
 
-    def _visit(self, subject: str, ts: float, space: str = "floor") -> _Visit:
+    def _visit(self, subject: int, ts: float, space: str = "floor") -> _Visit:
         v = self._visits.get(subject)
         if v is None:
             feats = VisitFeatures(subject=subject, first_ts=ts, params=self._params_for(space), last_ts=ts)
@@ -222,7 +224,7 @@ class IntentEngine:
         return v
 
     def _ingest(self, ev: Event, out: list[Event]) -> None:
-        subject = ev.subject
+        subject = ev.subject_id
         if subject is None:
             return  # store-level events (queue.updated, camera.*) carry no visit
         t = ev.ts.timestamp()
@@ -291,7 +293,7 @@ class IntentEngine:
         else:
             f.zone_lingering(zone)
 
-    def _score(self, subject: str, v: _Visit, now: float, out: list[Event]) -> None:
+    def _score(self, subject: int, v: _Visit, now: float, out: list[Event]) -> None:
         snap = v.features.snapshot(now)
         scores = self.model.scores(snap.values)
         v.scores = scores
@@ -331,14 +333,14 @@ class IntentEngine:
             return snap.engaged_category
         return snap.category
 
-    def _finish(self, subject: str, now: float, reason: str, out: list[Event]) -> None:
+    def _finish(self, subject: int, now: float, reason: str, out: list[Event]) -> None:
         v = self._visits[subject]
         if v.features.staff and v.machine.current is None:
             del self._visits[subject]  # nothing was said about this visit: nothing to end
             return
         out.append(self._end(subject, now, reason))
 
-    def _end(self, subject: str, now: float, reason: str) -> Event:
+    def _end(self, subject: int, now: float, reason: str) -> Event:
         v = self._visits.pop(subject)
         m = v.machine
         return Event.of(

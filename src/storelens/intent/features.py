@@ -221,7 +221,7 @@ class VisitFeatures:
     """The running evidence of one visit. Feed it events and kinematic samples in time order
     (roughly: events may be back-dated a little, as zone analytics do), then :meth:`snapshot`."""
 
-    subject: str
+    subject: int
     first_ts: float
     params: FeatureParams
     last_ts: float = 0.0

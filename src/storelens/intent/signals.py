@@ -6,8 +6,8 @@ simulator, which stands in for them) can be aligned by reading one file.
 
 Inputs per analysed frame
 -------------------------
-* :class:`KinematicSample` per visible shopper: ``subject`` (the same string the events carry,
-  i.e. :func:`storelens.events.models.format_subject` of the visit id), ``ts`` (UNIX seconds),
+* :class:`KinematicSample` per visible shopper: ``subject`` (the visit/track id as an ``int``,
+  what ``Event.subject_id`` reads back from the events' wire string), ``ts`` (UNIX seconds),
   position ``x, y`` in floor metres (``space="floor"``) or image pixels (``space="image"``), and
   optionally ``speed`` (m/s or px/s). Without ``speed`` the engine derives it from positions.
   :func:`samples_from_tracks` builds them from :class:`~storelens.core.types.Tracks`.
@@ -54,7 +54,7 @@ import numpy as np
 
 from storelens.config.cameras import ZoneConfig
 from storelens.core.types import Tracks
-from storelens.events.models import Event, EventType, format_subject
+from storelens.events.models import Event, EventType
 from storelens.events.payloads import (
     AttentionEnded,
     AttentionStarted,
@@ -110,7 +110,7 @@ _AFFECT_SYNONYMS = {
 class KinematicSample:
     """Where one shopper is in one analysed frame."""
 
-    subject: str
+    subject: int
     ts: float
     x: float
     y: float
@@ -119,8 +119,8 @@ class KinematicSample:
     camera_id: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.subject:
-            raise ValueError("KinematicSample.subject must be a non-empty string")
+        if not isinstance(self.subject, int) or isinstance(self.subject, bool) or self.subject < 0:
+            raise ValueError(f"KinematicSample.subject must be a visit/track id (an int >= 0), got {self.subject!r}")
         if not (np.isfinite(self.ts) and np.isfinite(self.x) and np.isfinite(self.y)):
             raise ValueError(f"KinematicSample for {self.subject!r} has a non-finite time or position")
         if self.speed is not None and not (np.isfinite(self.speed) and self.speed >= 0):
@@ -285,7 +285,7 @@ def samples_from_tracks(tracks: Tracks, wall_time: float, camera_id: str | None 
         if speeds is not None:
             s = float(speeds[i])
             speed = s if np.isfinite(s) and s >= 0 else None
-        out.append(KinematicSample(format_subject(int(subj)), wall_time, x, y, space, speed, camera_id))
+        out.append(KinematicSample(int(subj), wall_time, x, y, space, speed, camera_id))
     return out
 
 

@@ -88,7 +88,7 @@ def build_report(cfg: StoreConfig, db: Database | None = None) -> PrivacyReport:
         {"what": "zone entries, exits and dwell times", "linked_to": "random visit id"},
         {"what": "counts: occupancy, line crossings, queue length and waits", "linked_to": "nothing (aggregate)"},
         {"what": "shelf reaches and pick-ups (from body keypoints)", "linked_to": "random visit id"},
-        {"what": "movement path on the floor plan", "linked_to": "random visit id"},
+        {"what": "movement path on the floor plan, standing body height", "linked_to": "random visit id"},
         {"what": "inferred shopping intent (explainable score)", "linked_to": "random visit id"},
         {"what": "time-bucketed aggregates per zone", "linked_to": "nothing (aggregate)"},
     ]

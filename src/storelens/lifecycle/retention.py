@@ -5,8 +5,10 @@ Data classes and what each covers:
 =============  ==========================================================================
 events         events, alerts and promotions (they carry the random visit id)
 visits         visit rows (dwell per zone, intent timeline)
-paths          movement paths: ``visits.path`` and the ``path`` of ``visit.ended`` events are
-               emptied first, while the rest of the visit may be kept longer
+paths          movement traces and body measures: every payload field marked
+               ``per_visit(..., retention="paths")`` (today ``path`` and ``height_m`` of
+               ``visit.ended``) is emptied in stored events, and in the visit column it is
+               projected into (``visits.path``), while the rest of the visit may be kept longer
 aggregates     per-zone time buckets, heat-map buckets and POS transactions (no subject ids): may
                outlive raw data
 snapshots      redacted, encrypted images in the snapshot store
@@ -29,11 +31,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from storelens.config.privacy import RetentionConfig
+from storelens.events.models import EventType
+from storelens.events.payloads import FieldRetention, retention_fields
 from storelens.security.audit import append_audit, purge_audit_before
 from storelens.security.crypto import EncryptedFileStore
 from storelens.storage.database import Database
 from storelens.storage.models import EVENTS, VISITS
 from storelens.storage.retention import RetentionPolicy, purge_older_than
+from storelens.storage.visits import visit_columns_of
 
 log = logging.getLogger(__name__)
 
@@ -73,39 +78,67 @@ def storage_policy(policy: RetentionConfig) -> RetentionPolicy:
     )
 
 
-def _json_len(db: Database, col: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
-    fn = sa.func.jsonb_array_length if db.dialect == "postgresql" else sa.func.json_array_length
-    return fn(col)
-
-
-def clear_paths(db: Database, cutoff: datetime, *, chunk: int = 2000) -> int:
-    """Empty the paths of visits started before ``cutoff`` and of ``visit.ended`` events before it."""
-    n = 0
-    while True:
-        with db.begin() as conn:
-            keys = conn.execute(
-                sa.select(VISITS.c.store_id, VISITS.c.id)
-                .where(VISITS.c.started_at < cutoff, _json_len(db, VISITS.c.path) > 0)
-                .limit(chunk)
-            ).all()
-            if not keys:
-                break
-            cond = sa.tuple_(VISITS.c.store_id, VISITS.c.id).in_([tuple(k) for k in keys])
-            conn.execute(sa.update(VISITS).where(cond).values(path=[]))
-            n += len(keys)
+def _json_is_set(db: Database, col: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    """The JSON value holds something: neither NULL, JSON null, ``[]`` nor ``{}``."""
+    kind: sa.ColumnElement[str]
+    text: sa.ColumnElement[str]
     if db.dialect == "postgresql":
-        has_path: sa.ColumnElement[bool] = EVENTS.c.payload.op("?")("path")
-        stripped: Any = EVENTS.c.payload.op("-")(sa.literal("path"))
+        kind, text = sa.func.jsonb_typeof(col), sa.cast(col, sa.Text)
     else:
-        has_path = sa.func.json_type(EVENTS.c.payload, "$.path").is_not(None)
-        stripped = sa.func.json_remove(EVENTS.c.payload, "$.path")
-    with db.begin() as conn:
-        res = conn.execute(
-            sa.update(EVENTS)
-            .where(EVENTS.c.ts < cutoff, EVENTS.c.type == "visit.ended", has_path)
-            .values(payload=stripped)
-        )
-        n += int(res.rowcount or 0)
+        kind, text = sa.func.json_type(col), sa.func.json(col)
+    return sa.and_(kind != "null", text.not_in(["[]", "{}"]))
+
+
+def _is_set(db: Database, col: sa.Column[Any], empty: Any) -> sa.ColumnElement[bool]:
+    if isinstance(col.type, sa.JSON):
+        return _json_is_set(db, col)
+    return col.is_not(None) if empty is None else col != empty
+
+
+def _has_key(db: Database, key: str) -> sa.ColumnElement[bool]:
+    if db.dialect == "postgresql":
+        return EVENTS.c.payload.op("?")(key)
+    return sa.func.json_type(EVENTS.c.payload, f'$."{key}"').is_not(None)
+
+
+def _without_keys(db: Database, keys: list[str]) -> Any:
+    if db.dialect == "postgresql":
+        out: Any = EVENTS.c.payload
+        for k in keys:
+            out = out.op("-")(sa.literal(k))
+        return out
+    return sa.func.json_remove(EVENTS.c.payload, *(f'$."{k}"' for k in keys))
+
+
+def clear_fields(db: Database, data_class: FieldRetention, cutoff: datetime, *, chunk: int = 2000) -> int:
+    """Empty every payload field marked ``per_visit(..., retention=data_class)``
+    (:func:`~storelens.events.payloads.retention_fields`) in events before ``cutoff``, and the
+    visit columns those fields are projected into (:func:`~storelens.storage.visits.visit_columns_of`)
+    for visits started before it. The rest of each event and visit stays. Returns rows changed."""
+    by_type = retention_fields(data_class)
+    n = 0
+    columns = visit_columns_of(by_type.get(str(EventType.VISIT_ENDED), ()))
+    if columns:
+        is_set = sa.or_(*(_is_set(db, VISITS.c[c], empty) for c, empty in columns.items()))
+        while True:
+            with db.begin() as conn:
+                keys = conn.execute(
+                    sa.select(VISITS.c.store_id, VISITS.c.id).where(VISITS.c.started_at < cutoff, is_set).limit(chunk)
+                ).all()
+                if not keys:
+                    break
+                cond = sa.tuple_(VISITS.c.store_id, VISITS.c.id).in_([tuple(k) for k in keys])
+                conn.execute(sa.update(VISITS).where(cond).values(**columns))
+                n += len(keys)
+    for type_, names in sorted(by_type.items()):
+        keys_ = sorted(names)
+        with db.begin() as conn:
+            res = conn.execute(
+                sa.update(EVENTS)
+                .where(EVENTS.c.ts < cutoff, EVENTS.c.type == type_, sa.or_(*(_has_key(db, k) for k in keys_)))
+                .values(payload=_without_keys(db, keys_))
+            )
+            n += int(res.rowcount or 0)
     return n
 
 
@@ -128,7 +161,7 @@ def purge(
         report.deleted = purge_older_than(db, storage_policy(policy), now=now)
         paths_cut = _cutoff(now, policy.paths_days)
         if paths_cut is not None:
-            report.paths_cleared = clear_paths(db, paths_cut)
+            report.paths_cleared = clear_fields(db, "paths", paths_cut)
         snap_cut = _cutoff(now, policy.snapshots_days)
         if snapshots is not None and snap_cut is not None:
             report.snapshots = snapshots.purge_older_than(snap_cut)

@@ -18,7 +18,7 @@ from storelens.analytics.expressions import AFFECTS
 from storelens.config.store import StoreConfig
 from storelens.core.types import Frame, Tracks
 from storelens.events.bus import EventBus
-from storelens.events.models import Event, EventType, format_subject
+from storelens.events.models import Event, EventType
 from storelens.events.payloads import AlertAcknowledged, ExpressionSummary, ZoneExited, typed
 from storelens.pipeline.camera import Stage
 from storelens.privacy.background import MedianBackground, detect_people
@@ -284,7 +284,7 @@ class IntentStageAdapter:
         for i, sid in enumerate(tracks.subject_id.tolist()):
             if not np.isnan(confidence[i]):
                 affect = dict(zip(AFFECT_NAMES, scores[i].tolist(), strict=True))
-                self.engine.observe_affect(format_subject(int(sid)), now, affect, float(confidence[i]))
+                self.engine.observe_affect(int(sid), now, affect, float(confidence[i]))
 
     def update(self, frame: Frame, tracks: Tracks, events: Sequence[Event]) -> list[Event]:
         now = frame.wall_time

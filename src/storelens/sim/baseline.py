@@ -57,19 +57,20 @@ class DwellThresholdBaseline:
         self.browsing_s = browsing_s
         self.passing_s = passing_s
         self.timeout_s = timeout_s
-        self._visits: dict[str, _Visit] = {}
+        self._visits: dict[int, _Visit] = {}
 
     def update(self, now: float, samples: Iterable[KinematicSample] = (), events: Iterable[Event] = ()) -> list[Event]:
         out: list[Event] = []
         for ev in events:
-            if ev.subject is None:
+            subject = ev.subject_id
+            if subject is None:
                 continue
             t = ev.ts.timestamp()
             if ev.type == EventType.VISIT_ENDED:
-                if ev.subject in self._visits:
-                    out.append(self._end(ev.subject, t))
+                if subject in self._visits:
+                    out.append(self._end(subject, t))
                 continue
-            v = self._visits.setdefault(ev.subject, _Visit(t, t))
+            v = self._visits.setdefault(subject, _Visit(t, t))
             v.last = max(v.last, t)
             if ev.typed_payload().staff is True:
                 v.staff = True
@@ -129,7 +130,7 @@ class DwellThresholdBaseline:
     def close(self, now: float) -> list[Event]:
         return [self._end(s, now) for s in list(self._visits)]
 
-    def _end(self, subject: str, now: float) -> Event:
+    def _end(self, subject: int, now: float) -> Event:
         v = self._visits.pop(subject)
         return Event.of(
             IntentEnded(

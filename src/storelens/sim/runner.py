@@ -257,7 +257,7 @@ def run_simulation(
     *,
     store: StoreConfig | None = None,
     feature_every_s: float | None = None,
-    feature_source: Callable[[str, float], FeatureSnapshot | None] | None = None,
+    feature_source: Callable[[int, float], FeatureSnapshot | None] | None = None,
 ) -> SimResult:
     """Simulate the store and drive every engine (and its action engine, if given) frame by frame.
 
@@ -326,7 +326,7 @@ def run_simulation(
                 Event.at(etype, cfg.store_id, wall, camera_id="sim", zone_id=zone, subject=tr.label, **payload)
             )
         observed.extend(frame_events)
-        samples = [KinematicSample(format_subject(lbl), wall, x, y, "floor", None, "sim") for lbl, x, y, _ in rows]
+        samples = [KinematicSample(lbl, wall, x, y, "floor", None, "sim") for lbl, x, y, _ in rows]
         for name, eng in engines.items():
             c0 = time.thread_time()
             ie = eng.update(wall, samples, frame_events)
@@ -351,7 +351,7 @@ def run_simulation(
                     outputs[first_primary].append(actions[first_primary].acknowledge(alert_id, "sim-staff", wall))
         if feature_every_s is not None and feature_source is not None and t >= next_feature:
             next_feature = t + feature_every_s
-            by_label = {format_subject(tr.label): tr for tr in vis}
+            by_label = {tr.label: tr for tr in vis}
             for lbl, tr in by_label.items():
                 if tr.plan.staff:
                     continue

@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -276,6 +276,33 @@ def _fold_lifecycle(conn: Executor, events: Sequence[Event]) -> int:
         changed[key] = found
     upsert_visits(conn, list(changed.values()))
     return len(changed)
+
+
+VISIT_ENDED_COLUMNS: Mapping[str, str] = {
+    "fragments": "fragments",
+    "confidence": "confidence",
+    "path": "path",
+    "dwell_by_zone": "dwell_by_zone",
+    "intent_timeline": "intent_timeline",
+    "is_staff": "is_staff",
+    "journey": "journey",
+}
+"""``visit.ended`` payload field -> the visit column :func:`_apply` copies it into: the one map of
+payload fields onto visit columns, so the retention purge empties a marked field in both places
+(``started_at`` is not a copy: it only moves the visit's start earlier)."""
+
+
+def visit_columns_of(payload_fields: Iterable[str]) -> dict[str, Any]:
+    """The visit columns holding these ``visit.ended`` fields, each with its empty value (the
+    :class:`Visit` default: what a visit whose event never carried the field stores)."""
+    defaults: dict[str, Any] = {}
+    for f in fields(Visit):
+        if f.default is not MISSING:
+            defaults[f.name] = f.default
+        elif f.default_factory is not MISSING:
+            defaults[f.name] = f.default_factory()
+    columns = (VISIT_ENDED_COLUMNS[n] for n in payload_fields if n in VISIT_ENDED_COLUMNS)
+    return {c: defaults[c] for c in columns}
 
 
 def _apply(v: Visit, e: Event) -> None:
