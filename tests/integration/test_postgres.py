@@ -165,6 +165,45 @@ def test_racing_writers_store_and_count_each_event_once(pg_url: str) -> None:
             assert sum(a.entries for a in agg) == 400
 
 
+def test_copy_that_meets_a_concurrent_commit_falls_back_and_stores_each_event_once(pg_url: str) -> None:
+    """insert_events COPYs what its look-up did not find; a writer that holds one of those ids
+    uncommitted makes the COPY wait on the primary key and fail once it commits. The batch must
+    then go through INSERT ... ON CONFLICT (savepoint) and project only what it stored itself."""
+    shared = ev("zone.entered", 0, zone="z1")
+    own = [ev("zone.entered", 1 + i, zone="z1") for i in range(20)]
+    got: list[tuple[int, int]] = []
+    with open_database(pg_url) as db:
+        holder = db.engine.connect()
+        tx = holder.begin()
+        assert insert_events(holder, [shared]) == [shared]  # stored, not committed yet
+
+        def write() -> None:
+            with db.begin() as conn:
+                r = store_events(conn, [shared, *own])
+                got.append((r.inserted, r.duplicates))
+
+        t = threading.Thread(target=write)
+        t.start()
+        # wait until the COPY is blocked on the held row (autocommit: activity is snapshotted per transaction)
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as probe:
+            for _ in range(500):
+                waiting = probe.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'COPY%%'"
+                ).scalar_one()
+                if waiting:
+                    break
+                threading.Event().wait(0.02)
+            assert waiting, "the second writer never reached its COPY"
+        tx.commit()
+        holder.close()
+        t.join(30)
+        assert got == [(20, 1)]
+        with db.begin() as conn:
+            assert count_events(conn) == 21
+            agg = query_aggregates(conn, store_id="s1", bucket_s=300, zone_id="z1")
+            assert sum(a.entries for a in agg) == 20  # the holder inserted without projections
+
+
 def test_upgrade_from_0004_adds_the_heatmap_table_and_keeps_data(pg_url: str) -> None:
     engine = sa.create_engine(pg_url)
     cfg = alembic_config()

@@ -441,6 +441,7 @@ async def consume_batches(
                 max_ack_pending=max(CONSUMER_MAX_ACK_PENDING, (inflight + 1) * batch),
             ),
         )
+        _fast_next_msg(sub)
         info = await sub.consumer_info()
         if info.config.filter_subject and info.config.filter_subject != subject:
             log.warning(
@@ -466,6 +467,55 @@ async def consume_batches(
     finally:
         if own:
             await client.drain()
+
+
+def _fast_next_msg(pull_sub: Any) -> None:
+    """Make the pull subscription's ``fetch`` take queued messages without a task per message.
+
+    nats-py's ``fetch`` reads a batch one ``next_msg`` at a time, and every ``next_msg`` makes a
+    uuid, a task and an ``asyncio.wait_for`` even when the message is already queued: with a
+    thousand messages per fetch that was the largest cost of the consumer (bench/fleet.py,
+    docs/DEPLOY.md). This replaces ``next_msg`` on this one subscription's inbox with the same
+    contract (the next message, or ``nats.errors.TimeoutError``; the pending-bytes count kept) that
+    returns a queued message at once and waits only when the queue is empty. It relies on
+    nats-py's ``_sub`` / ``_pending_queue`` / ``_pending_size``; if those ever move, the
+    subscription is left as nats-py made it (slower, still correct)."""
+    inbox = getattr(pull_sub, "_sub", None)
+    queue = getattr(inbox, "_pending_queue", None)
+    if (
+        inbox is None
+        or not isinstance(queue, asyncio.Queue)
+        or not hasattr(inbox, "_pending_size")
+        or not isinstance(getattr(inbox, "_pending_next_msgs_calls", None), dict)
+    ):
+        return
+
+    async def next_msg(timeout: float | None = 1.0) -> Msg:
+        if queue.empty():
+            if inbox._conn.is_closed:
+                raise nats.errors.ConnectionClosedError
+            # as nats-py does: a registered wait, which closing the connection cancels
+            wait = asyncio.ensure_future(asyncio.wait_for(queue.get(), timeout))
+            inbox._pending_next_msgs_calls[id(wait)] = wait
+            try:
+                msg: Msg = await wait
+            except TimeoutError:
+                if inbox._conn.is_closed:
+                    raise nats.errors.ConnectionClosedError from None
+                raise nats.errors.TimeoutError from None
+            except asyncio.CancelledError:
+                if inbox._conn.is_closed:
+                    raise nats.errors.ConnectionClosedError from None
+                raise
+            finally:
+                inbox._pending_next_msgs_calls.pop(id(wait), None)
+        else:
+            msg = queue.get_nowait()
+        inbox._pending_size -= len(msg.data)
+        queue.task_done()
+        return msg
+
+    inbox.next_msg = next_msg
 
 
 @dataclass(slots=True)

@@ -231,7 +231,7 @@ def _apply_deltas_unnest(conn: Executor, ordered: list[tuple[AggKey, AggregateDe
     sets = [f"{f} = aggregates.{f} + excluded.{f}" for f in _SUM_FIELDS]
     sets += [f"{f} = greatest(aggregates.{f}, excluded.{f})" for f in _MAX_FIELDS]
     sql = (
-        f"INSERT INTO aggregates ({','.join(cols)}) SELECT * FROM unnest({', '.join(f'%s::{t}[]' for t in types)})"
+        f"INSERT INTO aggregates ({','.join(cols)}) SELECT * FROM unnest({', '.join(f'%b::{t}[]' for t in types)})"
         " ON CONFLICT (store_id, zone_id, bucket_start, bucket_s) DO UPDATE SET " + ", ".join(sets)
     )
     connection = conn.connection() if isinstance(conn, Session) else conn

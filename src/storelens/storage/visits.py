@@ -147,7 +147,7 @@ _DWELL_SQL = {  # params: (path or zone, dwell, store, visit)
     "postgresql": (
         "UPDATE visits AS v SET dwell_by_zone = v.dwell_by_zone || (SELECT jsonb_object_agg(k,"
         " COALESCE((v.dwell_by_zone ->> k)::float8, 0) + x::float8) FROM jsonb_each_text(u.inc) AS e(k, x)),"
-        " updated_at = now() FROM unnest(%s::varchar[], %s::varchar[], %s::text[]::jsonb[]) AS u(store, visit, inc)"
+        " updated_at = now() FROM unnest(%b::varchar[], %b::varchar[], %b::text[]::jsonb[]) AS u(store, visit, inc)"
         " WHERE v.store_id = u.store AND v.id = u.visit AND v.ended_at IS NULL"
     ),
 }
@@ -160,7 +160,7 @@ _TIMELINE_SQL = {  # params: (entries JSON array, store, visit)
     ),
     "postgresql": (
         "UPDATE visits AS v SET intent_timeline = v.intent_timeline || u.entries, updated_at = now()"
-        " FROM unnest(%s::varchar[], %s::varchar[], %s::text[]::jsonb[]) AS u(store, visit, entries)"
+        " FROM unnest(%b::varchar[], %b::varchar[], %b::text[]::jsonb[]) AS u(store, visit, entries)"
         " WHERE v.store_id = u.store AND v.id = u.visit"
     ),
 }
@@ -230,7 +230,7 @@ def project_visits(conn: Executor, events: Sequence[Event]) -> int:
 _PG_VISIT_LOCK_NS = 0x5649_5354  # "VIST"
 # one statement; PostgreSQL evaluates a volatile function in the select list after ORDER BY, so the
 # locks are taken in key order and two batches can only wait for each other, never deadlock
-_LOCK_SQL = "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int4[]) WITH ORDINALITY AS u(k, n) ORDER BY n"
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%b::int4[]) WITH ORDINALITY AS u(k, n) ORDER BY n"
 
 
 def _visit_lock_key(store_id: str, visit_id: str) -> int:
