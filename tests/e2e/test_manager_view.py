@@ -21,6 +21,7 @@ from storelens.analytics.heatmap import HeatBucket, HeatmapGrid
 from storelens.events.models import Event
 from storelens.storage import store_events
 from storelens.storage.heatmaps import add_heatmap_buckets
+from storelens.storage.records import PosTransaction, insert_pos_transactions
 
 if TYPE_CHECKING:
     from conftest import Dashboard, OfflineServer, SecureServer
@@ -129,6 +130,30 @@ def test_charts_heat_map_and_events_in_words_with_stored_data(offline_dashboard:
     feed = page.locator("#feed li[data-type='zone.lingering']")
     expect(feed.first).to_contain_text("Lingered in Counter for 8.5 s, moving at 9.2 px/s")
     shoot(page, "dashboard-charts")
+    assert offline_dashboard.console_errors == []
+
+
+def test_hourly_conversion_chart_from_stored_visits_and_sales(offline_dashboard: Dashboard) -> None:
+    """Today's view is hourly, so the optional conversion chart (GET /pos/conversion) is drawn:
+    8 shopper visits and 2 sales in this hour read 25 %. Before any sale there is no chart."""
+    server: OfflineServer = offline_dashboard.server  # type: ignore[assignment]
+    now = datetime.now(UTC)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    t = hour + (now - hour) / 2  # inside this hour, so inside "today" whatever the time
+    page = offline_dashboard.open("?range=today")
+    # the note is written once every chart of the view was fetched: the hourly ones included
+    expect(page.locator("#charts-note")).to_contain_text("per hour")
+    expect(page.locator("svg[data-chart='conversion']")).to_have_count(0)  # no POS data: no chart
+    events = [_at(t, "visit.started", subject=f"c{n}") for n in range(8)]
+    with server.deps.db.begin() as conn:
+        store_events(conn, events, buckets_s=server.deps.store.storage.aggregate_buckets_s)
+        insert_pos_transactions(conn, [PosTransaction(f"sale{n}", "demo", "r1", t, 9.5) for n in range(2)])
+    page = offline_dashboard.open("?range=today")
+    chart = page.locator("svg[data-chart='conversion']")
+    expect(chart).to_be_visible()
+    assert chart.get_attribute("data-bars") == "1"
+    titles = chart.locator("rect title").all_text_contents()
+    assert any(re.search(r"^conversion, .*: 25 %$", x) for x in titles), titles
     assert offline_dashboard.console_errors == []
 
 

@@ -87,6 +87,15 @@ def _steps(gt: F64, pred: F64) -> tuple[list[_Step], int, int]:
     return steps, len(gt_u), len(pr_u)
 
 
+def _matchable(steps: list[_Step]) -> tuple[list[_Step], int, int]:
+    """The frames with both ground truth and predictions, in order, and the misses and false
+    positives of the others: TrackEval counts a frame with one side empty without matching it."""
+    both = [s for s in steps if len(s.gt_ids) and len(s.pr_ids)]
+    fn = sum(len(s.gt_ids) for s in steps if len(s.pr_ids) == 0)
+    fp = sum(len(s.pr_ids) for s in steps if len(s.gt_ids) == 0)
+    return both, fn, fp
+
+
 def _hota(steps: list[_Step], n_gt: int, n_pr: int) -> tuple[float, float, float, float]:
     na = len(ALPHAS)
     tp, fn, fp, loc = np.zeros(na), np.zeros(na), np.zeros(na), np.zeros(na)
@@ -103,13 +112,10 @@ def _hota(steps: list[_Step], n_gt: int, n_pr: int) -> tuple[float, float, float
         pr_count[0, s.pr_ids] += 1
     global_score = potential / np.maximum(gt_count + pr_count - potential, _EPS)
     matches = np.zeros((na, n_gt, n_pr))
-    for s in steps:
-        if len(s.gt_ids) == 0:
-            fp += len(s.pr_ids)
-            continue
-        if len(s.pr_ids) == 0:
-            fn += len(s.gt_ids)
-            continue
+    both, fn0, fp0 = _matchable(steps)
+    fn += fn0
+    fp += fp0
+    for s in both:
         score = global_score[s.gt_ids[:, None], s.pr_ids[None, :]] * s.sim
         rows, cols = linear_sum_assignment(-score)
         for a, alpha in enumerate(ALPHAS):
@@ -134,16 +140,11 @@ def _hota(steps: list[_Step], n_gt: int, n_pr: int) -> tuple[float, float, float
 
 
 def _clear(steps: list[_Step], n_gt: int, threshold: float = 0.5) -> tuple[float, int, int, int, int]:
-    tp = fn = fp = idsw = 0
+    tp = idsw = 0
     prev_id = np.full(n_gt, np.nan)
     prev_step_id = np.full(n_gt, np.nan)
-    for s in steps:
-        if len(s.gt_ids) == 0:
-            fp += len(s.pr_ids)
-            continue
-        if len(s.pr_ids) == 0:
-            fn += len(s.gt_ids)
-            continue
+    both, fn, fp = _matchable(steps)
+    for s in both:
         continuing = s.pr_ids[None, :] == prev_step_id[s.gt_ids[:, None]]
         score = 1000 * continuing + s.sim
         score[s.sim < threshold - _EPS] = 0

@@ -15,28 +15,9 @@ from storelens.service.schemas.actions import AckIn, AlertOut, AlertState
 from storelens.service.schemas.common import ERROR_RESPONSES, ErrorBody
 from storelens.service.scope import ScopeView
 from storelens.storage.models import ALERTS
-from storelens.storage.records import Alert, acknowledge_alert, get_alert, list_alerts
+from storelens.storage.records import acknowledge_alert, get_alert, list_alerts
 
 router = APIRouter(prefix="/alerts", tags=["alerts"], responses=ERROR_RESPONSES)
-
-
-def alert_out(a: Alert) -> AlertOut:
-    return AlertOut(
-        id=a.id,
-        camera_id=a.camera_id,
-        zone_id=a.zone_id,
-        subject=a.subject,
-        kind=a.kind,
-        severity=a.severity,
-        message=a.message,
-        state=a.state,
-        escalations=a.escalations,
-        raised_at=a.raised_at,
-        acknowledged_at=a.acknowledged_at,
-        acknowledged_by=a.acknowledged_by,
-        closed_at=a.closed_at,
-        payload=a.payload,
-    )
 
 
 @router.get("", response_model=list[AlertOut], summary="List alerts, newest first")
@@ -59,7 +40,7 @@ def alerts(
         limit=limit,
         extra=view.sql_filter(ALERTS.c.camera_id, ALERTS.c.zone_id),
     )
-    return [alert_out(a) for a in rows]
+    return [AlertOut.of_record(a) for a in rows]
 
 
 @router.get("/{alert_id}", response_model=AlertOut, summary="One alert")
@@ -67,7 +48,7 @@ def alert(deps: Deps, conn: Conn, view: ScopeView, alert_id: str = Path(max_leng
     a = get_alert(conn, alert_id)
     if a is None or a.store_id != deps.store.store_id or not view.item_ok(a.camera_id, a.zone_id):
         raise HTTPException(404, detail=f"unknown alert {alert_id!r}")
-    return alert_out(a)
+    return AlertOut.of_record(a)
 
 
 @router.post(
@@ -112,4 +93,4 @@ def acknowledge(
     deps.bus.publish(
         Event.of(payload, deps.store.store_id, time.time(), camera_id=a.camera_id, zone_id=a.zone_id, subject=a.subject)
     )
-    return alert_out(updated)
+    return AlertOut.of_record(updated)

@@ -29,8 +29,8 @@ from storelens.service.schemas.journeys import (
     PathOut,
     ZoneCountOut,
 )
-from storelens.service.scope import ScopeView
-from storelens.storage.visits import list_journeys
+from storelens.service.scope import ScopeView, View
+from storelens.storage.visits import Visit, list_journeys
 
 router = APIRouter(prefix="/journeys", tags=["journeys"], responses=ERROR_RESPONSES)
 
@@ -38,6 +38,24 @@ MAX_RANGE = timedelta(days=400)
 DEFAULT_RANGE = timedelta(days=7)
 MAX_VISITS = 200_000
 """Journeys one flow table reads at most (a busy store's quarter); more is said, not silently cut."""
+
+
+def _stored(
+    deps: Deps,
+    conn: Conn,
+    view: View,
+    range_: tuple[str | None, datetime | None, datetime | None],
+    *,
+    include_staff: bool,
+    limit: int,
+) -> tuple[datetime, datetime, list[Visit]]:
+    """The checked range (store, from, to) and up to ``limit`` journeys of its store visits; both
+    routes check the store and the range the same way before they read."""
+    store, since, until = range_
+    _store(view, store)
+    s, u = _range(since, until or datetime.now(UTC), MAX_RANGE, DEFAULT_RANGE)  # journeys are not hourly
+    rows = list_journeys(conn, store_id=deps.store.store_id, since=s, until=u, include_staff=include_staff, limit=limit)
+    return s, u, rows
 
 
 @router.get(
@@ -58,11 +76,7 @@ def journeys(
     limit: int = Query(1000, ge=1, le=10_000),
     format: Format = Query("json"),
 ) -> JourneyListOut | Response:
-    _store(view, store)
-    s, u = _range(since, until or datetime.now(UTC), MAX_RANGE, DEFAULT_RANGE)  # journeys are not hourly
-    rows = list_journeys(
-        conn, store_id=deps.store.store_id, since=s, until=u, include_staff=include_staff, limit=limit + 1
-    )
+    _, _, rows = _stored(deps, conn, view, (store, since, until), include_staff=include_staff, limit=limit + 1)
     items = [
         JourneyOut(
             visit_id=v.id,
@@ -93,11 +107,7 @@ def flows(
 ) -> FlowsOut | Response:
     """The flow table of the store visits that started in the range; ``format=csv|parquet`` returns
     the flow table (from_zone, to_zone, count), the input of a Sankey picture."""
-    _store(view, store)
-    s, u = _range(since, until or datetime.now(UTC), MAX_RANGE, DEFAULT_RANGE)  # journeys are not hourly
-    rows = list_journeys(
-        conn, store_id=deps.store.store_id, since=s, until=u, include_staff=include_staff, limit=MAX_VISITS + 1
-    )
+    s, u, rows = _stored(deps, conn, view, (store, since, until), include_staff=include_staff, limit=MAX_VISITS + 1)
     f = journey_flows([v.journey or [] for v in rows[:MAX_VISITS]], top=top, **zone_roles(deps.store))
     out = FlowsOut(
         store_id=deps.store.store_id,

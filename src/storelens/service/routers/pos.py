@@ -174,17 +174,6 @@ def _join_out(j: TillJoin, window_s: float) -> CheckoutJoinOut:
     )
 
 
-def _row(r: ConversionRow) -> ConversionRowOut:
-    return ConversionRowOut(
-        start=r.start,
-        transactions=r.transactions,
-        visits=r.visits,
-        revenue=r.revenue,
-        conversion_rate=r.conversion_rate,
-        average_basket=r.average_basket,
-    )
-
-
 @router.get("/conversion", response_model=ConversionOut, summary="Conversion rate and average basket")
 def conversion(
     deps: Deps,
@@ -213,8 +202,8 @@ def conversion(
     return ConversionOut(
         granularity=granularity,
         timezone=store.timezone,
-        rows=[_row(r) for r in rows],
-        totals=_row(total),
+        rows=[ConversionRowOut.of_record(r) for r in rows],
+        totals=ConversionRowOut.of_record(total),
         checkout=_join_out(_join(deps, s, u, window_s), window_s),
     )
 

@@ -27,15 +27,7 @@ def promotions(
 ) -> list[PromotionOut]:
     s, u = time_range(since, until)
     return [
-        PromotionOut(
-            id=p.id,
-            promotion_id=p.promotion_id,
-            camera_id=p.camera_id,
-            zone_id=p.zone_id,
-            subject=p.subject,
-            ts=p.ts,
-            payload=p.payload,
-        )
+        PromotionOut.of_record(p)
         for p in list_promotions(
             conn,
             store_id=deps.store.store_id,

@@ -48,20 +48,7 @@ def deliveries(
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[DeliveryOut]:
     return [
-        DeliveryOut(
-            id=d.id,
-            subscription_id=d.subscription_id,
-            event_id=d.event_id,
-            event_type=d.event_type,
-            status=d.status,
-            attempts=d.attempts,
-            next_attempt_at=d.next_attempt_at,
-            last_error=d.last_error,
-            last_status_code=d.last_status_code,
-            created_at=d.created_at,
-            delivered_at=d.delivered_at,
-        )
-        for d in list_outbox(conn, status=status, subscription_id=subscription_id, limit=limit)
+        DeliveryOut.of_record(d) for d in list_outbox(conn, status=status, subscription_id=subscription_id, limit=limit)
     ]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
@@ -34,6 +34,13 @@ TypeFilter = Annotated[
 
 class ApiModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def of_record(cls, record: object) -> Self:
+        """The API row of a storage record, read by this model's own field names: a column the
+        record gains (or one it keeps to itself, like an outbox row's url and body) reaches the API
+        only when the model names it, so API models and records stay apart without a copy per field."""
+        return cls.model_validate(record, from_attributes=True)
 
 
 class ErrorBody(ApiModel):

@@ -793,64 +793,65 @@ async function refreshCharts(win, token) {
   byId("charts-note").textContent = `${win.label[0].toUpperCase()}${win.label.slice(1)}, ${per}.${partial}`;
 }
 
+/** The hourly rows of `path` for the window, or null: only hourly views ask, and a role that may
+ * not read them (403) or a range the route refuses (422) leaves the chart out without a message;
+ * any other failure is reported as `what`. One helper for every optional hourly chart. */
+async function hourlyRows(win, buckets, path, what) {
+  if (win.bucket !== 3600 || !buckets.length) return null;
+  try {
+    const since = win.since ?? buckets[0];
+    return await api(`${path}${query({ since, until: new Date(), granularity: "hour" })}`);
+  } catch (err) {
+    if (!(err instanceof ApiError && (err.status === 403 || err.status === 422))) apiFailed(err, what);
+    return null;
+  }
+}
+
+/** One value per bucket from hourly rows (`value(row)`, null = no bar), for an optional hourly chart. */
+function hourlySeries(win, buckets, rows, value) {
+  const values = buckets.map(() => null);
+  for (const r of rows) {
+    const i = bucketIndex(buckets, r.start, win.bucket);
+    const v = value(r);
+    if (i >= 0 && v !== null) values[i] = v;
+  }
+  return values;
+}
+
+/** An optional hourly chart: a bar chart on the window's buckets in the store's time zone. */
+function hourlyChart(win, buckets, chart) {
+  return barChart({ ...chart, buckets, bucketS: win.bucket, timeZone: state.store?.timezone });
+}
+
 /** Mean wait per queue per hour (GET /kpis/queues: joins that reached the till), only in hourly
  * views and for roles that may read the KPIs (a viewer's 403 leaves it out). */
 async function queueWaitChart(win, buckets) {
-  if (win.bucket !== 3600 || !buckets.length) return null;
-  let res;
-  try {
-    const since = win.since ?? buckets[0];
-    res = await api(`/kpis/queues${query({ since, until: new Date(), granularity: "hour" })}`);
-  } catch (err) {
-    if (!(err instanceof ApiError && (err.status === 403 || err.status === 422))) apiFailed(err, "queue waits");
-    return null;
-  }
+  const res = await hourlyRows(win, buckets, "/kpis/queues", "queue waits");
+  if (!res) return null;
   const served = res.queues.filter((q) => q.totals.served > 0);
   if (!served.length) return null;
-  return barChart({
+  return hourlyChart(win, buckets, {
     id: "queue-wait",
     title: "Mean queue wait, per hour",
     yLabel: "wait until the till",
-    buckets,
-    bucketS: win.bucket,
-    timeZone: state.store?.timezone,
-    series: served.map((q) => {
-      const values = buckets.map(() => null);
-      for (const r of q.rows) {
-        const i = bucketIndex(buckets, r.start, win.bucket);
-        if (i >= 0 && r.mean_wait_s !== null) values[i] = r.mean_wait_s;
-      }
-      return { name: zoneLabel(q.queue_zone), values };
-    }),
+    series: served.map((q) => ({
+      name: zoneLabel(q.queue_zone),
+      values: hourlySeries(win, buckets, q.rows, (r) => r.mean_wait_s),
+    })),
     format: fmtSeconds,
   });
 }
 
 /** Conversion (sales / shopper visits) per hour, only when the store imports POS data. */
 async function conversionChart(win, buckets) {
-  if (win.bucket !== 3600 || !buckets.length) return null;
-  let res;
-  try {
-    const since = win.since ?? buckets[0];
-    res = await api(`/pos/conversion${query({ since, until: new Date(), granularity: "hour" })}`);
-  } catch (err) {
-    if (!(err instanceof ApiError && (err.status === 403 || err.status === 422))) apiFailed(err, "conversion");
-    return null;
-  }
-  if (!res.totals.transactions) return null;
-  const values = buckets.map(() => null);
-  for (const r of res.rows) {
-    const i = bucketIndex(buckets, r.start, win.bucket);
-    if (i >= 0 && r.conversion_rate !== null) values[i] = r.conversion_rate * 100;
-  }
-  return barChart({
+  const res = await hourlyRows(win, buckets, "/pos/conversion", "conversion");
+  if (!res || !res.totals.transactions) return null;
+  const rate = (r) => (r.conversion_rate === null ? null : r.conversion_rate * 100);
+  return hourlyChart(win, buckets, {
     id: "conversion",
     title: "Conversion per hour",
     yLabel: "sales per 100 shopper visits (%)",
-    buckets,
-    bucketS: win.bucket,
-    timeZone: state.store?.timezone,
-    series: [{ name: "conversion", values, colour: "#2e8b57" }],
+    series: [{ name: "conversion", values: hourlySeries(win, buckets, res.rows, rate), colour: "#2e8b57" }],
     format: (v) => `${fmtNumber(v, 0)} %`,
   });
 }
