@@ -23,7 +23,9 @@ merged by NMS), ``det@960``, ``pose@960`` (the default since this benchmark: bes
 >= 40 px at precision >= 0.95 for half the cost of 1280), ``pose@1280`` and the baseline
 ``det@640+ByteTrack`` (Roboflow ``trackers``; its output boxes are what the tutorial pipeline counts),
 next to ``pose@960+storelens``: the default detector with the default tracker and stitching (the
-boxes storelens counts).
+boxes storelens counts). ``pose@960+crops`` adds the second pass on upscaled crops
+(``detector.second_pass``, issue 13; its detections, the tracker running alongside to say where
+to look) and ``pose@960+crops+storelens`` the tracks it gives.
 
 HOLD-OUT: the design is picked on the ``select`` clip (store aisle: best mean recall over the bands
 >= 30 px with precision >= 0.8) and reported on the other clip(s).
@@ -262,6 +264,37 @@ def _storelens(models: Models, fps: float) -> Design:
     return run
 
 
+def _crops(models: Models, fps: float, tracked: bool) -> Design:
+    """pose@960 plus the second pass on crops (``detector.second_pass``, issue 13): the default
+    tracker runs alongside, because the crops go where its tracks expect a person the full frame
+    missed (and around small moving regions). ``tracked=False`` scores the detections (full frame
+    plus crop finds), ``tracked=True`` the tracks the behaviour stage would count."""
+
+    def run(seq: list[Sample]) -> tuple[list[Boxes], list[float]]:
+        from storelens.config.detection import SecondPassConfig, TrackerConfig
+        from storelens.pipeline.second_pass import SecondPass
+        from storelens.tracking.base import PredictsBoxes
+        from storelens.tracking.registry import make_stitcher, make_tracker
+
+        det = models.get("yolo11n-pose", 960)
+        sp_cfg = SecondPassConfig(enabled=True)
+        second = SecondPass(sp_cfg, models.get("yolo11n-pose", sp_cfg.crop_input), 960)
+        cfg = TrackerConfig()
+        trk, stitcher = make_tracker(cfg), make_stitcher(cfg)
+        out = []
+        for i, s in enumerate(seq):
+            t = i / fps
+            predicted = trk.predicted_boxes(t) if isinstance(trk, PredictsBoxes) else None
+            d = second.run(s.image, det.detect(s.image), predicted)
+            tr = trk.update(d, t, s.image)
+            if stitcher is not None:
+                tr = stitcher.update(tr, t, s.image)
+            out.append(np.asarray((tr if tracked else d).xyxy, np.float32).reshape(-1, 4))
+        return out, []
+
+    return run
+
+
 # scoring --------------------------------------------------------------------------------------
 @dataclass
 class Score:
@@ -346,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:
             "det@960": _plain(models, "yolo11n-det", 960),
             "pose@960": _plain(models, "yolo11n-pose", 960),
             "pose@1280": _plain(models, "yolo11n-pose", 1280),
+            "pose@960+crops": _crops(models, fps, tracked=False),
             "pose@960+storelens": _storelens(models, fps),
+            "pose@960+crops+storelens": _crops(models, fps, tracked=True),
             "det@640+ByteTrack": _bytetrack(models, fps),
         }
         if args.designs:
@@ -364,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
                     scores[name].add(s.gt, b)
             print(f"{ann_path.stem} {variant}: {len(seq)} frames", file=sys.stderr)
     select = per_split["select"]
-    trackers_ = ("ByteTrack", "storelens")  # detector designs are chosen, tracked rows only reported
+    trackers_ = ("ByteTrack", "storelens", "crops")  # detector designs are chosen, tracked rows only reported
     ok = {n: s.summary(1) for n, s in select.items() if s.summary(1)[1] >= 0.8 and not any(t in n for t in trackers_)}
     chosen = max(ok, key=lambda n: ok[n][0]) if ok else max(select, key=lambda n: select[n].summary(1)[0])
     print(f"# detection_scale: every {args.every}th frame, IoU >= {IOU}, CPU time per frame (process time)")

@@ -33,6 +33,34 @@ class GatingConfig(StrictModel):
     )
 
 
+class SecondPassConfig(StrictModel):
+    """A second detector pass on upscaled crops where a small person may be (issue 13): people
+    under ~60 px in the detector's input are missed or scored low by the full-frame pass, and a
+    larger input for the whole frame costs several times more than a few small crops. Crops go
+    where a track expects a person the full frame did not find, and around small moving regions
+    no detection explains (see :mod:`storelens.vision.second_pass`)."""
+
+    enabled: bool = Field(default=False, description="Run the crop pass after the full-frame detector")
+    max_crops: int = Field(default=4, ge=1, le=32, description="Most crops per frame (bounds the extra cost)")
+    crop_input: int = Field(default=320, ge=64, le=640, description="Square detector input of each crop")
+    context: float = Field(default=4.0, ge=1.5, le=10.0, description="Crop side in expected person heights")
+    max_height: float = Field(
+        default=60.0,
+        gt=0,
+        le=400,
+        description="Only look for people shorter than this, in pixels of the full-frame detector's input",
+    )
+    motion: bool = Field(default=True, description="Also crop around small moving regions without a detection")
+    motion_width: int = Field(default=192, ge=32, le=640, description="Width of the small frame motion is read on")
+
+    @field_validator("crop_input")
+    @classmethod
+    def _multiple_of_32(cls, v: int) -> int:
+        if v % 32:
+            raise ValueError(f"crop_input must be a multiple of 32, got {v}")
+        return v
+
+
 class DetectorConfig(StrictModel):
     model: str = Field(default="yolo11n-pose", description="Vendored model name or a path to a YOLO ONNX file")
     classes: list[str] | None = Field(default=None, description="Class names of a custom model (index order)")
@@ -68,6 +96,7 @@ class DetectorConfig(StrictModel):
         default=True, description="Raise camera.degraded when people move but are not detected, or are too small"
     )
     gating: GatingConfig = Field(default_factory=GatingConfig)
+    second_pass: SecondPassConfig = Field(default_factory=SecondPassConfig)
 
     @field_validator("input_size")
     @classmethod

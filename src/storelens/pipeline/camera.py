@@ -27,9 +27,10 @@ from storelens.events.bus import EventBus
 from storelens.events.models import Event
 from storelens.events.payloads import CameraDegraded, EventPayload, VisitEnded, VisitStarted, payload_model
 from storelens.pipeline.gating import MotionGate
+from storelens.pipeline.second_pass import SecondPass, second_pass_for
 from storelens.pipeline.selfcheck import DetectionSelfCheck
 from storelens.sources.base import FrameSource
-from storelens.tracking.base import Tracker
+from storelens.tracking.base import PredictsBoxes, Tracker
 from storelens.vision.base import Detector
 
 if TYPE_CHECKING:
@@ -160,6 +161,8 @@ class CameraPipeline:
         gating = store.detector_for(camera.id).gating
         # detect only when the scene changed (issue 16); None: every analysed frame is detected
         self.gate: MotionGate | None = MotionGate(gating) if gating.enabled else None
+        # crops where a small person may be (issue 13); None: the full-frame pass only
+        self.second_pass: SecondPass | None = second_pass_for(detector, store.detector_for(camera.id))
         self._active_subjects: dict[int, float] = {}  # subject id -> first pts (visits without stitching)
         self._wall_offset = 0.0  # wall_time - pts of the latest frame, to date visit summaries
         self._last_pts = 0.0
@@ -228,6 +231,9 @@ class CameraPipeline:
         t0 = time.perf_counter()
         if self.gate is None or self.gate.decide(frame.image, frame.pts).detect:
             detections = self.detector.detect(frame.image)
+            if self.second_pass is not None:
+                predicted = self.tracker.predicted_boxes(frame.pts) if isinstance(self.tracker, PredictsBoxes) else None
+                detections = self.second_pass.run(frame.image, detections, predicted)
             self.stats.detector_runs += 1
             if self.gate is not None:
                 self.gate.detected(detections)

@@ -24,3 +24,13 @@ class Tracker(Protocol):
         ...
 
     def reset(self) -> None: ...
+
+
+@runtime_checkable
+class PredictsBoxes(Protocol):
+    """A tracker that can say where its tracks are expected in the next frame (the Kalman trackers
+    can): the second detector pass crops there when the full frame found nobody."""
+
+    def predicted_boxes(self, timestamp: float) -> npt.NDArray[np.float64]:
+        """xyxy boxes of every live track predicted to ``timestamp``; no state changes."""
+        ...

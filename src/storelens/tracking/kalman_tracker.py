@@ -499,6 +499,18 @@ class KalmanTrackerBase:
             data=data,
         )
 
+    def predicted_boxes(self, timestamp: float) -> F64:
+        """Where every live track (tentative and lost ones included) is expected at ``timestamp``,
+        xyxy, without changing any state: the places a second detector pass looks at before this
+        frame's :meth:`update` (``storelens.pipeline.second_pass``)."""
+        tr = self._tracks
+        if not len(tr):
+            return np.zeros((0, 4))
+        dt = 0.0 if self._clock is None else max(float(timestamp) - self._clock, 0.0)
+        mean, _ = self._kf.predict(tr.mean, tr.cov, dt)
+        mean[:, 2:4] = np.maximum(mean[:, 2:4], 1.0)
+        return z_to_xyxy(mean)
+
     # -- helpers for subclasses -------------------------------------------------------------------
     def _predicted_boxes(self) -> F64:
         return z_to_xyxy(self._tracks.mean) if len(self._tracks) else np.zeros((0, 4))
