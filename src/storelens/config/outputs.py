@@ -168,3 +168,15 @@ class WebhooksConfig(StrictModel):
         if len(ids) != len(set(ids)):
             raise ValueError("webhook subscription ids must be unique")
         return self
+
+
+class OutputSections(StrictModel):
+    """The store file's sections that say where events go, as fields :class:`~storelens.config.store.StoreConfig`
+    inherits: a new sink adds its section class and its field here, in this one file (the "new sink"
+    recipe of docs/ARCHITECTURE.md), and the store file gains the top-level key."""
+
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    nats: NatsConfig = Field(default_factory=NatsConfig)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)

@@ -13,20 +13,20 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from storelens.config.actions import ActionsConfig
-from storelens.config.base import Identifier, StrictModel
+from storelens.config.base import Identifier
 from storelens.config.behaviour import BehaviourConfig, ZoneAnalyticsConfig
 from storelens.config.cameras import CameraConfig, FloorPlanConfig, LineConfig, ZoneConfig
 from storelens.config.detection import DetectorConfig, TrackerConfig
 from storelens.config.emotion import EmotionConfig
 from storelens.config.intent import IntentConfig
 from storelens.config.interaction import InteractionConfig
-from storelens.config.outputs import MqttConfig, NatsConfig, OutputConfig, StorageConfig, WebhooksConfig
+from storelens.config.outputs import OutputSections
 from storelens.config.privacy import EU_JURISDICTIONS, PrivacyConfig
 from storelens.config.security import SecurityConfig
 
 
-class StoreConfig(StrictModel):
-    """A whole store."""
+class StoreConfig(OutputSections):
+    """A whole store (the output sections, where events go, are inherited from :class:`OutputSections`)."""
 
     store_id: Identifier = Field(description="Store id used in events, topics and the API")
     name: str | None = Field(default=None, max_length=128)
@@ -37,17 +37,12 @@ class StoreConfig(StrictModel):
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     zone_analytics: ZoneAnalyticsConfig = Field(default_factory=ZoneAnalyticsConfig)
-    output: OutputConfig = Field(default_factory=OutputConfig)
     intent: IntentConfig = Field(default_factory=IntentConfig)
     actions: ActionsConfig = Field(default_factory=ActionsConfig)
     floor_plan: FloorPlanConfig | None = Field(default=None, description="Store floor plan (for heat maps)")
     behaviour: BehaviourConfig = Field(default_factory=BehaviourConfig)
     interaction: InteractionConfig = Field(default_factory=InteractionConfig)
     emotion: EmotionConfig = Field(default_factory=EmotionConfig)
-    storage: StorageConfig = Field(default_factory=StorageConfig)
-    mqtt: MqttConfig = Field(default_factory=MqttConfig)
-    nats: NatsConfig = Field(default_factory=NatsConfig)
-    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
 
