@@ -408,6 +408,19 @@ def test_stored_heat_maps_are_shown_without_pipelines(offline_dashboard: Dashboa
     assert offline_dashboard.console_errors == []
 
 
+def test_a_refresh_asks_for_the_zone_aggregates_once(offline_dashboard: Dashboard) -> None:
+    """The zone table and the charts read the same zone aggregates: the page's first full refresh
+    (done when body[data-ready] is set) asks for them in one request and both panels show them."""
+    page = offline_dashboard.page
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/api/v1/aggregates?level=zones" in r.url else None)
+    offline_dashboard.open("?range=hour")
+    expect(page.locator("#zones-body tr[data-zone]")).to_have_count(len(DEMO_ZONES))
+    expect(page.locator("#charts figure").first).to_be_visible()
+    assert len(asked) == 1, asked
+    assert offline_dashboard.console_errors == []
+
+
 # ---------------------------------------------------------------------------- the router
 
 

@@ -145,11 +145,11 @@ def test_class_filter_out_of_range() -> None:
 
 
 def test_bad_images_are_rejected(pose: YoloDetector) -> None:
-    with pytest.raises(ValueError, match="image 0: expected an HxWx3 uint8 BGR array"):
+    with pytest.raises(ValueError, match="image 0: expected an HxWx3 uint8 BGR image"):
         pose.detect(np.zeros((100, 100), np.uint8))
     with pytest.raises(ValueError, match="image 1: expected"):
         pose.detect_batch([np.zeros((64, 64, 3), np.uint8), np.zeros((64, 64, 3), np.float32)])
-    with pytest.raises(ValueError, match="image 0 is empty"):
+    with pytest.raises(ValueError, match="image 0: image is empty"):
         pose.detect(np.zeros((0, 64, 3), np.uint8))
     assert pose.detect_batch([]) == []
 

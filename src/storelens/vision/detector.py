@@ -22,7 +22,7 @@ import numpy.typing as npt
 from storelens.config.detection import DetectorConfig
 from storelens.core.types import Detections
 from storelens.vision.backends import BackendChoice, ModelSession, open_session
-from storelens.vision.letterbox import STRIDE, LetterboxInfo, letterbox_image, plan_letterbox, to_tensor
+from storelens.vision.letterbox import STRIDE, LetterboxInfo, check_image, letterbox_image, plan_letterbox, to_tensor
 from storelens.vision.models import resolve_model
 from storelens.vision.yolo import COCO_CLASSES, LayoutError, ModelKind, YoloLayout, decode, infer_layout
 
@@ -166,12 +166,10 @@ class YoloDetector:
         results: list[Detections | None] = [None] * len(images)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, img in enumerate(images):
-            if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-                shape = getattr(img, "shape", None)
-                dtype = getattr(img, "dtype", None)
-                raise ValueError(f"image {i}: expected an HxWx3 uint8 BGR array, got shape={shape} dtype={dtype}")
-            if img.shape[0] == 0 or img.shape[1] == 0:
-                raise ValueError(f"image {i} is empty: shape={img.shape}")
+            try:
+                check_image(img)
+            except ValueError as e:  # which frame of the batch: the caller has several
+                raise ValueError(f"image {i}: {e}") from None
             groups.setdefault((img.shape[1], img.shape[0]), []).append(i)
         for (w, h), members in groups.items():
             info = plan_letterbox(w, h, size, STRIDE, self.fixed_shape)

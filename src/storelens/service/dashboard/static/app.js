@@ -607,20 +607,36 @@ function renderZones(stats, detailed, note) {
   byId("zones-note").textContent = note;
 }
 
-async function refreshZones(win, token) {
-  let agg;
+/**
+ * The range's zone aggregates, asked for once per refresh: the zone table and the charts read the
+ * same rows, so a full refresh hands one request's promise to both.
+ */
+function zoneAggregates(win) {
+  return api(`/aggregates${query({ level: "zones", bucket_s: win.bucket, since: win.since, limit: 10000 })}`);
+}
+
+/**
+ * One panel's wait for the shared zone aggregates: the rows, or null when the request failed, after
+ * the panel has shown its own error (only while its refresh is still the latest one).
+ */
+async function panelAggregates(aggregates, token, what, showError) {
   try {
-    agg = await api(`/aggregates${query({ level: "zones", bucket_s: win.bucket, since: win.since, limit: 10000 })}`);
+    return await aggregates;
   } catch (err) {
-    apiFailed(err, "zone aggregates");
-    if (token === state.rangeToken) {
-      replace(
-        byId("zones-body"),
-        h("tr", {}, h("td", { colspan: 6, class: "empty error" }, errorText(err, "zone statistics"))),
-      );
-    }
-    return;
+    apiFailed(err, `${what} aggregates`);
+    if (token === state.rangeToken) showError(err);
+    return null;
   }
+}
+
+async function refreshZones(win, token, aggregates) {
+  const agg = await panelAggregates(aggregates, token, "zone", (err) =>
+    replace(
+      byId("zones-body"),
+      h("tr", {}, h("td", { colspan: 6, class: "empty error" }, errorText(err, "zone statistics"))),
+    ),
+  );
+  if (!agg) return;
   // median/p90 dwell, revisits and overlapping stays need the individual stays (analyst role)
   let stays = null;
   let detailNote = "";
@@ -702,15 +718,11 @@ async function footfallChart(win, buckets) {
   });
 }
 
-async function refreshCharts(win, token) {
-  let agg;
-  try {
-    agg = await api(`/aggregates${query({ level: "zones", bucket_s: win.bucket, since: win.since, limit: 10000 })}`);
-  } catch (err) {
-    apiFailed(err, "chart aggregates");
-    if (token === state.rangeToken) replace(byId("charts"), h("p", { class: "empty error" }, errorText(err, "charts")));
-    return;
-  }
+async function refreshCharts(win, token, aggregates) {
+  const agg = await panelAggregates(aggregates, token, "chart", (err) =>
+    replace(byId("charts"), h("p", { class: "empty error" }, errorText(err, "charts"))),
+  );
+  if (!agg) return;
   const buckets = chartBuckets(win, agg.items);
   const zoneIds = [...new Set([...state.zones.map((z) => z.id), ...agg.items.map((r) => r.zone_id).filter(Boolean)])];
   const shown = zoneIds.filter((id) => state.zones.find((z) => z.id === id)?.kind !== "queue");
@@ -869,22 +881,27 @@ function heatNote(title, text, cls = "empty") {
   return h("figure", { class: "heat" }, title, h("p", { class: cls }, text));
 }
 
+/** A fetched image as a decoded <img>; its object URL is let go at once (the decoded image stays
+ * drawable), so a refresh every minute does not keep every still it ever fetched. */
+async function decodedImage(blob) {
+  const img = new Image();
+  const url = URL.createObjectURL(blob);
+  img.src = url;
+  try {
+    await img.decode();
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+  return img;
+}
+
 /** The camera's redacted still as an <img>, or null (no still yet, not permitted). Asked only
  * when the camera says it has one (`snapshot` in GET /cameras), so no request 404s. */
 async function cameraStill(cameraId) {
   const cam = state.cameras.find((c) => c.id === cameraId);
   if (!cam?.snapshot) return null;
   try {
-    const blob = await api(`/cameras/${encodeURIComponent(cameraId)}/snapshot`, { as: "blob" });
-    const img = new Image();
-    const url = URL.createObjectURL(blob);
-    img.src = url;
-    try {
-      await img.decode();
-    } finally {
-      URL.revokeObjectURL(url); // the decoded image stays drawable
-    }
-    return img;
+    return await decodedImage(await api(`/cameras/${encodeURIComponent(cameraId)}/snapshot`, { as: "blob" }));
   } catch {
     return null;
   }
@@ -903,15 +920,7 @@ async function floorPlanImage() {
   try {
     const plan = await api("/floor-plan");
     if (!plan.image) return null;
-    const blob = await api("/floor-plan/image", { as: "blob" });
-    const img = new Image();
-    const url = URL.createObjectURL(blob);
-    img.src = url;
-    try {
-      await img.decode();
-    } finally {
-      URL.revokeObjectURL(url);
-    }
+    const img = await decodedImage(await api("/floor-plan/image", { as: "blob" }));
     return { img, metresPerPixel: plan.width_m / img.naturalWidth };
   } catch {
     return null;
@@ -1409,9 +1418,10 @@ function scheduleReconnect(why) {
 const refreshRange = guarded(async () => {
   const token = ++state.rangeToken;
   const win = rangeWindow();
+  const aggregates = zoneAggregates(win);
   await Promise.all([
-    refreshZones(win, token),
-    refreshCharts(win, token),
+    refreshZones(win, token, aggregates),
+    refreshCharts(win, token, aggregates),
     refreshHeatmaps(win, token),
     refreshIntents(win, token),
   ]);
@@ -1420,7 +1430,8 @@ const refreshRange = guarded(async () => {
 const recoverSoon = coalesced(() => refreshAll(), 0);
 
 const refreshZoneTable = guarded(async () => {
-  await refreshZones(rangeWindow(), state.rangeToken); // a newer full refresh discards this one
+  const win = rangeWindow();
+  await refreshZones(win, state.rangeToken, zoneAggregates(win)); // a newer full refresh discards this one
 });
 
 async function refreshAll() {
