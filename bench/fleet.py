@@ -364,6 +364,9 @@ def main() -> None:
     ap.add_argument("--cluster", type=int, default=1, choices=(1, 3), help="NATS nodes (3: R3 stream)")
     ap.add_argument("--sweep", action="store_true", help="1 consumer, batch x inflight, capacity only")
     ap.add_argument("--no-latency", action="store_true")
+    ap.add_argument(
+        "--latency-only", action="store_true", help="only the live runs: no backlog, capacity or direct ceiling"
+    )
     ap.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = ap.parse_args()
     counts = [int(c) for c in args.consumers.split(",")]
@@ -376,8 +379,11 @@ def main() -> None:
                 enabled=True, servers=servers, stream=f"FLEET_{tag}", subject_prefix=f"fleet_{tag}", max_age_s=3600
             )
             asyncio.run(create_stream(cfg, args.cluster))
+            if args.latency_only:
+                args.events = 0
             t = time.perf_counter()
-            join_all(run_edges(cfg, root, "C", args.stores, args.edges, args.events, None), "edges")
+            if args.events:
+                join_all(run_edges(cfg, root, "C", args.stores, args.edges, args.events, None), "edges")
             pub = args.events / (time.perf_counter() - t)
             print(
                 f"\n{args.stores:,} stores over {args.edges} edge sinks -> NATS ({args.cluster} node(s), "
@@ -392,37 +398,44 @@ def main() -> None:
                         print(f"  {batch:>6}{inflight:>9}{r.rate:>11,.0f}{r.lost:>6}{r.dups:>6}", flush=True)
                 return
             caps: dict[int, Result] = {}
-            for n in counts:  # every capacity run before any live one: their durables read the whole stream
+            for n in [] if args.latency_only else counts:  # every capacity run before any live one
                 caps[n] = capacity(cfg, args.pg_url, n, args.events, args.batch, args.inflight, root)
                 print(f"  capacity, {n} consumer(s): {caps[n].rate:,.0f} events/s", flush=True)
             lats: dict[int, Result] = {}
             for n in [] if args.no_latency else counts:
                 lats[n] = latency_run(cfg, args.pg_url, root, args, n, root)
                 print(f"  latency, {n} consumer(s): p95 {lats[n].p95} s", flush=True)
-            rows = [(f"{n} central consumer(s)", caps[n], lats.get(n)) for n in counts]
-        ceiling = {w: direct(args.pg_url, args.stores, args.events, args.batch, w) for w in (1, 2)}
+            rows = [(f"{n} central consumer(s)", caps.get(n), lats.get(n)) for n in counts]
+        writers = () if args.latency_only else (1, 2)
+        ceiling = {w: direct(args.pg_url, args.stores, args.events, args.batch, w) for w in writers}
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
     def ms(x: float | None) -> str:
         return "-" if x is None else f"{1000 * x:,.0f}"
 
-    base = rows[0][1].rate
+    first = rows[0][1]
+    base = first.rate if first else None
+
+    def rate(r: float | None) -> str:
+        return "-" if r is None else f"{r:,.0f}"
+
+    def times(r: float | None) -> str:
+        return "-" if r is None or base is None else f"{r / base:.1f}"
+
     print(
         f"\n  batch {args.batch}, {args.inflight} in flight; latency over a trading day of {args.seconds:.0f} s"
         f" (peak {args.rate:,.0f} events/s at lunch, mean {args.rate * mean_of_day():,.0f}/s)"
     )
     print(f"  {'path':<34}{'events/s':>10}{'x 1':>6}{'lost':>6}{'dups':>6}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}")
     for label, cap, lat in rows:
-        lost = cap.lost + (lat.lost if lat else 0)
-        dups = cap.dups + (lat.dups if lat else 0)
+        lost = (cap.lost if cap else 0) + (lat.lost if lat else 0)
+        dups = (cap.dups if cap else 0) + (lat.dups if lat else 0)
         p50, p95, p99 = (lat.p50, lat.p95, lat.p99) if lat else (None, None, None)
-        print(
-            f"  {label:<34}{cap.rate:>10,.0f}{cap.rate / base:>6.1f}{lost:>6}{dups:>6}"
-            f"{ms(p50):>8}{ms(p95):>8}{ms(p99):>8}"
-        )
-    for w, rate in ceiling.items():
-        print(f"  {f'direct store_events, {w} writer(s)':<34}{rate:>10,.0f}{rate / base:>6.1f}")
+        r = cap.rate if cap else None
+        print(f"  {label:<34}{rate(r):>10}{times(r):>6}{lost:>6}{dups:>6}{ms(p50):>8}{ms(p95):>8}{ms(p99):>8}")
+    for w, wrate in ceiling.items():
+        print(f"  {f'direct store_events, {w} writer(s)':<34}{wrate:>10,.0f}{times(wrate):>6}")
     print(f"  ({os.cpu_count()} CPU cores; capacity = backlog drain, latency = edge write -> transaction start)")
 
 

@@ -147,6 +147,7 @@ _PG_INSERT_SQL = (
     # (id, ts) on the partitioned table (storage/partitions.py); either way it is the id
     " ON CONFLICT DO NOTHING RETURNING id"
 )
+_PG_STORED_SQL = "SELECT id, ts FROM events WHERE id = ANY(%b::varchar[]) AND ts BETWEEN %b AND %b"
 _PG_COPY_SQL = f"COPY events ({','.join(_INSERT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 _PG_COPY_TYPES = ("varchar",) * 6 + ("timestamptz", "jsonb")
 _PG_SAVEPOINT = "storelens_copy_events"
@@ -177,7 +178,9 @@ def _insert_postgres(connection: Connection, todo: list[Event]) -> set[str]:
     payloads = [json_dumps(e.payload) for e in todo]  # first: a payload that cannot be JSON raises here
     dbapi = cast("psycopg.Connection[Any]", connection.connection.dbapi_connection)
     with dbapi.cursor() as cur:
-        cur.execute("SELECT id, ts FROM events WHERE id = ANY(%b::varchar[])", ([e.id for e in todo],))
+        # the ts bounds let PostgreSQL prune the month partitions: an id alone would be looked up
+        # in every partition's primary-key index, a cost that grows with the months retained
+        cur.execute(_PG_STORED_SQL, ([e.id for e in todo], min(e.ts for e in todo), max(e.ts for e in todo)))
         stored = {(row[0], row[1]) for row in cur.fetchall()}
         rows = [(e, p) for e, p in zip(todo, payloads, strict=True) if (e.id, e.ts) not in stored]
         if not rows:
