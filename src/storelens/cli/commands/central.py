@@ -47,7 +47,7 @@ def _settings(config: Path | None, overrides: dict[str, Any], nats_overrides: di
     return cfg
 
 
-async def _serve(cfg: Any) -> Any:
+async def _serve(cfg: Any, early: list[signal.Signals] | None = None) -> Any:
     from storelens.central import CentralIngest
     from storelens.central.metrics import serve_metrics
 
@@ -64,6 +64,8 @@ async def _serve(cfg: Any) -> Any:
 
     for sig in signals:
         loop.add_signal_handler(sig, on_signal, sig)
+    if early:  # a signal that came while starting: handled now, as if it came just now
+        on_signal(early[0])
     stop_metrics = serve_metrics(ingest.stats, cfg.metrics_host, cfg.metrics_port) if cfg.metrics_port else None
     try:
         await ingest.run(stop)
@@ -119,13 +121,19 @@ def central(
     )
     metrics = f", metrics on http://{cfg.metrics_host}:{cfg.metrics_port}/metrics" if cfg.metrics_port else ""
     servers = ", ".join(mask_credentials(s) for s in cfg.nats.servers)
+    # a Ctrl-C or SIGTERM from the start line until _serve's handlers are in place is recorded and
+    # handled by them (stop after the batch in hand), instead of interrupting start-up halfway or
+    # being turned by asyncio's own handler into a cancellation of the starting consumer
+    early: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _frame: early.append(signal.Signals(signum)))
     typer.echo(
         f"storelens central: consuming {cfg.subject!r} from stream {cfg.nats.stream} on {servers} "
         f"(durable {cfg.durable}) into {safe_url(cfg.database_url)}, batches of {cfg.batch} "
         f"({cfg.inflight} in flight){metrics}"
     )
     try:
-        st = asyncio.run(_serve(cfg))
+        st = asyncio.run(_serve(cfg, early))
     except KeyboardInterrupt:  # a second Ctrl-C: the batch in hand is redelivered, not lost
         typer.echo("aborted: events not yet acknowledged will be redelivered", err=True)
         raise typer.Exit(code=130) from None
