@@ -210,11 +210,13 @@ def dpia_rows(cfg: StoreConfig, report: PrivacyReport | None = None) -> list[Dpi
         ),
         DpiaRow(
             "Zone dwell, paths, shelf interaction, intent (per visit)",
-            "zone entries/exits, floor path, reaches/pick-ups, intent score, linked to a random visit id",
+            "zone entries/exits, floor path and median body height (calibrated cameras), reaches/pick-ups, "
+            "intent score, linked to a random visit id",
             f"events: {ret['events']}; visits: {ret['visits']}; paths: {ret['paths']}",
             f"{dest}; analysts and above",
             "a visit could be singled out by time and place together with other knowledge (e.g. CCTV)",
-            "random per-visit ids, no identity or appearance stored; short path retention; aggregate-only "
+            "random per-visit ids, no identity or appearance stored; short retention of paths and body "
+            "height; aggregate-only "
             "mode available; deletion by time window; audited exports",
         ),
         DpiaRow(
