@@ -25,6 +25,7 @@ truth itself is: how much it moves when every labelled box moves 4 px left or ri
 label's precision). An error at or under that row is at the labels' noise floor.
 
     flock /tmp/heavy.lock nice -n 10 .venv/bin/python bench/counts.py [--variants orig,shrink-2] [--cache DIR]
+        [--splits A] [--methods storelens+crops] [--crops max_crops=2 --crops motion_width=384]
 """
 
 from __future__ import annotations
@@ -319,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         "--crops", action="append", default=[], help="detector.second_pass override for storelens+crops, KEY=VALUE"
     )
     ap.add_argument("--methods", default=None, help="only these methods, comma-separated (default: all)")
+    ap.add_argument("--splits", default="A,B", help="only these splits (a sweep runs on A alone, the tune split)")
     args = ap.parse_args(argv)
     second = SecondPassConfig.model_validate({k: v for k, _, v in (item.partition("=") for item in args.crops)})
     params: dict[str, float | int | bool | str] = {}
@@ -344,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'clip':<42} {'variant':<9} {'truth':>13} " + " ".join(f"{m:>22}" for m in methods))
     for n, ann_path in enumerate(sorted(ANNOTATIONS.glob("*.json"))):
         split = SPLITS[n % 2]
+        if split not in args.splits.split(","):
+            continue
         try:
             frames, times, gts = load(ann_path)
         except FileNotFoundError as exc:

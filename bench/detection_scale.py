@@ -31,6 +31,7 @@ HOLD-OUT: the design is picked on the ``select`` clip (store aisle: best mean re
 >= 30 px with precision >= 0.8) and reported on the other clip(s).
 
     flock /tmp/heavy.lock nice -n 10 .venv/bin/python bench/detection_scale.py [--every 3] [--threads 2]
+        [--designs pose@960 pose@960+crops] [--select-only] [--crops motion_width=384]
 """
 
 from __future__ import annotations
@@ -264,11 +265,12 @@ def _storelens(models: Models, fps: float) -> Design:
     return run
 
 
-def _crops(models: Models, fps: float, tracked: bool) -> Design:
+def _crops(models: Models, fps: float, tracked: bool, overrides: dict[str, str] | None = None) -> Design:
     """pose@960 plus the second pass on crops (``detector.second_pass``, issue 13): the default
     tracker runs alongside, because the crops go where its tracks expect a person the full frame
     missed (and around small moving regions). ``tracked=False`` scores the detections (full frame
-    plus crop finds), ``tracked=True`` the tracks the behaviour stage would count."""
+    plus crop finds), ``tracked=True`` the tracks the behaviour stage would count. ``overrides``:
+    ``detector.second_pass`` settings (``--crops KEY=VALUE``) for a sweep on the select split."""
 
     def run(seq: list[Sample]) -> tuple[list[Boxes], list[float]]:
         from storelens.config.detection import SecondPassConfig, TrackerConfig
@@ -277,7 +279,7 @@ def _crops(models: Models, fps: float, tracked: bool) -> Design:
         from storelens.tracking.registry import make_stitcher, make_tracker
 
         det = models.get("yolo11n-pose", 960)
-        sp_cfg = SecondPassConfig(enabled=True)
+        sp_cfg = SecondPassConfig.model_validate({**(overrides or {}), "enabled": True})
         second = SecondPass(sp_cfg, models.get("yolo11n-pose", sp_cfg.crop_input), 960)
         cfg = TrackerConfig()
         trk, stitcher = make_tracker(cfg), make_stitcher(cfg)
@@ -360,12 +362,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=int, default=3, help="use every Nth frame (default 3)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--designs", nargs="*", help="only these designs (default: all)")
+    ap.add_argument("--crops", action="append", default=[], help="detector.second_pass override, KEY=VALUE")
+    ap.add_argument("--select-only", action="store_true", help="only the select split (a sweep tunes there)")
     args = ap.parse_args(argv)
     if args.every < 1:
         print("--every must be >= 1", file=sys.stderr)
         return 2
     models = Models(args.threads)
     clips = sorted(ANNOTATIONS.glob("*.json"), key=lambda p: p.name != SELECT)
+    if args.select_only:
+        clips = [p for p in clips if p.name == SELECT]
+    crops = {k: v for k, _, v in (item.partition("=") for item in args.crops)}
     per_split: dict[str, dict[str, Score]] = {}
     for ann_path in clips:
         split = "select" if ann_path.name == SELECT else "report"
@@ -379,9 +386,9 @@ def main(argv: list[str] | None = None) -> int:
             "det@960": _plain(models, "yolo11n-det", 960),
             "pose@960": _plain(models, "yolo11n-pose", 960),
             "pose@1280": _plain(models, "yolo11n-pose", 1280),
-            "pose@960+crops": _crops(models, fps, tracked=False),
+            "pose@960+crops": _crops(models, fps, tracked=False, overrides=crops),
             "pose@960+storelens": _storelens(models, fps),
-            "pose@960+crops+storelens": _crops(models, fps, tracked=True),
+            "pose@960+crops+storelens": _crops(models, fps, tracked=True, overrides=crops),
             "det@640+ByteTrack": _bytetrack(models, fps),
         }
         if args.designs:

@@ -7,6 +7,7 @@ runs the clip's frames through the default detector and tracker with the pass of
 prints the CPU time per frame of detection (full frame + crops) and the crops per frame.
 
     flock /tmp/heavy.lock nice -n 10 .venv/bin/python bench/second_pass_cost.py [--every 2] [--frames 300] [--shrink 1]
+        [--crops motion_width=384]
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=300, help="analysed frames")
     ap.add_argument("--shrink", type=int, default=1, choices=range(1, 6), help="as bench/counts.py's shrink-k")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--crops", action="append", default=[], help="detector.second_pass override, KEY=VALUE")
     args = ap.parse_args(argv)
+    over = {k: v for k, _, v in (item.partition("=") for item in args.crops)}
     frames: list[counts.Image] = []
     times: list[float] = []
     with av.open(str(args.clip)) as container:
@@ -47,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
             times.append(float(frame.time) if frame.time is not None else i / 10.0)
             if len(frames) >= args.frames:
                 break
-    cfg = DetectorConfig(threads=args.threads, device="cpu", second_pass=SecondPassConfig(enabled=True))
+    cfg = DetectorConfig(
+        threads=args.threads, device="cpu", second_pass=SecondPassConfig.model_validate({**over, "enabled": True})
+    )
     detector = YoloDetector(cfg)
     crops = crop_detector(detector, cfg)
     print(f"# {args.clip.name} shrink {args.shrink}: {len(frames)} frames (every {args.every}th), {cfg.second_pass}")
