@@ -24,7 +24,7 @@ the ground truth between labelled key frames is interpolated. The last row says 
 truth itself is: how much it moves when every labelled box moves 4 px left or right (a hand
 label's precision). An error at or under that row is at the labels' noise floor.
 
-    flock /tmp/heavy.lock nice -n 10 .venv/bin/python bench/counts.py [--variants orig,shrink-2] [--cache DIR]
+    .venv/bin/python bench/counts.py [--variants orig,shrink-2] [--cache DIR]
         [--splits A] [--methods storelens+crops] [--crops max_crops=2 --crops motion_width=384]
 """
 

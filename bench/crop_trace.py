@@ -15,9 +15,9 @@ a better model or input, a tracker rule), so this prints the cause, issue 13.
   crops did (inside a crop that ran or not; the crop model found nothing, a poor box, or a find
   the later filters dropped).
 
-    flock /tmp/heavy.lock nice -n 10 .venv/bin/python bench/crop_trace.py trace face-demographics-walking 4 \\
+    .venv/bin/python bench/crop_trace.py trace face-demographics-walking 4 \\
         [--cache DIR] [--crops motion_width=384]
-    flock /tmp/heavy.lock nice -n 10 .venv/bin/python bench/crop_trace.py misses [--band 40,60]
+    .venv/bin/python bench/crop_trace.py misses [--band 40,60]
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ to look) and ``pose@960+crops+storelens`` the tracks it gives.
 HOLD-OUT: the design is picked on the ``select`` clip (store aisle: best mean recall over the bands
 >= 30 px with precision >= 0.8) and reported on the other clip(s).
 
-    flock /tmp/heavy.lock nice -n 10 .venv/bin/python bench/detection_scale.py [--every 3] [--threads 2]
+    .venv/bin/python bench/detection_scale.py [--every 3] [--threads 2]
         [--designs pose@960 pose@960+crops] [--select-only] [--crops motion_width=384]
 """
 

@@ -15,7 +15,7 @@ entrance clip, never used for calibration), what ``detector.backend: auto`` pick
 frames as one batch vs N single calls, and through :class:`SharedDetector` from N camera threads.
 
     .venv/bin/python bench/detector.py [--runs 30] [--threads 2] [--frame N]
-    flock /tmp/heavy.lock nice -n 10 .venv/bin/python bench/detector.py --backends [--runs 20]
+    .venv/bin/python bench/detector.py --backends [--runs 20]
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ should cost almost nothing, on a high camera up to ``max_crops`` small inference
 runs the clip's frames through the default detector and tracker with the pass off and on and
 prints the CPU time per frame of detection (full frame + crops) and the crops per frame.
 
-    flock /tmp/heavy.lock nice -n 10 .venv/bin/python bench/second_pass_cost.py [--every 2] [--frames 300] [--shrink 1]
+    .venv/bin/python bench/second_pass_cost.py [--every 2] [--frames 300] [--shrink 1]
         [--crops motion_width=384]
 """
 

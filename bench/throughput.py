@@ -29,7 +29,7 @@ the demo clips (no drops, deterministic): visits, per-zone dwell totals and line
 storelens's configuration against the baseline's full-rate output (every frame of the clip).
 
 Run with the machine to itself (other benchmarks skew every figure):
-`flock /tmp/heavy.lock .venv/bin/python bench/throughput.py`  (about 10 minutes on 2 cores;
+`.venv/bin/python bench/throughput.py`  (about 10 minutes on 2 cores;
 `--quick` for a 5 s window and no accuracy run; `--only storelens shared` searches just those;
 `--levers --n 4` adds one lever at a time at 4 cameras;
 `--processes K` splits each trial's cameras over K processes instead of threads in one).

@@ -12,7 +12,7 @@ once per clip variant (the default detector) and cached, so a sweep costs only t
 Chosen (the defaults since issue 13): score 0.25 (the detector's floor), height < 0.2 of the
 frame, 3 consecutive matches; how, and the figures on A, B and TUD: docs/TRACKING.md.
 
-    flock /tmp/heavy.lock nice -n 10 .venv/bin/python bench/track_birth.py [--cache DIR]
+    .venv/bin/python bench/track_birth.py [--cache DIR]
 """
 
 from __future__ import annotations

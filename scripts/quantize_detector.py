@@ -8,7 +8,7 @@ to models/ and its sha256 added to models/SHA256SUMS; otherwise nothing is writt
 the median inference time of both files at 640x384 with 1 and 2 threads.
 
 Run (takes the machine for a few minutes):
-`flock /tmp/heavy.lock .venv/bin/python scripts/quantize_detector.py [--model yolo11n-pose]`
+`.venv/bin/python scripts/quantize_detector.py [--model yolo11n-pose]`
 """
 
 from __future__ import annotations
