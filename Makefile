@@ -40,14 +40,14 @@ test-quick: $(DEV_STAMP)
 	$(BIN)/pytest -q -m "not slow and not e2e"
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 format: $(DEV_STAMP)
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench scripts
+	$(BIN)/ruff format src tests bench scripts
 
 ## Benchmarks: each prints ours next to a named baseline from the same run, with ratios.
 bench: $(DEV_STAMP)

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from storelens.config.schema import DetectorConfig  # noqa: E402
+from storelens.config.detection import DetectorConfig  # noqa: E402
 from storelens.vision.detector import YoloDetector  # noqa: E402
 from storelens.vision.models import file_sha256, models_dir  # noqa: E402
 from storelens.vision.onnx_session import create_session  # noqa: E402
