@@ -181,6 +181,28 @@ def test_uncalibrated_cameras_are_left_out_and_said_so() -> None:
     assert StoreLevelFeed.for_store(one, bus) is None  # one calibrated camera: no store level
 
 
+def _camera_frames(c: VirtualCamera, path: Sequence[tuple[float, float]], tid: int) -> list[FrameResult]:
+    """One FrameResult per step of ``path``: ``c``'s box of the walker (track ``tid``) when it sees them."""
+    image = np.zeros((FRAME_H, 1280, 3), np.uint8)
+    out = []
+    for f, p in enumerate(path):
+        xy = np.array([p]) if c.sees(np.array([p]))[0] else np.zeros((0, 2))
+        tracks = make_tracks(c.boxes(c.project(xy), xy), np.full(len(xy), tid))
+        frame = Frame(camera_id=c.id, index=f, pts=f / FPS, wall_time=T0 + f / FPS, image=image)
+        out.append(FrameResult(frame, None, tracks, [], {}))  # type: ignore[arg-type]
+    return out
+
+
+def _play_walk(feed: StoreLevelFeed, path: Sequence[tuple[float, float]]) -> None:
+    """Both OVERLAP cameras' frames of one walker (track 7 in a, 9 in b), frame by frame in turn."""
+    observers = [feed.observer(c.id) for c in OVERLAP]
+    frames = [_camera_frames(c, path, 7 if c.id == "a" else 9) for c in OVERLAP]
+    for step in zip(*frames, strict=True):
+        for observe, result in zip(observers, step, strict=True):
+            assert observe is not None
+            observe(result)
+
+
 def test_feed_maps_camera_frames_and_publishes_store_events(tmp_path: Path) -> None:
     """The run's frame observers: pixel tracks of each camera -> floor -> store events on the bus;
     the store heat map (metres) goes into the run's database and out of the heat-map API."""
@@ -190,16 +212,8 @@ def test_feed_maps_camera_frames_and_publishes_store_events(tmp_path: Path) -> N
     bus.subscribe(got.append)
     feed = StoreLevelFeed.for_store(store, bus)
     assert feed is not None
-    image = np.zeros((FRAME_H, 1280, 3), np.uint8)
     path = _walk(-0.9, 13.0, 1.2)
-    for f, p in enumerate(path):
-        for c in OVERLAP:
-            xy = np.array([p]) if c.sees(np.array([p]))[0] else np.zeros((0, 2))
-            tracks = make_tracks(c.boxes(c.project(xy), xy), np.full(len(xy), 7 if c.id == "a" else 9))
-            frame = Frame(camera_id=c.id, index=f, pts=f / FPS, wall_time=T0 + f / FPS, image=image)
-            observe = feed.observer(c.id)
-            assert observe is not None
-            observe(FrameResult(frame, None, tracks, [], {}))  # type: ignore[arg-type]
+    _play_walk(feed, path)
     feed.close()
     ended = [e for e in got if e.type == EventType.VISIT_ENDED]
     assert len(ended) == 1 and ended[0].payload["journey"] == ["entrance", "west", "middle", "east"]
@@ -222,25 +236,6 @@ def test_feed_maps_camera_frames_and_publishes_store_events(tmp_path: Path) -> N
             "calibrated cameras"
             in client.get("/api/v1/heatmaps/store/s", params={"until": "2000-01-01T00:00:00Z"}).json()["detail"]
         )
-
-
-def _camera_frames(c: VirtualCamera, path: Sequence[tuple[float, float]], tid: int) -> list[FrameResult]:
-    """One FrameResult per step of ``path``: ``c``'s box of the walker when it sees them."""
-    image = np.zeros((FRAME_H, 1280, 3), np.uint8)
-    out = []
-    for f, p in enumerate(path):
-        xy = np.array([p]) if c.sees(np.array([p]))[0] else np.zeros((0, 2))
-        n = len(xy)
-        tracks = Tracks(
-            xyxy=c.boxes(c.project(xy), xy),
-            score=np.ones(n),
-            class_id=np.zeros(n),
-            track_id=np.full(n, tid, np.int64),
-            detection_index=np.arange(n),
-        )
-        frame = Frame(camera_id=c.id, index=f, pts=f / FPS, wall_time=T0 + f / FPS, image=image)
-        out.append(FrameResult(frame, None, tracks, [], {}))  # type: ignore[arg-type]
-    return out
 
 
 @pytest.mark.parametrize("sync", [True, False], ids=["synced", "unsynced"])
@@ -290,22 +285,7 @@ def test_serve_keeps_the_store_heat_map_live_then_stored(tmp_path: Path) -> None
     runner = deps.runner
     assert runner is not None and runner.store_feed is not None
     assert runner.store_feed.heat is deps.heatmaps
-    image = np.zeros((FRAME_H, 1280, 3), np.uint8)
-    for f, p in enumerate(_walk(-0.9, 13.0, 1.2)):
-        for c in OVERLAP:
-            xy = np.array([p]) if c.sees(np.array([p]))[0] else np.zeros((0, 2))
-            n = len(xy)
-            tracks = Tracks(
-                xyxy=c.boxes(c.project(xy), xy),
-                score=np.ones(n),
-                class_id=np.zeros(n),
-                track_id=np.full(n, 7 if c.id == "a" else 9, np.int64),
-                detection_index=np.arange(n),
-            )
-            frame = Frame(camera_id=c.id, index=f, pts=f / FPS, wall_time=T0 + f / FPS, image=image)
-            observe = runner.store_feed.observer(c.id)
-            assert observe is not None
-            observe(FrameResult(frame, None, tracks, [], {}))  # type: ignore[arg-type]
+    _play_walk(runner.store_feed, _walk(-0.9, 13.0, 1.2))
     client = TestClient(create_app(settings, deps))  # no lifespan: the feed above stands in for the cameras
     try:
         index = {r["camera_id"]: r for r in client.get("/api/v1/heatmaps").json()}
@@ -393,16 +373,10 @@ def test_journey_steps_count_stays_of_at_least_a_second_in_entry_order() -> None
 
 
 def _tracks(xy: np.ndarray, ids: Sequence[int], app: np.ndarray | None) -> Tracks:
-    n = len(xy)
-    pts = np.asarray(xy, dtype=np.float32).reshape(n, 2)
-    return Tracks(
-        xyxy=np.concatenate([pts, pts], axis=1),
-        score=np.ones(n, np.float32),
-        class_id=np.zeros(n, np.int32),
-        track_id=np.asarray(ids, dtype=np.int64),
-        detection_index=np.arange(n, dtype=np.int32),
-        floor_xy=pts,
-        data={} if app is None else {"appearance": app},
+    """Floor points as tracks (box = point), with clothing-colour descriptors when given."""
+    pts = np.asarray(xy, dtype=np.float32).reshape(-1, 2)
+    return make_tracks(
+        np.concatenate([pts, pts], axis=1), ids, floor_xy=pts, data=None if app is None else {"appearance": app}
     )
 
 
