@@ -42,30 +42,21 @@ def heatmap_index(
     s, u = time_range(since, until)
     spans = stored_heatmap_spans(conn, store_id=deps.store.store_id, since=s, until=u)
     live = set(deps.heatmaps.cameras())
-    out = []
-    for cam in scope.cameras():
-        span = spans.get(cam.id)
-        out.append(
-            HeatmapIndexOut(
-                camera_id=cam.id,
-                stored=span is not None,
-                live=cam.id in live,
-                first_bucket=None if span is None else span.first_bucket,
-                last_bucket=None if span is None else span.last_bucket,
-            )
+
+    def entry(key: str) -> HeatmapIndexOut:
+        span = spans.get(key)
+        return HeatmapIndexOut(
+            camera_id=key,
+            stored=span is not None,
+            live=key in live,
+            first_bucket=None if span is None else span.first_bucket,
+            last_bucket=None if span is None else span.last_bucket,
         )
-    span = spans.get(STORE_HEATMAP)
-    live_store = STORE_HEATMAP in live
-    if scope.all_cameras and (span is not None or live_store):
-        out.append(
-            HeatmapIndexOut(
-                camera_id=STORE_HEATMAP,
-                stored=span is not None,
-                live=live_store,
-                first_bucket=None if span is None else span.first_bucket,
-                last_bucket=None if span is None else span.last_bucket,
-            )
-        )
+
+    out = [entry(cam.id) for cam in scope.cameras()]
+    store_map = entry(STORE_HEATMAP)
+    if scope.all_cameras and (store_map.stored or store_map.live):
+        out.append(store_map)
     return out
 
 
